@@ -1,0 +1,42 @@
+//! brisk-sql: understanding SQL text.
+//!
+//! This crate turns PostgreSQL SQL text into something brisk can reason about:
+//!
+//! - [`Lexer`] splits text into [`Token`]s following PostgreSQL's own lexical rules
+//!   (nested comments, dollar quotes, `E'...'` escapes, string continuation across lines).
+//! - [`normalize`] replaces constants with `$n`, as `pg_stat_statements` displays queries, so
+//!   that queries differing only in their constants read the same.
+//!
+//! Architecture invariant: this crate never opens a connection and never does I/O. It works on
+//! text it is handed, whether that came from the proxy, `pg_stat_activity` or a log.
+//!
+//! Both the lexer and normalization sit on the proxy's per-query hot path. The lexer allocates
+//! nothing and never panics, whatever the input, including queries truncated mid-token;
+//! normalization allocates only its output `String`, which [`normalize_into`] reuses. A
+//! criterion benchmark comes with issue 3.
+//!
+//! ```
+//! use brisk_sql::{normalize, Lexer, TokenKind};
+//!
+//! assert_eq!(
+//!     normalize("SELECT * FROM orders WHERE id = 42 AND note = 'it''s late'"),
+//!     "SELECT * FROM orders WHERE id = $1 AND note = $2",
+//! );
+//!
+//! let constants: Vec<&str> = Lexer::new("SELECT $1, 'a', 3.5")
+//!     .filter(|token| token.kind.is_constant())
+//!     .map(|token| token.text)
+//!     .collect();
+//! assert_eq!(constants, ["'a'", "3.5"]);
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod lexer;
+mod normalize;
+#[cfg(test)]
+mod test_inputs;
+
+pub use lexer::{Lexer, Token, TokenKind};
+pub use normalize::{normalize, normalize_into};
