@@ -1,5 +1,9 @@
 -- The demo database of `brisk check`: a chat backend like the seed teams', with the problems
 -- they found by hand planted in it. Each plant names the check that should find it.
+--
+-- Lines "-- brisk:step" split the script into steps that run in separate sessions: a session
+-- flushes its statistics counters when it ends, so a VACUUM or ANALYZE in a later step sees
+-- (and resets) the counts of the writes before it, as it would on a real server.
 SELECT setseed(0.42);
 
 CREATE TABLE users (
@@ -82,7 +86,6 @@ FROM generate_series(1, 150000) g;
 CREATE INDEX events_updated_at_idx ON events (updated_at);
 UPDATE events SET updated_at = updated_at + interval '1 second';
 UPDATE events SET updated_at = updated_at + interval '1 second';
-VACUUM ANALYZE events;
 
 -- vacuum.dead_tuples: most rows deleted, and autovacuum is off for the table.
 CREATE TABLE sessions (
@@ -94,10 +97,6 @@ CREATE TABLE sessions (
 INSERT INTO sessions (user_id, token, expires_at)
 SELECT 1 + (g % 5000), md5(g::text), now() + ((g % 100) - 70 || ' days')::interval
 FROM generate_series(1, 50000) g;
-ANALYZE sessions;
-DELETE FROM sessions WHERE expires_at < now();
-
-ANALYZE users, conversations, messages, files, orders;
 
 -- table.no_primary_key and vacuum.never_analyzed: an append-only log nobody analyzes.
 CREATE TABLE audit_log (
@@ -107,3 +106,10 @@ CREATE TABLE audit_log (
 );
 INSERT INTO audit_log (actor, action)
 SELECT g % 5000, 'login' FROM generate_series(1, 20000) g;
+
+-- brisk:step
+VACUUM ANALYZE events;
+ANALYZE users, conversations, messages, files, orders, sessions;
+
+-- brisk:step
+DELETE FROM sessions WHERE expires_at < now();

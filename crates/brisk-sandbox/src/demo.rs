@@ -58,7 +58,9 @@ pub const WORKLOAD: &[DemoQuery] = &[
 /// database name.
 pub fn load(pg: &Postgres) -> Result<&'static str, SandboxError> {
     pg.psql("postgres", &format!("CREATE DATABASE {DATABASE};"))?;
-    pg.psql(DATABASE, SCHEMA)?;
+    for step in steps(SCHEMA) {
+        pg.psql(DATABASE, &step)?;
+    }
     // An invalid index, as a failed CREATE INDEX CONCURRENTLY leaves one: user names repeat,
     // so the unique build fails after the index was already registered.
     let failed = pg.psql(
@@ -73,6 +75,20 @@ pub fn load(pg: &Postgres) -> Result<&'static str, SandboxError> {
     }
     pg.psql(DATABASE, &workload_script())?;
     Ok(DATABASE)
+}
+
+/// The script's steps: the text between lines that read exactly `-- brisk:step`.
+fn steps(script: &str) -> Vec<String> {
+    let mut steps = vec![String::new()];
+    for line in script.lines() {
+        if line.trim() == "-- brisk:step" {
+            steps.push(String::new());
+        } else if let Some(step) = steps.last_mut() {
+            step.push_str(line);
+            step.push('\n');
+        }
+    }
+    steps
 }
 
 fn workload_script() -> String {

@@ -65,6 +65,50 @@ impl SandboxError {
     }
 }
 
+/// Sandboxes alive in this process, so an interrupted brisk can clean up servers and
+/// directories that are still starting (their handles do not exist yet).
+static LIVE: std::sync::Mutex<Vec<(std::path::PathBuf, Option<u32>)>> =
+    std::sync::Mutex::new(Vec::new());
+
+fn live() -> std::sync::MutexGuard<'static, Vec<(std::path::PathBuf, Option<u32>)>> {
+    LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+pub(crate) fn register_dir(dir: &std::path::Path) {
+    live().push((dir.to_path_buf(), None));
+}
+
+pub(crate) fn register_pid(dir: &std::path::Path, pid: u32) {
+    if let Some(entry) = live().iter_mut().find(|(d, _)| d == dir) {
+        entry.1 = Some(pid);
+    }
+}
+
+pub(crate) fn unregister_dir(dir: &std::path::Path) {
+    live().retain(|(d, _)| d != dir);
+}
+
+/// Stops every sandbox server of this process and deletes its directory, including ones
+/// still starting. For a Ctrl-C handler: after it, the process should exit.
+pub fn stop_all() {
+    let entries: Vec<_> = live().drain(..).collect();
+    for (dir, pid) in entries {
+        if let Some(pid) = pid {
+            // SIGINT is a fast shutdown for PostgreSQL and a clean exit for Redis.
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGINT);
+            }
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while std::path::Path::new(&format!("/proc/{pid}")).exists()
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
 /// The last lines of a server log, for error messages.
 fn log_tail(path: &std::path::Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();

@@ -93,6 +93,21 @@ impl Postgres {
             .tempdir()
             .map_err(SandboxError::io("creating the sandbox directory"))?;
         let root = dir.path().to_path_buf();
+        crate::register_dir(&root);
+        let started = Self::start_in(options, binaries, run_as, dir);
+        if started.is_err() {
+            crate::unregister_dir(&root);
+        }
+        started
+    }
+
+    fn start_in(
+        options: PostgresBuilder,
+        binaries: PgBinaries,
+        run_as: Option<(u32, u32)>,
+        dir: tempfile::TempDir,
+    ) -> Result<Postgres, SandboxError> {
+        let root = dir.path().to_path_buf();
         let data = root.join("data");
         let password = format!("sandbox-{}-{}", std::process::id(), nanos());
         let pwfile = root.join("superuser.pw");
@@ -183,6 +198,7 @@ impl Postgres {
                 grace: Duration::from_secs(10),
             };
             let keeper = Keeper::spawn(server, "postgres", libc::SIGINT, stop)?;
+            crate::register_pid(&root, keeper.pid());
             let sandbox = Postgres {
                 binaries: binaries.clone(),
                 port,
@@ -206,6 +222,8 @@ impl Postgres {
                         .map(|text| text.contains("could not bind") || text.contains("in use"))
                         .unwrap_or(false);
                     sandbox.shutdown();
+                    // shutdown() forgot the directory, which the next attempt still uses.
+                    crate::register_dir(&root);
                     if !port_taken {
                         return Err(e);
                     }
@@ -341,9 +359,11 @@ impl Postgres {
             })
             .map_err(SandboxError::io("running psql"))?;
         if !output.status.success() {
+            // The first line carries the error; psql's echo of the statement can be long.
+            let stderr = String::from_utf8_lossy(&output.stderr);
             return Err(SandboxError::Command {
                 what: format!("psql on database {database}"),
-                detail: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+                detail: stderr.lines().next().unwrap_or("").trim().to_string(),
             });
         }
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
@@ -397,6 +417,7 @@ impl Postgres {
             // The server's files belong to the server user; root can delete them anyway.
             let _ = dir.close();
         }
+        crate::unregister_dir(&self.socket_dir);
     }
 
     /// The server's process id, while it runs.

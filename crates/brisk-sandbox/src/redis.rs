@@ -32,11 +32,21 @@ impl Redis {
             .prefix("brisk-redis-")
             .tempdir()
             .map_err(SandboxError::io("creating the sandbox directory"))?;
+        let root = dir.path().to_path_buf();
+        crate::register_dir(&root);
+        let started = Self::start_in(&binary, dir);
+        if started.is_err() {
+            crate::unregister_dir(&root);
+        }
+        started
+    }
+
+    fn start_in(binary: &std::path::Path, dir: tempfile::TempDir) -> Result<Redis, SandboxError> {
         let log = dir.path().join("redis.log");
         let mut last_error = None;
         for _attempt in 0..5 {
             let port = free_port()?;
-            let mut command = Command::new(&binary);
+            let mut command = Command::new(binary);
             command
                 .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
                 .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
@@ -54,6 +64,7 @@ impl Redis {
                 grace: Duration::from_secs(5),
             };
             let keeper = Keeper::spawn(command, "redis", libc::SIGTERM, stop)?;
+            crate::register_pid(dir.path(), keeper.pid());
             let started = Instant::now();
             loop {
                 if ping(port) {
@@ -117,6 +128,7 @@ impl Redis {
             keeper.stop();
         }
         if let Some(dir) = self.dir.lock().ok().and_then(|mut d| d.take()) {
+            crate::unregister_dir(dir.path());
             let _ = dir.close();
         }
     }

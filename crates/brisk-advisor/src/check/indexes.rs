@@ -1,0 +1,330 @@
+//! Index checks: unused, duplicate, redundant and invalid indexes.
+
+use std::collections::HashMap;
+
+use brisk_pg::catalog::{quote_ident, Index};
+use brisk_report::{format_duration_secs, Evidence, Finding, Fix, Severity, Unit};
+
+use super::{CheckOptions, Part, Snapshot};
+
+const DROP_NOTE: &str = "DROP INDEX CONCURRENTLY waits for running transactions but does not block reads or writes; it cannot run inside a transaction block.";
+
+fn drop_fix(index: &Index) -> Fix {
+    Fix::sql(format!(
+        "DROP INDEX CONCURRENTLY IF EXISTS {};",
+        index.qualified_name()
+    ))
+    .rollback(index.create_concurrently())
+    .note(DROP_NOTE)
+}
+
+/// Whether dropping the index is ours to suggest: it enforces nothing.
+fn is_droppable(index: &Index) -> bool {
+    !index.is_unique
+        && !index.is_primary
+        && index.constraint_type.is_none()
+        && !index.is_replica_identity
+}
+
+/// Indexes that were never scanned while the statistics were counting.
+pub(super) fn unused(snapshot: &Snapshot, options: &CheckOptions) -> Part<Vec<Finding>> {
+    let indexes = snapshot.indexes()?;
+    let window = snapshot.window()?;
+    let tables = snapshot.tables()?;
+    let foreign_keys = snapshot.foreign_keys().unwrap_or_default();
+    let partitions: Vec<u32> = tables
+        .iter()
+        .filter(|t| t.is_partition)
+        .map(|t| t.oid)
+        .collect();
+    let writes: HashMap<u32, i64> = tables
+        .iter()
+        .map(|t| (t.oid, t.inserted + t.updated + t.deleted))
+        .collect();
+    let age = window.age_secs();
+    let trusted = age >= options.unused_index_min_days * 86_400.0;
+
+    let mut unused: Vec<&Index> = indexes
+        .iter()
+        .filter(|i| {
+            i.relkind == 'i'
+                && i.is_valid
+                && i.scans == 0
+                && is_droppable(i)
+                // A partition's index is attached to its parent's; it is judged as part of it.
+                && !partitions.contains(&i.table_oid)
+        })
+        .collect();
+    unused.sort_by_key(|i| std::cmp::Reverse(i.size_bytes));
+
+    Ok(unused
+        .into_iter()
+        .map(|index| {
+            let mut detail = format!(
+                "{} on {} has not been scanned once in {} of statistics. Every write to the table still updates it.",
+                index.name,
+                index.qualified_table(),
+                format_duration_secs(age)
+            );
+            if !trusted {
+                detail.push_str(&format!(
+                    " That is less than {} days, too short to be sure: check again after a full business cycle.",
+                    options.unused_index_min_days
+                ));
+            }
+            detail.push_str(" Scans on standbys are not counted here: check each replica before dropping.");
+            // Only worth saying when no other index would serve the foreign key.
+            if let Some(fk) = foreign_keys.iter().find(|fk| {
+                fk.table_oid == index.table_oid
+                    && leads_with(index, &fk.columns)
+                    && !indexes.iter().any(|other| {
+                        other.oid != index.oid
+                            && other.table_oid == index.table_oid
+                            && other.is_valid
+                            && leads_with(other, &fk.columns)
+                    })
+            }) {
+                detail.push_str(&format!(
+                    " It serves foreign key {}: deleting from {} will scan {} without it.",
+                    fk.name,
+                    fk.referenced,
+                    index.qualified_table()
+                ));
+            }
+            let severity = if trusted {
+                Severity::Warning
+            } else {
+                Severity::Info
+            };
+            Finding::new(
+                "index.unused",
+                severity,
+                index.qualified_name(),
+                format!("Index {} is never used", index.name),
+            )
+            .detail(detail)
+            .evidence(Evidence::new("size", index.size_bytes as f64, Unit::Bytes))
+            .evidence(Evidence::new("scans", 0.0, Unit::Count))
+            .evidence(Evidence::new("statistics age", age, Unit::Seconds))
+            .evidence(Evidence::new(
+                "table writes",
+                writes.get(&index.table_oid).copied().unwrap_or(0) as f64,
+                Unit::Count,
+            ))
+            .fix(drop_fix(index))
+        })
+        .collect())
+}
+
+/// Whether the index's leading key columns are exactly `columns`, in any order.
+pub(super) fn leads_with(index: &Index, columns: &[i16]) -> bool {
+    let keys = index.key_columns();
+    if columns.is_empty() || keys.len() < columns.len() || index.predicate.is_some() {
+        return false;
+    }
+    let lead = &keys[..columns.len()];
+    columns.iter().all(|c| lead.contains(c)) && !lead.contains(&0)
+}
+
+/// Everything that makes two indexes answer the same queries the same way.
+fn definition_key(index: &Index) -> impl Eq + std::hash::Hash + '_ {
+    (
+        index.table_oid,
+        index.method.as_str(),
+        index.key_count,
+        index.columns.as_slice(),
+        index.opclasses.as_slice(),
+        index.collations.as_slice(),
+        index.options.as_slice(),
+        index.expressions.as_deref(),
+        index.predicate.as_deref(),
+        index.is_unique,
+    )
+}
+
+/// Which of two equal indexes to keep: the one that enforces something, then the busier,
+/// then the older.
+fn keep_first(a: &Index, b: &Index) -> std::cmp::Ordering {
+    let enforces = |i: &Index| !is_droppable(i);
+    enforces(b)
+        .cmp(&enforces(a))
+        .then(b.scans.cmp(&a.scans))
+        .then(a.oid.cmp(&b.oid))
+}
+
+/// Indexes with the same definition as another index on the same table.
+pub(super) fn duplicate(snapshot: &Snapshot, _options: &CheckOptions) -> Part<Vec<Finding>> {
+    let indexes = snapshot.indexes()?;
+    let mut groups: HashMap<_, Vec<&Index>> = HashMap::new();
+    for index in indexes.iter().filter(|i| i.is_valid) {
+        groups.entry(definition_key(index)).or_default().push(index);
+    }
+    let mut findings = Vec::new();
+    let mut groups: Vec<Vec<&Index>> = groups.into_values().filter(|g| g.len() > 1).collect();
+    groups.sort_by(|a, b| a[0].qualified_name().cmp(&b[0].qualified_name()));
+    for mut group in groups {
+        group.sort_by(|a, b| keep_first(a, b));
+        let kept = group[0];
+        for index in &group[1..] {
+            let mut finding = Finding::new(
+                "index.duplicate",
+                Severity::Warning,
+                index.qualified_name(),
+                format!("Index {} duplicates {}", index.name, kept.name),
+            )
+            .detail(format!(
+                "Both indexes on {} have the same definition; {} does the same job, so {} only costs space and write time.",
+                index.qualified_table(),
+                kept.name,
+                index.name
+            ))
+            .evidence(Evidence::new("size", index.size_bytes as f64, Unit::Bytes))
+            .evidence(Evidence::new("scans", index.scans as f64, Unit::Count))
+            .evidence(Evidence::new("scans of the kept index", kept.scans as f64, Unit::Count));
+            finding = if is_droppable(index) {
+                finding.fix(drop_fix(index))
+            } else {
+                finding.fix(Fix::manual(format!(
+                    "{} enforces a constraint: drop the duplicate constraint first (ALTER TABLE {} DROP CONSTRAINT ...), which drops the index with it.",
+                    index.name,
+                    index.qualified_table()
+                )))
+            };
+            findings.push(finding);
+        }
+    }
+    Ok(findings)
+}
+
+/// Whether `narrow` is made redundant by `wide`: same btree method and predicate, and
+/// `narrow`'s key columns lead `wide`'s with the same operator classes, collations and
+/// sort options, so every scan of `narrow` can use `wide` instead.
+fn is_covered_by(narrow: &Index, wide: &Index) -> bool {
+    if narrow.oid == wide.oid
+        || narrow.table_oid != wide.table_oid
+        || narrow.method != "btree"
+        || wide.method != "btree"
+        || !wide.is_valid
+        || narrow.predicate != wide.predicate
+        || narrow.has_expressions()
+        || wide.has_expressions()
+    {
+        return false;
+    }
+    let n = narrow.key_count;
+    if n == 0 || n > wide.key_count {
+        return false;
+    }
+    let same_prefix = narrow.columns[..n] == wide.columns[..n]
+        && narrow.opclasses.get(..n) == wide.opclasses.get(..n)
+        && narrow.collations.get(..n) == wide.collations.get(..n)
+        && narrow.options.get(..n) == wide.options.get(..n);
+    // INCLUDE columns of the narrow index must be in the wide one, or it would lose
+    // index-only scans.
+    let includes_covered = narrow.columns[n..].iter().all(|c| wide.columns.contains(c));
+    // Equal definitions are the duplicate check's; here the wide one must add something.
+    let adds_something = wide.key_count > n
+        || wide.columns.len() > narrow.columns.len()
+        || (wide.is_unique && !narrow.is_unique);
+    same_prefix && includes_covered && adds_something
+}
+
+/// Non-unique indexes whose columns are a leading prefix of another index's.
+pub(super) fn redundant(snapshot: &Snapshot, _options: &CheckOptions) -> Part<Vec<Finding>> {
+    let indexes = snapshot.indexes()?;
+    let mut by_table: HashMap<u32, Vec<&Index>> = HashMap::new();
+    for index in indexes.iter().filter(|i| i.is_valid) {
+        by_table.entry(index.table_oid).or_default().push(index);
+    }
+    let mut findings = Vec::new();
+    for index in indexes.iter().filter(|i| i.is_valid && is_droppable(i)) {
+        let siblings = &by_table[&index.table_oid];
+        // Prefer the narrowest covering index as the one to name.
+        let Some(wide) = siblings
+            .iter()
+            .filter(|w| is_covered_by(index, w))
+            .min_by_key(|w| (w.columns.len(), w.oid))
+        else {
+            continue;
+        };
+        findings.push(
+            Finding::new(
+                "index.redundant",
+                Severity::Warning,
+                index.qualified_name(),
+                format!("Index {} is redundant with {}", index.name, wide.name),
+            )
+            .detail(format!(
+                "The columns of {} ({}) lead {} ({}), which can serve the same lookups and sorts. Queries that only touch {}'s columns may read a slightly larger index after the drop.",
+                index.name,
+                column_list(index),
+                wide.name,
+                column_list(wide),
+                index.name
+            ))
+            .evidence(Evidence::new("size", index.size_bytes as f64, Unit::Bytes))
+            .evidence(Evidence::new("scans", index.scans as f64, Unit::Count))
+            .evidence(Evidence::new("size of the covering index", wide.size_bytes as f64, Unit::Bytes))
+            .fix(drop_fix(index)),
+        );
+    }
+    Ok(findings)
+}
+
+/// The key column names of an index, for messages.
+pub(super) fn column_list(index: &Index) -> String {
+    index
+        .column_names
+        .iter()
+        .take(index.key_count)
+        .map(|name| match name {
+            Some(name) => quote_ident(name),
+            None => "(expression)".to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Invalid indexes that no build is working on: leftovers of a failed
+/// `CREATE INDEX CONCURRENTLY` or `REINDEX CONCURRENTLY`.
+pub(super) fn invalid(snapshot: &Snapshot, _options: &CheckOptions) -> Part<Vec<Finding>> {
+    let indexes = snapshot.indexes()?;
+    Ok(indexes
+        .iter()
+        .filter(|i| !i.is_valid && !i.build_in_progress)
+        .map(|index| {
+            let mut detail = format!(
+                "The planner never uses {}, but {}. It is what a failed CREATE INDEX CONCURRENTLY or REINDEX CONCURRENTLY leaves behind.",
+                index.name,
+                if index.is_ready {
+                    "every write to the table still maintains it"
+                } else {
+                    "it still takes space"
+                }
+            );
+            if index.is_unique {
+                detail.push_str(" A unique build usually fails on duplicate values: remove them before rebuilding.");
+            }
+            Finding::new(
+                "index.invalid",
+                Severity::Warning,
+                index.qualified_name(),
+                format!("Index {} is invalid", index.name),
+            )
+            .detail(detail)
+            .evidence(Evidence::new("size", index.size_bytes as f64, Unit::Bytes))
+            .fix(
+                Fix::sql(format!(
+                    "DROP INDEX CONCURRENTLY IF EXISTS {};\n{}",
+                    index.qualified_name(),
+                    index.create_concurrently()
+                ))
+                .rollback(format!(
+                    "DROP INDEX CONCURRENTLY IF EXISTS {};",
+                    index.qualified_name()
+                ))
+                .note("Rebuilding concurrently does not block reads or writes; neither statement can run inside a transaction block."),
+            )
+        })
+        .collect())
+}

@@ -1,0 +1,385 @@
+//! `brisk check`: catalog and statistics checks of a live database.
+//!
+//! [`run_check`] reads every snapshot it needs at once (the queries are pipelined on one
+//! connection), then runs each check over the snapshots. A check whose snapshot could not
+//! be read (a missing privilege, a missing extension) is reported as skipped with the
+//! reason, and every other check still runs.
+
+mod bloat;
+mod cache;
+mod connections;
+mod indexes;
+mod maintenance;
+mod queries;
+mod schema;
+
+use brisk_pg::catalog::{
+    self, Backend, DatabaseStats, ForeignKey, Index, Sequence, Settings, Statement,
+    StatementsStatus, StatsWindow, Table,
+};
+use brisk_pg::{PgError, ServerInfo, Session};
+use brisk_report::{format_duration_secs, Finding, Report, Skipped, Target};
+
+pub use bloat::{estimate_index_bloat, estimate_table_bloat, BloatEstimate};
+
+/// Thresholds of the checks. Each default says where it comes from.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// Sessions idle inside a transaction longer than this are reported (seconds).
+    pub idle_in_transaction_secs: f64,
+    /// Queries running longer than this are reported (seconds).
+    pub long_query_secs: f64,
+    /// Sessions waiting on a lock longer than this are reported (seconds).
+    pub lock_wait_secs: f64,
+    /// Share of usable connections in use that is a warning; `connections_critical_pct`
+    /// is critical.
+    pub connections_warning_pct: f64,
+    pub connections_critical_pct: f64,
+    /// An unused index is only a warning once the statistics cover this many days; before
+    /// that it is reported as info, because a week without a scan proves more than an hour.
+    pub unused_index_min_days: f64,
+    /// Bloat below this many wasted bytes is not worth a rewrite.
+    pub bloat_min_bytes: f64,
+    /// Bloat below this share of the relation is normal churn.
+    pub bloat_min_pct: f64,
+    /// Dead tuples above this share of a table mean vacuum is not keeping up. Autovacuum's
+    /// default trigger is 20% (`autovacuum_vacuum_scale_factor`), so 30% means it is late.
+    pub dead_tuples_min_pct: f64,
+    pub dead_tuples_min_count: i64,
+    /// A sequence that has used this share of its type's range is a warning; 90% critical.
+    pub sequence_warning_pct: f64,
+    pub sequence_critical_pct: f64,
+    /// Cache hit ratios below this are reported.
+    pub cache_hit_min_pct: f64,
+    /// Ratios over fewer block accesses than this say nothing.
+    pub cache_min_blocks: i64,
+    /// How many statements to rank by total time, mean time and calls.
+    pub top_queries: i64,
+    /// Statements with less total time than this are not worth a line (milliseconds).
+    pub top_min_total_ms: f64,
+    /// A statement slower than this on average is a warning (milliseconds).
+    pub slow_query_mean_ms: f64,
+    /// Check ids not to run (see [`CHECKS`]).
+    pub skip: Vec<String>,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            idle_in_transaction_secs: 60.0,
+            long_query_secs: 60.0,
+            lock_wait_secs: 10.0,
+            connections_warning_pct: 75.0,
+            connections_critical_pct: 90.0,
+            unused_index_min_days: 7.0,
+            bloat_min_bytes: 10.0 * 1024.0 * 1024.0,
+            bloat_min_pct: 30.0,
+            dead_tuples_min_pct: 30.0,
+            dead_tuples_min_count: 1_000,
+            sequence_warning_pct: 75.0,
+            sequence_critical_pct: 90.0,
+            cache_hit_min_pct: 95.0,
+            cache_min_blocks: 1_000,
+            top_queries: 5,
+            top_min_total_ms: 100.0,
+            slow_query_mean_ms: 100.0,
+            skip: Vec::new(),
+        }
+    }
+}
+
+/// Every check `brisk check` runs, with what it looks for. The ids are stable: users
+/// filter and suppress findings by them.
+pub const CHECKS: &[(&str, &str)] = &[
+    (
+        "index.unused",
+        "indexes never scanned since statistics began",
+    ),
+    (
+        "index.duplicate",
+        "indexes with the same definition as another",
+    ),
+    (
+        "index.redundant",
+        "indexes whose columns lead another index",
+    ),
+    (
+        "index.invalid",
+        "invalid indexes left by failed concurrent builds",
+    ),
+    (
+        "index.bloat",
+        "btree indexes much larger than their entries need (estimate)",
+    ),
+    (
+        "table.bloat",
+        "tables much larger than their rows need (estimate)",
+    ),
+    ("table.no_primary_key", "tables without a primary key"),
+    ("vacuum.dead_tuples", "tables where dead rows pile up"),
+    (
+        "vacuum.never_analyzed",
+        "tables the planner has no statistics for",
+    ),
+    (
+        "vacuum.stale_statistics",
+        "tables changed a lot since their last analyze",
+    ),
+    (
+        "vacuum.wraparound",
+        "transaction ID age against autovacuum_freeze_max_age",
+    ),
+    (
+        "sequence.exhaustion",
+        "sequences and identity columns near their type's limit",
+    ),
+    (
+        "fk.unindexed",
+        "foreign keys without an index on the referencing columns",
+    ),
+    (
+        "connections.usage",
+        "connections in use against max_connections",
+    ),
+    (
+        "connections.idle_in_transaction",
+        "sessions idle inside an open transaction",
+    ),
+    (
+        "connections.long_running",
+        "queries running for a long time",
+    ),
+    (
+        "connections.blocked",
+        "sessions waiting on a lock, with the blocker",
+    ),
+    (
+        "cache.hit_ratio",
+        "shared buffer hit ratio of the database and its tables",
+    ),
+    ("queries.top", "top statements from pg_stat_statements"),
+];
+
+/// Whether `id` names a check, for validating `--skip`.
+pub fn is_check_id(id: &str) -> bool {
+    CHECKS.iter().any(|(known, _)| *known == id)
+}
+
+/// Why a snapshot is missing, in words for the report.
+#[derive(Debug, Clone)]
+pub(crate) struct Unavailable(pub String);
+
+impl From<&PgError> for Unavailable {
+    fn from(error: &PgError) -> Self {
+        if error.is_permission_denied() {
+            Unavailable(format!(
+                "{error}. Grant the pg_monitor role to brisk's user (GRANT pg_monitor TO ...)"
+            ))
+        } else {
+            Unavailable(error.to_string())
+        }
+    }
+}
+
+type Part<T> = Result<T, Unavailable>;
+
+/// Everything the checks read, fetched once.
+pub(crate) struct Snapshot {
+    pub server: ServerInfo,
+    pub settings: Settings,
+    pub window: Part<StatsWindow>,
+    pub indexes: Part<Vec<Index>>,
+    pub tables: Part<Vec<Table>>,
+    pub foreign_keys: Part<Vec<ForeignKey>>,
+    pub sequences: Part<Vec<Sequence>>,
+    pub activity: Part<Vec<Backend>>,
+    pub databases: Part<Vec<DatabaseStats>>,
+    pub statements: Part<StatementsView>,
+}
+
+/// What `pg_stat_statements` said, or why it could not say anything.
+pub(crate) enum StatementsView {
+    Ready {
+        statements: Vec<Statement>,
+        total_ms: f64,
+    },
+    Unusable(StatementsStatus),
+}
+
+fn part<T>(result: Result<T, PgError>) -> Part<T> {
+    result.map_err(|e| Unavailable::from(&e))
+}
+
+impl Snapshot {
+    async fn read(session: &Session, options: &CheckOptions) -> Result<Snapshot, PgError> {
+        // Settings decide how the others are read, so they come first; the rest are
+        // independent and go out together, pipelined on the one connection.
+        let settings = catalog::settings(session).await?;
+        let (window, indexes, tables, foreign_keys, sequences, activity, databases, statements) = tokio::join!(
+            catalog::stats_window(session),
+            catalog::indexes(session),
+            catalog::tables(session),
+            catalog::foreign_keys(session),
+            catalog::sequences(session),
+            catalog::activity(session),
+            catalog::databases(session),
+            read_statements(session, &settings, options),
+        );
+        Ok(Snapshot {
+            server: session.server().clone(),
+            settings,
+            window: part(window),
+            indexes: part(indexes),
+            tables: part(tables),
+            foreign_keys: part(foreign_keys),
+            sequences: part(sequences),
+            activity: part(activity),
+            databases: part(databases),
+            statements: part(statements),
+        })
+    }
+
+    pub fn indexes(&self) -> Part<&[Index]> {
+        self.indexes.as_deref().map_err(Clone::clone)
+    }
+
+    pub fn tables(&self) -> Part<&[Table]> {
+        self.tables.as_deref().map_err(Clone::clone)
+    }
+
+    pub fn foreign_keys(&self) -> Part<&[ForeignKey]> {
+        self.foreign_keys.as_deref().map_err(Clone::clone)
+    }
+
+    pub fn sequences(&self) -> Part<&[Sequence]> {
+        self.sequences.as_deref().map_err(Clone::clone)
+    }
+
+    pub fn activity(&self) -> Part<&[Backend]> {
+        self.activity.as_deref().map_err(Clone::clone)
+    }
+
+    pub fn databases(&self) -> Part<&[DatabaseStats]> {
+        self.databases.as_deref().map_err(Clone::clone)
+    }
+
+    pub fn window(&self) -> Part<&StatsWindow> {
+        self.window.as_ref().map_err(Clone::clone)
+    }
+
+    pub fn statements(&self) -> Part<&StatementsView> {
+        self.statements.as_ref().map_err(Clone::clone)
+    }
+
+    pub fn block_size(&self) -> f64 {
+        self.settings
+            .get_i64("block_size")
+            .map(|b| b as f64)
+            .unwrap_or(8192.0)
+    }
+}
+
+async fn read_statements(
+    session: &Session,
+    settings: &Settings,
+    options: &CheckOptions,
+) -> Result<StatementsView, PgError> {
+    match catalog::statements_status(session, settings).await? {
+        StatementsStatus::Ready { schema, .. } => {
+            let (statements, total_ms) =
+                catalog::top_statements(session, &schema, options.top_queries).await?;
+            Ok(StatementsView::Ready {
+                statements,
+                total_ms,
+            })
+        }
+        other => Ok(StatementsView::Unusable(other)),
+    }
+}
+
+/// Runs every check against the database `session` is connected to.
+pub async fn run_check(session: &Session, options: &CheckOptions) -> Result<Report, PgError> {
+    let snapshot = Snapshot::read(session, options).await?;
+    let mut target = Target::new("postgresql", session.target());
+    target.version = Some(snapshot.server.display_version());
+    let mut report = Report::new("check", target);
+
+    type CheckFn = fn(&Snapshot, &CheckOptions) -> Part<Vec<Finding>>;
+    let checks: [(&str, CheckFn); 19] = [
+        ("index.unused", indexes::unused),
+        ("index.duplicate", indexes::duplicate),
+        ("index.redundant", indexes::redundant),
+        ("index.invalid", indexes::invalid),
+        ("index.bloat", bloat::index_bloat),
+        ("table.bloat", bloat::table_bloat),
+        ("table.no_primary_key", schema::no_primary_key),
+        ("vacuum.dead_tuples", maintenance::dead_tuples),
+        ("vacuum.never_analyzed", maintenance::never_analyzed),
+        ("vacuum.stale_statistics", maintenance::stale_statistics),
+        ("vacuum.wraparound", maintenance::wraparound),
+        ("sequence.exhaustion", schema::sequence_exhaustion),
+        ("fk.unindexed", schema::unindexed_foreign_keys),
+        ("connections.usage", connections::usage),
+        (
+            "connections.idle_in_transaction",
+            connections::idle_in_transaction,
+        ),
+        ("connections.long_running", connections::long_running),
+        ("connections.blocked", connections::blocked),
+        ("cache.hit_ratio", cache::hit_ratio),
+        ("queries.top", queries::top),
+    ];
+    for (id, check) in checks {
+        if options.skip.iter().any(|s| s == id) {
+            continue;
+        }
+        match check(&snapshot, options) {
+            Ok(findings) => {
+                report.checks_run.push(id.to_string());
+                report.findings.extend(findings);
+            }
+            Err(Unavailable(reason)) => report.skipped.push(Skipped {
+                check: id.to_string(),
+                reason,
+            }),
+        }
+    }
+    report.notes.extend(notes(&snapshot));
+    report.sort();
+    Ok(report)
+}
+
+/// Context a reader needs to weigh usage-based findings.
+fn notes(snapshot: &Snapshot) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let Ok(window) = snapshot.window() {
+        let age = window.age_secs();
+        let since = if window.since_reset_secs.is_some() {
+            "since they were last reset"
+        } else {
+            "since the server started"
+        };
+        notes.push(format!(
+            "Usage statistics cover {} ({since}).",
+            format_duration_secs(age)
+        ));
+    }
+    if !snapshot.server.can_monitor {
+        notes.push(format!(
+            "User {} is not a member of pg_monitor: other users' sessions and statements are hidden.",
+            snapshot.server.user
+        ));
+    }
+    if snapshot.server.in_recovery {
+        notes.push(
+            "This server is a standby: index usage and vacuum statistics here describe its own reads only."
+                .to_string(),
+        );
+    }
+    notes
+}
+
+/// `100 * part / whole`, or `None` when `whole` is zero.
+pub(crate) fn percent(part: f64, whole: f64) -> Option<f64> {
+    (whole > 0.0).then(|| 100.0 * part / whole)
+}

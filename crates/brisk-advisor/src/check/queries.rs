@@ -1,0 +1,151 @@
+//! Top statements from `pg_stat_statements`, or how to turn it on.
+
+use brisk_pg::catalog::{Statement, StatementsStatus};
+use brisk_report::{Evidence, Finding, Fix, Severity, Unit};
+
+use super::{percent, CheckOptions, Part, Snapshot, StatementsView, Unavailable};
+
+pub(super) fn top(snapshot: &Snapshot, options: &CheckOptions) -> Part<Vec<Finding>> {
+    match snapshot.statements()? {
+        StatementsView::Ready {
+            statements,
+            total_ms,
+        } => Ok(ranked(
+            statements,
+            *total_ms,
+            snapshot.block_size(),
+            options,
+        )),
+        StatementsView::Unusable(status) => Ok(vec![how_to_enable(
+            status,
+            snapshot
+                .settings
+                .get("shared_preload_libraries")
+                .unwrap_or(""),
+            snapshot.server.version_num / 10_000,
+        )?]),
+    }
+}
+
+fn ranked(
+    statements: &[Statement],
+    total_ms: f64,
+    block_size: f64,
+    options: &CheckOptions,
+) -> Vec<Finding> {
+    statements
+        .iter()
+        .filter(|s| s.total_ms >= options.top_min_total_ms)
+        .map(|statement| {
+            let share = percent(statement.total_ms, total_ms).unwrap_or(0.0);
+            let mut ranks = Vec::new();
+            if statement.rank_total <= options.top_queries {
+                ranks.push(format!("#{} by total time", statement.rank_total));
+            }
+            if statement.rank_mean <= options.top_queries {
+                ranks.push(format!("#{} by mean time", statement.rank_mean));
+            }
+            if statement.rank_calls <= options.top_queries {
+                ranks.push(format!("#{} by calls", statement.rank_calls));
+            }
+            let slow = statement.mean_ms >= options.slow_query_mean_ms;
+            let severity = if slow { Severity::Warning } else { Severity::Info };
+            let blocks = statement.shared_blocks_hit + statement.shared_blocks_read;
+            let calls = statement.calls.max(1) as f64;
+            let mut hints = Vec::new();
+            if slow {
+                hints.push(format!(
+                    "It takes {:.0} ms per call on average, above the {} ms threshold.",
+                    statement.mean_ms, options.slow_query_mean_ms
+                ));
+            }
+            if statement.temp_blocks_written > 0 {
+                hints.push("It writes temporary files: a sort or hash does not fit in work_mem. An index matching its ORDER BY, or a higher work_mem for this query, avoids the spill.".to_string());
+            }
+            let blocks_per_row = blocks as f64 / (statement.rows.max(1) as f64);
+            if blocks_per_row > 100.0 && blocks as f64 / calls > 1000.0 {
+                hints.push(format!(
+                    "It touches {:.0} blocks per row returned: it likely scans far more than it returns, the usual sign of a missing index (brisk advise can propose one).",
+                    blocks_per_row
+                ));
+            }
+            let mut finding = Finding::new(
+                "queries.top",
+                severity,
+                format!("queryid {}", statement.query_id),
+                format!("{}: {share:.1}% of all statement time", ranks.join(", ")),
+            )
+            .query(brisk_sql::normalize(&statement.query))
+            .evidence(Evidence::new("calls", statement.calls as f64, Unit::Count))
+            .evidence(Evidence::new("total time", statement.total_ms, Unit::Milliseconds))
+            .evidence(Evidence::new("mean time", statement.mean_ms, Unit::Milliseconds))
+            .evidence(Evidence::new("share of total time", share, Unit::Percent))
+            .evidence(Evidence::new("rows per call", statement.rows as f64 / calls, Unit::Count));
+            if let Some(hit) = percent(statement.shared_blocks_hit as f64, blocks as f64) {
+                finding = finding.evidence(Evidence::new("buffer hit ratio", hit, Unit::Percent));
+            }
+            if statement.temp_blocks_written > 0 {
+                finding = finding.evidence(Evidence::new(
+                    "temp written",
+                    statement.temp_blocks_written as f64 * block_size,
+                    Unit::Bytes,
+                ));
+            }
+            if !hints.is_empty() {
+                finding = finding.detail(hints.join(" "));
+            }
+            finding
+        })
+        .collect()
+}
+
+/// One finding that says exactly how to turn `pg_stat_statements` on from where it is.
+fn how_to_enable(
+    status: &StatementsStatus,
+    preload: &str,
+    major: i32,
+) -> Result<Finding, Unavailable> {
+    let libraries = if preload.trim().is_empty() {
+        "pg_stat_statements".to_string()
+    } else {
+        format!("{}, pg_stat_statements", preload.trim())
+    };
+    let preload_steps = format!(
+        "ALTER SYSTEM SET shared_preload_libraries = '{libraries}';\n-- restart PostgreSQL (e.g. systemctl restart postgresql), then in this database:\nCREATE EXTENSION IF NOT EXISTS pg_stat_statements;"
+    );
+    let (title, detail, fix) = match status {
+        StatementsStatus::NotAvailable => (
+            "pg_stat_statements is not installed on the server",
+            format!("The extension ships in PostgreSQL's contrib package, which this server does not have. Install it (Debian/Ubuntu: apt-get install postgresql-contrib, or postgresql-{major} which includes it; RHEL: postgresql{major}-contrib), then preload it."),
+            Fix::sql(preload_steps),
+        ),
+        StatementsStatus::NotPreloaded { extension_created } => (
+            "pg_stat_statements is not in shared_preload_libraries",
+            format!(
+                "It has to be loaded at server start to record statements{}. This needs a restart.",
+                if *extension_created { "; the extension exists in this database but records nothing" } else { "" }
+            ),
+            Fix::sql(preload_steps),
+        ),
+        StatementsStatus::NotCreated => (
+            "pg_stat_statements is loaded but not created in this database",
+            "The server records statements, but this database has no view to read them through.".to_string(),
+            Fix::sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements;"),
+        ),
+        StatementsStatus::Ready { .. } => {
+            return Err(Unavailable("pg_stat_statements could not be read".into()))
+        }
+    };
+    Ok(Finding::new(
+        "queries.top",
+        Severity::Warning,
+        "pg_stat_statements",
+        title,
+    )
+    .detail(format!(
+        "{detail} Without it, brisk cannot rank statements by time."
+    ))
+    .fix(fix.note(
+        "Overhead is small (a few percent at most); every managed PostgreSQL service offers it.",
+    )))
+}

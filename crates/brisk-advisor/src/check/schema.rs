@@ -1,0 +1,320 @@
+//! Schema checks: sequences near their limit, unindexed foreign keys, missing primary keys.
+
+use brisk_pg::catalog::{quote_ident, Sequence};
+use brisk_report::{format_count, Evidence, Finding, Fix, Severity, Unit};
+
+use super::indexes::leads_with;
+use super::{CheckOptions, Part, Snapshot};
+
+/// The largest value of an integer type, by its `format_type` name.
+fn type_max(name: &str) -> Option<i64> {
+    match name {
+        "smallint" => Some(i64::from(i16::MAX)),
+        "integer" => Some(i64::from(i32::MAX)),
+        "bigint" => Some(i64::MAX),
+        _ => None,
+    }
+}
+
+fn type_min(name: &str) -> Option<i64> {
+    match name {
+        "smallint" => Some(i64::from(i16::MIN)),
+        "integer" => Some(i64::from(i32::MIN)),
+        "bigint" => Some(i64::MIN),
+        _ => None,
+    }
+}
+
+/// How far a sequence has gone toward the limit that will stop it: its own maximum, or
+/// the maximum of the column it feeds when that is narrower (an `integer` column fed by a
+/// `bigint` sequence fails at 2^31 - 1, whatever the sequence allows).
+struct Usage<'a> {
+    pct: f64,
+    last: i64,
+    limit: i64,
+    /// The type whose range is the limit: the sequence's own, or its column's.
+    limited_by: &'a str,
+}
+
+fn usage(sequence: &Sequence) -> Option<Usage<'_>> {
+    let last = sequence.last_value?;
+    let owner_type = sequence.owner_type.as_deref();
+    if sequence.increment > 0 {
+        let column_max = owner_type.and_then(type_max).unwrap_or(i64::MAX);
+        let (limit, limited_by) = if column_max < sequence.max_value {
+            (column_max, owner_type.unwrap_or("column"))
+        } else {
+            (sequence.max_value, sequence.data_type.as_str())
+        };
+        (limit > 0).then(|| Usage {
+            pct: 100.0 * last as f64 / limit as f64,
+            last,
+            limit,
+            limited_by,
+        })
+    } else {
+        let column_min = owner_type.and_then(type_min).unwrap_or(i64::MIN);
+        let (limit, limited_by) = if column_min > sequence.min_value {
+            (column_min, owner_type.unwrap_or("column"))
+        } else {
+            (sequence.min_value, sequence.data_type.as_str())
+        };
+        (limit < 0).then(|| Usage {
+            pct: 100.0 * last as f64 / limit as f64,
+            last,
+            limit,
+            limited_by,
+        })
+    }
+}
+
+pub(super) fn sequence_exhaustion(
+    snapshot: &Snapshot,
+    options: &CheckOptions,
+) -> Part<Vec<Finding>> {
+    let sequences = snapshot.sequences()?;
+    let mut found: Vec<(&Sequence, Usage)> = sequences
+        .iter()
+        .filter_map(|s| usage(s).map(|u| (s, u)))
+        .filter(|(_, u)| u.pct >= options.sequence_warning_pct)
+        .collect();
+    found.sort_by(|a, b| b.1.pct.total_cmp(&a.1.pct));
+    let mut findings: Vec<Finding> = found
+        .into_iter()
+        .map(|(sequence, Usage { pct, last, limit, limited_by })| {
+            let severity = if pct >= options.sequence_critical_pct {
+                Severity::Critical
+            } else {
+                Severity::Warning
+            };
+            let name = sequence.qualified_name();
+            let feeds = sequence
+                .owner_column
+                .as_deref()
+                .map(|c| format!(" It feeds {c}."))
+                .unwrap_or_default();
+            let cycle = if sequence.cycles {
+                " It is set to CYCLE, so it will wrap around and hand out values that may already exist."
+            } else {
+                " When it runs out, every INSERT that needs a new value fails."
+            };
+            Finding::new(
+                "sequence.exhaustion",
+                severity,
+                &name,
+                format!(
+                    "Sequence {} has used {:.1}% of the {limited_by} range",
+                    sequence.name, pct
+                ),
+            )
+            .detail(format!(
+                "Its last value is {} of at most {}.{feeds}{cycle}",
+                format_count(last as f64),
+                format_count(limit as f64)
+            ))
+            .evidence(Evidence::new("last value", last as f64, Unit::Count))
+            .evidence(Evidence::new("limit", limit as f64, Unit::Count))
+            .evidence(Evidence::new("used", pct, Unit::Percent))
+            .fix(widen_fix(sequence, limited_by))
+        })
+        .collect();
+    let unreadable = sequences.iter().filter(|s| !s.readable).count();
+    if unreadable > 0 {
+        findings.push(
+            Finding::new(
+                "sequence.exhaustion",
+                Severity::Info,
+                format!("{unreadable} sequences"),
+                format!("{unreadable} sequences could not be read"),
+            )
+            .detail(
+                "brisk's user lacks SELECT or USAGE on them, so how far they have gone is unknown.",
+            )
+            .evidence(Evidence::new(
+                "unreadable sequences",
+                unreadable as f64,
+                Unit::Count,
+            ))
+            .fix(Fix::sql(
+                "GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO <brisk user>;",
+            )),
+        );
+    }
+    Ok(findings)
+}
+
+fn widen_fix(sequence: &Sequence, limited_by: &str) -> Fix {
+    let name = sequence.qualified_name();
+    let mut apply = String::new();
+    let column_is_narrow =
+        sequence.owner_type.as_deref() == Some(limited_by) && limited_by != "bigint";
+    if let (true, Some(column)) = (column_is_narrow, sequence.owner_column.as_deref()) {
+        if let Some((table, col)) = column.rsplit_once('.') {
+            apply.push_str(&format!(
+                "ALTER TABLE {table} ALTER COLUMN {col} TYPE bigint;\n"
+            ));
+        }
+    }
+    if sequence.data_type != "bigint" {
+        apply.push_str(&format!("ALTER SEQUENCE {name} AS bigint;\n"));
+    }
+    if apply.is_empty() {
+        return Fix::manual(format!(
+            "{name} is already bigint: reset it (ALTER SEQUENCE {name} RESTART WITH ...) only if old values are gone, or move to a new key."
+        ));
+    }
+    let mut fix = Fix::sql(apply.trim_end().to_string());
+    if column_is_narrow {
+        fix = fix.note("Changing the column type rewrites the table and its indexes under an ACCESS EXCLUSIVE lock: plan a window, or add a bigint column, backfill it in batches and swap it in. Columns that reference it (foreign keys) need the same change.");
+    } else {
+        fix = fix.note("ALTER SEQUENCE ... AS bigint is instant.");
+    }
+    fix
+}
+
+pub(super) fn unindexed_foreign_keys(
+    snapshot: &Snapshot,
+    _options: &CheckOptions,
+) -> Part<Vec<Finding>> {
+    let foreign_keys = snapshot.foreign_keys()?;
+    let indexes = snapshot.indexes()?;
+    let tables = snapshot.tables()?;
+    let mut findings = Vec::new();
+    for fk in foreign_keys {
+        let covered = indexes
+            .iter()
+            .any(|i| i.table_oid == fk.table_oid && i.is_valid && leads_with(i, &fk.columns));
+        if covered {
+            continue;
+        }
+        let partitioned = tables
+            .iter()
+            .any(|t| t.oid == fk.table_oid && t.relkind == 'p');
+        let table = format!("{}.{}", quote_ident(&fk.schema), quote_ident(&fk.table));
+        let columns: Vec<String> = fk.column_names.iter().map(|c| quote_ident(c)).collect();
+        let index_name = index_name(&fk.table, &fk.column_names);
+        let concurrently = if partitioned { "" } else { "CONCURRENTLY " };
+        // Small tables are scanned cheaply either way; a missing index matters once the
+        // table is big enough that each referenced-row delete scans it for real.
+        let severity = if fk.table_tuples >= 10_000.0 {
+            Severity::Warning
+        } else {
+            Severity::Info
+        };
+        let mut fix = Fix::sql(format!(
+            "CREATE INDEX {concurrently}IF NOT EXISTS {} ON {table} ({});",
+            quote_ident(&index_name),
+            columns.join(", ")
+        ))
+        .rollback(format!(
+            "DROP INDEX {concurrently}IF EXISTS {}.{};",
+            quote_ident(&fk.schema),
+            quote_ident(&index_name)
+        ));
+        fix = if partitioned {
+            fix.note("CREATE INDEX on a partitioned table cannot be CONCURRENTLY: create it CONCURRENTLY on each partition first, then on the parent (ON ONLY) and ATTACH them, to avoid blocking writes.")
+        } else {
+            fix.note("CREATE INDEX CONCURRENTLY does not block reads or writes; it cannot run inside a transaction block.")
+        };
+        findings.push(
+            Finding::new(
+                "fk.unindexed",
+                severity,
+                format!("{table} ({})", columns.join(", ")),
+                format!(
+                    "Foreign key {} on {} has no index",
+                    fk.name, fk.table
+                ),
+            )
+            .detail(format!(
+                "Deleting or updating a row of {} makes PostgreSQL find the referencing rows in {} by scanning it, under lock; joins on ({}) scan it too.",
+                fk.referenced,
+                table,
+                columns.join(", ")
+            ))
+            .evidence(Evidence::new("referencing rows", fk.table_tuples, Unit::Count))
+            .evidence(Evidence::new("table size", fk.table_bytes as f64, Unit::Bytes))
+            .evidence(Evidence::new("referenced rows", fk.referenced_tuples, Unit::Count))
+            .fix(fix),
+        );
+    }
+    Ok(findings)
+}
+
+/// `table_col1_col2_idx`, cut to PostgreSQL's 63-byte identifier limit on a char boundary.
+fn index_name(table: &str, columns: &[String]) -> String {
+    let mut name = format!("{}_{}_idx", table, columns.join("_"));
+    while name.len() > 63 {
+        let cut = name
+            .char_indices()
+            .rev()
+            .nth(4)
+            .map(|(i, _)| i)
+            .unwrap_or(0);
+        name = format!("{}_idx", &name[..cut]);
+        if cut == 0 {
+            break;
+        }
+    }
+    name
+}
+
+pub(super) fn no_primary_key(snapshot: &Snapshot, _options: &CheckOptions) -> Part<Vec<Finding>> {
+    let tables = snapshot.tables()?;
+    let indexes = snapshot.indexes()?;
+    Ok(tables
+        .iter()
+        .filter(|t| (t.relkind == 'r' || t.relkind == 'p') && !t.is_partition && !t.has_primary_key)
+        .map(|table| {
+            let name = table.qualified_name();
+            let unique = indexes.iter().find(|i| {
+                i.table_oid == table.oid
+                    && i.is_unique
+                    && i.is_valid
+                    && i.predicate.is_none()
+                    && !i.has_expressions()
+            });
+            let fix = match unique {
+                Some(index) => Fix::sql(format!(
+                    "ALTER TABLE {name} ADD CONSTRAINT {} PRIMARY KEY USING INDEX {};",
+                    quote_ident(&format!("{}_pkey", table.name)),
+                    quote_ident(&index.name)
+                ))
+                .note(format!(
+                    "Promotes the existing unique index {}; its columns must be NOT NULL (SET NOT NULL scans the table under an ACCESS EXCLUSIVE lock).",
+                    index.name
+                )),
+                None => Fix::sql(format!(
+                    "ALTER TABLE {name} ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY;"
+                ))
+                .note("Adding an identity column rewrites the table under an ACCESS EXCLUSIVE lock; if the rows already have a natural key, make that the primary key instead."),
+            };
+            Finding::new(
+                "table.no_primary_key",
+                Severity::Warning,
+                &name,
+                format!("Table {} has no primary key", table.name),
+            )
+            .detail("Without a primary key, duplicate rows go unnoticed, ORMs cannot address a single row, and logical replication cannot replicate its UPDATEs and DELETEs.")
+            .evidence(Evidence::new("rows", table.tuples.max(table.live_tuples as f64).max(0.0), Unit::Count))
+            .evidence(Evidence::new("size", table.heap_bytes as f64, Unit::Bytes))
+            .fix(fix)
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::index_name;
+
+    #[test]
+    fn index_names_fit_the_identifier_limit() {
+        assert_eq!(
+            index_name("orders", &["user_id".into()]),
+            "orders_user_id_idx"
+        );
+        let long = index_name(&"t".repeat(60), &["column_with_a_long_name".into()]);
+        assert!(long.len() <= 63, "{long}");
+        assert!(long.ends_with("_idx"));
+    }
+}

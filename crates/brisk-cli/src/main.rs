@@ -1,0 +1,59 @@
+//! The `brisk` binary: parses arguments, wires the libraries together and picks the output
+//! format. It holds no logic of its own; every judgement lives in a library crate.
+//!
+//! Exit codes: 0 when the command ran (and found nothing at or above `--fail-on`), 1 when a
+//! finding reached `--fail-on`, 2 for bad input of any kind (arguments, URL, connection,
+//! privileges), 130 when interrupted.
+
+mod check;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// brisk finds what makes a PostgreSQL + Redis backend slow, proves each fix with numbers,
+/// and keeps it fast.
+#[derive(Debug, Parser)]
+#[command(name = "brisk", version, about, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Inspect a live PostgreSQL and report problems, with the numbers and the fix for each.
+    ///
+    /// Without a URL (and without PGHOST, PGHOSTADDR, PGPORT or PGDATABASE in the
+    /// environment), brisk starts a throwaway PostgreSQL with a demo database that has
+    /// problems planted in it, and checks that.
+    Check(check::CheckArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("brisk: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Check(args) => check::run(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("brisk: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Output choices shared by the commands that print a report: format, `--fail-on`, and
+//! progress on a terminal.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use brisk_report::{Report, Severity};
+use clap::ValueEnum;
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For people: grouped by severity, colored on a terminal.
+    Text,
+    /// For programs: the stable schema of docs/json-report.md.
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Warning,
+    Critical,
+}
+
+impl FailOn {
+    fn threshold(self) -> Severity {
+        match self {
+            FailOn::Warning => Severity::Warning,
+            FailOn::Critical => Severity::Critical,
+        }
+    }
+}
+
+/// Prints `report` and returns the exit code `--fail-on` asks for.
+pub fn emit(report: &Report, format: Format, fail_on: Option<FailOn>) -> anyhow::Result<ExitCode> {
+    match format {
+        Format::Text => {
+            // anstream strips the styles when stdout is not a terminal or NO_COLOR is set.
+            let mut out = anstream::stdout();
+            out.write_all(brisk_report::render_text(report).as_bytes())?;
+            out.flush()?;
+        }
+        Format::Json => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(brisk_report::render_json(report).as_bytes())?;
+            out.flush()?;
+        }
+    }
+    let failed = match (fail_on, report.max_severity()) {
+        (Some(fail_on), Some(worst)) => worst >= fail_on.threshold(),
+        _ => false,
+    };
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// A spinner on stderr while long work runs. indicatif hides it when stderr is not a
+/// terminal, so piped and CI output stays clean.
+pub struct Progress(ProgressBar);
+
+impl Progress {
+    pub fn start(message: &str) -> Progress {
+        let bar = ProgressBar::new_spinner();
+        if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
+            bar.set_style(style);
+        }
+        bar.set_message(message.to_string());
+        bar.enable_steady_tick(Duration::from_millis(100));
+        Progress(bar)
+    }
+
+    pub fn step(&self, message: &str) {
+        self.0.set_message(message.to_string());
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
+}
