@@ -211,22 +211,25 @@ mod tests {
 
     #[test]
     fn a_packed_table_has_no_bloat() {
-        // 100k rows of 40 bytes: 24+40+4 -> 72 bytes a row, 113 rows a page, 885 pages.
-        let estimate = estimate_table_bloat(885, 100_000.0, 40.0, false, 3, None, 8192.0).unwrap();
+        // A fresh table of 1M bigints measures 4425 pages in PostgreSQL 15: 24 + 8 + 4 bytes
+        // a row, 226 rows a page.
+        let estimate =
+            estimate_table_bloat(4425, 1_000_000.0, 8.0, false, 1, None, 8192.0).unwrap();
         assert_eq!(estimate.wasted_bytes(), 0.0);
     }
 
     #[test]
     fn a_table_three_times_its_size_is_two_thirds_bloat() {
         let estimate =
-            estimate_table_bloat(3 * 885, 100_000.0, 40.0, false, 3, None, 8192.0).unwrap();
+            estimate_table_bloat(3 * 4425, 1_000_000.0, 8.0, false, 1, None, 8192.0).unwrap();
         assert!((estimate.wasted_pct() - 66.7).abs() < 0.5, "{estimate:?}");
     }
 
     #[test]
     fn fillfactor_leaves_room_that_is_not_bloat() {
-        let packed = estimate_table_bloat(885, 100_000.0, 40.0, false, 3, None, 8192.0).unwrap();
-        let half = estimate_table_bloat(885, 100_000.0, 40.0, false, 3, Some(50), 8192.0).unwrap();
+        let packed = estimate_table_bloat(4425, 1_000_000.0, 8.0, false, 1, None, 8192.0).unwrap();
+        let half =
+            estimate_table_bloat(4425, 1_000_000.0, 8.0, false, 1, Some(50), 8192.0).unwrap();
         assert!(half.expected_bytes > 1.9 * packed.expected_bytes);
     }
 
