@@ -142,12 +142,22 @@ fn definition_key(index: &Index) -> impl Eq + std::hash::Hash + '_ {
     )
 }
 
-/// Which of two equal indexes to keep: the one that enforces something, then the busier,
-/// then the older.
+/// How much an index is held in place: constraints and replica identity cannot simply
+/// be dropped; a plain index can.
+fn anchored(index: &Index) -> u8 {
+    if index.constraint_type.is_some() || index.is_primary {
+        2
+    } else if index.is_replica_identity {
+        1
+    } else {
+        0
+    }
+}
+
+/// Which of two equal indexes to keep: the anchored one, then the busier, then the older.
 fn keep_first(a: &Index, b: &Index) -> std::cmp::Ordering {
-    let enforces = |i: &Index| !is_droppable(i);
-    enforces(b)
-        .cmp(&enforces(a))
+    anchored(b)
+        .cmp(&anchored(a))
         .then(b.scans.cmp(&a.scans))
         .then(a.oid.cmp(&b.oid))
 }
@@ -181,11 +191,13 @@ pub(super) fn duplicate(snapshot: &Snapshot, _options: &CheckOptions) -> Part<Ve
             .evidence(Evidence::new("size", index.size_bytes as f64, Unit::Bytes))
             .evidence(Evidence::new("scans", index.scans as f64, Unit::Count))
             .evidence(Evidence::new("scans of the kept index", kept.scans as f64, Unit::Count));
-            finding = if is_droppable(index) {
+            // A unique index may go too: the kept one has the same definition, so it enforces
+            // the same uniqueness.
+            finding = if anchored(index) == 0 {
                 finding.fix(drop_fix(index))
             } else {
                 finding.fix(Fix::manual(format!(
-                    "{} enforces a constraint: drop the duplicate constraint first (ALTER TABLE {} DROP CONSTRAINT ...), which drops the index with it.",
+                    "{} backs a constraint or the replica identity: drop the duplicate constraint (ALTER TABLE {} DROP CONSTRAINT ...), which drops the index with it, or move the replica identity first.",
                     index.name,
                     index.qualified_table()
                 )))

@@ -1,0 +1,180 @@
+//! Helpers that make a test read like a user's session: take a fresh database on the shared
+//! sandbox, plant a problem with SQL, run `brisk check` on it, look at the findings.
+
+#![allow(dead_code)]
+
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use brisk_sandbox::{shared_postgres, Postgres};
+use serde_json::Value;
+
+/// A fresh database on a sandbox cluster.
+pub struct Db {
+    pub pg: &'static Postgres,
+    pub name: String,
+}
+
+impl Db {
+    /// A new database on the cluster this test binary shares.
+    pub fn fresh(prefix: &str) -> Db {
+        let pg = shared_postgres().expect("the shared sandbox starts");
+        Db::on(pg, prefix)
+    }
+
+    /// A new database on a given cluster (leaked so tests can hold `&'static`).
+    pub fn on(pg: &'static Postgres, prefix: &str) -> Db {
+        let name = pg.fresh_database(prefix).expect("create database");
+        Db { pg, name }
+    }
+
+    /// Runs SQL as the superuser and returns psql's unaligned output.
+    pub fn sql(&self, sql: &str) -> String {
+        self.pg
+            .psql(&self.name, sql)
+            .unwrap_or_else(|e| panic!("planting SQL failed: {e}\n{sql}"))
+    }
+
+    pub fn url(&self) -> String {
+        self.pg.url(&self.name)
+    }
+
+    /// Starts a psql session that runs `sql` and then stays connected (stdin kept open),
+    /// so its transaction or lock stays in place until the returned guard is dropped.
+    pub fn hold_session(&self, app: &str, sql: &str) -> Session {
+        let mut child = self
+            .pg
+            .psql_command(&self.name)
+            .env("PGAPPNAME", app)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("psql starts");
+        use std::io::Write;
+        let stdin = child.stdin.as_mut().expect("psql stdin");
+        stdin.write_all(sql.as_bytes()).expect("write to psql");
+        stdin.write_all(b"\n").expect("write to psql");
+        stdin.flush().expect("flush psql");
+        Session { child }
+    }
+
+    /// Waits until `pg_stat_activity` shows a session of `app` in a state for which `cond`
+    /// (a SQL boolean over pg_stat_activity's columns) is true.
+    pub fn wait_for_session(&self, app: &str, cond: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let found = self.sql(&format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = '{app}' AND ({cond});"
+            ));
+            if found.trim() != "0" {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "session {app} never matched {cond}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// A psql session held open by a test; killed on drop.
+pub struct Session {
+    child: Child,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the brisk binary with a clean environment: no PG* variables from the machine.
+pub fn brisk(args: &[&str]) -> Output {
+    brisk_with_env(args, &[])
+}
+
+pub fn brisk_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_brisk"));
+    command.args(args);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("PG") {
+            command.env_remove(&key);
+        }
+    }
+    command.env("NO_COLOR", "1");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().expect("brisk runs")
+}
+
+/// `brisk check URL --format json` plus `extra`, which must succeed; returns the report.
+pub fn check(url: &str, extra: &[&str]) -> Value {
+    let mut args = vec!["check", url, "--format", "json"];
+    args.extend_from_slice(extra);
+    let output = brisk(&args);
+    assert!(
+        output.status.success(),
+        "brisk check failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("brisk check prints JSON")
+}
+
+/// The findings of one check.
+pub fn findings<'a>(report: &'a Value, check: &str) -> Vec<&'a Value> {
+    report["findings"]
+        .as_array()
+        .expect("findings array")
+        .iter()
+        .filter(|f| f["check"] == check)
+        .collect()
+}
+
+/// The single finding of `check` about `subject`, or a panic that shows what was found.
+pub fn finding<'a>(report: &'a Value, check: &str, subject: &str) -> &'a Value {
+    let all = findings(report, check);
+    all.iter()
+        .find(|f| f["subject"] == subject)
+        .copied()
+        .unwrap_or_else(|| {
+            let subjects: Vec<&Value> = all.iter().map(|f| &f["subject"]).collect();
+            panic!("no {check} finding about {subject}; found {subjects:?}")
+        })
+}
+
+/// Asserts that `check` says nothing about `subject`.
+pub fn assert_silent(report: &Value, check: &str, subject: &str) {
+    let all = findings(report, check);
+    assert!(
+        all.iter().all(|f| f["subject"] != subject),
+        "unexpected {check} finding about {subject}: {all:#?}"
+    );
+}
+
+/// The value of a named evidence item (or impact figure).
+pub fn evidence(finding: &Value, name: &str) -> f64 {
+    let lists = [
+        &finding["evidence"],
+        &finding["impact"]["estimated"],
+        &finding["impact"]["measured"],
+    ];
+    lists
+        .iter()
+        .filter_map(|l| l.as_array())
+        .flatten()
+        .find(|e| e["name"] == name)
+        .and_then(|e| e["value"].as_f64())
+        .unwrap_or_else(|| panic!("no evidence {name} in {finding:#}"))
+}
+
+/// Whether the check ran (it is not in `skipped`).
+pub fn ran(report: &Value, check: &str) -> bool {
+    report["checks_run"]
+        .as_array()
+        .is_some_and(|c| c.iter().any(|id| id == check))
+}
