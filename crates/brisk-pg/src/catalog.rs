@@ -687,24 +687,42 @@ pub async fn statements_status(
     let available: bool = row.get(0);
     let schema: Option<String> = row.get(1);
     let version: Option<String> = row.get(2);
-    let preloaded = settings
-        .get("shared_preload_libraries")
-        .map(|libs| {
+    let Some(schema) = schema else {
+        // Without pg_read_all_settings, shared_preload_libraries is hidden from
+        // pg_settings; then the missing CREATE EXTENSION is the first step either way.
+        let preloaded = settings.get("shared_preload_libraries").map(|libs| {
             libs.split(',')
                 .any(|lib| lib.trim().trim_matches('"') == "pg_stat_statements")
-        })
-        .unwrap_or(false);
-    Ok(match (available, preloaded, schema, version) {
-        (false, _, None, _) => StatementsStatus::NotAvailable,
-        (_, false, schema, _) => StatementsStatus::NotPreloaded {
-            extension_created: schema.is_some(),
-        },
-        (_, true, None, _) => StatementsStatus::NotCreated,
-        (_, true, Some(schema), version) => StatementsStatus::Ready {
+        });
+        return Ok(match (available, preloaded) {
+            (false, _) => StatementsStatus::NotAvailable,
+            (true, Some(false)) => StatementsStatus::NotPreloaded {
+                extension_created: false,
+            },
+            (true, _) => StatementsStatus::NotCreated,
+        });
+    };
+    // Whether the library is loaded shows reliably only by reading the view: it refuses
+    // with "must be loaded via shared_preload_libraries" (55000) when it is not.
+    let probe = format!(
+        "/* brisk */ SELECT 1 FROM {}.pg_stat_statements LIMIT 1",
+        quote_ident(&schema)
+    );
+    match session.client().query(&probe, &[]).await {
+        Ok(_) => Ok(StatementsStatus::Ready {
             schema,
             version: version.unwrap_or_default(),
-        },
-    })
+        }),
+        Err(e)
+            if e.code()
+                == Some(&tokio_postgres::error::SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE) =>
+        {
+            Ok(StatementsStatus::NotPreloaded {
+                extension_created: true,
+            })
+        }
+        Err(e) => Err(PgError::query("reading pg_stat_statements", e)),
+    }
 }
 
 /// One normalized statement from `pg_stat_statements`, summed over users.

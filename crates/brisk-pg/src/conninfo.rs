@@ -233,6 +233,9 @@ impl fmt::Display for TargetSessionAttrs {
 /// one line: what is wrong, then what to do. None of them quotes a password.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ConnInfoError {
+    #[error("\"{scheme}://\" is not a PostgreSQL URL; use postgres:// or postgresql://")]
+    UnsupportedScheme { scheme: String },
+
     #[error(
         "unknown connection option \"{key}\"; check its spelling against the libpq keywords \
          (host, port, dbname, user, password, sslmode, ...)"
@@ -811,6 +814,12 @@ fn parse_connection_string(input: &str) -> Result<Settings, ConnInfoError> {
         parse_uri(input, rest)
     } else if input.contains('=') {
         parse_keyword_value(input)
+    } else if let Some((scheme, _)) = input.split_once("://") {
+        // psql would take "mysql://..." as a database name; a URL of another scheme is far
+        // more likely a mistake than a database with that name.
+        Err(ConnInfoError::UnsupportedScheme {
+            scheme: scheme.to_owned(),
+        })
     } else {
         // psql passes its argument as `dbname` with expand_dbname, and libpq
         // expands it only if it "looks like" a connection string (a URI
@@ -1751,8 +1760,11 @@ mod tests {
     #[test]
     fn short_uri_prefix_is_accepted_and_prefixes_are_case_sensitive() {
         assert_eq!(parse("postgres://db/app").dbname, "app");
-        // Not a URI, and no "=", so psql takes it as a database name.
-        assert_eq!(parse("POSTGRES://db/app").dbname, "POSTGRES://db/app");
+        // psql would take it as a database name; brisk says what is wrong instead.
+        assert_eq!(
+            error("POSTGRES://db/app"),
+            "\"POSTGRES://\" is not a PostgreSQL URL; use postgres:// or postgresql://"
+        );
     }
 
     // URIs beyond the manual's examples.

@@ -441,30 +441,39 @@ impl Drop for Postgres {
     }
 }
 
-static SHARED: OnceLock<Result<Postgres, SandboxError>> = OnceLock::new();
+/// Clusters that live until the process exits, stopped by an `atexit` handler: statics
+/// are never dropped, and the test harness ends with `exit`.
+static PROCESS_CLUSTERS: Mutex<Vec<&'static Postgres>> = Mutex::new(Vec::new());
 
-extern "C" fn stop_shared_postgres() {
-    if let Some(Ok(pg)) = SHARED.get() {
+extern "C" fn stop_process_clusters() {
+    for pg in lock(&PROCESS_CLUSTERS).drain(..) {
         pg.shutdown();
     }
 }
 
-/// One cluster per process, started on first use and stopped when the process exits.
-/// Test binaries share it and take a [`Postgres::fresh_database`] each, which is much faster
-/// than a cluster per test.
+impl PostgresBuilder {
+    /// Starts a cluster that lives until the process exits, for tests that share one.
+    pub fn start_for_process(self) -> Result<&'static Postgres, SandboxError> {
+        static REGISTER: std::sync::Once = std::sync::Once::new();
+        let pg: &'static Postgres = Box::leak(Box::new(self.start()?));
+        REGISTER.call_once(|| unsafe {
+            libc::atexit(stop_process_clusters);
+        });
+        lock(&PROCESS_CLUSTERS).push(pg);
+        Ok(pg)
+    }
+}
+
+static SHARED: OnceLock<Result<&'static Postgres, SandboxError>> = OnceLock::new();
+
+/// One cluster per process with the default options, started on first use and stopped
+/// when the process exits. Test binaries share it and take a [`Postgres::fresh_database`]
+/// each, which is much faster than a cluster per test.
 pub fn shared_postgres() -> Result<&'static Postgres, &'static SandboxError> {
-    SHARED
-        .get_or_init(|| {
-            let started = Postgres::start();
-            if started.is_ok() {
-                // Statics are never dropped; atexit runs when the test harness calls exit.
-                unsafe {
-                    libc::atexit(stop_shared_postgres);
-                }
-            }
-            started
-        })
-        .as_ref()
+    match SHARED.get_or_init(|| Postgres::builder().start_for_process()) {
+        Ok(pg) => Ok(pg),
+        Err(e) => Err(e),
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

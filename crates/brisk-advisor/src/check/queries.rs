@@ -18,10 +18,7 @@ pub(super) fn top(snapshot: &Snapshot, options: &CheckOptions) -> Part<Vec<Findi
         )),
         StatementsView::Unusable(status) => Ok(vec![how_to_enable(
             status,
-            snapshot
-                .settings
-                .get("shared_preload_libraries")
-                .unwrap_or(""),
+            snapshot.settings.get("shared_preload_libraries"),
             snapshot.server.version_num / 10_000,
         )?]),
     }
@@ -100,18 +97,22 @@ fn ranked(
 }
 
 /// One finding that says exactly how to turn `pg_stat_statements` on from where it is.
+/// `preload` is the current `shared_preload_libraries`, `None` when brisk's user may not
+/// read it; the fix must keep what is there, so then it says to look first.
 fn how_to_enable(
     status: &StatementsStatus,
-    preload: &str,
+    preload: Option<&str>,
     major: i32,
 ) -> Result<Finding, Unavailable> {
-    let libraries = if preload.trim().is_empty() {
-        "pg_stat_statements".to_string()
-    } else {
-        format!("{}, pg_stat_statements", preload.trim())
+    let set_preload = match preload.map(str::trim) {
+        Some("") => "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements';".to_string(),
+        Some(current) => format!(
+            "ALTER SYSTEM SET shared_preload_libraries = '{current}, pg_stat_statements';"
+        ),
+        None => "-- as a superuser, keep the libraries SHOW shared_preload_libraries lists:\nALTER SYSTEM SET shared_preload_libraries = '<current list>, pg_stat_statements';".to_string(),
     };
     let preload_steps = format!(
-        "ALTER SYSTEM SET shared_preload_libraries = '{libraries}';\n-- restart PostgreSQL (e.g. systemctl restart postgresql), then in this database:\nCREATE EXTENSION IF NOT EXISTS pg_stat_statements;"
+        "{set_preload}\n-- restart PostgreSQL (e.g. systemctl restart postgresql), then in this database:\nCREATE EXTENSION IF NOT EXISTS pg_stat_statements;"
     );
     let (title, detail, fix) = match status {
         StatementsStatus::NotAvailable => (
