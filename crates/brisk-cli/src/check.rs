@@ -9,7 +9,7 @@ use brisk_pg::conninfo::ConnInfo;
 use brisk_pg::{Session, SessionOptions};
 use clap::Args;
 
-use crate::output::{emit, FailOn, Format, Progress};
+use crate::output::{emit, Emit, FailOn, Format, Progress};
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -27,6 +27,10 @@ pub struct CheckArgs {
     /// Exit with status 1 when a finding is at least this severe.
     #[arg(long, value_enum)]
     fail_on: Option<FailOn>,
+
+    /// Text output: show at most this many findings of one check per severity (0: all).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    limit: usize,
 
     /// Do not run this check (repeatable); `--list-checks` shows the ids.
     #[arg(long, value_name = "CHECK_ID")]
@@ -132,6 +136,14 @@ impl CheckArgs {
         })
     }
 
+    fn emit_options(&self) -> Emit {
+        Emit {
+            format: self.format,
+            fail_on: self.fail_on,
+            limit: self.limit,
+        }
+    }
+
     fn session_options(&self) -> SessionOptions {
         SessionOptions {
             statement_timeout: Duration::from_millis(self.statement_timeout_ms),
@@ -170,7 +182,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             let session = Session::connect(&info, &args.session_options()).await?;
             let report = run_check(&session, &options).await?;
             drop(progress);
-            emit(&report, args.format, args.fail_on)
+            emit(&report, args.emit_options())
         }
     };
     tokio::select! {
@@ -204,7 +216,7 @@ async fn check_demo(args: &CheckArgs, options: &CheckOptions) -> anyhow::Result<
         0,
         "This is brisk's demo: a throwaway PostgreSQL with a small chat backend whose problems were planted on purpose. Check your own database with: brisk check postgres://user@host:5432/dbname".to_string(),
     );
-    let code = emit(&report, args.format, args.fail_on);
+    let code = emit(&report, args.emit_options());
     tokio::task::spawn_blocking(move || drop(pg)).await?;
     code
 }

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use brisk_report::{Report, Severity};
+use brisk_report::{Report, Severity, TextOptions};
 use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -32,13 +32,30 @@ impl FailOn {
     }
 }
 
+/// How a report is printed.
+#[derive(Debug, Clone, Copy)]
+pub struct Emit {
+    pub format: Format,
+    pub fail_on: Option<FailOn>,
+    /// Text only: at most this many findings per check and severity; 0 shows all.
+    pub limit: usize,
+}
+
 /// Prints `report` and returns the exit code `--fail-on` asks for.
-pub fn emit(report: &Report, format: Format, fail_on: Option<FailOn>) -> anyhow::Result<ExitCode> {
+pub fn emit(report: &Report, how: Emit) -> anyhow::Result<ExitCode> {
+    let Emit {
+        format,
+        fail_on,
+        limit,
+    } = how;
     match format {
         Format::Text => {
+            let options = TextOptions {
+                max_per_check: (limit > 0).then_some(limit),
+            };
             // anstream strips the styles when stdout is not a terminal or NO_COLOR is set.
             let mut out = anstream::stdout();
-            out.write_all(brisk_report::render_text(report).as_bytes())?;
+            out.write_all(brisk_report::render_text_with(report, options).as_bytes())?;
             out.flush()?;
         }
         Format::Json => {

@@ -7,6 +7,11 @@
 //!
 //! Objects in `pg_catalog`, `information_schema`, TOAST and temporary schemas, and objects
 //! that belong to an extension, are left out: their owners cannot change them.
+//!
+//! Functions such as `pg_relation_size` and `pg_get_indexdef` read the latest catalog, not
+//! the query's snapshot, and return NULL for an object dropped while the query runs; every
+//! such column is wrapped in `coalesce` so a concurrent DDL cannot turn into a decoding
+//! error.
 
 use std::collections::HashMap;
 
@@ -215,8 +220,8 @@ pub async fn indexes(session: &Session) -> Result<Vec<Index>, PgError> {
                      ORDER BY k.ord),
                i.indclass::oid[], i.indcollation::oid[], i.indoption::int2[],
                pg_get_expr(i.indexprs, i.indrelid), pg_get_expr(i.indpred, i.indrelid),
-               pg_get_indexdef(i.indexrelid),
-               pg_relation_size(i.indexrelid)::int8, coalesce(s.idx_scan, 0)::int8,
+               coalesce(pg_get_indexdef(i.indexrelid), ''),
+               coalesce(pg_relation_size(i.indexrelid), 0)::int8, coalesce(s.idx_scan, 0)::int8,
                ci.relpages::int8, ci.reltuples::float8,
                (SELECT option_value::int4 FROM pg_options_to_table(ci.reloptions)
                  WHERE option_name = 'fillfactor'),
@@ -351,7 +356,8 @@ pub async fn tables(session: &Session) -> Result<Vec<Table>, PgError> {
         SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text, c.relispartition,
                EXISTS (SELECT 1 FROM pg_constraint p WHERE p.conrelid = c.oid AND p.contype = 'p'),
                c.relpages::int8, c.reltuples::float8,
-               pg_relation_size(c.oid)::int8, pg_total_relation_size(c.oid)::int8,
+               coalesce(pg_relation_size(c.oid), 0)::int8,
+               coalesce(pg_total_relation_size(c.oid), 0)::int8,
                coalesce(s.n_live_tup, 0)::int8, coalesce(s.n_dead_tup, 0)::int8,
                coalesce(s.n_mod_since_analyze, 0)::int8,
                coalesce(s.n_tup_ins, 0)::int8, coalesce(s.n_tup_upd, 0)::int8,
@@ -451,7 +457,7 @@ pub async fn foreign_keys(session: &Session) -> Result<Vec<ForeignKey>, PgError>
                      JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
                      ORDER BY k.ord),
                quote_ident(rn.nspname) || '.' || quote_ident(r.relname),
-               pg_relation_size(c.oid)::int8, greatest(c.reltuples, 0)::float8,
+               coalesce(pg_relation_size(c.oid), 0)::int8, greatest(c.reltuples, 0)::float8,
                greatest(r.reltuples, 0)::float8
         FROM pg_constraint con
         JOIN pg_class c ON c.oid = con.conrelid
@@ -753,7 +759,8 @@ pub async fn top_statements(
 ) -> Result<(Vec<Statement>, f64), PgError> {
     let sql = format!(
         "/* brisk */ WITH s AS (
-            SELECT queryid, min(query) AS query, sum(calls)::int8 AS calls,
+            SELECT queryid, coalesce(min(query), '<query text unavailable>') AS query,
+                   sum(calls)::int8 AS calls,
                    sum(total_exec_time)::float8 AS total_ms,
                    (sum(total_exec_time) / nullif(sum(calls), 0))::float8 AS mean_ms,
                    sum(rows)::int8 AS rows,

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 pub use format::{format_bytes, format_count, format_duration_secs, format_value};
 pub use json::{render_json, SCHEMA_VERSION};
-pub use text::render_text;
+pub use text::{render_text, render_text_with, TextOptions};
 
 /// How bad a finding is. Ordered: `Info < Warning < Critical`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

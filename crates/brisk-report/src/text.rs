@@ -30,9 +30,23 @@ fn marker(severity: Severity) -> &'static str {
     }
 }
 
+/// Choices for the terminal rendering.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TextOptions {
+    /// Show at most this many findings of one check in one severity group; the rest are
+    /// counted in one line. `None` shows all. A schema with thousands of unused indexes
+    /// stays readable; JSON always carries everything.
+    pub max_per_check: Option<usize>,
+}
+
+/// Renders `report` for a terminal with every finding shown.
+pub fn render_text(report: &Report) -> String {
+    render_text_with(report, TextOptions::default())
+}
+
 /// Renders `report` for a terminal: a header, findings grouped by severity (most severe
 /// first), then a summary line.
-pub fn render_text(report: &Report) -> String {
+pub fn render_text_with(report: &Report, options: TextOptions) -> String {
     let mut out = String::new();
     let mut header = format!("brisk {}  {}", report.command, report.target.address);
     if let Some(version) = &report.target.version {
@@ -59,8 +73,34 @@ pub fn render_text(report: &Report) -> String {
             severity.as_str().to_uppercase(),
             group.len()
         );
+        let mut shown: Vec<(&str, usize)> = Vec::new();
+        let mut hidden: Vec<(&str, usize)> = Vec::new();
         for finding in group {
+            let check = finding.check.as_str();
+            let count = match shown.iter_mut().find(|(c, _)| *c == check) {
+                Some((_, n)) => {
+                    *n += 1;
+                    *n
+                }
+                None => {
+                    shown.push((check, 1));
+                    1
+                }
+            };
+            if options.max_per_check.is_some_and(|max| count > max) {
+                match hidden.iter_mut().find(|(c, _)| *c == check) {
+                    Some((_, n)) => *n += 1,
+                    None => hidden.push((check, 1)),
+                }
+                continue;
+            }
             render_finding(&mut out, finding);
+        }
+        for (check, n) in hidden {
+            let _ = writeln!(
+                out,
+                "\n  {DIM}… and {n} more {check} findings (--limit 0 or --format json shows them all){DIM:#}"
+            );
         }
     }
 
@@ -232,6 +272,37 @@ mod tests {
         );
         let text = plain(&render_text(&report));
         assert!(text.contains("wasted  2.0 KiB (estimated)"), "{text}");
+    }
+
+    #[test]
+    fn findings_beyond_the_limit_are_counted() {
+        let mut report = Report::new("check", Target::new("postgresql", "x"));
+        for i in 0..5 {
+            report.findings.push(Finding::new(
+                "index.unused",
+                Severity::Warning,
+                format!("i{i}"),
+                format!("unused {i}"),
+            ));
+        }
+        let text = plain(&render_text_with(
+            &report,
+            TextOptions {
+                max_per_check: Some(2),
+            },
+        ));
+        assert!(
+            text.contains("unused 1") && !text.contains("unused 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("… and 3 more index.unused findings"),
+            "{text}"
+        );
+        assert!(
+            text.contains("0 critical, 5 warning"),
+            "the summary counts all: {text}"
+        );
     }
 
     #[test]
