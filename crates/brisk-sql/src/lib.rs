@@ -30,13 +30,20 @@
 //! assert_eq!(constants, ["'a'", "3.5"]);
 //! ```
 
-#![forbid(unsafe_code)]
+// Only `error::ffi` uses unsafe code, to read libpg_query's error position.
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod error;
+mod fingerprint;
 mod lexer;
 mod normalize;
+mod shape;
 #[cfg(test)]
 mod test_inputs;
 
+pub use error::SqlError;
+pub use fingerprint::{fingerprint, CacheStats, Fingerprint, FingerprintCache};
 pub use lexer::{Lexer, Token, TokenKind};
 pub use normalize::{normalize, normalize_into};
+pub use shape::shape_key_into;

@@ -182,7 +182,7 @@ const KEYWORDS_BEFORE_AN_OPERAND: &[&str] = &[
 
 /// Whether a `-` after `previous` negates what follows rather than subtracts from what came
 /// before: it does when no operand ends at `previous`.
-fn minus_is_sign(previous: Option<&Token<'_>>) -> bool {
+pub(crate) fn minus_is_sign(previous: Option<&Token<'_>>) -> bool {
     let Some(previous) = previous else {
         return true;
     };
@@ -200,7 +200,7 @@ fn minus_is_sign(previous: Option<&Token<'_>>) -> bool {
 
 /// Consumes the next token that is not trivia if it is a number, so that the sign, the
 /// whitespace or comments after it and the number make one constant, as in `pg_stat_statements`.
-fn take_number<'a>(tokens: &mut Lexer<'a>) -> Option<Token<'a>> {
+pub(crate) fn take_number<'a>(tokens: &mut Lexer<'a>) -> Option<Token<'a>> {
     let mut lookahead = tokens.clone();
     let next = lookahead.find(|token| !token.kind.is_trivia())?;
     if next.kind != TokenKind::Number {

@@ -1,0 +1,204 @@
+//! Query fingerprints, equal to pg_query's, with a cache in front for the hot path.
+//!
+//! A fingerprint identifies a query's shape: two queries that differ only in constants,
+//! parameters, the length of `IN` lists, comments or formatting share it. It is pg_query's
+//! (libpg_query's) fingerprint, so it matches what other tools in the ecosystem compute.
+//!
+//! pg_query parses the query with PostgreSQL's own parser, which costs microseconds.
+//! [`FingerprintCache`] first reduces the query to its shape key ([`crate::shape_key_into`],
+//! a single lexer pass) and only parses shapes it has not seen.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::error::SqlError;
+use crate::shape::shape_key_into;
+
+/// A query fingerprint: pg_query's 64-bit value. Displayed as 16 hex digits, as pg_query's
+/// `fingerprint_str`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Fingerprint(pub u64);
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+/// Fingerprints `sql` with PostgreSQL's parser, without a cache.
+///
+/// ```
+/// let a = brisk_sql::fingerprint("SELECT * FROM users WHERE id = 1").unwrap();
+/// let b = brisk_sql::fingerprint("select * from users where id = $1").unwrap();
+/// assert_eq!(a, b);
+/// assert_eq!(a.to_string().len(), 16);
+/// ```
+pub fn fingerprint(sql: &str) -> Result<Fingerprint, SqlError> {
+    pg_query::fingerprint(sql)
+        .map(|f| Fingerprint(f.value))
+        .map_err(|e| SqlError::from_pg_query(sql, e))
+}
+
+/// How often the cache answered without the parser.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Lookups answered from the cache.
+    pub hits: u64,
+    /// Lookups that ran the parser.
+    pub misses: u64,
+}
+
+/// A bounded cache from shape keys to fingerprints.
+///
+/// Eviction is generational: entries live in a young and an old map; when the young map
+/// reaches half the capacity, the old one is dropped and the young one becomes old. A hit in
+/// the old map moves the entry back to the young one. Hot shapes therefore stay, memory is
+/// bounded by `capacity` entries, and no per-entry bookkeeping runs on a hit.
+///
+/// One cache per thread or task: it takes `&mut self` so the hot path needs no lock.
+///
+/// ```
+/// let mut cache = brisk_sql::FingerprintCache::new(1024);
+/// let a = cache.fingerprint("SELECT * FROM t WHERE id = 1").unwrap();
+/// let b = cache.fingerprint("SELECT * FROM t WHERE id = 2").unwrap();
+/// assert_eq!(a, b);
+/// assert_eq!(cache.stats().hits, 1);
+/// ```
+pub struct FingerprintCache {
+    capacity: usize,
+    young: HashMap<Box<str>, Fingerprint>,
+    old: HashMap<Box<str>, Fingerprint>,
+    /// Reused for every lookup, so a hit allocates nothing.
+    key: String,
+    stats: CacheStats,
+}
+
+impl FingerprintCache {
+    /// A cache that holds at most `capacity` shapes (at least 2).
+    pub fn new(capacity: usize) -> FingerprintCache {
+        let capacity = capacity.max(2);
+        FingerprintCache {
+            capacity,
+            young: HashMap::with_capacity(capacity / 2),
+            old: HashMap::new(),
+            key: String::with_capacity(256),
+            stats: CacheStats::default(),
+        }
+    }
+
+    /// The fingerprint of `sql`, from the cache when its shape was seen before.
+    pub fn fingerprint(&mut self, sql: &str) -> Result<Fingerprint, SqlError> {
+        shape_key_into(sql, &mut self.key);
+        if let Some(found) = self.young.get(self.key.as_str()) {
+            self.stats.hits += 1;
+            return Ok(*found);
+        }
+        if let Some(found) = self.old.remove(self.key.as_str()) {
+            self.stats.hits += 1;
+            self.insert(found);
+            return Ok(found);
+        }
+        self.stats.misses += 1;
+        let computed = fingerprint(sql)?;
+        self.insert(computed);
+        Ok(computed)
+    }
+
+    fn insert(&mut self, value: Fingerprint) {
+        if self.young.len() >= self.capacity / 2 {
+            self.old = std::mem::take(&mut self.young);
+            self.young.reserve(self.capacity / 2);
+        }
+        self.young.insert(self.key.as_str().into(), value);
+    }
+
+    /// Hits and misses since the cache was made.
+    pub fn stats(&self) -> CacheStats {
+        self.stats
+    }
+
+    /// Shapes held now (never more than the capacity).
+    pub fn len(&self) -> usize {
+        self.young.len() + self.old.len()
+    }
+
+    /// Whether no shape is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equals_pg_query_and_ignores_values() {
+        let direct = pg_query::fingerprint("SELECT a FROM t WHERE b = 1").unwrap();
+        let ours = fingerprint("SELECT a FROM t WHERE b = 1").unwrap();
+        assert_eq!(ours.0, direct.value);
+        assert_eq!(ours.to_string(), direct.hex);
+    }
+
+    #[test]
+    fn the_cache_answers_repeated_shapes_without_parsing() {
+        let mut cache = FingerprintCache::new(16);
+        for id in 0..100 {
+            cache
+                .fingerprint(&format!("SELECT * FROM users WHERE id = {id}"))
+                .unwrap();
+        }
+        assert_eq!(
+            cache.stats(),
+            CacheStats {
+                hits: 99,
+                misses: 1
+            }
+        );
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_capacity() {
+        let mut cache = FingerprintCache::new(10);
+        for n in 0..100 {
+            cache
+                .fingerprint(&format!("SELECT c{n} FROM t WHERE id = 1"))
+                .unwrap();
+            assert!(cache.len() <= 10);
+        }
+        // A hot shape survives the churn: it is touched between the others.
+        let mut cache = FingerprintCache::new(10);
+        for n in 0..100 {
+            cache.fingerprint("SELECT hot FROM t").unwrap();
+            cache.fingerprint(&format!("SELECT c{n} FROM t")).unwrap();
+        }
+        assert_eq!(cache.stats().misses, 101);
+    }
+
+    #[test]
+    fn cached_and_direct_fingerprints_agree() {
+        let mut cache = FingerprintCache::new(64);
+        for sql in [
+            "SELECT * FROM t WHERE a IN (1, 2, 3)",
+            "SELECT * FROM t WHERE a IN (4)",
+            "INSERT INTO t (a) VALUES (1), (2)",
+            "INSERT INTO t (a) VALUES (3)",
+            "select * from T where A = -1",
+        ] {
+            assert_eq!(
+                cache.fingerprint(sql).unwrap(),
+                fingerprint(sql).unwrap(),
+                "{sql}"
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_sql_is_an_error_with_a_position() {
+        let error = fingerprint("SELECT * FROM WHERE").unwrap_err();
+        let SqlError::Parse { message, position } = &error;
+        assert!(message.contains("syntax error"), "{message}");
+        assert_eq!(*position, Some(14));
+        assert_eq!(error.line_column("SELECT * FROM WHERE"), Some((1, 15)));
+    }
+}
