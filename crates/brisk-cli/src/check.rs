@@ -156,9 +156,16 @@ impl CheckArgs {
     fn wants_demo(&self) -> bool {
         self.demo
             || (self.url.is_none()
-                && ["PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE"]
-                    .iter()
-                    .all(|var| std::env::var_os(var).is_none()))
+                && [
+                    "PGHOST",
+                    "PGHOSTADDR",
+                    "PGPORT",
+                    "PGDATABASE",
+                    "PGUSER",
+                    "PGSERVICE",
+                ]
+                .iter()
+                .all(|var| std::env::var_os(var).is_none()))
     }
 }
 

@@ -25,7 +25,7 @@ struct Cli {
 enum Command {
     /// Inspect a live PostgreSQL and report problems, with the numbers and the fix for each.
     ///
-    /// Without a URL (and without PGHOST, PGHOSTADDR, PGPORT or PGDATABASE in the
+    /// Without a URL (and without PGHOST, PGHOSTADDR, PGPORT, PGDATABASE, PGUSER or PGSERVICE in the
     /// environment), brisk starts a throwaway PostgreSQL with a demo database that has
     /// problems planted in it, and checks that.
     Check(check::CheckArgs),

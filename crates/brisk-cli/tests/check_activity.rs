@@ -15,6 +15,7 @@ fn quiet_cluster() -> &'static Postgres {
     static CLUSTER: OnceLock<&'static Postgres> = OnceLock::new();
     CLUSTER.get_or_init(|| {
         Postgres::builder()
+            .setting("max_prepared_transactions", "5")
             .start_for_process()
             .expect("sandbox starts")
     })
@@ -100,6 +101,33 @@ fn session_blocked_on_a_lock_is_found_with_its_blocker() {
     assert!(title.contains(&format!("pid {blocker_pid}")), "{title}");
     assert!(blocked["detail"].as_str().unwrap().contains("migration"));
     assert_eq!(blocked["query"], "SELECT * FROM jobs;");
+}
+
+#[test]
+fn a_lock_held_by_a_prepared_transaction_is_named_as_such() {
+    let db = Db::on(quiet_cluster(), "prepared");
+    db.sql("CREATE TABLE ledger (id int PRIMARY KEY); INSERT INTO ledger VALUES (1);");
+    db.sql(
+        "BEGIN; LOCK TABLE ledger IN ACCESS EXCLUSIVE MODE; PREPARE TRANSACTION 'brisk_test_tx';",
+    );
+    let _waiter = db.hold_session("ledger-reader", "SELECT * FROM ledger;");
+    db.wait_for_session("ledger-reader", "wait_event_type = 'Lock'");
+    let report = check(&db.url(), &["--lock-wait-secs", "0"]);
+    let blocked = findings(&report, "connections.blocked");
+    let blocked = blocked
+        .iter()
+        .find(|f| f["subject"].as_str().unwrap().contains("ledger-reader"))
+        .expect("the waiting session is reported");
+    assert!(blocked["title"]
+        .as_str()
+        .unwrap()
+        .contains("a prepared transaction"));
+    assert_eq!(blocked["fix"]["kind"], "manual");
+    assert!(blocked["fix"]["apply"]
+        .as_str()
+        .unwrap()
+        .contains("ROLLBACK PREPARED"));
+    db.sql("ROLLBACK PREPARED 'brisk_test_tx';");
 }
 
 #[test]

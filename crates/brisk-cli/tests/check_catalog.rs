@@ -89,6 +89,64 @@ fn duplicate_index_is_found_and_the_constraint_index_is_kept() {
 }
 
 #[test]
+fn a_primary_key_is_kept_over_a_busier_unique_constraint() {
+    let db = Db::fresh("pk_dup");
+    db.sql(
+        // Declared together, PostgreSQL builds one index; added later, a second.
+        "CREATE TABLE k (id int PRIMARY KEY);
+         ALTER TABLE k ADD CONSTRAINT k_id_key UNIQUE (id);
+         INSERT INTO k SELECT generate_series(1, 100);",
+    );
+    // Whichever of the two the planner picks becomes the busier; the primary key stays.
+    db.sql("SET enable_seqscan = off; SELECT * FROM k WHERE id = 3; SELECT * FROM k WHERE id = 4;");
+    let report = check(&db.url(), &[]);
+    let dup = finding(&report, "index.duplicate", "public.k_id_key");
+    assert_eq!(dup["fix"]["kind"], "manual");
+    assert_silent(&report, "index.duplicate", "public.k_pkey");
+}
+
+#[test]
+fn unique_indexes_that_treat_nulls_differently_are_not_duplicates() {
+    let db = Db::fresh("nnd");
+    db.sql(
+        "CREATE TABLE t (a int);
+         CREATE UNIQUE INDEX t_a ON t (a);
+         CREATE UNIQUE INDEX t_a_nnd ON t (a) NULLS NOT DISTINCT;",
+    );
+    let report = check(&db.url(), &[]);
+    assert!(findings(&report, "index.duplicate").is_empty());
+}
+
+#[test]
+fn partitioned_indexes_are_judged_once_at_the_parent() {
+    let db = Db::fresh("partitioned");
+    db.sql(
+        "CREATE TABLE p (id int, at date, a int) PARTITION BY RANGE (at);
+         CREATE TABLE p_2025 PARTITION OF p FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+         CREATE TABLE p_2026 PARTITION OF p FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+         CREATE INDEX p_a ON p (a);
+         CREATE INDEX p_a2 ON p (a);",
+    );
+    let report = check(&db.url(), &[]);
+    let dup: Vec<_> = findings(&report, "index.duplicate");
+    assert_eq!(dup.len(), 1, "only the parent pair: {dup:#?}");
+    assert_eq!(dup[0]["subject"], "public.p_a2");
+    // A partitioned index cannot be dropped or built CONCURRENTLY, nor rebuilt ON ONLY.
+    assert_eq!(dup[0]["fix"]["apply"], "DROP INDEX IF EXISTS public.p_a2;");
+    assert_eq!(
+        dup[0]["fix"]["rollback"],
+        "CREATE INDEX p_a2 ON public.p USING btree (a);"
+    );
+    // Unused: the parents (scans summed over the partitions), not the partitions' copies.
+    let unused: Vec<_> = findings(&report, "index.unused")
+        .into_iter()
+        .map(|f| f["subject"].as_str().unwrap().to_string())
+        .collect();
+    assert!(unused.contains(&"public.p_a".to_string()), "{unused:?}");
+    assert!(unused.iter().all(|s| !s.contains("p_2025")), "{unused:?}");
+}
+
+#[test]
 fn indexes_that_differ_are_not_duplicates() {
     let db = Db::fresh("not_duplicate");
     db.sql(
@@ -172,6 +230,28 @@ fn invalid_index_from_a_failed_concurrent_build_is_found() {
 }
 
 #[test]
+fn a_leftover_of_a_failed_reindex_is_only_dropped() {
+    let db = Db::fresh("ccnew");
+    db.sql(
+        "CREATE TABLE t (a int);
+         INSERT INTO t VALUES (1), (1);",
+    );
+    // The name is what REINDEX CONCURRENTLY gives its copy; a failed unique build makes it
+    // invalid the way an interrupted reindex does.
+    let failed = db.pg.psql(
+        &db.name,
+        "CREATE UNIQUE INDEX CONCURRENTLY t_a_idx_ccnew ON t (a);",
+    );
+    assert!(failed.is_err());
+    let report = check(&db.url(), &[]);
+    let leftover = finding(&report, "index.invalid", "public.t_a_idx_ccnew");
+    assert_eq!(
+        leftover["fix"]["apply"],
+        "DROP INDEX CONCURRENTLY IF EXISTS public.t_a_idx_ccnew;"
+    );
+}
+
+#[test]
 fn valid_indexes_are_not_invalid() {
     let db = Db::fresh("valid");
     db.sql(
@@ -230,8 +310,13 @@ fn freshly_loaded_tables_and_indexes_are_not_bloated() {
          CREATE INDEX events_n ON events (n, id);
          CREATE INDEX events_payload ON events (payload);
          CREATE INDEX events_lower ON events (lower(payload));
-         ANALYZE events;",
+         -- Columns that PostgreSQL pads to keep each bigint 8-aligned.
+         CREATE TABLE padded (id bigint, a bool, b bigint, c bool, d bigint, e bool,
+                              f timestamptz, g int2, h bigint);
+         INSERT INTO padded SELECT g, true, g, false, g, true, now(), 1, g
+           FROM generate_series(1, 60000) g;",
     );
+    db.sql("VACUUM ANALYZE events, padded;");
     // With no size floor at all, an accurate estimate still finds nothing to report.
     let report = check(&db.url(), &["--bloat-min-mb", "0"]);
     assert!(
@@ -300,6 +385,19 @@ fn never_analyzed_table_is_found_and_analyzed_one_is_not() {
 }
 
 #[test]
+fn a_statistics_reset_does_not_make_analyzed_tables_look_unanalyzed() {
+    let db = Db::fresh("reset");
+    db.sql(
+        "CREATE TABLE orders (id int PRIMARY KEY);
+         INSERT INTO orders SELECT generate_series(1, 3000);",
+    );
+    db.sql("ANALYZE orders;");
+    db.sql("SELECT pg_stat_reset();");
+    let report = check(&db.url(), &[]);
+    assert_silent(&report, "vacuum.never_analyzed", "public.orders");
+}
+
+#[test]
 fn statistics_gone_stale_after_heavy_changes_are_found() {
     let db = Db::fresh("stale");
     db.sql(
@@ -357,6 +455,13 @@ fn sequences_near_their_limit_are_found() {
          CREATE TABLE legacy (id integer PRIMARY KEY DEFAULT nextval('legacy_seq'));
          ALTER SEQUENCE legacy_seq OWNED BY legacy.id;
          SELECT setval('legacy_seq', 1700000000);
+         -- No OWNED BY: only the column default ties this bigint sequence to an int column.
+         CREATE SEQUENCE loose_seq AS bigint;
+         CREATE TABLE loose (id int PRIMARY KEY DEFAULT nextval('loose_seq'));
+         SELECT setval('loose_seq', 2000000000);
+         -- A small ring buffer of ids, wrapping by design.
+         CREATE SEQUENCE ring_seq MAXVALUE 100 CYCLE;
+         SELECT setval('ring_seq', 95);
          CREATE TABLE roomy (id bigserial PRIMARY KEY);
          SELECT setval('roomy_id_seq', 1800000000);
          CREATE TABLE fresh (id serial PRIMARY KEY);
@@ -379,6 +484,21 @@ fn sequences_near_their_limit_are_found() {
         .as_str()
         .unwrap()
         .contains("ALTER TABLE public.legacy ALTER COLUMN id TYPE bigint;"));
+
+    let loose = finding(&report, "sequence.exhaustion", "public.loose_seq");
+    assert_eq!(loose["severity"], "critical");
+    assert!(loose["title"].as_str().unwrap().contains("integer column"));
+    assert!(loose["fix"]["apply"]
+        .as_str()
+        .unwrap()
+        .contains("ALTER TABLE public.loose ALTER COLUMN id TYPE bigint;"));
+
+    let ring = finding(&report, "sequence.exhaustion", "public.ring_seq");
+    assert_eq!(
+        ring["severity"], "info",
+        "a cycling sequence with its own MAXVALUE wraps by design"
+    );
+    assert!(ring["title"].as_str().unwrap().contains("MAXVALUE"));
 
     assert_silent(&report, "sequence.exhaustion", "public.roomy_id_seq");
     assert_silent(&report, "sequence.exhaustion", "public.fresh_id_seq");
@@ -416,6 +536,21 @@ fn foreign_key_without_an_index_is_found() {
         "{:#?}",
         findings(&report, "fk.unindexed")
     );
+}
+
+#[test]
+fn fixes_quote_names_that_are_keywords() {
+    let db = Db::fresh("keywords");
+    db.sql(
+        "CREATE TABLE parent (id int PRIMARY KEY);
+         CREATE TABLE child (id int PRIMARY KEY, \"left\" int REFERENCES parent (id));",
+    );
+    let report = check(&db.url(), &[]);
+    let fk = finding(&report, "fk.unindexed", "public.child (\"left\")");
+    let apply = fk["fix"]["apply"].as_str().unwrap();
+    assert!(apply.ends_with("ON public.child (\"left\");"), "{apply}");
+    // The suggested SQL is valid: run it (the sandbox is a test database).
+    db.sql(apply);
 }
 
 #[test]

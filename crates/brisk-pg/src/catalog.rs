@@ -50,6 +50,7 @@ pub async fn settings(session: &Session) -> Result<Settings, PgError> {
                 "reserved_connections",
                 "autovacuum",
                 "autovacuum_freeze_max_age",
+                "autovacuum_multixact_freeze_max_age",
                 "block_size",
                 "shared_preload_libraries",
                 "track_counts",
@@ -70,20 +71,14 @@ pub struct StatsWindow {
     pub since_reset_secs: Option<f64>,
     /// Seconds since the server started.
     pub since_start_secs: f64,
-    /// Whether statistics survive a clean restart (PostgreSQL 15 and newer).
-    pub persistent: bool,
 }
 
 impl StatsWindow {
-    /// The shortest time the counters are known to cover. Before PostgreSQL 15 a restart
-    /// reset them; from 15 on they survive a clean restart, so server start is only a lower
-    /// bound when the stats were never reset.
+    /// The shortest time the counters are known to cover. They survive a clean restart
+    /// (only a reset or crash recovery clears them), so without a reset the server's start
+    /// is a lower bound.
     pub fn age_secs(&self) -> f64 {
-        match (self.since_reset_secs, self.persistent) {
-            (Some(reset), true) => reset,
-            (Some(reset), false) => reset.min(self.since_start_secs),
-            (None, _) => self.since_start_secs,
-        }
+        self.since_reset_secs.unwrap_or(self.since_start_secs)
     }
 }
 
@@ -102,8 +97,20 @@ pub async fn stats_window(session: &Session) -> Result<StatsWindow, PgError> {
     Ok(StatsWindow {
         since_reset_secs: row.get(0),
         since_start_secs: row.get(1),
-        persistent: session.server().version_num >= 150_000,
     })
+}
+
+/// One column's statistics, for estimating row sizes: `pg_stats` width and null share, and
+/// the type's storage length and alignment from `pg_type`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ColumnStats {
+    /// `pg_stats.avg_width`; `None` when the column has no statistics.
+    pub avg_width: Option<f64>,
+    pub null_frac: f64,
+    /// `pg_type.typlen`: -1 for variable length (varlena), -2 for C strings.
+    pub typlen: i16,
+    /// `pg_type.typalign`: `c`, `s`, `i` or `d` (1, 2, 4 or 8 bytes).
+    pub typalign: char,
 }
 
 /// One index, with what the checks need to judge it.
@@ -116,16 +123,23 @@ pub struct Index {
     pub table: String,
     /// `btree`, `hash`, `gin`, `gist`, `brin`, `spgist`.
     pub method: String,
-    /// `i` for an index, `I` for a partitioned index (it has no storage or scans itself).
+    /// `i` for an index, `I` for a partitioned index (its size and scans are its leaves').
     pub relkind: char,
+    /// Attached to a partitioned index: judged as part of its parent.
+    pub is_partition_child: bool,
     pub is_unique: bool,
+    pub nulls_not_distinct: bool,
+    pub is_immediate: bool,
     pub is_primary: bool,
     pub is_valid: bool,
     pub is_ready: bool,
     pub is_replica_identity: bool,
     /// `p`, `u` or `x` when the index enforces a constraint of its table.
     pub constraint_type: Option<char>,
-    /// A `CREATE INDEX [CONCURRENTLY]` or `REINDEX` is building it right now.
+    /// A foreign key of some table references the key this index enforces.
+    pub referenced_by_fk: bool,
+    /// A `CREATE INDEX` or `REINDEX` in this database is building it, or working on its
+    /// table while it is invalid. Only visible for other users' builds with pg_monitor.
     pub build_in_progress: bool,
     /// Number of key columns; `columns` beyond it are INCLUDE columns.
     pub key_count: usize,
@@ -141,15 +155,15 @@ pub struct Index {
     pub predicate: Option<String>,
     /// `pg_get_indexdef`: the CREATE INDEX statement.
     pub definition: String,
+    /// For a partitioned index, the sum over its leaf indexes.
     pub size_bytes: i64,
+    /// For a partitioned index, the sum over its leaf indexes.
     pub scans: i64,
     pub pages: i64,
     pub tuples: f64,
     pub fillfactor: Option<i32>,
-    /// Summed `avg_width` of the indexed columns from `pg_stats`, when every column has
-    /// statistics.
-    pub stats_width: Option<f64>,
-    pub any_nullable: bool,
+    /// Statistics of the indexed columns, in index column order.
+    pub column_stats: Vec<ColumnStats>,
 }
 
 impl Index {
@@ -169,110 +183,183 @@ impl Index {
         self.columns.contains(&0)
     }
 
-    /// The CREATE statement with CONCURRENTLY, to rebuild it without blocking writes.
-    pub fn create_concurrently(&self) -> String {
-        let definition = self
-            .definition
-            .replacen("CREATE INDEX ", "CREATE INDEX CONCURRENTLY ", 1);
+    /// The statement that recreates the index: CONCURRENTLY, so it does not block writes,
+    /// except for a partitioned index, which cannot be built concurrently (and whose
+    /// `pg_get_indexdef` says `ON ONLY`, which would build the parent alone).
+    pub fn create_statement(&self) -> String {
+        let definition = if self.relkind == 'I' {
+            self.definition.replacen(" ON ONLY ", " ON ", 1)
+        } else {
+            self.definition
+                .replacen("CREATE INDEX ", "CREATE INDEX CONCURRENTLY ", 1)
+                .replacen(
+                    "CREATE UNIQUE INDEX ",
+                    "CREATE UNIQUE INDEX CONCURRENTLY ",
+                    1,
+                )
+        };
+        format!("{definition};")
+    }
+
+    /// The statement that drops the index, CONCURRENTLY where PostgreSQL allows it.
+    pub fn drop_statement(&self) -> String {
+        let concurrently = if self.relkind == 'I' {
+            ""
+        } else {
+            "CONCURRENTLY "
+        };
         format!(
-            "{};",
-            definition.replacen(
-                "CREATE UNIQUE INDEX ",
-                "CREATE UNIQUE INDEX CONCURRENTLY ",
-                1
-            )
+            "DROP INDEX {concurrently}IF EXISTS {};",
+            self.qualified_name()
         )
     }
 }
 
 pub async fn indexes(session: &Session) -> Result<Vec<Index>, PgError> {
+    // indnullsnotdistinct appeared in PostgreSQL 15.
+    let nulls_not_distinct = if session.server().version_num >= 150_000 {
+        "i.indnullsnotdistinct"
+    } else {
+        "false"
+    };
     let sql = format!(
-        "/* brisk */ WITH widths AS (
+        "/* brisk */ WITH cols AS (
             SELECT k.indexrelid,
-                   sum(s.avg_width)::float8 AS width,
-                   bool_or(s.avg_width IS NULL) AS missing,
-                   bool_or(coalesce(s.null_frac, 0) > 0) AS nullable
+                   array_agg(s.avg_width::float8 ORDER BY k.ord) AS widths,
+                   array_agg(coalesce(s.null_frac, 0)::float8 ORDER BY k.ord) AS null_fracs,
+                   array_agg(t.typlen ORDER BY k.ord) AS lens,
+                   array_agg(t.typalign::text ORDER BY k.ord) AS aligns
             FROM (SELECT i.indexrelid, i.indrelid, k.attnum, k.ord
                   FROM pg_index i, unnest(i.indkey) WITH ORDINALITY k(attnum, ord)) k
             JOIN pg_class ci ON ci.oid = k.indexrelid
             JOIN pg_class ct ON ct.oid = k.indrelid
             JOIN pg_namespace n ON n.oid = ct.relnamespace
+            JOIN pg_attribute ia ON ia.attrelid = k.indexrelid AND ia.attnum = k.ord
+            JOIN pg_type t ON t.oid = ia.atttypid
             LEFT JOIN pg_attribute ta ON ta.attrelid = k.indrelid AND ta.attnum = k.attnum
-            LEFT JOIN pg_attribute ia ON ia.attrelid = k.indexrelid AND ia.attnum = k.ord
-            LEFT JOIN pg_stats s ON s.schemaname = n.nspname
+            LEFT JOIN pg_stats s ON s.schemaname = n.nspname AND NOT s.inherited
                  AND s.tablename = CASE WHEN k.attnum = 0 THEN ci.relname ELSE ct.relname END
                  AND s.attname = CASE WHEN k.attnum = 0 THEN ia.attname ELSE ta.attname END
             WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
             GROUP BY k.indexrelid
+        ), leaves AS (
+            SELECT i.indexrelid,
+                   sum(coalesce(ls.idx_scan, 0))::int8 AS scans,
+                   sum(coalesce(pg_relation_size(t.relid), 0))::int8 AS size
+            FROM pg_index i
+            JOIN pg_class ci ON ci.oid = i.indexrelid AND ci.relkind = 'I'
+            CROSS JOIN LATERAL pg_partition_tree(i.indexrelid) t
+            LEFT JOIN pg_stat_all_indexes ls ON ls.indexrelid = t.relid
+            WHERE t.isleaf
+            GROUP BY i.indexrelid
         )
-        SELECT i.indexrelid::oid, n.nspname::text, ci.relname::text, c.oid, c.relname::text,
-               am.amname::text, ci.relkind::text, i.indisunique, i.indisprimary, i.indisvalid,
-               i.indisready, i.indisreplident,
+        SELECT i.indexrelid AS oid, n.nspname::text AS schema, ci.relname::text AS name,
+               c.oid AS table_oid, c.relname::text AS table_name, am.amname::text AS method,
+               ci.relkind::text AS relkind,
+               EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)
+                   AS is_partition_child,
+               i.indisunique AS is_unique, {nulls_not_distinct} AS nulls_not_distinct,
+               i.indimmediate AS is_immediate, i.indisprimary AS is_primary,
+               i.indisvalid AS is_valid, i.indisready AS is_ready,
+               i.indisreplident AS is_replica_identity,
                (SELECT con.contype::text FROM pg_constraint con
                  WHERE con.conindid = i.indexrelid AND con.conrelid = i.indrelid
-                   AND con.contype IN ('p', 'u', 'x') LIMIT 1),
+                   AND con.contype IN ('p', 'u', 'x') LIMIT 1) AS constraint_type,
+               EXISTS (SELECT 1 FROM pg_constraint f
+                        WHERE f.contype = 'f' AND f.conindid = i.indexrelid) AS referenced_by_fk,
                EXISTS (SELECT 1 FROM pg_stat_progress_create_index p
-                        WHERE p.index_relid = i.indexrelid OR p.relid = i.indrelid
-                          AND NOT i.indisvalid),
-               i.indnkeyatts::int4, i.indkey::int2[], 
+                        WHERE p.datid = (SELECT oid FROM pg_database
+                                          WHERE datname = current_database())
+                          AND (p.index_relid = i.indexrelid
+                               OR (p.relid = i.indrelid AND NOT i.indisvalid)))
+                   AS build_in_progress,
+               i.indnkeyatts::int4 AS key_count, i.indkey::int2[] AS columns,
                ARRAY(SELECT a.attname::text FROM unnest(i.indkey) WITH ORDINALITY k(attnum, ord)
                      LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-                     ORDER BY k.ord),
-               i.indclass::oid[], i.indcollation::oid[], i.indoption::int2[],
-               pg_get_expr(i.indexprs, i.indrelid), pg_get_expr(i.indpred, i.indrelid),
-               coalesce(pg_get_indexdef(i.indexrelid), ''),
-               coalesce(pg_relation_size(i.indexrelid), 0)::int8, coalesce(s.idx_scan, 0)::int8,
-               ci.relpages::int8, ci.reltuples::float8,
+                     ORDER BY k.ord) AS column_names,
+               i.indclass::oid[] AS opclasses, i.indcollation::oid[] AS collations,
+               i.indoption::int2[] AS options,
+               pg_get_expr(i.indexprs, i.indrelid) AS expressions,
+               pg_get_expr(i.indpred, i.indrelid) AS predicate,
+               coalesce(pg_get_indexdef(i.indexrelid), '') AS definition,
+               coalesce(lv.size, pg_relation_size(i.indexrelid), 0)::int8 AS size_bytes,
+               coalesce(lv.scans, s.idx_scan, 0)::int8 AS scans,
+               ci.relpages::int8 AS pages, ci.reltuples::float8 AS tuples,
                (SELECT option_value::int4 FROM pg_options_to_table(ci.reloptions)
-                 WHERE option_name = 'fillfactor'),
-               CASE WHEN w.missing THEN NULL ELSE w.width END, coalesce(w.nullable, true)
+                 WHERE option_name = 'fillfactor') AS fillfactor,
+               cols.widths, cols.null_fracs, cols.lens, cols.aligns
         FROM pg_index i
         JOIN pg_class ci ON ci.oid = i.indexrelid
         JOIN pg_class c ON c.oid = i.indrelid
         JOIN pg_namespace n ON n.oid = c.relnamespace
         JOIN pg_am am ON am.oid = ci.relam
         LEFT JOIN pg_stat_all_indexes s ON s.indexrelid = i.indexrelid
-        LEFT JOIN widths w ON w.indexrelid = i.indexrelid
+        LEFT JOIN cols ON cols.indexrelid = i.indexrelid
+        LEFT JOIN leaves lv ON lv.indexrelid = i.indexrelid
         WHERE {USER_RELATION}
         ORDER BY n.nspname, c.relname, ci.relname"
     );
     let rows = session.query("listing indexes", &sql, &[]).await?;
-    Ok(rows.iter().map(index_from_row).collect())
+    Ok(rows
+        .iter()
+        .map(|row| Index {
+            oid: row.get("oid"),
+            schema: row.get("schema"),
+            name: row.get("name"),
+            table_oid: row.get("table_oid"),
+            table: row.get("table_name"),
+            method: row.get("method"),
+            relkind: first_char(row.get("relkind")),
+            is_partition_child: row.get("is_partition_child"),
+            is_unique: row.get("is_unique"),
+            nulls_not_distinct: row.get("nulls_not_distinct"),
+            is_immediate: row.get("is_immediate"),
+            is_primary: row.get("is_primary"),
+            is_valid: row.get("is_valid"),
+            is_ready: row.get("is_ready"),
+            is_replica_identity: row.get("is_replica_identity"),
+            constraint_type: row
+                .get::<_, Option<String>>("constraint_type")
+                .map(first_char),
+            referenced_by_fk: row.get("referenced_by_fk"),
+            build_in_progress: row.get("build_in_progress"),
+            key_count: row.get::<_, i32>("key_count").max(0) as usize,
+            columns: row.get("columns"),
+            column_names: row.get("column_names"),
+            opclasses: row.get("opclasses"),
+            collations: row.get("collations"),
+            options: row.get("options"),
+            expressions: row.get("expressions"),
+            predicate: row.get("predicate"),
+            definition: row.get("definition"),
+            size_bytes: row.get("size_bytes"),
+            scans: row.get("scans"),
+            pages: row.get("pages"),
+            tuples: row.get("tuples"),
+            fillfactor: row.get("fillfactor"),
+            column_stats: column_stats(row),
+        })
+        .collect())
 }
 
-fn index_from_row(row: &Row) -> Index {
-    Index {
-        oid: row.get(0),
-        schema: row.get(1),
-        name: row.get(2),
-        table_oid: row.get(3),
-        table: row.get(4),
-        method: row.get(5),
-        relkind: first_char(row.get(6)),
-        is_unique: row.get(7),
-        is_primary: row.get(8),
-        is_valid: row.get(9),
-        is_ready: row.get(10),
-        is_replica_identity: row.get(11),
-        constraint_type: row.get::<_, Option<String>>(12).map(first_char),
-        build_in_progress: row.get(13),
-        key_count: row.get::<_, i32>(14).max(0) as usize,
-        columns: row.get(15),
-        column_names: row.get(16),
-        opclasses: row.get(17),
-        collations: row.get(18),
-        options: row.get(19),
-        expressions: row.get(20),
-        predicate: row.get(21),
-        definition: row.get(22),
-        size_bytes: row.get(23),
-        scans: row.get(24),
-        pages: row.get(25),
-        tuples: row.get(26),
-        fillfactor: row.get(27),
-        stats_width: row.get(28),
-        any_nullable: row.get(29),
-    }
+/// Zips the per-column arrays `widths`, `null_fracs`, `lens` and `aligns` of a row.
+fn column_stats(row: &Row) -> Vec<ColumnStats> {
+    let widths: Vec<Option<f64>> = row.get::<_, Option<_>>("widths").unwrap_or_default();
+    let null_fracs: Vec<f64> = row.get::<_, Option<_>>("null_fracs").unwrap_or_default();
+    let lens: Vec<i16> = row.get::<_, Option<_>>("lens").unwrap_or_default();
+    let aligns: Vec<String> = row.get::<_, Option<_>>("aligns").unwrap_or_default();
+    widths
+        .into_iter()
+        .zip(null_fracs)
+        .zip(lens)
+        .zip(aligns)
+        .map(|(((avg_width, null_frac), typlen), align)| ColumnStats {
+            avg_width,
+            null_frac,
+            typlen,
+            typalign: align.chars().next().unwrap_or('c'),
+        })
+        .collect()
 }
 
 /// One table (or materialized view), with its activity and maintenance statistics.
@@ -285,6 +372,13 @@ pub struct Table {
     pub relkind: char,
     pub is_partition: bool,
     pub has_primary_key: bool,
+    /// A column named `id` exists (so a suggested `id` column would collide).
+    pub has_id_column: bool,
+    /// brisk's user may read the table, and so its `pg_stats` rows.
+    pub can_select: bool,
+    /// `pg_stats` has rows for the table: it was analyzed at some point, whatever the
+    /// (resettable) activity counters say.
+    pub has_statistics: bool,
     pub pages: i64,
     /// `reltuples`; -1 when never vacuumed or analyzed (PostgreSQL 14+).
     pub tuples: f64,
@@ -304,19 +398,22 @@ pub struct Table {
     pub last_autoanalyze_secs: Option<f64>,
     /// Age in transactions of the oldest unfrozen XID of the table or its TOAST table.
     pub xid_age: Option<i64>,
+    /// Age of the oldest multixact ID, likewise.
+    pub mxid_age: Option<i64>,
     /// The table's own `autovacuum_freeze_max_age`, when set.
     pub freeze_max_age: Option<i64>,
+    /// The table's own `autovacuum_multixact_freeze_max_age`, when set.
+    pub multixact_freeze_max_age: Option<i64>,
+    /// A VACUUM (auto or manual) is working on the table right now.
+    pub vacuum_in_progress: bool,
     pub autovacuum_enabled: bool,
     pub fillfactor: Option<i32>,
     pub heap_blocks_hit: i64,
     pub heap_blocks_read: i64,
     pub index_blocks_hit: i64,
     pub index_blocks_read: i64,
-    /// Bytes per row from `pg_stats` (summed `avg_width`, weighted by non-null share),
-    /// when every column has statistics.
-    pub stats_width: Option<f64>,
-    pub any_nullable: bool,
-    pub column_count: i32,
+    /// Statistics of the columns, in column order.
+    pub column_stats: Vec<ColumnStats>,
 }
 
 impl Table {
@@ -344,51 +441,76 @@ fn min_option(a: Option<f64>, b: Option<f64>) -> Option<f64> {
 
 pub async fn tables(session: &Session) -> Result<Vec<Table>, PgError> {
     let sql = format!(
-        "/* brisk */ WITH widths AS (
-            SELECT s.schemaname, s.tablename,
-                   sum((1 - s.null_frac) * s.avg_width)::float8 AS width,
-                   bool_or(s.null_frac > 0) AS nullable,
-                   count(*)::int4 AS columns
-            FROM pg_stats s
-            WHERE s.schemaname NOT IN ('pg_catalog', 'information_schema')
-            GROUP BY 1, 2
+        "/* brisk */ WITH cols AS (
+            SELECT a.attrelid,
+                   array_agg(s.avg_width::float8 ORDER BY a.attnum) AS widths,
+                   array_agg(coalesce(s.null_frac, 0)::float8 ORDER BY a.attnum) AS null_fracs,
+                   array_agg(t.typlen ORDER BY a.attnum) AS lens,
+                   array_agg(t.typalign::text ORDER BY a.attnum) AS aligns,
+                   count(s.attname) > 0 AS has_statistics,
+                   bool_or(a.attname = 'id') AS has_id_column
+            FROM pg_attribute a
+            JOIN pg_class c ON c.oid = a.attrelid AND c.relkind IN ('r', 'p', 'm')
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            JOIN pg_type t ON t.oid = a.atttypid
+            LEFT JOIN pg_stats s ON s.schemaname = n.nspname AND s.tablename = c.relname
+                 AND s.attname = a.attname AND NOT s.inherited
+            WHERE a.attnum > 0 AND NOT a.attisdropped
+              AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+            GROUP BY a.attrelid
         )
-        SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text, c.relispartition,
-               EXISTS (SELECT 1 FROM pg_constraint p WHERE p.conrelid = c.oid AND p.contype = 'p'),
-               c.relpages::int8, c.reltuples::float8,
-               coalesce(pg_relation_size(c.oid), 0)::int8,
-               coalesce(pg_total_relation_size(c.oid), 0)::int8,
-               coalesce(s.n_live_tup, 0)::int8, coalesce(s.n_dead_tup, 0)::int8,
-               coalesce(s.n_mod_since_analyze, 0)::int8,
-               coalesce(s.n_tup_ins, 0)::int8, coalesce(s.n_tup_upd, 0)::int8,
-               coalesce(s.n_tup_hot_upd, 0)::int8, coalesce(s.n_tup_del, 0)::int8,
-               coalesce(s.seq_scan, 0)::int8,
-               extract(epoch FROM now() - s.last_vacuum)::float8,
-               extract(epoch FROM now() - s.last_autovacuum)::float8,
-               extract(epoch FROM now() - s.last_analyze)::float8,
-               extract(epoch FROM now() - s.last_autoanalyze)::float8,
+        SELECT c.oid, n.nspname::text AS schema, c.relname::text AS name,
+               c.relkind::text AS relkind, c.relispartition AS is_partition,
+               EXISTS (SELECT 1 FROM pg_constraint p WHERE p.conrelid = c.oid AND p.contype = 'p')
+                   AS has_primary_key,
+               coalesce(cols.has_id_column, false) AS has_id_column,
+               coalesce(has_table_privilege(c.oid, 'SELECT'), false) AS can_select,
+               coalesce(cols.has_statistics, false) AS has_statistics,
+               c.relpages::int8 AS pages, c.reltuples::float8 AS tuples,
+               coalesce(pg_relation_size(c.oid), 0)::int8 AS heap_bytes,
+               coalesce(pg_total_relation_size(c.oid), 0)::int8 AS total_bytes,
+               coalesce(s.n_live_tup, 0)::int8 AS live_tuples,
+               coalesce(s.n_dead_tup, 0)::int8 AS dead_tuples,
+               coalesce(s.n_mod_since_analyze, 0)::int8 AS modified_since_analyze,
+               coalesce(s.n_tup_ins, 0)::int8 AS inserted,
+               coalesce(s.n_tup_upd, 0)::int8 AS updated,
+               coalesce(s.n_tup_hot_upd, 0)::int8 AS hot_updated,
+               coalesce(s.n_tup_del, 0)::int8 AS deleted,
+               coalesce(s.seq_scan, 0)::int8 AS seq_scans,
+               extract(epoch FROM now() - s.last_vacuum)::float8 AS last_vacuum_secs,
+               extract(epoch FROM now() - s.last_autovacuum)::float8 AS last_autovacuum_secs,
+               extract(epoch FROM now() - s.last_analyze)::float8 AS last_analyze_secs,
+               extract(epoch FROM now() - s.last_autoanalyze)::float8 AS last_autoanalyze_secs,
                CASE WHEN c.relfrozenxid <> '0'::xid THEN
                    greatest(age(c.relfrozenxid),
                             CASE WHEN t.relfrozenxid <> '0'::xid THEN age(t.relfrozenxid) ELSE 0 END)
-               END::int8,
+               END::int8 AS xid_age,
+               CASE WHEN c.relminmxid <> '0'::xid THEN
+                   greatest(mxid_age(c.relminmxid),
+                            CASE WHEN t.relminmxid <> '0'::xid THEN mxid_age(t.relminmxid) ELSE 0 END)
+               END::int8 AS mxid_age,
                (SELECT option_value::int8 FROM pg_options_to_table(c.reloptions)
-                 WHERE option_name = 'autovacuum_freeze_max_age'),
+                 WHERE option_name = 'autovacuum_freeze_max_age') AS freeze_max_age,
+               (SELECT option_value::int8 FROM pg_options_to_table(c.reloptions)
+                 WHERE option_name = 'autovacuum_multixact_freeze_max_age')
+                   AS multixact_freeze_max_age,
+               EXISTS (SELECT 1 FROM pg_stat_progress_vacuum v WHERE v.relid = c.oid)
+                   AS vacuum_in_progress,
                coalesce((SELECT option_value::bool FROM pg_options_to_table(c.reloptions)
-                 WHERE option_name = 'autovacuum_enabled'), true),
+                 WHERE option_name = 'autovacuum_enabled'), true) AS autovacuum_enabled,
                (SELECT option_value::int4 FROM pg_options_to_table(c.reloptions)
-                 WHERE option_name = 'fillfactor'),
-               coalesce(io.heap_blks_hit, 0)::int8, coalesce(io.heap_blks_read, 0)::int8,
-               coalesce(io.idx_blks_hit, 0)::int8, coalesce(io.idx_blks_read, 0)::int8,
-               CASE WHEN w.columns >= cols.n THEN w.width END,
-               coalesce(w.nullable, true), cols.n
+                 WHERE option_name = 'fillfactor') AS fillfactor,
+               coalesce(io.heap_blks_hit, 0)::int8 AS heap_blocks_hit,
+               coalesce(io.heap_blks_read, 0)::int8 AS heap_blocks_read,
+               coalesce(io.idx_blks_hit, 0)::int8 AS index_blocks_hit,
+               coalesce(io.idx_blks_read, 0)::int8 AS index_blocks_read,
+               cols.widths, cols.null_fracs, cols.lens, cols.aligns
         FROM pg_class c
         JOIN pg_namespace n ON n.oid = c.relnamespace
         LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
         LEFT JOIN pg_stat_all_tables s ON s.relid = c.oid
         LEFT JOIN pg_statio_all_tables io ON io.relid = c.oid
-        LEFT JOIN widths w ON w.schemaname = n.nspname AND w.tablename = c.relname
-        CROSS JOIN LATERAL (SELECT count(*)::int4 AS n FROM pg_attribute a
-                            WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) cols
+        LEFT JOIN cols ON cols.attrelid = c.oid
         WHERE c.relkind IN ('r', 'p', 'm') AND {USER_RELATION}
         ORDER BY n.nspname, c.relname"
     );
@@ -396,39 +518,43 @@ pub async fn tables(session: &Session) -> Result<Vec<Table>, PgError> {
     Ok(rows
         .iter()
         .map(|row| Table {
-            oid: row.get(0),
-            schema: row.get(1),
-            name: row.get(2),
-            relkind: first_char(row.get(3)),
-            is_partition: row.get(4),
-            has_primary_key: row.get(5),
-            pages: row.get(6),
-            tuples: row.get(7),
-            heap_bytes: row.get(8),
-            total_bytes: row.get(9),
-            live_tuples: row.get(10),
-            dead_tuples: row.get(11),
-            modified_since_analyze: row.get(12),
-            inserted: row.get(13),
-            updated: row.get(14),
-            hot_updated: row.get(15),
-            deleted: row.get(16),
-            seq_scans: row.get(17),
-            last_vacuum_secs: row.get(18),
-            last_autovacuum_secs: row.get(19),
-            last_analyze_secs: row.get(20),
-            last_autoanalyze_secs: row.get(21),
-            xid_age: row.get(22),
-            freeze_max_age: row.get(23),
-            autovacuum_enabled: row.get(24),
-            fillfactor: row.get(25),
-            heap_blocks_hit: row.get(26),
-            heap_blocks_read: row.get(27),
-            index_blocks_hit: row.get(28),
-            index_blocks_read: row.get(29),
-            stats_width: row.get(30),
-            any_nullable: row.get(31),
-            column_count: row.get(32),
+            oid: row.get("oid"),
+            schema: row.get("schema"),
+            name: row.get("name"),
+            relkind: first_char(row.get("relkind")),
+            is_partition: row.get("is_partition"),
+            has_primary_key: row.get("has_primary_key"),
+            has_id_column: row.get("has_id_column"),
+            can_select: row.get("can_select"),
+            has_statistics: row.get("has_statistics"),
+            pages: row.get("pages"),
+            tuples: row.get("tuples"),
+            heap_bytes: row.get("heap_bytes"),
+            total_bytes: row.get("total_bytes"),
+            live_tuples: row.get("live_tuples"),
+            dead_tuples: row.get("dead_tuples"),
+            modified_since_analyze: row.get("modified_since_analyze"),
+            inserted: row.get("inserted"),
+            updated: row.get("updated"),
+            hot_updated: row.get("hot_updated"),
+            deleted: row.get("deleted"),
+            seq_scans: row.get("seq_scans"),
+            last_vacuum_secs: row.get("last_vacuum_secs"),
+            last_autovacuum_secs: row.get("last_autovacuum_secs"),
+            last_analyze_secs: row.get("last_analyze_secs"),
+            last_autoanalyze_secs: row.get("last_autoanalyze_secs"),
+            xid_age: row.get("xid_age"),
+            mxid_age: row.get("mxid_age"),
+            freeze_max_age: row.get("freeze_max_age"),
+            multixact_freeze_max_age: row.get("multixact_freeze_max_age"),
+            vacuum_in_progress: row.get("vacuum_in_progress"),
+            autovacuum_enabled: row.get("autovacuum_enabled"),
+            fillfactor: row.get("fillfactor"),
+            heap_blocks_hit: row.get("heap_blocks_hit"),
+            heap_blocks_read: row.get("heap_blocks_read"),
+            index_blocks_hit: row.get("index_blocks_hit"),
+            index_blocks_read: row.get("index_blocks_read"),
+            column_stats: column_stats(row),
         })
         .collect())
 }
@@ -485,7 +611,8 @@ pub async fn foreign_keys(session: &Session) -> Result<Vec<ForeignKey>, PgError>
         .collect())
 }
 
-/// A sequence, with the column it feeds when it is owned by one (serial, identity).
+/// A sequence, with the column it feeds: the column that owns it (serial, identity,
+/// `OWNED BY`) or, failing that, a column whose default calls `nextval` on it.
 #[derive(Debug, Clone)]
 pub struct Sequence {
     pub schema: String,
@@ -499,9 +626,11 @@ pub struct Sequence {
     pub max_value: i64,
     pub increment: i64,
     pub cycles: bool,
-    /// `schema.table.column` of the owning column.
+    /// The table of the column it feeds, schema-qualified and quoted as needed.
+    pub owner_table: Option<String>,
+    /// The column it feeds, quoted as needed.
     pub owner_column: Option<String>,
-    /// The owning column's type, which may be narrower than the sequence's.
+    /// The fed column's type, which may be narrower than the sequence's.
     pub owner_type: Option<String>,
     pub is_identity: bool,
 }
@@ -514,28 +643,41 @@ impl Sequence {
 
 pub async fn sequences(session: &Session) -> Result<Vec<Sequence>, PgError> {
     let sql = format!(
-        "/* brisk */ SELECT n.nspname::text, c.relname::text, format_type(sq.seqtypid, NULL),
-               CASE WHEN has_sequence_privilege(c.oid, 'SELECT,USAGE')
-                    THEN pg_sequence_last_value(c.oid) END,
-               has_sequence_privilege(c.oid, 'SELECT,USAGE'),
-               sq.seqmin, sq.seqmax, sq.seqincrement, sq.seqcycle,
-               owner.column_name, owner.column_type, coalesce(owner.is_identity, false)
+        "/* brisk */ SELECT n.nspname::text AS schema, c.relname::text AS name,
+               format_type(sq.seqtypid, NULL) AS data_type,
+               CASE WHEN coalesce(has_sequence_privilege(c.oid, 'SELECT,USAGE'), false)
+                    THEN pg_sequence_last_value(c.oid) END AS last_value,
+               coalesce(has_sequence_privilege(c.oid, 'SELECT,USAGE'), false) AS readable,
+               sq.seqmin AS min_value, sq.seqmax AS max_value,
+               sq.seqincrement AS increment, sq.seqcycle AS cycles,
+               feeds.table_name, feeds.column_name, feeds.column_type,
+               coalesce(feeds.is_identity, false) AS is_identity
         FROM pg_class c
         JOIN pg_namespace n ON n.oid = c.relnamespace
         JOIN pg_sequence sq ON sq.seqrelid = c.oid
         LEFT JOIN LATERAL (
-            SELECT quote_ident(tn.nspname) || '.' || quote_ident(t.relname) || '.'
-                       || quote_ident(a.attname) AS column_name,
+            SELECT quote_ident(tn.nspname) || '.' || quote_ident(t.relname) AS table_name,
+                   quote_ident(a.attname) AS column_name,
                    format_type(a.atttypid, NULL) AS column_type,
                    d.deptype = 'i' AS is_identity
             FROM pg_depend d
-            JOIN pg_class t ON t.oid = d.refobjid
+            LEFT JOIN pg_attrdef ad ON d.classid = 'pg_attrdef'::regclass AND ad.oid = d.objid
+            JOIN pg_class t ON t.oid = CASE WHEN d.classid = 'pg_attrdef'::regclass
+                                            THEN ad.adrelid ELSE d.refobjid END
             JOIN pg_namespace tn ON tn.oid = t.relnamespace
-            JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
-            WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
-              AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+            JOIN pg_attribute a ON a.attrelid = t.oid
+                 AND a.attnum = CASE WHEN d.classid = 'pg_attrdef'::regclass
+                                     THEN ad.adnum ELSE d.refobjsubid END
+            WHERE (d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                   AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i'))
+               OR (d.classid = 'pg_attrdef'::regclass AND d.refobjid = c.oid
+                   AND d.refclassid = 'pg_class'::regclass AND d.deptype = 'n')
+            -- The narrowest column runs out first; then the owning column.
+            ORDER BY CASE a.atttypid WHEN 'int2'::regtype THEN 0
+                                     WHEN 'int4'::regtype THEN 1 ELSE 2 END,
+                     d.classid = 'pg_attrdef'::regclass
             LIMIT 1
-        ) owner ON true
+        ) feeds ON true
         WHERE c.relkind = 'S' AND {USER_RELATION}
         ORDER BY n.nspname, c.relname"
     );
@@ -543,18 +685,19 @@ pub async fn sequences(session: &Session) -> Result<Vec<Sequence>, PgError> {
     Ok(rows
         .iter()
         .map(|row| Sequence {
-            schema: row.get(0),
-            name: row.get(1),
-            data_type: row.get(2),
-            last_value: row.get(3),
-            readable: row.get(4),
-            min_value: row.get(5),
-            max_value: row.get(6),
-            increment: row.get(7),
-            cycles: row.get(8),
-            owner_column: row.get(9),
-            owner_type: row.get(10),
-            is_identity: row.get(11),
+            schema: row.get("schema"),
+            name: row.get("name"),
+            data_type: row.get("data_type"),
+            last_value: row.get("last_value"),
+            readable: row.get("readable"),
+            min_value: row.get("min_value"),
+            max_value: row.get("max_value"),
+            increment: row.get("increment"),
+            cycles: row.get("cycles"),
+            owner_table: row.get("table_name"),
+            owner_column: row.get("column_name"),
+            owner_type: row.get("column_type"),
+            is_identity: row.get("is_identity"),
         })
         .collect())
 }
@@ -579,47 +722,54 @@ pub struct Backend {
     /// The raw query text (may hold values; normalize before showing). `None` or
     /// `<insufficient privilege>` when brisk may not see it.
     pub query: Option<String>,
-    /// Processes holding the locks this one waits for.
+    /// Processes holding the locks this one waits for; 0 stands for a prepared transaction.
     pub blocked_by: Vec<i32>,
+    /// How long it has waited for its lock (PostgreSQL 14+, from `pg_locks.waitstart`).
+    pub lock_wait_secs: Option<f64>,
     pub is_brisk: bool,
 }
 
 pub async fn activity(session: &Session) -> Result<Vec<Backend>, PgError> {
-    let rows = session
-        .query(
-            "reading pg_stat_activity",
-            "/* brisk */ SELECT a.pid, a.usename::text, a.datname::text, a.application_name,
-                    host(a.client_addr), a.backend_type, a.state,
-                    extract(epoch FROM now() - a.xact_start)::float8,
-                    extract(epoch FROM now() - a.query_start)::float8,
-                    extract(epoch FROM now() - a.state_change)::float8,
-                    a.wait_event_type, a.wait_event, a.query,
-                    CASE WHEN a.wait_event_type = 'Lock' THEN pg_blocking_pids(a.pid)
-                         ELSE '{}'::int4[] END,
-                    a.pid = pg_backend_pid()
-             FROM pg_stat_activity a
-             ORDER BY a.pid",
-            &[],
-        )
-        .await?;
+    let lock_wait = if session.server().version_num >= 140_000 {
+        "(SELECT extract(epoch FROM now() - min(l.waitstart))::float8 FROM pg_locks l
+           WHERE l.pid = a.pid AND NOT l.granted)"
+    } else {
+        "NULL::float8"
+    };
+    let sql = format!(
+        "/* brisk */ SELECT a.pid, a.usename::text AS user_name, a.datname::text AS database,
+                a.application_name, host(a.client_addr) AS client_addr, a.backend_type, a.state,
+                extract(epoch FROM now() - a.xact_start)::float8 AS transaction_secs,
+                extract(epoch FROM now() - a.query_start)::float8 AS query_secs,
+                extract(epoch FROM now() - a.state_change)::float8 AS state_secs,
+                a.wait_event_type, a.wait_event, a.query,
+                CASE WHEN a.wait_event_type = 'Lock' THEN pg_blocking_pids(a.pid)
+                     ELSE '{{}}'::int4[] END AS blocked_by,
+                CASE WHEN a.wait_event_type = 'Lock' THEN {lock_wait} END AS lock_wait_secs,
+                a.pid = pg_backend_pid() AS is_brisk
+         FROM pg_stat_activity a
+         ORDER BY a.pid"
+    );
+    let rows = session.query("reading pg_stat_activity", &sql, &[]).await?;
     Ok(rows
         .iter()
         .map(|row| Backend {
-            pid: row.get(0),
-            user: row.get(1),
-            database: row.get(2),
-            application_name: row.get(3),
-            client_addr: row.get(4),
-            backend_type: row.get(5),
-            state: row.get(6),
-            transaction_secs: row.get(7),
-            query_secs: row.get(8),
-            state_secs: row.get(9),
-            wait_event_type: row.get(10),
-            wait_event: row.get(11),
-            query: row.get(12),
-            blocked_by: row.get(13),
-            is_brisk: row.get(14),
+            pid: row.get("pid"),
+            user: row.get("user_name"),
+            database: row.get("database"),
+            application_name: row.get("application_name"),
+            client_addr: row.get("client_addr"),
+            backend_type: row.get("backend_type"),
+            state: row.get("state"),
+            transaction_secs: row.get("transaction_secs"),
+            query_secs: row.get("query_secs"),
+            state_secs: row.get("state_secs"),
+            wait_event_type: row.get("wait_event_type"),
+            wait_event: row.get("wait_event"),
+            query: row.get("query"),
+            blocked_by: row.get("blocked_by"),
+            lock_wait_secs: row.get("lock_wait_secs"),
+            is_brisk: row.get("is_brisk"),
         })
         .collect())
 }
@@ -632,6 +782,7 @@ pub struct DatabaseStats {
     pub blocks_hit: i64,
     pub blocks_read: i64,
     pub xid_age: i64,
+    pub mxid_age: i64,
 }
 
 pub async fn databases(session: &Session) -> Result<Vec<DatabaseStats>, PgError> {
@@ -640,7 +791,7 @@ pub async fn databases(session: &Session) -> Result<Vec<DatabaseStats>, PgError>
             "reading pg_stat_database",
             "/* brisk */ SELECT d.datname::text, d.datname = current_database(),
                     coalesce(s.blks_hit, 0)::int8, coalesce(s.blks_read, 0)::int8,
-                    age(d.datfrozenxid)::int8
+                    age(d.datfrozenxid)::int8, mxid_age(d.datminmxid)::int8
              FROM pg_database d
              LEFT JOIN pg_stat_database s ON s.datid = d.oid
              WHERE d.datallowconn
@@ -656,6 +807,7 @@ pub async fn databases(session: &Session) -> Result<Vec<DatabaseStats>, PgError>
             blocks_hit: row.get(2),
             blocks_read: row.get(3),
             xid_age: row.get(4),
+            mxid_age: row.get(5),
         })
         .collect())
 }
@@ -669,8 +821,9 @@ pub enum StatementsStatus {
     NotAvailable,
     /// Not in `shared_preload_libraries`.
     NotPreloaded { extension_created: bool },
-    /// Preloaded, but `CREATE EXTENSION` was not run in this database.
-    NotCreated,
+    /// `CREATE EXTENSION` was not run in this database. `preloaded` is `None` when brisk's
+    /// user may not read `shared_preload_libraries`.
+    NotCreated { preloaded: Option<bool> },
 }
 
 pub async fn statements_status(
@@ -705,7 +858,7 @@ pub async fn statements_status(
             (true, Some(false)) => StatementsStatus::NotPreloaded {
                 extension_created: false,
             },
-            (true, _) => StatementsStatus::NotCreated,
+            (true, preloaded) => StatementsStatus::NotCreated { preloaded },
         });
     };
     // Whether the library is loaded shows reliably only by reading the view: it refuses
@@ -755,18 +908,26 @@ pub struct Statement {
 pub async fn top_statements(
     session: &Session,
     schema: &str,
+    version: &str,
     limit: i64,
 ) -> Result<(Vec<Statement>, f64), PgError> {
+    // Version 1.8 (PostgreSQL 13) split total_time into planning and execution; after
+    // pg_upgrade the extension keeps its old version until ALTER EXTENSION ... UPDATE.
+    let total = if extension_version_below(version, (1, 8)) {
+        "total_time"
+    } else {
+        "total_exec_time"
+    };
     let sql = format!(
         "/* brisk */ WITH s AS (
             SELECT queryid, coalesce(min(query), '<query text unavailable>') AS query,
                    sum(calls)::int8 AS calls,
-                   sum(total_exec_time)::float8 AS total_ms,
-                   (sum(total_exec_time) / nullif(sum(calls), 0))::float8 AS mean_ms,
+                   sum({total})::float8 AS total_ms,
+                   (sum({total}) / nullif(sum(calls), 0))::float8 AS mean_ms,
                    sum(rows)::int8 AS rows,
                    sum(shared_blks_hit)::int8 AS hit, sum(shared_blks_read)::int8 AS read,
                    sum(temp_blks_written)::int8 AS temp_written
-            FROM {}.pg_stat_statements
+            FROM {schema}.pg_stat_statements
             WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
               AND query NOT LIKE '/* brisk */%' AND queryid IS NOT NULL
             GROUP BY queryid
@@ -781,7 +942,7 @@ pub async fn top_statements(
         FROM ranked
         WHERE r_total <= $1 OR r_mean <= $1 OR r_calls <= $1
         ORDER BY r_total",
-        quote_ident(schema)
+        schema = quote_ident(schema)
     );
     let rows = session
         .query("reading pg_stat_statements", &sql, &[&limit])
@@ -810,6 +971,13 @@ pub async fn top_statements(
     Ok((statements, total))
 }
 
+/// Whether an extension version such as `1.7` is older than `(major, minor)`.
+fn extension_version_below(version: &str, (major, minor): (u32, u32)) -> bool {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let found = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    found < (major, minor)
+}
+
 fn first_char(text: String) -> char {
     text.chars().next().unwrap_or('?')
 }
@@ -831,10 +999,12 @@ pub fn quote_ident(name: &str) -> String {
     }
 }
 
-/// Keywords that cannot be used as a bare identifier (a subset that matters for table and
-/// column names people actually choose).
+/// PostgreSQL's keywords that are not "unreserved" (its reserved, type/function-name and
+/// column-name categories, PostgreSQL 17's `kwlist.h`). Like the server's `quote_ident`,
+/// brisk quotes every one of them: quoting more than needed is always valid SQL.
 fn is_reserved(name: &str) -> bool {
-    const RESERVED: &[&str] = &[
+    const NOT_UNRESERVED: &[&str] = &[
+        // Reserved.
         "all",
         "analyse",
         "analyze",
@@ -843,6 +1013,7 @@ fn is_reserved(name: &str) -> bool {
         "array",
         "as",
         "asc",
+        "asymmetric",
         "both",
         "case",
         "cast",
@@ -851,6 +1022,7 @@ fn is_reserved(name: &str) -> bool {
         "column",
         "constraint",
         "create",
+        "current_catalog",
         "current_date",
         "current_role",
         "current_time",
@@ -896,6 +1068,7 @@ fn is_reserved(name: &str) -> bool {
         "session_user",
         "some",
         "symmetric",
+        "system_user",
         "table",
         "then",
         "to",
@@ -910,8 +1083,96 @@ fn is_reserved(name: &str) -> bool {
         "where",
         "window",
         "with",
+        // Type or function names.
+        "authorization",
+        "binary",
+        "collation",
+        "concurrently",
+        "cross",
+        "current_schema",
+        "freeze",
+        "full",
+        "ilike",
+        "inner",
+        "is",
+        "isnull",
+        "join",
+        "left",
+        "like",
+        "natural",
+        "notnull",
+        "outer",
+        "overlaps",
+        "right",
+        "similar",
+        "tablesample",
+        "verbose",
+        // Column names.
+        "between",
+        "bigint",
+        "bit",
+        "boolean",
+        "char",
+        "character",
+        "coalesce",
+        "dec",
+        "decimal",
+        "exists",
+        "extract",
+        "float",
+        "greatest",
+        "grouping",
+        "inout",
+        "int",
+        "integer",
+        "interval",
+        "json",
+        "json_array",
+        "json_arrayagg",
+        "json_exists",
+        "json_object",
+        "json_objectagg",
+        "json_query",
+        "json_scalar",
+        "json_serialize",
+        "json_table",
+        "json_value",
+        "least",
+        "merge_action",
+        "national",
+        "nchar",
+        "none",
+        "normalize",
+        "nullif",
+        "numeric",
+        "out",
+        "overlay",
+        "position",
+        "precision",
+        "real",
+        "row",
+        "setof",
+        "smallint",
+        "substring",
+        "time",
+        "timestamp",
+        "treat",
+        "trim",
+        "values",
+        "varchar",
+        "xmlattributes",
+        "xmlconcat",
+        "xmlelement",
+        "xmlexists",
+        "xmlforest",
+        "xmlnamespaces",
+        "xmlparse",
+        "xmlpi",
+        "xmlroot",
+        "xmlserialize",
+        "xmltable",
     ];
-    RESERVED.contains(&name)
+    NOT_UNRESERVED.contains(&name)
 }
 
 #[cfg(test)]
@@ -926,5 +1187,8 @@ mod tests {
         assert_eq!(quote_ident("my table"), "\"my table\"");
         assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
         assert_eq!(quote_ident("1abc"), "\"1abc\"");
+        assert_eq!(quote_ident("left"), "\"left\"");
+        assert_eq!(quote_ident("timestamp"), "\"timestamp\"");
+        assert_eq!(quote_ident("name"), "name");
     }
 }

@@ -1,5 +1,11 @@
-//! Opening a connection the way brisk always does: `application_name=brisk`, a
-//! `statement_timeout`, a `lock_timeout`, and read-only unless the caller says otherwise.
+//! Opening a connection the way brisk always does: `application_name=brisk`, and work done
+//! in transactions that carry a `statement_timeout`, a `lock_timeout` and, unless the caller
+//! says otherwise, READ ONLY.
+//!
+//! The settings are transaction-scoped (`SET LOCAL`), never session-wide: behind a
+//! transaction-mode pooler (PgBouncer, brisk proxy) a session-wide `SET` would stay on a
+//! server connection that the pooler then hands to an application, and a transaction is
+//! also the only unit such a pooler keeps on one server connection.
 
 use std::time::Duration;
 
@@ -22,7 +28,7 @@ pub struct SessionOptions {
     /// Gives up waiting for a lock after this long (default 1 s), so brisk never queues
     /// behind an application's DDL and blocks others in turn.
     pub lock_timeout: Duration,
-    /// Sets `default_transaction_read_only`, so even a bug cannot write (default: on).
+    /// Runs brisk's transactions READ ONLY, so even a bug cannot write (default: on).
     pub read_only: bool,
     /// Used when the connection string sets no `connect_timeout` (default 10 s).
     pub connect_timeout: Duration,
@@ -67,6 +73,7 @@ pub struct Session {
     client: Client,
     server: ServerInfo,
     target: String,
+    options: SessionOptions,
     connection: tokio::task::JoinHandle<()>,
 }
 
@@ -106,20 +113,24 @@ impl Session {
             let _ = connection.await;
         });
 
-        let mut setup = format!(
-            "SET statement_timeout = {}; SET lock_timeout = {};",
-            options.statement_timeout.as_millis(),
-            options.lock_timeout.as_millis()
-        );
-        if options.read_only {
-            setup.push_str(" SET default_transaction_read_only = on;");
-        }
-        client
-            .batch_execute(&setup)
-            .await
-            .map_err(|e| PgError::query("applying brisk's session settings", e))?;
-
-        let row = client
+        let mut session = Session {
+            client,
+            server: ServerInfo {
+                version_num: 0,
+                version: String::new(),
+                database: String::new(),
+                user: String::new(),
+                is_superuser: false,
+                can_monitor: false,
+                in_recovery: false,
+            },
+            target,
+            options: options.clone(),
+            connection,
+        };
+        session.begin().await?;
+        let row = session
+            .client
             .query_one(
                 "/* brisk */ SELECT current_setting('server_version_num')::int4, \
                  current_setting('server_version'), current_database()::text, current_user::text, \
@@ -129,6 +140,7 @@ impl Session {
             )
             .await
             .map_err(|e| PgError::query("reading the server version", e))?;
+        session.commit().await?;
         let server = ServerInfo {
             version_num: row.get(0),
             version: row.get(1),
@@ -140,16 +152,50 @@ impl Session {
         };
         if server.version_num < MIN_SERVER_VERSION {
             return Err(PgError::UnsupportedVersion {
-                target,
+                target: session.target.clone(),
                 version: server.version,
             });
         }
-        Ok(Session {
-            client,
-            server,
-            target,
-            connection,
-        })
+        session.server = server;
+        Ok(session)
+    }
+
+    /// Starts a transaction with brisk's limits: REPEATABLE READ, so every query in it sees
+    /// the same snapshot; READ ONLY unless the session options say otherwise; and
+    /// `statement_timeout` and `lock_timeout` for this transaction only.
+    pub async fn begin(&self) -> Result<(), PgError> {
+        let access = if self.options.read_only {
+            "READ ONLY"
+        } else {
+            "READ WRITE"
+        };
+        let sql = format!(
+            // Each statement carries the marker: pg_stat_statements records them one by one.
+            "/* brisk */ BEGIN ISOLATION LEVEL REPEATABLE READ, {access}; \
+             /* brisk */ SET LOCAL statement_timeout = {}; \
+             /* brisk */ SET LOCAL lock_timeout = {};",
+            self.options.statement_timeout.as_millis(),
+            self.options.lock_timeout.as_millis()
+        );
+        self.client
+            .batch_execute(&sql)
+            .await
+            .map_err(|e| PgError::query("starting a transaction", e))
+    }
+
+    pub async fn commit(&self) -> Result<(), PgError> {
+        self.client
+            .batch_execute("/* brisk */ COMMIT")
+            .await
+            .map_err(|e| PgError::query("committing", e))
+    }
+
+    /// Ends the transaction without keeping anything; also clears an aborted transaction.
+    pub async fn rollback(&self) -> Result<(), PgError> {
+        self.client
+            .batch_execute("/* brisk */ ROLLBACK")
+            .await
+            .map_err(|e| PgError::query("rolling back", e))
     }
 
     pub fn client(&self) -> &Client {
@@ -165,7 +211,8 @@ impl Session {
         &self.target
     }
 
-    /// Runs one of brisk's own queries; `context` names it in errors.
+    /// Runs one of brisk's own queries; `context` names it in errors. Call it between
+    /// [`Session::begin`] and [`Session::commit`], so the limits apply.
     pub async fn query(
         &self,
         context: &str,

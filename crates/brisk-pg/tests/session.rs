@@ -19,12 +19,15 @@ fn connect(url: &str) -> Result<Session, PgError> {
     runtime().block_on(Session::connect(&info, &SessionOptions::default()))
 }
 
-/// Runs one query on a new session and returns the first column of the first row.
+/// Runs one query in a brisk transaction on a new session and returns the first column of
+/// the first row.
 fn query_text(url: &str, sql: &str) -> Result<String, PgError> {
     let info = ConnInfo::from_env_and_str(Some(url))?;
     runtime().block_on(async {
         let session = Session::connect(&info, &SessionOptions::default()).await?;
+        session.begin().await?;
         let rows = session.query("test query", sql, &[]).await?;
+        session.commit().await?;
         Ok(rows[0].get::<_, String>(0))
     })
 }
@@ -37,12 +40,39 @@ fn sessions_are_named_bounded_and_read_only() {
     assert_eq!(query_text(&url, "SHOW statement_timeout").unwrap(), "5s");
     assert_eq!(query_text(&url, "SHOW lock_timeout").unwrap(), "1s");
     assert_eq!(
-        query_text(&url, "SHOW default_transaction_read_only").unwrap(),
+        query_text(&url, "SHOW transaction_read_only").unwrap(),
         "on"
+    );
+    assert_eq!(
+        query_text(&url, "SHOW transaction_isolation").unwrap(),
+        "repeatable read"
     );
     let write = query_text(&url, "CREATE TABLE brisk_must_not_write (id int)");
     let error = write.unwrap_err().to_string();
     assert!(error.contains("read-only transaction"), "{error}");
+}
+
+#[test]
+fn nothing_is_left_on_the_session_between_transactions() {
+    // Behind a transaction-mode pooler the server connection goes back to other clients
+    // between brisk's transactions: it must carry none of brisk's settings.
+    let pg = shared_postgres().unwrap();
+    let info = ConnInfo::from_env_and_str(Some(&pg.url("postgres"))).unwrap();
+    runtime().block_on(async {
+        let session = Session::connect(&info, &SessionOptions::default()).await.unwrap();
+        session.begin().await.unwrap();
+        session.commit().await.unwrap();
+        let rows = session
+            .client()
+            .query(
+                "SELECT current_setting('statement_timeout'), current_setting('default_transaction_read_only')",
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(rows[0].get::<_, String>(0), "0");
+        assert_eq!(rows[0].get::<_, String>(1), "off");
+    });
 }
 
 #[test]

@@ -38,6 +38,7 @@ impl Keeper {
         stop: StopSignal,
     ) -> Result<Keeper, SandboxError> {
         command.process_group(0);
+        let parent = std::process::id() as libc::pid_t;
         // SAFETY: the closure runs between fork and exec and calls only async-signal-safe
         // functions (prctl, getppid, raise).
         unsafe {
@@ -46,8 +47,9 @@ impl Keeper {
                     return Err(std::io::Error::last_os_error());
                 }
                 // The parent may have died between fork and prctl; then nobody would send
-                // the signal, so deliver it now.
-                if libc::getppid() == 1 {
+                // the signal, so deliver it now. Compare with brisk's pid rather than 1: a
+                // subreaper (tini, systemd --user) adopts orphans too.
+                if libc::getppid() != parent {
                     libc::raise(death_signal);
                 }
                 Ok(())
@@ -94,19 +96,7 @@ impl Keeper {
 
     /// Whether the server process has exited (reaped or gone).
     pub fn has_exited(&self) -> bool {
-        // Signal 0 checks existence. A zombie still exists, so also look at its state.
-        let alive = unsafe { libc::kill(self.pid as libc::pid_t, 0) } == 0;
-        if !alive {
-            return true;
-        }
-        std::fs::read_to_string(format!("/proc/{}/stat", self.pid))
-            .map(|stat| {
-                stat.rsplit(')')
-                    .next()
-                    .map(|rest| rest.trim_start().starts_with('Z'))
-                    .unwrap_or(false)
-            })
-            .unwrap_or(true)
+        process_gone(self.pid)
     }
 
     /// Stops the server and waits for it to exit.
@@ -126,6 +116,23 @@ impl Drop for Keeper {
     fn drop(&mut self) {
         self.stop_in_place();
     }
+}
+
+/// Whether `pid` no longer runs: gone, or a zombie waiting to be reaped.
+pub(crate) fn process_gone(pid: u32) -> bool {
+    // Signal 0 checks existence. A zombie still exists, so also look at its state.
+    let alive = unsafe { libc::kill(pid as libc::pid_t, 0) } == 0;
+    if !alive {
+        return true;
+    }
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            stat.rsplit(')')
+                .next()
+                .map(|rest| rest.trim_start().starts_with('Z'))
+                .unwrap_or(false)
+        })
+        .unwrap_or(true)
 }
 
 fn terminate(mut child: Child, stop: StopSignal) {

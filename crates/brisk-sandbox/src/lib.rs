@@ -99,9 +99,7 @@ pub fn stop_all() {
                 libc::kill(pid as libc::pid_t, libc::SIGINT);
             }
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-            while std::path::Path::new(&format!("/proc/{pid}")).exists()
-                && std::time::Instant::now() < deadline
-            {
+            while !keeper::process_gone(pid) && std::time::Instant::now() < deadline {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
         }

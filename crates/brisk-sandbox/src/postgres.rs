@@ -410,6 +410,9 @@ impl Postgres {
 
     /// Stops the server and deletes its files. Idempotent; also run on drop.
     pub fn shutdown(&self) {
+        // Forget the server first, so a concurrent stop_all cannot signal its pid after the
+        // keeper has reaped it and the pid is reused.
+        crate::unregister_dir(&self.socket_dir);
         if let Some(keeper) = lock(&self.keeper).take() {
             keeper.stop();
         }

@@ -124,11 +124,15 @@ impl Redis {
 
     /// Stops the server and deletes its files. Idempotent; also run on drop.
     pub fn shutdown(&self) {
+        let dir = self.dir.lock().ok().and_then(|mut d| d.take());
+        // Forget the server first, so a concurrent stop_all cannot signal a reused pid.
+        if let Some(dir) = &dir {
+            crate::unregister_dir(dir.path());
+        }
         if let Some(keeper) = self.keeper.lock().ok().and_then(|mut k| k.take()) {
             keeper.stop();
         }
-        if let Some(dir) = self.dir.lock().ok().and_then(|mut d| d.take()) {
-            crate::unregister_dir(dir.path());
+        if let Some(dir) = dir {
             let _ = dir.close();
         }
     }

@@ -6,8 +6,13 @@ use brisk_report::{format_duration_secs, Evidence, Finding, Fix, Severity, Unit}
 
 use super::{percent, CheckOptions, Part, Snapshot};
 
+/// A client session. Without pg_monitor, other users' rows hide `backend_type`, but a
+/// background process never has a user, so a row with a user is a client.
 fn is_client(backend: &Backend) -> bool {
-    backend.backend_type.as_deref() == Some("client backend")
+    match backend.backend_type.as_deref() {
+        Some(kind) => kind == "client backend",
+        None => backend.user.is_some(),
+    }
 }
 
 /// The session as a subject: `pid 4242 (app, alice)`.
@@ -193,73 +198,90 @@ pub(super) fn long_running(snapshot: &Snapshot, options: &CheckOptions) -> Part<
 
 pub(super) fn blocked(snapshot: &Snapshot, options: &CheckOptions) -> Part<Vec<Finding>> {
     let activity = snapshot.activity()?;
+    // pg_locks.waitstart (PostgreSQL 14+) says when the wait began; before that, only when
+    // the statement began, which is at least as long ago.
+    let waited = |b: &Backend| b.lock_wait_secs.or(b.query_secs).unwrap_or(0.0);
     let mut waiting: Vec<&Backend> = activity
         .iter()
         .filter(|b| !b.blocked_by.is_empty() && !b.is_brisk)
-        .filter(|b| b.state_secs.unwrap_or(0.0) >= options.lock_wait_secs)
+        .filter(|b| waited(b) >= options.lock_wait_secs)
         .collect();
-    waiting.sort_by(|a, b| {
-        b.state_secs
-            .unwrap_or(0.0)
-            .total_cmp(&a.state_secs.unwrap_or(0.0))
-    });
+    waiting.sort_by(|a, b| waited(b).total_cmp(&waited(a)));
     Ok(waiting
         .into_iter()
-        .map(|backend| {
-            let waited = backend.state_secs.unwrap_or(0.0);
-            let blockers: Vec<&Backend> = backend
-                .blocked_by
-                .iter()
-                .filter_map(|pid| activity.iter().find(|b| b.pid == *pid))
-                .collect();
-            let blocker_text = if blockers.is_empty() {
-                backend
-                    .blocked_by
-                    .iter()
-                    .map(|pid| format!("pid {pid}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            } else {
-                blockers
-                    .iter()
-                    .map(|b| {
-                        let state = b.state.as_deref().unwrap_or("unknown state");
-                        match visible_query(b) {
-                            Some(query) => format!("{} ({state}, last query: {query})", subject(b)),
-                            None => format!("{} ({state})", subject(b)),
-                        }
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            };
-            let first_blocker = backend.blocked_by.first().copied().unwrap_or(0);
-            let mut finding = Finding::new(
-                "connections.blocked",
-                Severity::Warning,
-                subject(backend),
-                format!(
-                    "Session {} has waited {} for a lock held by {}",
-                    backend.pid,
-                    format_duration_secs(waited),
-                    backend
-                        .blocked_by
-                        .iter()
-                        .map(|p| format!("pid {p}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            )
-            .detail(format!("Blocked by: {blocker_text}."))
-            .evidence(Evidence::new("waiting for", waited, Unit::Seconds))
-            .evidence(Evidence::new("blockers", backend.blocked_by.len() as f64, Unit::Count));
-            if let Some(query) = visible_query(backend) {
-                finding = finding.query(query);
-            }
-            finding.fix(
-                Fix::sql(format!("SELECT pg_cancel_backend({first_blocker});")).note(
-                    "Cancel (or, if it is idle in a transaction, terminate with pg_terminate_backend) the blocker only once you know what it is doing. A lock_timeout on the app's role makes waiters give up instead of piling up.",
-                ),
-            )
-        })
+        .map(|backend| blocked_finding(backend, activity, waited(backend)))
         .collect())
+}
+
+/// Who holds the lock, in words: a session with its state and last query, or (pid 0) a
+/// prepared transaction, which no session owns.
+fn describe_blocker(pid: i32, activity: &[Backend]) -> String {
+    if pid == 0 {
+        return "a prepared transaction (see pg_prepared_xacts)".to_string();
+    }
+    match activity.iter().find(|b| b.pid == pid) {
+        Some(blocker) => {
+            let state = blocker.state.as_deref().unwrap_or("unknown state");
+            match visible_query(blocker) {
+                Some(query) => format!("{} ({state}, last query: {query})", subject(blocker)),
+                None => format!("{} ({state})", subject(blocker)),
+            }
+        }
+        None => format!("pid {pid}"),
+    }
+}
+
+fn blocked_finding(backend: &Backend, activity: &[Backend], waited: f64) -> Finding {
+    let blockers: Vec<String> = backend
+        .blocked_by
+        .iter()
+        .map(|pid| describe_blocker(*pid, activity))
+        .collect();
+    let holders: Vec<String> = backend
+        .blocked_by
+        .iter()
+        .map(|pid| match pid {
+            0 => "a prepared transaction".to_string(),
+            pid => format!("pid {pid}"),
+        })
+        .collect();
+    let fix = match backend.blocked_by.iter().find(|pid| **pid != 0) {
+        Some(pid) => Fix::sql(format!("SELECT pg_cancel_backend({pid});")).note(
+            "Cancel (or, if it is idle in a transaction, terminate with pg_terminate_backend) the blocker only once you know what it is doing. A lock_timeout on the app's role makes waiters give up instead of piling up.",
+        ),
+        None => Fix::manual(
+            "Find the prepared transaction in pg_prepared_xacts (its gid, owner and age) and end it with COMMIT PREPARED or ROLLBACK PREPARED, once you know which it should be.",
+        ),
+    };
+    let mut finding = Finding::new(
+        "connections.blocked",
+        Severity::Warning,
+        subject(backend),
+        if backend.lock_wait_secs.is_some() {
+            format!(
+                "Session {} has waited {} for a lock held by {}",
+                backend.pid,
+                format_duration_secs(waited),
+                holders.join(", ")
+            )
+        } else {
+            format!(
+                "Session {} waits for a lock held by {} (its statement has run {})",
+                backend.pid,
+                holders.join(", "),
+                format_duration_secs(waited)
+            )
+        },
+    )
+    .detail(format!("Blocked by: {}.", blockers.join("; ")))
+    .evidence(Evidence::new("waiting for", waited, Unit::Seconds))
+    .evidence(Evidence::new(
+        "blockers",
+        backend.blocked_by.len() as f64,
+        Unit::Count,
+    ));
+    if let Some(query) = visible_query(backend) {
+        finding = finding.query(query);
+    }
+    finding.fix(fix)
 }

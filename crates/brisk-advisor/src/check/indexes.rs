@@ -1,4 +1,7 @@
 //! Index checks: unused, duplicate, redundant and invalid indexes.
+//!
+//! An index attached to a partitioned index is judged as part of its parent: it cannot be
+//! dropped alone, and the parent's size and scans are the sums over its leaves.
 
 use std::collections::HashMap;
 
@@ -7,23 +10,43 @@ use brisk_report::{format_duration_secs, Evidence, Finding, Fix, Severity, Unit}
 
 use super::{CheckOptions, Part, Snapshot};
 
-const DROP_NOTE: &str = "DROP INDEX CONCURRENTLY waits for running transactions but does not block reads or writes; it cannot run inside a transaction block.";
-
 fn drop_fix(index: &Index) -> Fix {
-    Fix::sql(format!(
-        "DROP INDEX CONCURRENTLY IF EXISTS {};",
-        index.qualified_name()
-    ))
-    .rollback(index.create_concurrently())
-    .note(DROP_NOTE)
+    let note = if index.relkind == 'I' {
+        "A partitioned index cannot be dropped CONCURRENTLY: DROP INDEX takes an ACCESS EXCLUSIVE lock on the table and its partitions until it commits, so run it when a short block is acceptable."
+    } else {
+        "DROP INDEX CONCURRENTLY waits for running transactions but does not block reads or writes; it cannot run inside a transaction block."
+    };
+    Fix::sql(index.drop_statement())
+        .rollback(index.create_statement())
+        .note(note)
 }
 
 /// Whether dropping the index is ours to suggest: it enforces nothing.
 fn is_droppable(index: &Index) -> bool {
-    !index.is_unique
-        && !index.is_primary
-        && index.constraint_type.is_none()
-        && !index.is_replica_identity
+    !index.is_unique && anchored(index) == 0
+}
+
+/// How firmly an index is held in place; a higher rank is the one to keep. A primary key
+/// above a constraint, a constraint above an index a foreign key references (its DROP
+/// fails on the dependency), that above the replica identity, which logical replication
+/// needs.
+fn anchored(index: &Index) -> u8 {
+    if index.is_primary {
+        4
+    } else if index.constraint_type.is_some() {
+        3
+    } else if index.referenced_by_fk {
+        2
+    } else if index.is_replica_identity {
+        1
+    } else {
+        0
+    }
+}
+
+/// Indexes judged on their own: not an index attached to a partitioned parent.
+fn standalone(index: &Index) -> bool {
+    !index.is_partition_child
 }
 
 /// Indexes that were never scanned while the statistics were counting.
@@ -32,11 +55,6 @@ pub(super) fn unused(snapshot: &Snapshot, options: &CheckOptions) -> Part<Vec<Fi
     let window = snapshot.window()?;
     let tables = snapshot.tables()?;
     let foreign_keys = snapshot.foreign_keys().unwrap_or_default();
-    let partitions: Vec<u32> = tables
-        .iter()
-        .filter(|t| t.is_partition)
-        .map(|t| t.oid)
-        .collect();
     let writes: HashMap<u32, i64> = tables
         .iter()
         .map(|t| (t.oid, t.inserted + t.updated + t.deleted))
@@ -46,14 +64,7 @@ pub(super) fn unused(snapshot: &Snapshot, options: &CheckOptions) -> Part<Vec<Fi
 
     let mut unused: Vec<&Index> = indexes
         .iter()
-        .filter(|i| {
-            i.relkind == 'i'
-                && i.is_valid
-                && i.scans == 0
-                && is_droppable(i)
-                // A partition's index is attached to its parent's; it is judged as part of it.
-                && !partitions.contains(&i.table_oid)
-        })
+        .filter(|i| i.is_valid && i.scans == 0 && is_droppable(i) && standalone(i))
         .collect();
     unused.sort_by_key(|i| std::cmp::Reverse(i.size_bytes));
 
@@ -61,14 +72,15 @@ pub(super) fn unused(snapshot: &Snapshot, options: &CheckOptions) -> Part<Vec<Fi
         .into_iter()
         .map(|index| {
             let mut detail = format!(
-                "{} on {} has not been scanned once in {} of statistics. Every write to the table still updates it.",
+                "{} on {} has not been scanned since statistics began ({} ago) or since it was created, whichever is later. Every write to the table still updates it.",
                 index.name,
                 index.qualified_table(),
                 format_duration_secs(age)
             );
             if !trusted {
                 detail.push_str(&format!(
-                    " That is less than {} days, too short to be sure: check again after a full business cycle.",
+                    " {} is less than {} days, too short to be sure: check again after a full business cycle.",
+                    format_duration_secs(age),
                     options.unused_index_min_days
                 ));
             }
@@ -126,32 +138,22 @@ pub(super) fn leads_with(index: &Index, columns: &[i16]) -> bool {
     columns.iter().all(|c| lead.contains(c)) && !lead.contains(&0)
 }
 
-/// Everything that makes two indexes answer the same queries the same way.
+/// Everything that makes two indexes answer the same queries and enforce the same rules.
 fn definition_key(index: &Index) -> impl Eq + std::hash::Hash + '_ {
     (
-        index.table_oid,
-        index.method.as_str(),
-        index.key_count,
+        (index.table_oid, index.method.as_str(), index.key_count),
         index.columns.as_slice(),
         index.opclasses.as_slice(),
         index.collations.as_slice(),
         index.options.as_slice(),
         index.expressions.as_deref(),
         index.predicate.as_deref(),
-        index.is_unique,
+        (
+            index.is_unique,
+            index.nulls_not_distinct,
+            index.is_immediate,
+        ),
     )
-}
-
-/// How much an index is held in place: constraints and replica identity cannot simply
-/// be dropped; a plain index can.
-fn anchored(index: &Index) -> u8 {
-    if index.constraint_type.is_some() || index.is_primary {
-        2
-    } else if index.is_replica_identity {
-        1
-    } else {
-        0
-    }
 }
 
 /// Which of two equal indexes to keep: the anchored one, then the busier, then the older.
@@ -166,12 +168,12 @@ fn keep_first(a: &Index, b: &Index) -> std::cmp::Ordering {
 pub(super) fn duplicate(snapshot: &Snapshot, _options: &CheckOptions) -> Part<Vec<Finding>> {
     let indexes = snapshot.indexes()?;
     let mut groups: HashMap<_, Vec<&Index>> = HashMap::new();
-    for index in indexes.iter().filter(|i| i.is_valid) {
+    for index in indexes.iter().filter(|i| i.is_valid && standalone(i)) {
         groups.entry(definition_key(index)).or_default().push(index);
     }
     let mut findings = Vec::new();
     let mut groups: Vec<Vec<&Index>> = groups.into_values().filter(|g| g.len() > 1).collect();
-    groups.sort_by(|a, b| a[0].qualified_name().cmp(&b[0].qualified_name()));
+    groups.sort_by_key(|g| g[0].qualified_name());
     for mut group in groups {
         group.sort_by(|a, b| keep_first(a, b));
         let kept = group[0];
@@ -191,14 +193,15 @@ pub(super) fn duplicate(snapshot: &Snapshot, _options: &CheckOptions) -> Part<Ve
             .evidence(Evidence::new("size", index.size_bytes as f64, Unit::Bytes))
             .evidence(Evidence::new("scans", index.scans as f64, Unit::Count))
             .evidence(Evidence::new("scans of the kept index", kept.scans as f64, Unit::Count));
-            // A unique index may go too: the kept one has the same definition, so it enforces
-            // the same uniqueness.
+            // A plain unique index may go too: the kept one has the same definition, so it
+            // enforces the same uniqueness.
             finding = if anchored(index) == 0 {
                 finding.fix(drop_fix(index))
             } else {
                 finding.fix(Fix::manual(format!(
-                    "{} backs a constraint or the replica identity: drop the duplicate constraint (ALTER TABLE {} DROP CONSTRAINT ...), which drops the index with it, or move the replica identity first.",
+                    "{} backs a constraint, a foreign key's reference or the replica identity: move that to {} first (for a constraint, ALTER TABLE {} DROP CONSTRAINT ..., which drops the index with it).",
                     index.name,
+                    kept.name,
                     index.qualified_table()
                 )))
             };
@@ -245,12 +248,17 @@ fn is_covered_by(narrow: &Index, wide: &Index) -> bool {
 pub(super) fn redundant(snapshot: &Snapshot, _options: &CheckOptions) -> Part<Vec<Finding>> {
     let indexes = snapshot.indexes()?;
     let mut by_table: HashMap<u32, Vec<&Index>> = HashMap::new();
-    for index in indexes.iter().filter(|i| i.is_valid) {
+    for index in indexes.iter().filter(|i| i.is_valid && standalone(i)) {
         by_table.entry(index.table_oid).or_default().push(index);
     }
     let mut findings = Vec::new();
-    for index in indexes.iter().filter(|i| i.is_valid && is_droppable(i)) {
-        let siblings = &by_table[&index.table_oid];
+    for index in indexes
+        .iter()
+        .filter(|i| i.is_valid && standalone(i) && is_droppable(i))
+    {
+        let Some(siblings) = by_table.get(&index.table_oid) else {
+            continue;
+        };
         // Prefer the narrowest covering index as the one to name.
         let Some(wide) = siblings
             .iter()
@@ -297,46 +305,91 @@ pub(super) fn column_list(index: &Index) -> String {
         .join(", ")
 }
 
-/// Invalid indexes that no build is working on: leftovers of a failed
-/// `CREATE INDEX CONCURRENTLY` or `REINDEX CONCURRENTLY`.
+/// What an invalid index is left over from, by the names PostgreSQL gives its temporary
+/// copies: `_ccnew` is the new copy of a failed `REINDEX CONCURRENTLY`, `_ccold` the old
+/// one it was swapping out.
+fn reindex_leftover(name: &str) -> bool {
+    let base = name.trim_end_matches(|c: char| c.is_ascii_digit());
+    base.ends_with("_ccnew") || base.ends_with("_ccold")
+}
+
+/// Invalid indexes that no build is working on.
 pub(super) fn invalid(snapshot: &Snapshot, _options: &CheckOptions) -> Part<Vec<Finding>> {
     let indexes = snapshot.indexes()?;
+    // Other users' builds are hidden from pg_stat_progress_create_index without
+    // pg_monitor, so an invalid index might still be building.
+    let sure = snapshot.server.can_monitor;
     Ok(indexes
         .iter()
         .filter(|i| !i.is_valid && !i.build_in_progress)
-        .map(|index| {
-            let mut detail = format!(
-                "The planner never uses {}, but {}. It is what a failed CREATE INDEX CONCURRENTLY or REINDEX CONCURRENTLY leaves behind.",
-                index.name,
-                if index.is_ready {
-                    "every write to the table still maintains it"
-                } else {
-                    "it still takes space"
-                }
-            );
-            if index.is_unique {
-                detail.push_str(" A unique build usually fails on duplicate values: remove them before rebuilding.");
-            }
-            Finding::new(
-                "index.invalid",
-                Severity::Warning,
-                index.qualified_name(),
-                format!("Index {} is invalid", index.name),
-            )
-            .detail(detail)
-            .evidence(Evidence::new("size", index.size_bytes as f64, Unit::Bytes))
-            .fix(
-                Fix::sql(format!(
-                    "DROP INDEX CONCURRENTLY IF EXISTS {};\n{}",
-                    index.qualified_name(),
-                    index.create_concurrently()
-                ))
-                .rollback(format!(
-                    "DROP INDEX CONCURRENTLY IF EXISTS {};",
-                    index.qualified_name()
-                ))
-                .note("Rebuilding concurrently does not block reads or writes; neither statement can run inside a transaction block."),
-            )
-        })
+        .map(|index| invalid_finding(index, sure))
         .collect())
+}
+
+fn invalid_finding(index: &Index, sure: bool) -> Finding {
+    let name = index.qualified_name();
+    let maintained = if index.is_ready {
+        "every write to the table still maintains it"
+    } else {
+        "it still takes space"
+    };
+    let (title, mut detail, fix) = if index.relkind == 'I' {
+        (
+            format!("Partitioned index {} is not valid on every partition", index.name),
+            format!(
+                "{} was created ON ONLY the parent (or a partition's index failed), and some partitions have no attached index yet, so the planner cannot rely on it.",
+                index.name
+            ),
+            Fix::manual(format!(
+                "For each partition without a matching index: CREATE INDEX CONCURRENTLY on the partition, then ALTER INDEX {name} ATTACH PARTITION <that index>. The parent becomes valid once every partition has one."
+            )),
+        )
+    } else if reindex_leftover(&index.name) {
+        (
+            format!("Index {} is left over from a failed REINDEX CONCURRENTLY", index.name),
+            format!("The planner never uses {}, but {maintained}. The index it was rebuilding still exists and is in use.", index.name),
+            Fix::sql(index.drop_statement())
+                .note("Only the leftover copy is dropped; the original index stays. DROP INDEX CONCURRENTLY cannot run inside a transaction block."),
+        )
+    } else {
+        let mut detail = format!(
+            "The planner never uses {}, but {maintained}. It is what a failed CREATE INDEX CONCURRENTLY leaves behind.",
+            index.name
+        );
+        if index.is_unique {
+            detail.push_str(
+                " A unique build usually fails on duplicate values: remove them before rebuilding.",
+            );
+        }
+        (
+            format!("Index {} is invalid", index.name),
+            detail,
+            Fix::sql(format!("{}\n{}", index.drop_statement(), index.create_statement()))
+                .rollback(index.drop_statement())
+                .note("Rebuilding concurrently does not block reads or writes; neither statement can run inside a transaction block."),
+        )
+    };
+    let severity = if sure {
+        Severity::Warning
+    } else {
+        detail.push_str(" brisk's user cannot see other users' index builds (it lacks pg_monitor), so this one may still be building.");
+        Severity::Info
+    };
+    Finding::new("index.invalid", severity, name, title)
+        .detail(detail)
+        .evidence(Evidence::new("size", index.size_bytes as f64, Unit::Bytes))
+        .fix(fix)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reindex_leftover;
+
+    #[test]
+    fn reindex_leftovers_are_recognised_by_name() {
+        assert!(reindex_leftover("users_email_idx_ccnew"));
+        assert!(reindex_leftover("users_email_idx_ccnew1"));
+        assert!(reindex_leftover("users_email_idx_ccold"));
+        assert!(!reindex_leftover("users_email_idx"));
+    }
 }

@@ -3,7 +3,7 @@
 use brisk_pg::catalog::Table;
 use brisk_report::{format_count, Evidence, Finding, Fix, Severity, Unit};
 
-use super::{percent, CheckOptions, Part, Snapshot, Unavailable};
+use super::{percent, CheckOptions, Part, Snapshot};
 
 /// PostgreSQL stops assigning transaction IDs about 2^31 transactions after the oldest
 /// unfrozen one; this is that horizon.
@@ -13,6 +13,8 @@ const WRAPAROUND_LIMIT: f64 = 2_147_483_648.0;
 const WRAPAROUND_CRITICAL_AGE: i64 = 1_500_000_000;
 /// PostgreSQL's default `autovacuum_freeze_max_age`.
 const DEFAULT_FREEZE_MAX_AGE: i64 = 200_000_000;
+/// PostgreSQL's default `autovacuum_multixact_freeze_max_age`.
+const DEFAULT_MULTIXACT_FREEZE_MAX_AGE: i64 = 400_000_000;
 
 fn vacuum_ages(finding: Finding, table: &Table) -> Finding {
     let mut finding = finding;
@@ -79,13 +81,28 @@ pub(super) fn dead_tuples(snapshot: &Snapshot, options: &CheckOptions) -> Part<V
         .collect())
 }
 
+/// Whether a table has never been analyzed. The last-analyze times are activity counters,
+/// which a statistics reset, crash recovery or failover clears, so they are not enough:
+/// the planner's statistics themselves (`pg_stats`) must be missing too. Without SELECT on
+/// the table its `pg_stats` rows are hidden; then `reltuples = -1` (PostgreSQL 14+: never
+/// vacuumed nor analyzed) is the evidence.
+fn never_analyzed_table(table: &Table) -> bool {
+    let has_rows = table.live_tuples > 0 || table.pages > 0;
+    let no_statistics = if table.can_select {
+        !table.has_statistics
+    } else {
+        table.tuples < 0.0
+    };
+    has_rows && no_statistics && table.last_analyze_any().is_none()
+}
+
 /// Tables with rows that have never been analyzed: the planner guesses their row counts.
 pub(super) fn never_analyzed(snapshot: &Snapshot, _options: &CheckOptions) -> Part<Vec<Finding>> {
     let tables = snapshot.tables()?;
     Ok(tables
         .iter()
         .filter(|t| t.relkind == 'r' || t.relkind == 'm')
-        .filter(|t| t.last_analyze_any().is_none() && (t.live_tuples > 0 || t.pages > 0))
+        .filter(|t| never_analyzed_table(t))
         .map(|table| {
             let name = table.qualified_name();
             Finding::new(
@@ -146,75 +163,130 @@ pub(super) fn stale_statistics(snapshot: &Snapshot, options: &CheckOptions) -> P
         .collect())
 }
 
-/// Transaction ID age of tables and databases against `autovacuum_freeze_max_age`.
+/// Transaction ID and multixact ID age of tables and databases against
+/// `autovacuum_freeze_max_age` and `autovacuum_multixact_freeze_max_age`.
+///
+/// Autovacuum starts its anti-wraparound vacuum of a table at that age, so a table just
+/// past it with a vacuum running is healthy; one past it with none running means
+/// autovacuum is not getting to it. A database is judged at a quarter past the limit, since
+/// its age is its oldest table's and that table's vacuum may be under way.
 pub(super) fn wraparound(snapshot: &Snapshot, _options: &CheckOptions) -> Part<Vec<Finding>> {
     let tables = snapshot.tables()?;
     let databases = snapshot.databases()?;
-    let global = snapshot
-        .settings
+    let settings = &snapshot.settings;
+    let xid_limit = settings
         .get_i64("autovacuum_freeze_max_age")
-        .ok_or_else(|| Unavailable("autovacuum_freeze_max_age is not readable".into()))
         .unwrap_or(DEFAULT_FREEZE_MAX_AGE);
+    let mxid_limit = settings
+        .get_i64("autovacuum_multixact_freeze_max_age")
+        .unwrap_or(DEFAULT_MULTIXACT_FREEZE_MAX_AGE);
     let mut findings = Vec::new();
     for database in databases {
-        if database.xid_age >= global {
+        let fix = format!(
+            "Connect to {} and run: VACUUM (FREEZE, VERBOSE);",
+            database.name
+        );
+        let subject = format!("database {}", database.name);
+        let what = format!("Database {}", database.name);
+        if database.xid_age >= xid_limit + xid_limit / 4 {
             findings.push(wraparound_finding(
-                format!("database {}", database.name),
-                format!("Database {}", database.name),
+                &subject,
+                &what,
+                Kind::Xid,
                 database.xid_age,
-                global,
-                format!(
-                    "Connect to {} and run: VACUUM (FREEZE, VERBOSE);",
-                    database.name
-                ),
+                xid_limit,
+                &fix,
+            ));
+        }
+        if database.mxid_age >= mxid_limit + mxid_limit / 4 {
+            findings.push(wraparound_finding(
+                &subject,
+                &what,
+                Kind::Multixact,
+                database.mxid_age,
+                mxid_limit,
+                &fix,
             ));
         }
     }
-    for table in tables {
-        let Some(age) = table.xid_age else { continue };
-        // A table may lower, but not raise, the limit for itself.
-        let limit = table.freeze_max_age.map_or(global, |own| own.min(global));
-        if age >= limit {
-            let name = table.qualified_name();
+    for table in tables.iter().filter(|t| !t.vacuum_in_progress) {
+        let name = table.qualified_name();
+        let what = format!("Table {}", table.name);
+        let fix = format!("VACUUM (FREEZE, VERBOSE) {name};");
+        // A table may lower, but not raise, the limits for itself.
+        let own_xid_limit = table
+            .freeze_max_age
+            .map_or(xid_limit, |own| own.min(xid_limit));
+        if let Some(age) = table.xid_age.filter(|age| *age >= own_xid_limit) {
             findings.push(wraparound_finding(
-                name.clone(),
-                format!("Table {}", table.name),
+                &name,
+                &what,
+                Kind::Xid,
                 age,
-                limit,
-                format!("VACUUM (FREEZE, VERBOSE) {name};"),
+                own_xid_limit,
+                &fix,
+            ));
+        }
+        let own_mxid_limit = table
+            .multixact_freeze_max_age
+            .map_or(mxid_limit, |own| own.min(mxid_limit));
+        if let Some(age) = table.mxid_age.filter(|age| *age >= own_mxid_limit) {
+            findings.push(wraparound_finding(
+                &name,
+                &what,
+                Kind::Multixact,
+                age,
+                own_mxid_limit,
+                &fix,
             ));
         }
     }
     Ok(findings)
 }
 
+/// Which counter is running out.
+#[derive(Clone, Copy)]
+enum Kind {
+    Xid,
+    Multixact,
+}
+
 fn wraparound_finding(
-    subject: String,
-    what: String,
+    subject: &str,
+    what: &str,
+    kind: Kind,
     age: i64,
     limit: i64,
-    apply: String,
+    apply: &str,
 ) -> Finding {
     let severity = if age >= WRAPAROUND_CRITICAL_AGE {
         Severity::Critical
     } else {
         Severity::Warning
     };
+    let (ids, setting) = match kind {
+        Kind::Xid => ("transaction IDs", "autovacuum_freeze_max_age"),
+        Kind::Multixact => ("multixact IDs", "autovacuum_multixact_freeze_max_age"),
+    };
+    let age_name = match kind {
+        Kind::Xid => "transaction ID age",
+        Kind::Multixact => "multixact ID age",
+    };
     Finding::new(
         "vacuum.wraparound",
         severity,
         subject,
         format!(
-            "{what} has {} unfrozen transactions, past autovacuum_freeze_max_age",
+            "{what} has {} unfrozen {ids}, past {setting}",
             format_count(age as f64)
         ),
     )
     .detail(format!(
-        "Autovacuum should have frozen it at {} transactions. PostgreSQL stops accepting writes near 2^31 to prevent wraparound. A vacuum that cannot finish is usually held back by a long transaction, an abandoned prepared transaction or a stale replication slot: check pg_stat_activity, pg_prepared_xacts and pg_replication_slots.",
+        "Autovacuum should have frozen it at {} and no vacuum is working on it now. PostgreSQL stops accepting writes near 2^31 to prevent wraparound. A vacuum that cannot finish is usually held back by a long transaction, an abandoned prepared transaction or a stale replication slot: check pg_stat_activity, pg_prepared_xacts and pg_replication_slots.",
         format_count(limit as f64)
     ))
-    .evidence(Evidence::new("transaction ID age", age as f64, Unit::Count))
-    .evidence(Evidence::new("autovacuum_freeze_max_age", limit as f64, Unit::Count))
+    .evidence(Evidence::new(age_name, age as f64, Unit::Count))
+    .evidence(Evidence::new(setting, limit as f64, Unit::Count))
     .evidence(Evidence::new(
         "share of the wraparound limit",
         100.0 * age as f64 / WRAPAROUND_LIMIT,

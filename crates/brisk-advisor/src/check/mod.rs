@@ -206,16 +206,42 @@ pub(crate) enum StatementsView {
     Unusable(StatementsStatus),
 }
 
+/// `first` if it was read; otherwise one more try in a transaction of its own, whose error
+/// is the real reason (the first may only say the shared transaction was aborted).
+async fn alone<T, F, Fut>(
+    session: &Session,
+    first: Result<T, PgError>,
+    read: F,
+) -> Result<T, PgError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<T, PgError>>,
+{
+    if first.is_ok() {
+        return first;
+    }
+    session.begin().await?;
+    let result = read().await;
+    if result.is_ok() {
+        session.commit().await?;
+    } else {
+        session.rollback().await?;
+    }
+    result
+}
+
 fn part<T>(result: Result<T, PgError>) -> Part<T> {
     result.map_err(|e| Unavailable::from(&e))
 }
 
 impl Snapshot {
+    /// Reads every snapshot in one REPEATABLE READ transaction, so they agree with each
+    /// other. A query that fails aborts that transaction; then each failed part is read
+    /// again in a transaction of its own, so one missing privilege costs only its checks.
     async fn read(session: &Session, options: &CheckOptions) -> Result<Snapshot, PgError> {
-        // Settings decide how the others are read, so they come first; the rest are
-        // independent and go out together, pipelined on the one connection.
-        let settings = catalog::settings(session).await?;
-        let (window, indexes, tables, foreign_keys, sequences, activity, databases, statements) = tokio::join!(
+        session.begin().await?;
+        let settings = catalog::settings(session).await;
+        let (window, indexes, tables, foreign_keys, sequences, activity, databases) = tokio::join!(
             catalog::stats_window(session),
             catalog::indexes(session),
             catalog::tables(session),
@@ -223,8 +249,37 @@ impl Snapshot {
             catalog::sequences(session),
             catalog::activity(session),
             catalog::databases(session),
-            read_statements(session, &settings, options),
         );
+        let all_read = settings.is_ok()
+            && window.is_ok()
+            && indexes.is_ok()
+            && tables.is_ok()
+            && foreign_keys.is_ok()
+            && sequences.is_ok()
+            && activity.is_ok()
+            && databases.is_ok();
+        if all_read {
+            session.commit().await?;
+        } else {
+            session.rollback().await?;
+        }
+        let settings = alone(session, settings, || catalog::settings(session)).await?;
+        let window = alone(session, window, || catalog::stats_window(session)).await;
+        let indexes = alone(session, indexes, || catalog::indexes(session)).await;
+        let tables = alone(session, tables, || catalog::tables(session)).await;
+        let foreign_keys = alone(session, foreign_keys, || catalog::foreign_keys(session)).await;
+        let sequences = alone(session, sequences, || catalog::sequences(session)).await;
+        let activity = alone(session, activity, || catalog::activity(session)).await;
+        let databases = alone(session, databases, || catalog::databases(session)).await;
+        // pg_stat_statements is where privileges are most often missing; it gets its own
+        // transaction so it cannot spoil the others.
+        session.begin().await?;
+        let statements = read_statements(session, &settings, options).await;
+        if statements.is_ok() {
+            session.commit().await?;
+        } else {
+            session.rollback().await?;
+        }
         Ok(Snapshot {
             server: session.server().clone(),
             settings,
@@ -285,9 +340,9 @@ async fn read_statements(
     options: &CheckOptions,
 ) -> Result<StatementsView, PgError> {
     match catalog::statements_status(session, settings).await? {
-        StatementsStatus::Ready { schema, .. } => {
+        StatementsStatus::Ready { schema, version } => {
             let (statements, total_ms) =
-                catalog::top_statements(session, &schema, options.top_queries).await?;
+                catalog::top_statements(session, &schema, &version, options.top_queries).await?;
             Ok(StatementsView::Ready {
                 statements,
                 total_ms,
@@ -353,16 +408,12 @@ pub async fn run_check(session: &Session, options: &CheckOptions) -> Result<Repo
 fn notes(snapshot: &Snapshot) -> Vec<String> {
     let mut notes = Vec::new();
     if let Ok(window) = snapshot.window() {
-        let age = window.age_secs();
-        let since = if window.since_reset_secs.is_some() {
-            "since they were last reset"
+        let age = format_duration_secs(window.age_secs());
+        notes.push(if window.since_reset_secs.is_some() {
+            format!("Usage statistics cover {age} (since they were last reset).")
         } else {
-            "since the server started"
-        };
-        notes.push(format!(
-            "Usage statistics cover {} ({since}).",
-            format_duration_secs(age)
-        ));
+            format!("Usage statistics cover at least {age} (the server's uptime; they were never reset).")
+        });
     }
     if !snapshot.server.can_monitor {
         notes.push(format!(

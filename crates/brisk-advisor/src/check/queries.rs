@@ -128,9 +128,14 @@ fn how_to_enable(
             ),
             Fix::sql(preload_steps),
         ),
-        StatementsStatus::NotCreated => (
+        StatementsStatus::NotCreated { preloaded: Some(true) } => (
             "pg_stat_statements is loaded but not created in this database",
             "The server records statements, but this database has no view to read them through.".to_string(),
+            Fix::sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements;"),
+        ),
+        StatementsStatus::NotCreated { .. } => (
+            "pg_stat_statements is not created in this database",
+            "This database has no view to read recorded statements through. brisk's user may not read shared_preload_libraries, so whether the server loads the library is unknown: if it does not, the view will say so once created.".to_string(),
             Fix::sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements;"),
         ),
         StatementsStatus::Ready { .. } => {

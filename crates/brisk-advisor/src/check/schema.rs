@@ -25,47 +25,66 @@ fn type_min(name: &str) -> Option<i64> {
     }
 }
 
-/// How far a sequence has gone toward the limit that will stop it: its own maximum, or
-/// the maximum of the column it feeds when that is narrower (an `integer` column fed by a
-/// `bigint` sequence fails at 2^31 - 1, whatever the sequence allows).
+/// What stops a sequence first.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Limit<'a> {
+    /// The range of the column it feeds, narrower than the sequence's: an `integer` column
+    /// fed by a `bigint` sequence fails at 2^31 - 1, whatever the sequence allows.
+    Column(&'a str),
+    /// The range of the sequence's own type.
+    SequenceType(&'a str),
+    /// A MAXVALUE (or MINVALUE) set on the sequence.
+    Custom,
+}
+
+impl Limit<'_> {
+    fn describe(self) -> String {
+        match self {
+            Limit::Column(t) => format!("the range of its {t} column"),
+            Limit::SequenceType(t) => format!("the {t} range"),
+            Limit::Custom => "its MAXVALUE".to_string(),
+        }
+    }
+}
+
+/// How far a sequence has gone toward the limit that will stop it.
 struct Usage<'a> {
     pct: f64,
     last: i64,
     limit: i64,
-    /// The type whose range is the limit: the sequence's own, or its column's.
-    limited_by: &'a str,
+    limited_by: Limit<'a>,
 }
 
 fn usage(sequence: &Sequence) -> Option<Usage<'_>> {
     let last = sequence.last_value?;
-    let owner_type = sequence.owner_type.as_deref();
-    if sequence.increment > 0 {
-        let column_max = owner_type.and_then(type_max).unwrap_or(i64::MAX);
-        let (limit, limited_by) = if column_max < sequence.max_value {
-            (column_max, owner_type.unwrap_or("column"))
+    let column = sequence.owner_type.as_deref();
+    let own_type = sequence.data_type.as_str();
+    let (limit, limited_by) = if sequence.increment > 0 {
+        let column_max = column.and_then(type_max).unwrap_or(i64::MAX);
+        if column_max < sequence.max_value {
+            (column_max, Limit::Column(column.unwrap_or("column")))
+        } else if type_max(own_type) == Some(sequence.max_value) {
+            (sequence.max_value, Limit::SequenceType(own_type))
         } else {
-            (sequence.max_value, sequence.data_type.as_str())
-        };
-        (limit > 0).then(|| Usage {
-            pct: 100.0 * last as f64 / limit as f64,
-            last,
-            limit,
-            limited_by,
-        })
+            (sequence.max_value, Limit::Custom)
+        }
     } else {
-        let column_min = owner_type.and_then(type_min).unwrap_or(i64::MIN);
-        let (limit, limited_by) = if column_min > sequence.min_value {
-            (column_min, owner_type.unwrap_or("column"))
+        let column_min = column.and_then(type_min).unwrap_or(i64::MIN);
+        if column_min > sequence.min_value {
+            (column_min, Limit::Column(column.unwrap_or("column")))
+        } else if type_min(own_type) == Some(sequence.min_value) {
+            (sequence.min_value, Limit::SequenceType(own_type))
         } else {
-            (sequence.min_value, sequence.data_type.as_str())
-        };
-        (limit < 0).then(|| Usage {
-            pct: 100.0 * last as f64 / limit as f64,
-            last,
-            limit,
-            limited_by,
-        })
-    }
+            (sequence.min_value, Limit::Custom)
+        }
+    };
+    let same_sign = (limit > 0) == (sequence.increment > 0);
+    (limit != 0 && same_sign).then(|| Usage {
+        pct: 100.0 * last as f64 / limit as f64,
+        last,
+        limit,
+        limited_by,
+    })
 }
 
 pub(super) fn sequence_exhaustion(
@@ -81,95 +100,110 @@ pub(super) fn sequence_exhaustion(
     found.sort_by(|a, b| b.1.pct.total_cmp(&a.1.pct));
     let mut findings: Vec<Finding> = found
         .into_iter()
-        .map(|(sequence, Usage { pct, last, limit, limited_by })| {
-            let severity = if pct >= options.sequence_critical_pct {
-                Severity::Critical
-            } else {
-                Severity::Warning
-            };
-            let name = sequence.qualified_name();
-            let feeds = sequence
-                .owner_column
-                .as_deref()
-                .map(|c| format!(" It feeds {c}."))
-                .unwrap_or_default();
-            let cycle = if sequence.cycles {
-                " It is set to CYCLE, so it will wrap around and hand out values that may already exist."
-            } else {
-                " When it runs out, every INSERT that needs a new value fails."
-            };
-            Finding::new(
-                "sequence.exhaustion",
-                severity,
-                &name,
-                format!(
-                    "Sequence {} has used {:.1}% of the {limited_by} range",
-                    sequence.name, pct
-                ),
-            )
-            .detail(format!(
-                "Its last value is {} of at most {}.{feeds}{cycle}",
-                format_count(last as f64),
-                format_count(limit as f64)
-            ))
-            .evidence(Evidence::new("last value", last as f64, Unit::Count))
-            .evidence(Evidence::new("limit", limit as f64, Unit::Count))
-            .evidence(Evidence::new("used", pct, Unit::Percent))
-            .fix(widen_fix(sequence, limited_by))
-        })
+        .map(|(sequence, usage)| sequence_finding(sequence, &usage, options))
         .collect();
-    let unreadable = sequences.iter().filter(|s| !s.readable).count();
-    if unreadable > 0 {
+    let unreadable: Vec<&Sequence> = sequences.iter().filter(|s| !s.readable).collect();
+    if !unreadable.is_empty() {
+        let mut schemas: Vec<String> = unreadable.iter().map(|s| quote_ident(&s.schema)).collect();
+        schemas.dedup();
+        let n = unreadable.len();
         findings.push(
             Finding::new(
                 "sequence.exhaustion",
                 Severity::Info,
-                format!("{unreadable} sequences"),
-                format!("{unreadable} sequences could not be read"),
+                format!("{n} sequences"),
+                format!("{n} sequences could not be read"),
             )
             .detail(
                 "brisk's user lacks SELECT or USAGE on them, so how far they have gone is unknown.",
             )
-            .evidence(Evidence::new(
-                "unreadable sequences",
-                unreadable as f64,
-                Unit::Count,
-            ))
-            .fix(Fix::sql(
-                "GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO <brisk user>;",
-            )),
+            .evidence(Evidence::new("unreadable sequences", n as f64, Unit::Count))
+            .fix(Fix::sql(format!(
+                "GRANT SELECT ON ALL SEQUENCES IN SCHEMA {} TO <brisk's user>;",
+                schemas.join(", ")
+            ))),
         );
     }
     Ok(findings)
 }
 
-fn widen_fix(sequence: &Sequence, limited_by: &str) -> Fix {
+fn sequence_finding(sequence: &Sequence, usage: &Usage, options: &CheckOptions) -> Finding {
     let name = sequence.qualified_name();
-    let mut apply = String::new();
-    let column_is_narrow =
-        sequence.owner_type.as_deref() == Some(limited_by) && limited_by != "bigint";
-    if let (true, Some(column)) = (column_is_narrow, sequence.owner_column.as_deref()) {
-        if let Some((table, col)) = column.rsplit_once('.') {
-            apply.push_str(&format!(
-                "ALTER TABLE {table} ALTER COLUMN {col} TYPE bigint;\n"
-            ));
+    let feeds = match (&sequence.owner_table, &sequence.owner_column) {
+        (Some(table), Some(column)) => format!(" It feeds {table}.{column}."),
+        _ => String::new(),
+    };
+    // A cycling sequence with its own MAXVALUE wraps around by design.
+    let by_design = sequence.cycles && usage.limited_by == Limit::Custom;
+    let consequence = if sequence.cycles {
+        " It is set to CYCLE, so it will wrap around and hand out values that may already exist."
+    } else {
+        " When it runs out, every INSERT that needs a new value fails."
+    };
+    let severity = if by_design {
+        Severity::Info
+    } else if usage.pct >= options.sequence_critical_pct {
+        Severity::Critical
+    } else {
+        Severity::Warning
+    };
+    Finding::new(
+        "sequence.exhaustion",
+        severity,
+        &name,
+        format!(
+            "Sequence {} has used {:.1}% of {}",
+            sequence.name,
+            usage.pct,
+            usage.limited_by.describe()
+        ),
+    )
+    .detail(format!(
+        "Its last value is {} of at most {}.{feeds}{consequence}",
+        format_count(usage.last as f64),
+        format_count(usage.limit as f64)
+    ))
+    .evidence(Evidence::new("last value", usage.last as f64, Unit::Count))
+    .evidence(Evidence::new("limit", usage.limit as f64, Unit::Count))
+    .evidence(Evidence::new("used", usage.pct, Unit::Percent))
+    .fix(widen_fix(sequence, usage.limited_by))
+}
+
+fn widen_fix(sequence: &Sequence, limited_by: Limit) -> Fix {
+    let name = sequence.qualified_name();
+    match limited_by {
+        Limit::Custom => {
+            return Fix::sql(format!("ALTER SEQUENCE {name} NO MAXVALUE;"))
+                .note("Lifts the sequence's own limit to its type's; instant.")
         }
+        Limit::SequenceType("bigint") => {
+            return Fix::manual(format!(
+                "{name} is already bigint: restart it (ALTER SEQUENCE {name} RESTART WITH ...) only if old values are gone, or move to a new key."
+            ))
+        }
+        _ => {}
+    }
+    let mut apply = String::new();
+    // A serial's column is as narrow as its sequence: both must grow.
+    let narrow_column = matches!(sequence.owner_type.as_deref(), Some("smallint" | "integer"));
+    if let (true, Some(table), Some(column)) = (
+        narrow_column,
+        sequence.owner_table.as_deref(),
+        sequence.owner_column.as_deref(),
+    ) {
+        apply.push_str(&format!(
+            "ALTER TABLE {table} ALTER COLUMN {column} TYPE bigint;\n"
+        ));
     }
     if sequence.data_type != "bigint" {
         apply.push_str(&format!("ALTER SEQUENCE {name} AS bigint;\n"));
     }
-    if apply.is_empty() {
-        return Fix::manual(format!(
-            "{name} is already bigint: reset it (ALTER SEQUENCE {name} RESTART WITH ...) only if old values are gone, or move to a new key."
-        ));
-    }
-    let mut fix = Fix::sql(apply.trim_end().to_string());
-    if column_is_narrow {
-        fix = fix.note("Changing the column type rewrites the table and its indexes under an ACCESS EXCLUSIVE lock: plan a window, or add a bigint column, backfill it in batches and swap it in. Columns that reference it (foreign keys) need the same change.");
+    let fix = Fix::sql(apply.trim_end().to_string());
+    if narrow_column {
+        fix.note("Changing the column type rewrites the table and its indexes under an ACCESS EXCLUSIVE lock: plan a window, or add a bigint column, backfill it in batches and swap it in. Columns that reference it (foreign keys) need the same change.")
     } else {
-        fix = fix.note("ALTER SEQUENCE ... AS bigint is instant.");
+        fix.note("ALTER SEQUENCE ... AS bigint is instant.")
     }
-    fix
 }
 
 pub(super) fn unindexed_foreign_keys(
@@ -275,6 +309,9 @@ pub(super) fn no_primary_key(snapshot: &Snapshot, _options: &CheckOptions) -> Pa
                     && !i.has_expressions()
             });
             let fix = match unique {
+                _ if table.relkind == 'p' => Fix::manual(format!(
+                    "A partitioned table's primary key must include its partition key columns: ALTER TABLE {name} ADD PRIMARY KEY (<key columns>, <partition key columns>). It is built on every partition under an ACCESS EXCLUSIVE lock."
+                )),
                 Some(index) => Fix::sql(format!(
                     "ALTER TABLE {name} ADD CONSTRAINT {} PRIMARY KEY USING INDEX {};",
                     quote_ident(&format!("{}_pkey", table.name)),
@@ -283,6 +320,9 @@ pub(super) fn no_primary_key(snapshot: &Snapshot, _options: &CheckOptions) -> Pa
                 .note(format!(
                     "Promotes the existing unique index {}; its columns must be NOT NULL (SET NOT NULL scans the table under an ACCESS EXCLUSIVE lock).",
                     index.name
+                )),
+                None if table.has_id_column => Fix::manual(format!(
+                    "The table has an id column but no key on it: if its values are unique and not null, ALTER TABLE {name} ADD PRIMARY KEY (id); otherwise add a key column under another name."
                 )),
                 None => Fix::sql(format!(
                     "ALTER TABLE {name} ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY;"

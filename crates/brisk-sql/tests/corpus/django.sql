@@ -60,8 +60,11 @@ SELECT "chat_message"."id", "chat_message"."conversation_id", "chat_message"."ro
 -- Django: Conversation.objects.annotate(has_unread=Exists(Message.objects.filter(conversation=OuterRef('pk'), read_at__isnull=True)))
 SELECT "chat_conversation"."id", "chat_conversation"."title", EXISTS(SELECT 1 AS "a" FROM "chat_message" U0 WHERE (U0."conversation_id" = ("chat_conversation"."id") AND U0."read_at" IS NULL) LIMIT 1) AS "has_unread" FROM "chat_conversation" WHERE "chat_conversation"."user_id" = 1842 ORDER BY "chat_conversation"."updated_at" DESC;
 
--- Django: Conversation.objects.filter(user_id=...).annotate(n=Count('messages')).order_by('-n')
-SELECT "chat_conversation"."id", "chat_conversation"."title", "chat_conversation"."updated_at", COUNT("chat_message"."id") AS "n" FROM "chat_conversation" LEFT OUTER JOIN "chat_message" ON ("chat_conversation"."id" = "chat_message"."conversation_id") WHERE "chat_conversation"."user_id" = 1842 GROUP BY "chat_conversation"."id" ORDER BY 4 DESC;
+-- Django 4.2+: Conversation.objects.filter(user_id=...).annotate(n=Count('messages')).order_by('-n') (GROUP BY collapsed to the pk, positional references)
+SELECT "chat_conversation"."id", "chat_conversation"."title", "chat_conversation"."updated_at", COUNT("chat_message"."id") AS "n" FROM "chat_conversation" LEFT OUTER JOIN "chat_message" ON ("chat_conversation"."id" = "chat_message"."conversation_id") WHERE "chat_conversation"."user_id" = 1842 GROUP BY 1 ORDER BY 4 DESC;
+
+-- Django 4.1: the same annotate(n=Count('messages')).order_by('-n'), grouped and ordered by expression
+SELECT "chat_conversation"."id", "chat_conversation"."title", "chat_conversation"."updated_at", COUNT("chat_message"."id") AS "n" FROM "chat_conversation" LEFT OUTER JOIN "chat_message" ON ("chat_conversation"."id" = "chat_message"."conversation_id") WHERE "chat_conversation"."user_id" = 1842 GROUP BY "chat_conversation"."id" ORDER BY "n" DESC;
 
 -- Django: Conversation.objects.annotate(last_msg=Subquery(Message.objects.filter(conversation=OuterRef('pk')).order_by('-created_at').values('content')[:1]))
 SELECT "chat_conversation"."id", "chat_conversation"."title", (SELECT U0."content" FROM "chat_message" U0 WHERE U0."conversation_id" = ("chat_conversation"."id") ORDER BY U0."created_at" DESC LIMIT 1) AS "last_msg" FROM "chat_conversation" WHERE "chat_conversation"."user_id" = 1842;
@@ -171,8 +174,8 @@ SELECT "chat_attachment"."id", "chat_attachment"."filename", "chat_attachment"."
 -- Django: Message.objects.filter(conversation_id=...).aggregate(Max('sequence_number'))
 SELECT MAX("chat_message"."sequence_number") AS "sequence_number__max" FROM "chat_message" WHERE "chat_message"."conversation_id" = 90311;
 
--- Django: Message.objects.values('role').annotate(n=Count('id')).order_by() (GROUP BY without default ordering)
-SELECT "chat_message"."role", COUNT("chat_message"."id") AS "n" FROM "chat_message" WHERE "chat_message"."conversation_id" = 90311 GROUP BY "chat_message"."role";
+-- Django 4.2+: Message.objects.values('role').annotate(n=Count('id')).order_by() (GROUP BY without default ordering)
+SELECT "chat_message"."role", COUNT("chat_message"."id") AS "n" FROM "chat_message" WHERE "chat_message"."conversation_id" = 90311 GROUP BY 1;
 
 -- Django: Conversation.objects.filter(user_id=...).distinct().values_list('tags__name', flat=True)
 SELECT DISTINCT "chat_tag"."name" FROM "chat_conversation" LEFT OUTER JOIN "chat_conversation_tags" ON ("chat_conversation"."id" = "chat_conversation_tags"."conversation_id") LEFT OUTER JOIN "chat_tag" ON ("chat_conversation_tags"."tag_id" = "chat_tag"."id") WHERE "chat_conversation"."user_id" = 1842;
