@@ -80,14 +80,27 @@ pub fn shape_key_into(sql: &str, key: &mut String) {
     let mut after_row_comma = false;
     let mut previous = None;
     let mut tokens = Lexer::new(sql);
+    let mut statement_start = true;
+    let mut fold_constants = true;
 
     while let Some(token) = tokens.next() {
         if token.kind.is_trivia() {
             continue;
         }
+        // pg_query ignores the constants of queries (A_Const nodes) but not those of
+        // utility statements, whose options hold plain strings and numbers (`COPY ... WITH
+        // (DELIMITER ';')`, `SET x TO 'y'`): there constants stay in the key.
+        if statement_start && token.kind != TokenKind::OpenParen {
+            fold_constants = token.kind == TokenKind::Identifier && is_query_keyword(token.text);
+            statement_start = false;
+        }
+        if token.kind == TokenKind::Semicolon {
+            statement_start = true;
+        }
         // A sign and the number it negates are one value; the number stands for both when
         // the next `-` asks whether an operand came before it.
-        let signed_number = if token.kind == TokenKind::Operator
+        let signed_number = if fold_constants
+            && token.kind == TokenKind::Operator
             && token.text == "-"
             && minus_is_sign(previous.as_ref())
         {
@@ -96,7 +109,7 @@ pub fn shape_key_into(sql: &str, key: &mut String) {
             None
         };
         let is_value = signed_number.is_some()
-            || token.kind.is_constant()
+            || (fold_constants && token.kind.is_constant())
             || token.kind == TokenKind::Parameter;
 
         // Every token but a value or a comma spoils a plain list.
@@ -124,7 +137,9 @@ pub fn shape_key_into(sql: &str, key: &mut String) {
                 '?'
             }),
             TokenKind::Identifier => {
-                key.extend(token.text.chars().map(|c| c.to_ascii_lowercase()));
+                let start = key.len();
+                key.push_str(token.text);
+                key[start..].make_ascii_lowercase();
             }
             TokenKind::OpenParen => {
                 let opener = if starts_row || key_ends_with_word(key, token_start, "values") {
@@ -213,6 +228,16 @@ fn close_frame(
     }
 }
 
+/// Whether a statement starting with `word` is a query (its constants are A_Const nodes)
+/// rather than a utility statement.
+fn is_query_keyword(word: &str) -> bool {
+    [
+        "select", "insert", "update", "delete", "with", "values", "table", "merge",
+    ]
+    .iter()
+    .any(|keyword| word.eq_ignore_ascii_case(keyword))
+}
+
 /// Whether the key, before `end`, ends with the word `word` (lowercase) as a whole token.
 fn key_ends_with_word(key: &str, end: usize, word: &str) -> bool {
     let before = key[..end].trim_end();
@@ -290,6 +315,18 @@ mod tests {
         assert_ne!(one, key("INSERT INTO t (a, b) VALUES (1, 'x'), (2, now())"));
         // The column list is not a row.
         assert_eq!(one, "insert into t ( a , b ) values ( ? , ? )");
+    }
+
+    #[test]
+    fn utility_statements_keep_their_constants() {
+        // pg_query's fingerprint includes them, so the key must too.
+        assert_ne!(
+            key("COPY t FROM '/a.csv' WITH (DELIMITER ';')"),
+            key("COPY t FROM '/a.csv' WITH (DELIMITER ',')")
+        );
+        assert_ne!(key("SET search_path TO a"), key("SET search_path TO b"));
+        // A query after a utility statement folds again.
+        assert!(key("SET x TO 'y'; SELECT 1").ends_with("select ?"));
     }
 
     #[test]

@@ -1,0 +1,124 @@
+//! Fingerprinting on the proxy's hot path: the shape-key cache against pg_query alone.
+//!
+//! Issue 3's targets: at least 1M fingerprints per second on one core for repeated query
+//! shapes (the cache hit path), and an uncached cost no worse than pg_query's own.
+//!
+//!     cargo bench -p brisk-sql --bench fingerprint
+
+use std::hint::black_box;
+
+use brisk_sql::{fingerprint, normalize_into, shape_key_into, FingerprintCache};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+
+/// Query shapes as apps send them: an ORM point lookup, a join with an IN list, a
+/// multi-row insert and an analytic query.
+fn workload(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| match i % 4 {
+            0 => format!(
+                "SELECT \"users\".\"id\", \"users\".\"email\" FROM \"users\" WHERE \"users\".\"id\" = {i} LIMIT 21"
+            ),
+            1 => format!(
+                "SELECT m.id, m.body, c.title FROM messages m JOIN conversations c ON c.id = m.conversation_id \
+                 WHERE m.conversation_id IN ({i}, {}, {}) AND m.created_at > '2026-11-0{} 00:00' ORDER BY m.created_at DESC LIMIT 50",
+                i + 1,
+                i + 2,
+                i % 9 + 1
+            ),
+            2 => format!(
+                "INSERT INTO events (kind, payload, at) VALUES ('login', '{{\"user\": {i}}}', now()), ('view', '{{\"page\": {}}}', now())",
+                i * 7
+            ),
+            _ => format!(
+                "SELECT l_returnflag, l_linestatus, sum(l_quantity) AS sum_qty, avg(l_extendedprice) FROM lineitem \
+                 WHERE l_shipdate <= date '1998-12-01' - interval '{} day' GROUP BY l_returnflag, l_linestatus ORDER BY 1, 2",
+                60 + i % 60
+            ),
+        })
+        .collect()
+}
+
+fn cached(c: &mut Criterion) {
+    let queries = workload(4096);
+    let mut group = c.benchmark_group("fingerprint");
+    group.throughput(Throughput::Elements(queries.len() as u64));
+
+    group.bench_function("pg_query", |b| {
+        b.iter(|| {
+            for q in &queries {
+                black_box(fingerprint(q).ok());
+            }
+        })
+    });
+
+    // Four shapes, 4096 different texts: every lookup after the first four is a hit.
+    group.bench_function("cache, repeated shapes", |b| {
+        let mut cache = FingerprintCache::new(4096);
+        b.iter(|| {
+            for q in &queries {
+                black_box(cache.fingerprint(q).ok());
+            }
+        })
+    });
+
+    // A new shape every time: the key, pg_query and the insert.
+    let unique: Vec<String> = queries
+        .iter()
+        .enumerate()
+        .map(|(i, q)| {
+            q.replacen("SELECT ", &format!("SELECT {i} AS c{i}, "), 1)
+                .replacen(
+                    "INSERT INTO events (",
+                    &format!("INSERT INTO events{i} ("),
+                    1,
+                )
+        })
+        .collect();
+    group.bench_function("cache, every shape new", |b| {
+        b.iter_batched(
+            || FingerprintCache::new(8192),
+            |mut cache| {
+                for q in &unique {
+                    black_box(cache.fingerprint(q).ok());
+                }
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.bench_function("pg_query, same new shapes", |b| {
+        b.iter(|| {
+            for q in &unique {
+                black_box(fingerprint(q).ok());
+            }
+        })
+    });
+    group.finish();
+}
+
+fn pre_normalizer(c: &mut Criterion) {
+    let queries = workload(4096);
+    let mut group = c.benchmark_group("pre-normalizer");
+    group.throughput(Throughput::Elements(queries.len() as u64));
+    group.bench_function("shape key", |b| {
+        let mut key = String::with_capacity(512);
+        b.iter(|| {
+            for q in &queries {
+                shape_key_into(q, &mut key);
+                black_box(&key);
+            }
+        })
+    });
+    group.bench_function("normalize", |b| {
+        let mut out = String::with_capacity(512);
+        b.iter(|| {
+            for q in &queries {
+                normalize_into(q, &mut out);
+                black_box(&out);
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, cached, pre_normalizer);
+criterion_main!(benches);
