@@ -1,7 +1,8 @@
 //! brisk-advisor: judges what brisk-pg reads and turns it into Findings.
 //!
-//! [`check`] holds the catalog and statistics checks behind `brisk check`. Later modules
-//! hold the index advisor and tuning advice. The advisor decides thresholds, severities and
+//! [`check`] holds the catalog and statistics checks behind `brisk check`; [`lint`] turns
+//! brisk-sql's lint issues into findings for `brisk lint`. Later modules hold the index
+//! advisor and tuning advice. The advisor decides thresholds, severities and
 //! fixes; it reads only through brisk-pg's snapshots and writes nothing to the database.
 //!
 //! ```no_run
@@ -12,3 +13,4 @@
 //! ```
 
 pub mod check;
+pub mod lint;

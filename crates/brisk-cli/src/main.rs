@@ -6,6 +6,7 @@
 //! privileges), 130 when interrupted.
 
 mod check;
+mod lint;
 mod output;
 
 use std::process::ExitCode;
@@ -29,6 +30,9 @@ enum Command {
     /// environment), brisk starts a throwaway PostgreSQL with a demo database that has
     /// problems planted in it, and checks that.
     Check(check::CheckArgs),
+    /// Find the anti-patterns in SQL files that make queries slow or dangerous, with a
+    /// rewrite where one is clear.
+    Lint(lint::LintArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +51,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Check(args) => check::run(args).await,
+            Command::Lint(args) => lint::run(args),
         }
     });
     match result {

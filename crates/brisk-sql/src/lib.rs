@@ -37,7 +37,9 @@
 mod error;
 mod fingerprint;
 mod lexer;
+mod lint;
 mod normalize;
+mod quote;
 mod shape;
 #[cfg(test)]
 mod test_inputs;
@@ -45,5 +47,7 @@ mod test_inputs;
 pub use error::SqlError;
 pub use fingerprint::{fingerprint, CacheStats, Fingerprint, FingerprintCache};
 pub use lexer::{Lexer, Token, TokenKind};
+pub use lint::{lint, LintError, LintIssue, LintOutcome, LintSeverity, Rule};
 pub use normalize::{normalize, normalize_into};
+pub use quote::quote_ident;
 pub use shape::shape_key_into;

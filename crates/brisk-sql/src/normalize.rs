@@ -100,7 +100,7 @@ pub fn normalize_into(sql: &str, out: &mut String) {
 }
 
 /// The highest `$n` in `sql`, or 0. Only real parameters count, not `"$1"` or `'$1'`.
-fn highest_parameter(sql: &str) -> u64 {
+pub(crate) fn highest_parameter(sql: &str) -> u64 {
     Lexer::new(sql)
         .filter(|token| token.kind == TokenKind::Parameter)
         .map(|token| parameter_number(token.text))

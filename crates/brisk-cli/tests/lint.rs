@@ -1,0 +1,162 @@
+//! `brisk lint` on real files and standard input.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::brisk;
+
+fn lint_json(args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["lint", "--format", "json"];
+    all.extend_from_slice(args);
+    let output = brisk(&all);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn write_sql(dir: &tempfile::TempDir, name: &str, sql: &str) -> String {
+    let path = dir.path().join(name);
+    std::fs::write(&path, sql).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn a_file_of_anti_patterns_gets_a_finding_each_with_line_and_rewrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_sql(
+        &dir,
+        "app.sql",
+        "-- the list page\nSELECT * FROM conversations WHERE user_id = 42 ORDER BY id LIMIT 20 OFFSET 4000;\n\
+         SELECT id FROM users WHERE lower(email) = 'ann@example.com';\n\
+         DELETE FROM sessions;\n",
+    );
+    let report = lint_json(&[&file]);
+    let found: Vec<(String, String)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["check"].as_str().unwrap().to_string(),
+                f["subject"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expect = |check: &str, line: &str| {
+        assert!(
+            found
+                .iter()
+                .any(|(c, s)| c == check && s.starts_with(&format!("{file}:{line}:"))),
+            "{check} at line {line} in {found:?}"
+        );
+    };
+    expect("sql.write_without_where", "4");
+    expect("sql.select_star", "2");
+    expect("sql.large_offset", "2");
+    expect("sql.function_on_column", "3");
+    let offset = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "sql.large_offset")
+        .unwrap();
+    assert_eq!(
+        offset["fix"]["apply"],
+        "SELECT * FROM conversations WHERE user_id = 42 AND id > $1 ORDER BY id LIMIT 20"
+    );
+    // The query is shown normalized.
+    assert!(offset["query"].as_str().unwrap().contains("user_id = $1"));
+    assert_eq!(report["command"], "lint");
+}
+
+#[test]
+fn standard_input_is_linted() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_brisk"))
+        .args(["lint", "-", "--format", "json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"UPDATE accounts SET balance = 0;")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["findings"][0]["check"], "sql.write_without_where");
+    assert_eq!(report["findings"][0]["subject"], "<stdin>:1:1");
+}
+
+#[test]
+fn invalid_sql_is_a_finding_with_its_position_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_sql(&dir, "bad.sql", "SELECT 1;\nSELECT id FROM WHERE x = 1;\n");
+    let report = lint_json(&[&file]);
+    let error = &report["findings"][0];
+    assert_eq!(error["check"], "sql.syntax_error");
+    assert_eq!(error["severity"], "critical");
+    assert_eq!(error["subject"], format!("{file}:2:16"));
+    assert!(error["title"]
+        .as_str()
+        .unwrap()
+        .contains("syntax error at or near \"WHERE\""));
+}
+
+#[test]
+fn clean_sql_passes_fail_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let clean = write_sql(&dir, "ok.sql", "SELECT id FROM users WHERE id = $1;");
+    let dirty = write_sql(&dir, "no.sql", "SELECT * FROM users;");
+    assert_eq!(
+        brisk(&["lint", &clean, "--fail-on", "warning"])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        brisk(&["lint", &dirty, "--fail-on", "warning"])
+            .status
+            .code(),
+        Some(1)
+    );
+    assert_eq!(
+        brisk(&[
+            "lint",
+            &dirty,
+            "--fail-on",
+            "warning",
+            "--skip",
+            "select_star"
+        ])
+        .status
+        .code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_2() {
+    let missing = brisk(&["lint", "/no/such/file.sql"]);
+    assert_eq!(missing.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("cannot read /no/such/file.sql"), "{stderr}");
+
+    let unknown = brisk(&["lint", "-", "--skip", "nope"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no such rule"));
+}
+
+#[test]
+fn list_rules_names_every_rule() {
+    let output = brisk(&["lint", "--list-rules"]);
+    assert!(output.status.success());
+    assert_eq!(String::from_utf8_lossy(&output.stdout).lines().count(), 9);
+}

@@ -1,0 +1,201 @@
+//! A walk over pg_query's parse tree that tells each expression where it sits: in a filter
+//! (WHERE, JOIN ... ON, HAVING), in an output list, or elsewhere. Subqueries are walked
+//! as statements of their own, so every rule sees every level of a query.
+
+use pg_query::protobuf::{Node, SelectStmt};
+use pg_query::NodeEnum;
+
+/// Where an expression sits in its statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// WHERE, JOIN ... ON or HAVING: it decides which rows qualify.
+    Filter,
+    /// Anything else: output lists, ORDER BY, VALUES, SET.
+    Other,
+}
+
+/// What a rule sees: each statement (the top one and every subquery), and each
+/// expression node with its place.
+pub(crate) trait Visitor<'a> {
+    /// A SELECT starts (a statement, a subquery or a branch of a UNION); its expressions
+    /// follow, then [`Visitor::end_statement`].
+    fn select(&mut self, _select: &'a SelectStmt) {}
+    /// Any other statement starts, likewise.
+    fn statement(&mut self, _statement: &'a NodeEnum) {}
+    fn end_statement(&mut self) {}
+    fn expression(&mut self, _node: &'a NodeEnum, _place: Place) {}
+}
+
+fn inner(node: &Node) -> Option<&NodeEnum> {
+    node.node.as_ref()
+}
+
+/// Walks a statement: its own expressions and every statement nested in it.
+pub(crate) fn statement<'a>(node: &'a NodeEnum, visitor: &mut dyn Visitor<'a>) {
+    match node {
+        NodeEnum::SelectStmt(select) => visitor.select(select),
+        other => visitor.statement(other),
+    }
+    statement_parts(node, visitor);
+    visitor.end_statement();
+}
+
+fn statement_parts<'a>(node: &'a NodeEnum, visitor: &mut dyn Visitor<'a>) {
+    match node {
+        NodeEnum::SelectStmt(select) => select_stmt(select, visitor),
+        NodeEnum::InsertStmt(insert) => {
+            if let Some(with) = &insert.with_clause {
+                nodes(&with.ctes, Place::Other, visitor);
+            }
+            if let Some(source) = insert.select_stmt.as_deref().and_then(inner) {
+                statement(source, visitor);
+            }
+            nodes(&insert.returning_list, Place::Other, visitor);
+        }
+        NodeEnum::UpdateStmt(update) => {
+            if let Some(with) = &update.with_clause {
+                nodes(&with.ctes, Place::Other, visitor);
+            }
+            nodes(&update.target_list, Place::Other, visitor);
+            from_items(&update.from_clause, visitor);
+            optional(update.where_clause.as_deref(), Place::Filter, visitor);
+            nodes(&update.returning_list, Place::Other, visitor);
+        }
+        NodeEnum::DeleteStmt(delete) => {
+            if let Some(with) = &delete.with_clause {
+                nodes(&with.ctes, Place::Other, visitor);
+            }
+            from_items(&delete.using_clause, visitor);
+            optional(delete.where_clause.as_deref(), Place::Filter, visitor);
+            nodes(&delete.returning_list, Place::Other, visitor);
+        }
+        NodeEnum::ExplainStmt(explain) => {
+            if let Some(query) = explain.query.as_deref().and_then(inner) {
+                statement(query, visitor);
+            }
+        }
+        NodeEnum::CommonTableExpr(cte) => {
+            if let Some(query) = cte.ctequery.as_deref().and_then(inner) {
+                statement(query, visitor);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn select_stmt<'a>(select: &'a SelectStmt, visitor: &mut dyn Visitor<'a>) {
+    if let Some(with) = &select.with_clause {
+        for cte in &with.ctes {
+            if let Some(cte) = inner(cte) {
+                statement(cte, visitor);
+            }
+        }
+    }
+    for branch in [select.larg.as_deref(), select.rarg.as_deref()]
+        .into_iter()
+        .flatten()
+    {
+        // Set-operation branches are SelectStmts without a Node wrapper; each is a query
+        // of its own.
+        visitor.select(branch);
+        select_stmt(branch, visitor);
+        visitor.end_statement();
+    }
+    nodes(&select.target_list, Place::Other, visitor);
+    from_items(&select.from_clause, visitor);
+    optional(select.where_clause.as_deref(), Place::Filter, visitor);
+    nodes(&select.group_clause, Place::Other, visitor);
+    optional(select.having_clause.as_deref(), Place::Filter, visitor);
+    nodes(&select.sort_clause, Place::Other, visitor);
+    for row in &select.values_lists {
+        expression(row, Place::Other, visitor);
+    }
+}
+
+/// FROM items: tables, joins (whose ON conditions are filters) and subqueries.
+fn from_items<'a>(items: &'a [Node], visitor: &mut dyn Visitor<'a>) {
+    for item in items {
+        from_item(item, visitor);
+    }
+}
+
+fn from_item<'a>(item: &'a Node, visitor: &mut dyn Visitor<'a>) {
+    match inner(item) {
+        Some(NodeEnum::JoinExpr(join)) => {
+            for side in [join.larg.as_deref(), join.rarg.as_deref()]
+                .into_iter()
+                .flatten()
+            {
+                from_item(side, visitor);
+            }
+            optional(join.quals.as_deref(), Place::Filter, visitor);
+        }
+        Some(NodeEnum::RangeSubselect(sub)) => {
+            if let Some(query) = sub.subquery.as_deref().and_then(inner) {
+                statement(query, visitor);
+            }
+        }
+        Some(NodeEnum::RangeFunction(function)) => {
+            nodes(&function.functions, Place::Other, visitor);
+        }
+        _ => {}
+    }
+}
+
+fn optional<'a>(node: Option<&'a Node>, place: Place, visitor: &mut dyn Visitor<'a>) {
+    if let Some(node) = node {
+        expression(node, place, visitor);
+    }
+}
+
+fn nodes<'a>(list: &'a [Node], place: Place, visitor: &mut dyn Visitor<'a>) {
+    for node in list {
+        expression(node, place, visitor);
+    }
+}
+
+/// Walks an expression, depth first, parents before children.
+pub(crate) fn expression<'a>(node: &'a Node, place: Place, visitor: &mut dyn Visitor<'a>) {
+    let Some(node) = inner(node) else {
+        return;
+    };
+    visitor.expression(node, place);
+    match node {
+        NodeEnum::AExpr(e) => {
+            optional(e.lexpr.as_deref(), place, visitor);
+            optional(e.rexpr.as_deref(), place, visitor);
+        }
+        NodeEnum::BoolExpr(e) => nodes(&e.args, place, visitor),
+        NodeEnum::FuncCall(f) => {
+            nodes(&f.args, place, visitor);
+            optional(f.agg_filter.as_deref(), Place::Filter, visitor);
+        }
+        NodeEnum::TypeCast(t) => optional(t.arg.as_deref(), place, visitor),
+        NodeEnum::NullTest(t) => optional(t.arg.as_deref(), place, visitor),
+        NodeEnum::BooleanTest(t) => optional(t.arg.as_deref(), place, visitor),
+        NodeEnum::RowExpr(r) => nodes(&r.args, place, visitor),
+        NodeEnum::List(l) => nodes(&l.items, place, visitor),
+        NodeEnum::CoalesceExpr(c) => nodes(&c.args, place, visitor),
+        NodeEnum::MinMaxExpr(m) => nodes(&m.args, place, visitor),
+        NodeEnum::AArrayExpr(a) => nodes(&a.elements, place, visitor),
+        NodeEnum::ResTarget(t) => optional(t.val.as_deref(), place, visitor),
+        NodeEnum::SortBy(s) => optional(s.node.as_deref(), place, visitor),
+        NodeEnum::CaseExpr(c) => {
+            optional(c.arg.as_deref(), place, visitor);
+            nodes(&c.args, place, visitor);
+            optional(c.defresult.as_deref(), place, visitor);
+        }
+        NodeEnum::CaseWhen(w) => {
+            optional(w.expr.as_deref(), place, visitor);
+            optional(w.result.as_deref(), place, visitor);
+        }
+        NodeEnum::SubLink(s) => {
+            optional(s.testexpr.as_deref(), place, visitor);
+            if let Some(query) = s.subselect.as_deref().and_then(inner) {
+                statement(query, visitor);
+            }
+        }
+        NodeEnum::SelectStmt(_) | NodeEnum::CommonTableExpr(_) => statement(node, visitor),
+        _ => {}
+    }
+}
