@@ -6,6 +6,9 @@
 //!   (nested comments, dollar quotes, `E'...'` escapes, string continuation across lines).
 //! - [`normalize`] replaces constants with `$n`, as `pg_stat_statements` displays queries, so
 //!   that queries differing only in their constants read the same.
+//! - [`analyze`] tells what each statement does: its kind, the tables it reads and writes,
+//!   whether its result may be cached, and, for each table reference, the columns it filters,
+//!   joins, sorts, groups and outputs. It has no catalog and never guesses a column's table.
 //!
 //! Architecture invariant: this crate never opens a connection and never does I/O. It works on
 //! text it is handed, whether that came from the proxy, `pg_stat_activity` or a log.
@@ -34,6 +37,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod analysis;
 mod error;
 mod fingerprint;
 mod lexer;
@@ -44,6 +48,12 @@ mod shape;
 #[cfg(test)]
 mod test_inputs;
 
+pub use analysis::{
+    analyze, ArrayOperator, ArrayPredicate, Bound, ColumnPredicate, ColumnUsage, ConstantPredicate,
+    ExpressionPredicate, FullTextPredicate, JoinPair, LikePredicate, NotCacheable, NullTest,
+    NullTestPredicate, NullsOrder, OrderColumn, OutputColumn, PatternKind, RowLock, SortDirection,
+    StatementAnalysis, StatementKind, TableName, TableUsage, UnresolvedColumn, VOLATILE_FUNCTIONS,
+};
 pub use error::SqlError;
 pub use fingerprint::{fingerprint, CacheStats, Fingerprint, FingerprintCache};
 pub use lexer::{Lexer, Token, TokenKind};
