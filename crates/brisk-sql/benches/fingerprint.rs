@@ -93,6 +93,47 @@ fn cached(c: &mut Criterion) {
         })
     });
     group.finish();
+
+    // ORM batches: a prefetch with 200 ids, a bulk insert of 50 rows. A miss parses the
+    // key, with one id and one row, instead of the whole text.
+    let batches: Vec<String> = (0..512)
+        .map(|i| {
+            if i % 2 == 0 {
+                let ids: Vec<String> = (0..200).map(|n| (i * 1000 + n).to_string()).collect();
+                format!(
+                    "SELECT \"app_message\".\"id\", \"app_message\".\"body\" AS c{i} FROM \"app_message\" \
+                     WHERE \"app_message\".\"conversation_id\" IN ({})",
+                    ids.join(", ")
+                )
+            } else {
+                let rows: Vec<String> = (0..50)
+                    .map(|n| format!("({n}, 'event {n} of batch {i}', now())"))
+                    .collect();
+                format!("INSERT INTO events{i} (seq, body, at) VALUES {}", rows.join(", "))
+            }
+        })
+        .collect();
+    let mut group = c.benchmark_group("fingerprint, ORM batches");
+    group.throughput(Throughput::Elements(batches.len() as u64));
+    group.bench_function("pg_query", |b| {
+        b.iter(|| {
+            for q in &batches {
+                black_box(fingerprint(q).ok());
+            }
+        })
+    });
+    group.bench_function("cache, every shape new", |b| {
+        b.iter_batched(
+            || FingerprintCache::new(1024),
+            |mut cache| {
+                for q in &batches {
+                    black_box(cache.fingerprint(q).ok());
+                }
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
 }
 
 fn pre_normalizer(c: &mut Criterion) {

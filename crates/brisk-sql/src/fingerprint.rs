@@ -142,7 +142,12 @@ impl FingerprintCache {
             return Ok(found);
         }
         self.stats.misses += 1;
-        let computed = fingerprint(sql)?;
+        // The key is SQL with the same fingerprint and is cheaper to parse; when it does not
+        // parse (a constant where only an integer may stand), the original decides.
+        let computed = match pg_query::fingerprint(&self.key) {
+            Ok(found) => Fingerprint(found.value),
+            Err(_) => fingerprint(sql)?,
+        };
         self.insert(computed);
         Ok(computed)
     }

@@ -6,16 +6,22 @@
 //! front a cache of fingerprints ([`crate::FingerprintCache`]).
 //!
 //! The key keeps every token that can change the parse tree and drops what cannot:
-//! - constants become `?` (a sign that negates a number goes with it) and parameters `$`;
+//! - constants become `''` (a sign that negates a number goes with it) and parameters `$1`;
 //! - comments go, and tokens are separated by exactly one space;
 //! - unquoted identifiers and keywords are lowercased (ASCII only, as PostgreSQL folds them
 //!   in UTF-8 databases); quoted identifiers are kept as written;
-//! - an `IN (...)` list of constants and parameters becomes `IN ( ?* )`, whatever its length;
+//! - an `IN (...)` list of constants and parameters becomes `IN ('')`, whatever its length;
 //! - consecutive identical `VALUES` rows of constants and parameters become one row.
 //!
 //! pg_query's fingerprint ignores constants, parameters and the length of such lists, so
 //! each rule only merges queries that it merges too. The key may keep apart queries that
 //! pg_query merges (`a = 1` and `a = $1`): that costs a cache entry, never a wrong answer.
+//!
+//! The key is itself SQL with the original's fingerprint, usually shorter (no comments, no
+//! long literals, one `IN` element, one `VALUES` row), so a cache miss parses the key
+//! rather than the original, and pays back the time spent building it. Where an empty
+//! string is not allowed (`varchar(10)` needs an integer), the key does not parse and the
+//! original is parsed instead.
 //!
 //! Hot path: no allocation beyond growing the caller's buffer, one pass over the tokens.
 
@@ -44,6 +50,14 @@ struct Frame {
     expect_element: bool,
 }
 
+/// What a constant becomes. An empty string is a constant wherever PostgreSQL's grammar
+/// takes any constant, so the key stays parseable SQL with the original's fingerprint.
+const CONSTANT: &str = "''";
+/// What a parameter becomes: pg_query's fingerprint ignores parameter numbers.
+const PARAMETER: &str = "$1";
+/// What an `IN` list of values becomes, whatever its length.
+const FOLDED_LIST: &str = "('')";
+
 /// Nesting deeper than this is rare; frames past it are tracked as "not simple" by depth
 /// alone, so a pathological query cannot make the key builder allocate without bound.
 const MAX_FRAMES: usize = 64;
@@ -64,7 +78,7 @@ struct Row {
 /// brisk_sql::shape_key_into("SELECT * FROM users WHERE id IN (1, 2, 3) -- list", &mut a);
 /// brisk_sql::shape_key_into("select *  from USERS where id in (7)", &mut b);
 /// assert_eq!(a, b);
-/// assert_eq!(a, "select * from users where id in ( ?* )");
+/// assert_eq!(a, "select * from users where id in ('')");
 /// ```
 pub fn shape_key_into(sql: &str, key: &mut String) {
     key.clear();
@@ -131,10 +145,10 @@ pub fn shape_key_into(sql: &str, key: &mut String) {
         let token_start = key.len();
 
         match token.kind {
-            _ if is_value => key.push(if token.kind == TokenKind::Parameter {
-                '$'
+            _ if is_value => key.push_str(if token.kind == TokenKind::Parameter {
+                PARAMETER
             } else {
-                '?'
+                CONSTANT
             }),
             TokenKind::Identifier => {
                 let start = key.len();
@@ -207,7 +221,7 @@ fn close_frame(
     match (frame.opener, plain) {
         (Opener::In, true) => {
             key.truncate(frame.start);
-            key.push_str("( ?* )");
+            key.push_str(FOLDED_LIST);
         }
         (Opener::Row, true) => {
             let end = key.len();
@@ -264,7 +278,7 @@ mod tests {
             key("SELECT * FROM users WHERE id = 42 /* web */ AND name = 'ann'"),
             key("select *\n  from Users where ID = -7 and NAME = E'b\\'ob' -- x"),
         );
-        assert_eq!(key("SELECT 1"), "select ?");
+        assert_eq!(key("SELECT 1"), "select ''");
     }
 
     #[test]
@@ -290,13 +304,13 @@ mod tests {
         let one = key("SELECT * FROM t WHERE id IN (1)");
         assert_eq!(one, key("SELECT * FROM t WHERE id IN (1, 2, 3, -4)"));
         assert_eq!(one, key("SELECT * FROM t WHERE id IN ($1, $2)"));
-        assert_eq!(one, "select * from t where id in ( ?* )");
+        assert_eq!(one, "select * from t where id in ('')");
         // Expressions and subqueries are not lists of values.
         assert_ne!(one, key("SELECT * FROM t WHERE id IN (1 + 1, 2)"));
         assert_ne!(one, key("SELECT * FROM t WHERE id IN (SELECT 1)"));
         assert_eq!(
             key("SELECT * FROM t WHERE id NOT IN (1, 2) AND b IN ('x')"),
-            "select * from t where id not in ( ?* ) and b in ( ?* )"
+            "select * from t where id not in ('') and b in ('')"
         );
     }
 
@@ -314,7 +328,7 @@ mod tests {
         // Rows of different shapes stay.
         assert_ne!(one, key("INSERT INTO t (a, b) VALUES (1, 'x'), (2, now())"));
         // The column list is not a row.
-        assert_eq!(one, "insert into t ( a , b ) values ( ? , ? )");
+        assert_eq!(one, "insert into t ( a , b ) values ( '' , '' )");
     }
 
     #[test]
@@ -326,7 +340,7 @@ mod tests {
         );
         assert_ne!(key("SET search_path TO a"), key("SET search_path TO b"));
         // A query after a utility statement folds again.
-        assert!(key("SET x TO 'y'; SELECT 1").ends_with("select ?"));
+        assert!(key("SET x TO 'y'; SELECT 1").ends_with("select ''"));
     }
 
     #[test]
