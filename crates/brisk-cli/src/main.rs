@@ -8,6 +8,7 @@
 mod check;
 mod lint;
 mod output;
+mod proxy;
 
 use std::process::ExitCode;
 
@@ -33,6 +34,11 @@ enum Command {
     /// Find the anti-patterns in SQL files that make queries slow or dangerous, with a
     /// rewrite where one is clear.
     Lint(lint::LintArgs),
+    /// Run the transaction-pooling proxy in front of PostgreSQL (see docs/proxy.md).
+    ///
+    /// SIGHUP reloads the configuration; SIGTERM and SIGINT stop accepting clients and let
+    /// those connected finish their transactions.
+    Proxy(proxy::ProxyArgs),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +58,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Check(args) => check::run(args).await,
             Command::Lint(args) => lint::run(args),
+            Command::Proxy(args) => proxy::run(args).await,
         }
     });
     match result {

@@ -22,7 +22,7 @@ pub mod catalog;
 pub mod conninfo;
 mod error;
 mod session;
-mod tls;
+pub mod tls;
 
 pub use error::{PgError, INSUFFICIENT_PRIVILEGE};
 pub use session::{ServerInfo, Session, SessionOptions, MIN_SERVER_VERSION};

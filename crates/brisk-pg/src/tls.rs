@@ -28,6 +28,12 @@ use crate::PgError;
 /// Builds the TLS connector for `info`. With `sslmode=disable` it is never used, but
 /// tokio-postgres still wants one.
 pub(crate) fn connector(info: &ConnInfo, target: &str) -> Result<MakeRustlsConnect, PgError> {
+    Ok(MakeRustlsConnect::new(client_config(info, target)?))
+}
+
+/// The rustls configuration that verifies a server as `info`'s `sslmode` asks. The proxy
+/// uses it for its own server connections.
+pub fn client_config(info: &ConnInfo, target: &str) -> Result<ClientConfig, PgError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let tls_error = |reason: String| PgError::Tls {
         target: target.to_string(),
@@ -75,7 +81,7 @@ pub(crate) fn connector(info: &ConnInfo, target: &str) -> Result<MakeRustlsConne
         }
         (None, None) => builder.with_no_client_auth(),
     };
-    Ok(MakeRustlsConnect::new(config))
+    Ok(config)
 }
 
 fn root_store(info: &ConnInfo, target: &str) -> Result<RootCertStore, PgError> {

@@ -1,0 +1,53 @@
+//! `brisk proxy`: arguments, logging and signals.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use tokio::signal::unix::{signal, SignalKind};
+
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// The configuration file (TOML; see docs/proxy.md).
+    #[arg(long, short, value_name = "FILE", default_value = "brisk.toml")]
+    config: PathBuf,
+}
+
+pub async fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
+    // BRISK_LOG=debug|info|warn|error (default info); logs go to stderr.
+    let level = std::env::var("BRISK_LOG")
+        .ok()
+        .and_then(|l| l.parse::<tracing::Level>().ok())
+        .unwrap_or(tracing::Level::INFO);
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .try_init();
+    let config = brisk_proxy::Config::load(&args.config)?;
+    let proxy = brisk_proxy::Proxy::bind(config).await?;
+    let addr = proxy.local_addr().context("reading the listen address")?;
+    tracing::info!(%addr, config = %args.config.display(), "brisk proxy listening");
+    let shared = proxy.shared();
+    let mut hangup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    let mut terminate =
+        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let stop = async move {
+        loop {
+            tokio::select! {
+                _ = hangup.recv() => {
+                    // A bad file keeps the running configuration, as PgBouncer does.
+                    if let Err(e) = shared.reload() {
+                        tracing::error!(error = %e, "reload failed; keeping the running configuration");
+                    }
+                }
+                _ = terminate.recv() => break,
+                _ = interrupt.recv() => break,
+            }
+        }
+    };
+    proxy.run(stop).await;
+    tracing::info!("brisk proxy stopped");
+    Ok(ExitCode::SUCCESS)
+}

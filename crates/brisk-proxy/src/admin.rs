@@ -1,0 +1,407 @@
+//! The admin console: the virtual database `brisk`, for users in `admin_users`.
+//!
+//! It answers PgBouncer's commands with PgBouncer's column names, so pgbouncer_exporter and
+//! existing dashboards read brisk as they read PgBouncer: `SHOW POOLS`, `SHOW STATS`,
+//! `SHOW CLIENTS`, `SHOW SERVERS`, `SHOW DATABASES`, `SHOW CONFIG`, `SHOW VERSION`,
+//! `RELOAD`, `PAUSE` and `RESUME`.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use tokio::io::AsyncWriteExt;
+
+use crate::config::PoolMode;
+use crate::protocol;
+use crate::proxy::Shared;
+use crate::session::{read_client_message, SessionError, STATE_ACTIVE, STATE_WAITING};
+use crate::stream::Stream;
+
+/// The name clients connect to for the console.
+pub const ADMIN_DATABASE: &str = "brisk";
+
+/// A result set: column names and rows of text.
+struct Table {
+    columns: Vec<&'static str>,
+    rows: Vec<Vec<Option<String>>>,
+}
+
+/// Serves admin commands until the client leaves.
+pub async fn serve(
+    shared: &Arc<Shared>,
+    stream: &mut Stream,
+    buf: &mut BytesMut,
+    user: &str,
+) -> Result<(), SessionError> {
+    loop {
+        let (kind, body) = read_client_message(stream, buf).await?;
+        let mut out = BytesMut::new();
+        match kind {
+            b'X' => return Ok(()),
+            b'Q' => {
+                let query = protocol::decode_query(&body)?
+                    .trim()
+                    .trim_end_matches(';')
+                    .trim();
+                tracing::info!(user, command = query, "admin command");
+                match run(shared, query).await {
+                    Ok(Reply::Table(tag, table)) => {
+                        protocol::put_row_description(&mut out, &table.columns);
+                        for row in &table.rows {
+                            protocol::put_data_row(&mut out, row);
+                        }
+                        protocol::put_command_complete(
+                            &mut out,
+                            &format!("{tag} {}", table.rows.len()),
+                        );
+                    }
+                    Ok(Reply::Done(tag)) => protocol::put_command_complete(&mut out, tag),
+                    Err(message) => protocol::put_error(&mut out, b'E', "ERROR", "42601", &message),
+                }
+                protocol::put_ready_for_query(&mut out, b'I');
+            }
+            _ => {
+                protocol::put_error(
+                    &mut out,
+                    b'E',
+                    "ERROR",
+                    "0A000",
+                    "the admin console takes simple queries only (psql -c, or the query protocol's Query message)",
+                );
+                protocol::put_ready_for_query(&mut out, b'I');
+            }
+        }
+        stream.write_all(&out).await?;
+    }
+}
+
+enum Reply {
+    Table(&'static str, Table),
+    Done(&'static str),
+}
+
+async fn run(shared: &Arc<Shared>, command: &str) -> Result<Reply, String> {
+    let words: Vec<String> = command
+        .split_whitespace()
+        .map(|w| w.to_ascii_uppercase())
+        .collect();
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    match words.as_slice() {
+        ["SHOW", "POOLS"] => Ok(Reply::Table("SHOW", pools(shared))),
+        ["SHOW", "STATS"] => Ok(Reply::Table("SHOW", stats(shared))),
+        ["SHOW", "CLIENTS"] => Ok(Reply::Table("SHOW", clients(shared))),
+        ["SHOW", "SERVERS"] => Ok(Reply::Table("SHOW", servers(shared))),
+        ["SHOW", "DATABASES"] => Ok(Reply::Table("SHOW", databases(shared))),
+        ["SHOW", "CONFIG"] => Ok(Reply::Table("SHOW", config(shared))),
+        ["SHOW", "VERSION"] => Ok(Reply::Table(
+            "SHOW",
+            Table {
+                columns: vec!["version"],
+                rows: vec![vec![Some(format!("brisk {}", env!("CARGO_PKG_VERSION")))]],
+            },
+        )),
+        ["RELOAD"] => shared
+            .reload()
+            .map(|_| Reply::Done("RELOAD"))
+            .map_err(|e| e.to_string()),
+        ["PAUSE"] => {
+            shared.pause().await;
+            Ok(Reply::Done("PAUSE"))
+        }
+        ["RESUME"] => {
+            shared.resume();
+            Ok(Reply::Done("RESUME"))
+        }
+        _ => Err(format!(
+            "unknown admin command \"{command}\": try SHOW POOLS, SHOW STATS, SHOW CLIENTS, SHOW SERVERS, SHOW DATABASES, SHOW CONFIG, RELOAD, PAUSE or RESUME"
+        )),
+    }
+}
+
+fn text(value: impl ToString) -> Option<String> {
+    Some(value.to_string())
+}
+
+fn pools(shared: &Arc<Shared>) -> Table {
+    let mode = match shared.config().pool_mode {
+        PoolMode::Session => "session",
+        PoolMode::Transaction => "transaction",
+    };
+    let rows = shared
+        .pools()
+        .iter()
+        .map(|pool| {
+            let s = &pool.stats;
+            let waiting = s.waiting.load(Ordering::Relaxed);
+            let clients = s.clients.load(Ordering::Relaxed);
+            let active_servers = s.active_clients.load(Ordering::Relaxed);
+            let max_wait = pool.max_wait();
+            vec![
+                text(&pool.database),
+                text(&pool.user),
+                text(clients.saturating_sub(waiting)),
+                text(waiting),
+                text(0),
+                text(0),
+                text(active_servers),
+                text(0),
+                text(0),
+                text(pool.idle_count()),
+                text(0),
+                text(0),
+                text(0),
+                text(max_wait.as_secs()),
+                text(max_wait.subsec_micros()),
+                text(mode),
+            ]
+        })
+        .collect();
+    Table {
+        columns: vec![
+            "database",
+            "user",
+            "cl_active",
+            "cl_waiting",
+            "cl_active_cancel_req",
+            "cl_waiting_cancel_req",
+            "sv_active",
+            "sv_active_cancel",
+            "sv_being_canceled",
+            "sv_idle",
+            "sv_used",
+            "sv_tested",
+            "sv_login",
+            "maxwait",
+            "maxwait_us",
+            "pool_mode",
+        ],
+        rows,
+    }
+}
+
+/// Per database, summed over its pools, as PgBouncer does. Averages are per second over
+/// brisk's uptime (PgBouncer averages over its last `stats_period`).
+fn stats(shared: &Arc<Shared>) -> Table {
+    let mut by_db: BTreeMap<String, [u64; 7]> = BTreeMap::new();
+    for pool in shared.pools() {
+        let s = &pool.stats;
+        let entry = by_db.entry(pool.database.clone()).or_default();
+        let values = [
+            s.xact_count.load(Ordering::Relaxed),
+            s.query_count.load(Ordering::Relaxed),
+            s.bytes_received.load(Ordering::Relaxed),
+            s.bytes_sent.load(Ordering::Relaxed),
+            s.xact_time_us.load(Ordering::Relaxed),
+            s.query_time_us.load(Ordering::Relaxed),
+            s.wait_time_us.load(Ordering::Relaxed),
+        ];
+        for (total, value) in entry.iter_mut().zip(values) {
+            *total += value;
+        }
+    }
+    let uptime = shared.uptime().as_secs_f64().max(1.0);
+    let rows = by_db
+        .into_iter()
+        .map(
+            |(db, [xacts, queries, received, sent, xact_us, query_us, wait_us])| {
+                let per = |n: u64, d: u64| n.checked_div(d).unwrap_or(0);
+                vec![
+                    text(db),
+                    text(xacts),
+                    text(queries),
+                    text(received),
+                    text(sent),
+                    text(xact_us),
+                    text(query_us),
+                    text(wait_us),
+                    text((xacts as f64 / uptime) as u64),
+                    text((queries as f64 / uptime) as u64),
+                    text((received as f64 / uptime) as u64),
+                    text((sent as f64 / uptime) as u64),
+                    text(per(xact_us, xacts)),
+                    text(per(query_us, queries)),
+                    text(per(wait_us, queries)),
+                ]
+            },
+        )
+        .collect();
+    Table {
+        columns: vec![
+            "database",
+            "total_xact_count",
+            "total_query_count",
+            "total_received",
+            "total_sent",
+            "total_xact_time",
+            "total_query_time",
+            "total_wait_time",
+            "avg_xact_count",
+            "avg_query_count",
+            "avg_recv",
+            "avg_sent",
+            "avg_xact_time",
+            "avg_query_time",
+            "avg_wait_time",
+        ],
+        rows,
+    }
+}
+
+fn clients(shared: &Arc<Shared>) -> Table {
+    let rows = shared
+        .clients()
+        .iter()
+        .map(|c| {
+            let state = match c.state.load(Ordering::Relaxed) {
+                STATE_ACTIVE => "active",
+                STATE_WAITING => "waiting",
+                _ => "idle",
+            };
+            let connected = c
+                .connected
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            let remote_pid = c
+                .attached
+                .lock()
+                .ok()
+                .and_then(|a| a.as_ref().map(|(_, key)| key.0));
+            vec![
+                text("C"),
+                text(&c.user),
+                text(&c.database),
+                text(state),
+                c.addr.map(|a| a.ip().to_string()),
+                c.addr.map(|a| a.port().to_string()),
+                text(connected),
+                text(c.id),
+                remote_pid.map(|p| p.to_string()),
+                text(if c.tls { "TLS" } else { "" }),
+                text(&c.application_name),
+            ]
+        })
+        .collect();
+    Table {
+        columns: vec![
+            "type",
+            "user",
+            "database",
+            "state",
+            "addr",
+            "port",
+            "connect_time",
+            "ptr",
+            "remote_pid",
+            "tls",
+            "application_name",
+        ],
+        rows,
+    }
+}
+
+fn servers(shared: &Arc<Shared>) -> Table {
+    let mut rows = Vec::new();
+    for client in shared.clients() {
+        if let Some((address, key)) = client.attached.lock().ok().and_then(|a| a.clone()) {
+            let (addr, port) = match address {
+                crate::server::CancelAddress::Tcp(host, port) => (host, port.to_string()),
+                crate::server::CancelAddress::Unix(path) => {
+                    (path.display().to_string(), String::new())
+                }
+            };
+            rows.push(vec![
+                text("S"),
+                text(&client.user),
+                text(&client.database),
+                text("active"),
+                text(addr),
+                text(port),
+                text(key.0),
+                text(client.id),
+            ]);
+        }
+    }
+    for pool in shared.pools() {
+        for (pid, address) in pool.idle_servers() {
+            let (addr, port) = match address {
+                crate::server::CancelAddress::Tcp(host, port) => (host, port.to_string()),
+                crate::server::CancelAddress::Unix(path) => {
+                    (path.display().to_string(), String::new())
+                }
+            };
+            rows.push(vec![
+                text("S"),
+                text(&pool.user),
+                text(&pool.database),
+                text("idle"),
+                text(addr),
+                text(port),
+                text(pid),
+                None,
+            ]);
+        }
+    }
+    Table {
+        columns: vec![
+            "type",
+            "user",
+            "database",
+            "state",
+            "addr",
+            "port",
+            "remote_pid",
+            "link",
+        ],
+        rows,
+    }
+}
+
+fn databases(shared: &Arc<Shared>) -> Table {
+    let config = shared.config();
+    let rows = config
+        .databases
+        .values()
+        .map(|db| {
+            vec![
+                text(&db.name),
+                text(&db.display),
+                text(&db.upstream.dbname),
+                if db.forced_user {
+                    text(&db.upstream.user)
+                } else {
+                    None
+                },
+                text(config.default_pool_size),
+                text(config.min_pool_size),
+                text(config.reserve_pool_size),
+            ]
+        })
+        .collect();
+    Table {
+        columns: vec![
+            "name",
+            "upstream",
+            "database",
+            "force_user",
+            "pool_size",
+            "min_pool_size",
+            "reserve_pool",
+        ],
+        rows,
+    }
+}
+
+fn config(shared: &Arc<Shared>) -> Table {
+    let rows = shared
+        .config()
+        .show()
+        .into_iter()
+        .map(|(key, value)| vec![text(key), text(value), text("yes")])
+        .collect();
+    Table {
+        columns: vec!["key", "value", "changeable"],
+        rows,
+    }
+}

@@ -1,0 +1,429 @@
+//! `brisk.toml`: the proxy's configuration. Settings that mean what PgBouncer's do carry
+//! PgBouncer's names and units (seconds), so an existing `pgbouncer.ini` translates line by
+//! line. See `docs/proxy.md`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use brisk_pg::conninfo::ConnInfo;
+use serde::Deserialize;
+
+/// What is wrong with a configuration, naming the file and the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// How long a client keeps a server connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PoolMode {
+    /// For the whole client session (PgBouncer's `session`).
+    Session,
+    /// For one transaction at a time (PgBouncer's `transaction`).
+    Transaction,
+}
+
+/// How clients prove who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum AuthType {
+    #[serde(rename = "scram-sha-256")]
+    ScramSha256,
+    #[serde(rename = "md5")]
+    Md5,
+    /// No password. Only when the config says so explicitly.
+    #[serde(rename = "trust")]
+    Trust,
+}
+
+/// Whether clients may, or must, use TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientTls {
+    Disable,
+    Allow,
+    Require,
+}
+
+fn default_listen_addr() -> String {
+    "127.0.0.1".into()
+}
+fn default_listen_port() -> u16 {
+    6432
+}
+fn default_pool_mode() -> PoolMode {
+    PoolMode::Transaction
+}
+fn default_auth_type() -> AuthType {
+    AuthType::ScramSha256
+}
+fn default_client_tls() -> ClientTls {
+    ClientTls::Disable
+}
+
+/// The file as written. Defaults are PgBouncer's, except `pool_mode` (transaction, which is
+/// what brisk is for) and `auth_type` (scram-sha-256 rather than md5).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default = "default_listen_addr")]
+    listen_addr: String,
+    #[serde(default = "default_listen_port")]
+    listen_port: u16,
+    #[serde(default = "default_pool_mode")]
+    pool_mode: PoolMode,
+    #[serde(default = "defaults::pool_size")]
+    default_pool_size: usize,
+    #[serde(default)]
+    min_pool_size: usize,
+    #[serde(default)]
+    reserve_pool_size: usize,
+    #[serde(default = "defaults::reserve_pool_timeout")]
+    reserve_pool_timeout: f64,
+    #[serde(default = "defaults::max_client_conn")]
+    max_client_conn: usize,
+    #[serde(default = "defaults::server_lifetime")]
+    server_lifetime: f64,
+    #[serde(default = "defaults::server_idle_timeout")]
+    server_idle_timeout: f64,
+    #[serde(default = "defaults::server_connect_timeout")]
+    server_connect_timeout: f64,
+    #[serde(default = "defaults::server_check_delay")]
+    server_check_delay: f64,
+    #[serde(default = "defaults::query_wait_timeout")]
+    query_wait_timeout: f64,
+    #[serde(default = "defaults::client_login_timeout")]
+    client_login_timeout: f64,
+    #[serde(default)]
+    idle_transaction_timeout: f64,
+    #[serde(default = "defaults::max_prepared_statements")]
+    max_prepared_statements: usize,
+    #[serde(default = "default_auth_type")]
+    auth_type: AuthType,
+    #[serde(default)]
+    admin_users: Vec<String>,
+    #[serde(default = "default_client_tls")]
+    client_tls_sslmode: ClientTls,
+    #[serde(default)]
+    client_tls_cert_file: Option<PathBuf>,
+    #[serde(default)]
+    client_tls_key_file: Option<PathBuf>,
+    #[serde(default)]
+    databases: BTreeMap<String, String>,
+    #[serde(default)]
+    users: BTreeMap<String, String>,
+}
+
+mod defaults {
+    // PgBouncer's defaults, in seconds where it uses seconds.
+    pub fn pool_size() -> usize {
+        20
+    }
+    pub fn reserve_pool_timeout() -> f64 {
+        5.0
+    }
+    pub fn max_client_conn() -> usize {
+        100
+    }
+    pub fn server_lifetime() -> f64 {
+        3600.0
+    }
+    pub fn server_idle_timeout() -> f64 {
+        600.0
+    }
+    pub fn server_connect_timeout() -> f64 {
+        15.0
+    }
+    pub fn server_check_delay() -> f64 {
+        30.0
+    }
+    pub fn query_wait_timeout() -> f64 {
+        120.0
+    }
+    pub fn client_login_timeout() -> f64 {
+        60.0
+    }
+    // PgBouncer 1.22's default: prepared statements are tracked out of the box.
+    pub fn max_prepared_statements() -> usize {
+        200
+    }
+}
+
+/// An upstream database a client can name.
+#[derive(Debug, Clone)]
+pub struct Database {
+    /// The name clients connect to.
+    pub name: String,
+    /// Where it is; its `user` (if set) is used for every server connection of this
+    /// database, whoever the client is.
+    pub upstream: ConnInfo,
+    pub forced_user: bool,
+    /// The URL as written, without the password, for SHOW DATABASES and logs.
+    pub display: String,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub listen_addr: String,
+    pub listen_port: u16,
+    pub pool_mode: PoolMode,
+    pub default_pool_size: usize,
+    pub min_pool_size: usize,
+    pub reserve_pool_size: usize,
+    pub reserve_pool_timeout: Duration,
+    pub max_client_conn: usize,
+    pub server_lifetime: Duration,
+    pub server_idle_timeout: Duration,
+    pub server_connect_timeout: Duration,
+    pub server_check_delay: Duration,
+    pub query_wait_timeout: Duration,
+    pub client_login_timeout: Duration,
+    /// Zero means no limit.
+    pub idle_transaction_timeout: Duration,
+    pub max_prepared_statements: usize,
+    pub auth_type: AuthType,
+    pub admin_users: Vec<String>,
+    pub client_tls: ClientTls,
+    pub client_tls_cert_file: Option<PathBuf>,
+    pub client_tls_key_file: Option<PathBuf>,
+    pub databases: BTreeMap<String, Database>,
+    /// User name to password: plain text, `md5...` or a `SCRAM-SHA-256$...` verifier.
+    pub users: BTreeMap<String, String>,
+}
+
+impl Config {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(path, &text)
+    }
+
+    /// Validates the text of a configuration file.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        let raw: RawConfig = toml::from_str(text)
+            .map_err(|e| invalid(e.message().to_string() + &key_hint(&e, text)))?;
+        let seconds = |key: &str, value: f64| -> Result<Duration, ConfigError> {
+            Duration::try_from_secs_f64(value)
+                .map_err(|_| invalid(format!("{key}: {value} is not a number of seconds")))
+        };
+        if raw.databases.is_empty() {
+            return Err(invalid(
+                "[databases] is empty: name at least one upstream, e.g. app = \"postgres://app@127.0.0.1:5432/app\"".into(),
+            ));
+        }
+        if raw.default_pool_size == 0 {
+            return Err(invalid("default_pool_size: must be at least 1".into()));
+        }
+        if raw.min_pool_size > raw.default_pool_size {
+            return Err(invalid(format!(
+                "min_pool_size: {} is more than default_pool_size ({})",
+                raw.min_pool_size, raw.default_pool_size
+            )));
+        }
+        if raw.client_tls_sslmode != ClientTls::Disable
+            && (raw.client_tls_cert_file.is_none() || raw.client_tls_key_file.is_none())
+        {
+            return Err(invalid(
+                "client_tls_sslmode: TLS needs client_tls_cert_file and client_tls_key_file".into(),
+            ));
+        }
+        let mut databases = BTreeMap::new();
+        for (name, url) in &raw.databases {
+            if name == crate::admin::ADMIN_DATABASE {
+                return Err(invalid(format!(
+                    "databases.{name}: the name is reserved for the admin console"
+                )));
+            }
+            let forced_user = url_names_user(url);
+            let upstream = ConnInfo::from_env_and_str(Some(url))
+                .map_err(|e| invalid(format!("databases.{name}: {e}")))?;
+            databases.insert(
+                name.clone(),
+                Database {
+                    name: name.clone(),
+                    display: upstream.redacted(),
+                    upstream,
+                    forced_user,
+                },
+            );
+        }
+        Ok(Config {
+            path: path.to_path_buf(),
+            listen_addr: raw.listen_addr,
+            listen_port: raw.listen_port,
+            pool_mode: raw.pool_mode,
+            default_pool_size: raw.default_pool_size,
+            min_pool_size: raw.min_pool_size,
+            reserve_pool_size: raw.reserve_pool_size,
+            reserve_pool_timeout: seconds("reserve_pool_timeout", raw.reserve_pool_timeout)?,
+            max_client_conn: raw.max_client_conn,
+            server_lifetime: seconds("server_lifetime", raw.server_lifetime)?,
+            server_idle_timeout: seconds("server_idle_timeout", raw.server_idle_timeout)?,
+            server_connect_timeout: seconds("server_connect_timeout", raw.server_connect_timeout)?,
+            server_check_delay: seconds("server_check_delay", raw.server_check_delay)?,
+            query_wait_timeout: seconds("query_wait_timeout", raw.query_wait_timeout)?,
+            client_login_timeout: seconds("client_login_timeout", raw.client_login_timeout)?,
+            idle_transaction_timeout: seconds(
+                "idle_transaction_timeout",
+                raw.idle_transaction_timeout,
+            )?,
+            max_prepared_statements: raw.max_prepared_statements,
+            auth_type: raw.auth_type,
+            admin_users: raw.admin_users,
+            client_tls: raw.client_tls_sslmode,
+            client_tls_cert_file: raw.client_tls_cert_file,
+            client_tls_key_file: raw.client_tls_key_file,
+            databases,
+            users: raw.users,
+        })
+    }
+
+    /// Settings as (name, value) pairs, for `SHOW CONFIG`.
+    pub fn show(&self) -> Vec<(String, String)> {
+        let secs = |d: Duration| format!("{}", d.as_secs_f64());
+        let mode = match self.pool_mode {
+            PoolMode::Session => "session",
+            PoolMode::Transaction => "transaction",
+        };
+        let auth = match self.auth_type {
+            AuthType::ScramSha256 => "scram-sha-256",
+            AuthType::Md5 => "md5",
+            AuthType::Trust => "trust",
+        };
+        vec![
+            ("listen_addr".into(), self.listen_addr.clone()),
+            ("listen_port".into(), self.listen_port.to_string()),
+            ("pool_mode".into(), mode.into()),
+            (
+                "default_pool_size".into(),
+                self.default_pool_size.to_string(),
+            ),
+            ("min_pool_size".into(), self.min_pool_size.to_string()),
+            (
+                "reserve_pool_size".into(),
+                self.reserve_pool_size.to_string(),
+            ),
+            (
+                "reserve_pool_timeout".into(),
+                secs(self.reserve_pool_timeout),
+            ),
+            ("max_client_conn".into(), self.max_client_conn.to_string()),
+            ("server_lifetime".into(), secs(self.server_lifetime)),
+            ("server_idle_timeout".into(), secs(self.server_idle_timeout)),
+            (
+                "server_connect_timeout".into(),
+                secs(self.server_connect_timeout),
+            ),
+            ("server_check_delay".into(), secs(self.server_check_delay)),
+            ("query_wait_timeout".into(), secs(self.query_wait_timeout)),
+            (
+                "client_login_timeout".into(),
+                secs(self.client_login_timeout),
+            ),
+            (
+                "idle_transaction_timeout".into(),
+                secs(self.idle_transaction_timeout),
+            ),
+            (
+                "max_prepared_statements".into(),
+                self.max_prepared_statements.to_string(),
+            ),
+            ("auth_type".into(), auth.into()),
+        ]
+    }
+}
+
+/// Whether a libpq string names a user itself (rather than leaving it to PGUSER or the
+/// connecting client).
+fn url_names_user(url: &str) -> bool {
+    if let Some(rest) = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))
+    {
+        let authority = rest.split(['/', '?']).next().unwrap_or("");
+        authority.contains('@') || rest.contains("user=")
+    } else {
+        url.split_whitespace().any(|pair| pair.starts_with("user="))
+    }
+}
+
+/// ` (line N)` for a TOML error, so the one-line message points at the place.
+fn key_hint(error: &toml::de::Error, text: &str) -> String {
+    match error.span() {
+        Some(span) => {
+            let line = text
+                .get(..span.start)
+                .map_or(1, |t| t.matches('\n').count() + 1);
+            format!(" (line {line})")
+        }
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("brisk.toml"), text)
+    }
+
+    #[test]
+    fn a_minimal_config_takes_pgbouncer_defaults() {
+        let config = parse("[databases]\napp = \"postgres://app@127.0.0.1:5432/app\"\n").unwrap();
+        assert_eq!(config.listen_port, 6432);
+        assert_eq!(config.pool_mode, PoolMode::Transaction);
+        assert_eq!(config.default_pool_size, 20);
+        assert_eq!(config.query_wait_timeout, Duration::from_secs(120));
+        assert!(config.databases["app"].forced_user);
+        assert_eq!(config.auth_type, AuthType::ScramSha256);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let unknown = parse("pool_size = 3\n[databases]\napp = \"host=x\"\n").unwrap_err();
+        assert!(unknown.to_string().contains("pool_size"), "{unknown}");
+        let wrong_type =
+            parse("default_pool_size = \"many\"\n[databases]\napp = \"host=x\"\n").unwrap_err();
+        assert!(wrong_type.to_string().contains("line 1"), "{wrong_type}");
+        let bad_mode =
+            parse("pool_mode = \"statement\"\n[databases]\na = \"host=x\"\n").unwrap_err();
+        assert!(bad_mode.to_string().contains("statement"), "{bad_mode}");
+        let no_db = parse("listen_port = 7000\n").unwrap_err();
+        assert!(no_db.to_string().contains("[databases]"), "{no_db}");
+        let bad_url = parse("[databases]\napp = \"host=x sslmode=maybe\"\n").unwrap_err();
+        assert!(bad_url.to_string().contains("databases.app"), "{bad_url}");
+        let tls =
+            parse("client_tls_sslmode = \"require\"\n[databases]\na = \"host=x\"\n").unwrap_err();
+        assert!(tls.to_string().contains("client_tls_cert_file"), "{tls}");
+        let negative = parse("server_lifetime = -1\n[databases]\na = \"host=x\"\n").unwrap_err();
+        assert!(
+            negative.to_string().contains("server_lifetime"),
+            "{negative}"
+        );
+    }
+
+    #[test]
+    fn forced_users_are_recognised() {
+        assert!(url_names_user("postgres://app:pw@h/db"));
+        assert!(!url_names_user("postgres://h:5432/db"));
+        assert!(url_names_user("host=h user=app"));
+        assert!(!url_names_user("host=h dbname=app"));
+    }
+}

@@ -1,0 +1,37 @@
+//! brisk-proxy: a transaction-pooling PostgreSQL proxy.
+//!
+//! Clients connect to brisk as they would to PostgreSQL; brisk lends each of them a server
+//! connection from a pool for one transaction at a time (or for the whole session), so a
+//! few server connections serve many clients. Prepared statements keep working in
+//! transaction mode, session features pin a client to its server instead of breaking, and
+//! an admin console (`psql -d brisk`) shows the pools with PgBouncer's column names.
+//!
+//! Layers, each with one job: `protocol` frames and decodes messages (no I/O); `auth`
+//! checks passwords; `server` opens and logs in server connections; `pool` lends them;
+//! `session` relays one client; `admin` answers the console; `proxy` listens, reloads and
+//! drains. An [`Observer`] sees every message (issue 6's statistics plug in there).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = brisk_proxy::Config::load(std::path::Path::new("brisk.toml"))?;
+//! let proxy = brisk_proxy::Proxy::bind(config).await?;
+//! proxy.run(async { let _ = tokio::signal::ctrl_c().await; }).await;
+//! # Ok(()) }
+//! ```
+
+pub mod admin;
+mod auth;
+pub mod config;
+mod observer;
+mod pool;
+mod prepared;
+pub mod protocol;
+mod proxy;
+mod server;
+mod session;
+mod stream;
+
+pub use config::{Config, ConfigError};
+pub use observer::{NoObserver, Observer};
+pub use proxy::{Proxy, ProxyError, Shared};
+pub use session::ClientInfo;

@@ -1,0 +1,338 @@
+//! The proxy as a whole: the listener, the state every session shares (configuration,
+//! pools, clients, pause and shutdown), reloading and draining.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+use crate::auth::Secret;
+use crate::config::{Config, ConfigError, Database};
+use crate::observer::{NoObserver, Observer};
+use crate::pool::{Pool, PoolSettings};
+use crate::server::{send_cancel, ServerTarget};
+use crate::session::ClientInfo;
+
+/// What stops the proxy from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("client TLS: {0}")]
+    Tls(String),
+}
+
+/// How long a shutdown waits for clients to finish their transactions.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// State every session sees.
+pub struct Shared {
+    config: RwLock<Arc<Config>>,
+    pools: Mutex<HashMap<(String, String), Arc<Pool>>>,
+    clients: Mutex<HashMap<u64, Arc<ClientInfo>>>,
+    next_id: AtomicU64,
+    pub observer: Arc<dyn Observer>,
+    client_tls: RwLock<Option<TlsAcceptor>>,
+    shutdown: watch::Sender<bool>,
+    paused: watch::Sender<bool>,
+    started: Instant,
+}
+
+impl Shared {
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .map(|c| c.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    pub fn client_tls(&self) -> Option<TlsAcceptor> {
+        self.client_tls.read().ok().and_then(|t| t.clone())
+    }
+
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    pub fn next_client_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn register_client(&self, info: Arc<ClientInfo>) {
+        lock(&self.clients).insert(info.id, info);
+    }
+
+    pub fn unregister_client(&self, info: &ClientInfo) {
+        lock(&self.clients).remove(&info.id);
+    }
+
+    pub fn client_count(&self) -> usize {
+        lock(&self.clients).len()
+    }
+
+    pub fn clients(&self) -> Vec<Arc<ClientInfo>> {
+        let mut clients: Vec<_> = lock(&self.clients).values().cloned().collect();
+        clients.sort_by_key(|c| c.id);
+        clients
+    }
+
+    pub fn pools(&self) -> Vec<Arc<Pool>> {
+        let mut pools: Vec<_> = lock(&self.pools).values().cloned().collect();
+        pools.sort_by(|a, b| (&a.database, &a.user).cmp(&(&b.database, &b.user)));
+        pools
+    }
+
+    /// The pool for `db` as `client_user`: the database's own user if its URL names one,
+    /// else the client's, whose plain-text password in `[users]` logs in to the server.
+    pub fn pool_for(&self, db: &Database, client_user: &str) -> Result<Arc<Pool>, String> {
+        let config = self.config();
+        let (user, password) = if db.forced_user {
+            let password = db.upstream.hosts.first().and_then(|h| h.password.clone());
+            (db.upstream.user.clone(), password)
+        } else {
+            let password = config
+                .users
+                .get(client_user)
+                .map(|s| Secret::parse(s))
+                .and_then(|s| s.plain().map(str::to_string));
+            (client_user.to_string(), password)
+        };
+        let key = (db.name.clone(), user.clone());
+        if let Some(pool) = lock(&self.pools).get(&key) {
+            return Ok(pool.clone());
+        }
+        let tls = if db.upstream.sslmode == brisk_pg::conninfo::SslMode::Disable {
+            None
+        } else {
+            let config = brisk_pg::tls::client_config(&db.upstream, &db.display)
+                .map_err(|e| e.to_string())?;
+            Some(Arc::new(config))
+        };
+        let target = ServerTarget {
+            upstream: db.upstream.clone(),
+            user: user.clone(),
+            database: db.upstream.dbname.clone(),
+            password,
+            connect_timeout: config.server_connect_timeout,
+            tls,
+        };
+        let pool = Pool::new(&db.name, &user, target, pool_settings(&config));
+        Ok(lock(&self.pools).entry(key).or_insert(pool).clone())
+    }
+
+    /// Routes a CancelRequest to the server of the client whose key it carries, if any.
+    pub async fn cancel(&self, key: (i32, i32)) {
+        let target = lock(&self.clients)
+            .values()
+            .find(|c| c.cancel_key == key)
+            .and_then(|c| c.attached.lock().ok().and_then(|a| a.clone()));
+        // A key that matches no client, or a client between transactions, cancels nothing.
+        if let Some((address, server_key)) = target {
+            if let Err(e) = send_cancel(&address, server_key).await {
+                tracing::warn!(error = %e, "cannot forward a cancel request");
+            }
+        }
+    }
+
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// Waits while the proxy is paused (admin `PAUSE`).
+    pub async fn wait_unpaused(&self) {
+        let mut paused = self.paused.subscribe();
+        while *paused.borrow_and_update() {
+            if paused.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Stops handing out servers and waits until every server is back (up to a minute).
+    pub async fn pause(&self) {
+        self.paused.send_replace(true);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline
+            && self
+                .pools()
+                .iter()
+                .any(|p| p.stats.active_clients.load(Ordering::Relaxed) > 0)
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn resume(&self) {
+        self.paused.send_replace(false);
+    }
+
+    /// Re-reads the configuration file. Clients stay connected; pools take the new sizes and
+    /// timeouts, new databases and users apply to new logins.
+    pub fn reload(&self) -> Result<(), ConfigError> {
+        let path = self.config().path.clone();
+        let config = Config::load(&path)?;
+        let tls = client_tls_acceptor(&config).map_err(|message| ConfigError::Invalid {
+            path: path.clone(),
+            message,
+        })?;
+        let settings = pool_settings(&config);
+        for pool in self.pools() {
+            pool.update(settings.clone());
+        }
+        if let Ok(mut current) = self.client_tls.write() {
+            *current = tls;
+        }
+        if let Ok(mut current) = self.config.write() {
+            *current = Arc::new(config);
+        }
+        tracing::info!(path = %path.display(), "configuration reloaded");
+        Ok(())
+    }
+}
+
+fn pool_settings(config: &Config) -> PoolSettings {
+    PoolSettings {
+        size: config.default_pool_size,
+        min_size: config.min_pool_size,
+        reserve_size: config.reserve_pool_size,
+        reserve_timeout: config.reserve_pool_timeout,
+        query_wait_timeout: config.query_wait_timeout,
+        server_lifetime: config.server_lifetime,
+        server_idle_timeout: config.server_idle_timeout,
+        server_check_delay: config.server_check_delay,
+        max_prepared_statements: config.max_prepared_statements,
+    }
+}
+
+/// The TLS acceptor for clients, from the certificate and key the config names.
+fn client_tls_acceptor(config: &Config) -> Result<Option<TlsAcceptor>, String> {
+    let (Some(cert), Some(key)) = (&config.client_tls_cert_file, &config.client_tls_key_file)
+    else {
+        return Ok(None);
+    };
+    if config.client_tls == crate::config::ClientTls::Disable {
+        return Ok(None);
+    }
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    };
+    let certs: Vec<_> = rustls_pemfile::certs(&mut read(cert)?.as_slice())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: {e}", cert.display()))?;
+    let key = rustls_pemfile::private_key(&mut read(key)?.as_slice())
+        .map_err(|e| format!("{}: {e}", key.display()))?
+        .ok_or_else(|| format!("{} holds no private key", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("client_tls_cert_file: {e}"))?;
+    Ok(Some(TlsAcceptor::from(Arc::new(server))))
+}
+
+/// A bound, ready proxy.
+pub struct Proxy {
+    shared: Arc<Shared>,
+    listener: TcpListener,
+}
+
+impl Proxy {
+    /// Binds the listen address of `config`.
+    pub async fn bind(config: Config) -> Result<Proxy, ProxyError> {
+        Proxy::bind_with(config, Arc::new(NoObserver)).await
+    }
+
+    /// Binds with an observer that sees every message.
+    pub async fn bind_with(
+        config: Config,
+        observer: Arc<dyn Observer>,
+    ) -> Result<Proxy, ProxyError> {
+        let addr = format!("{}:{}", config.listen_addr, config.listen_port);
+        let listener = TcpListener::bind(&addr)
+            .await
+            .map_err(|source| ProxyError::Listen { addr, source })?;
+        let tls = client_tls_acceptor(&config).map_err(ProxyError::Tls)?;
+        let (shutdown, _) = watch::channel(false);
+        let (paused, _) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            config: RwLock::new(Arc::new(config)),
+            pools: Mutex::new(HashMap::new()),
+            clients: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            observer,
+            client_tls: RwLock::new(tls),
+            shutdown,
+            paused,
+            started: Instant::now(),
+        });
+        Ok(Proxy { shared, listener })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
+    }
+
+    /// Serves clients until `stop` resolves, then stops accepting, lets clients finish their
+    /// transactions (closing idle ones at once) for up to 30 s, and closes the servers.
+    pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
+        let Proxy { shared, listener } = self;
+        let maintenance = tokio::spawn({
+            let shared = shared.clone();
+            async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    for pool in shared.pools() {
+                        pool.maintain().await;
+                    }
+                }
+            }
+        });
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((tcp, peer)) => {
+                        tokio::spawn(crate::session::serve(shared.clone(), tcp, Some(peer)));
+                    }
+                    Err(e) => {
+                        // Out of file descriptors or similar: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                _ = &mut stop => break,
+            }
+        }
+        drop(listener);
+        tracing::info!("shutting down: waiting for clients to finish their transactions");
+        shared.shutdown.send_replace(true);
+        let deadline = Instant::now() + DRAIN_TIMEOUT;
+        while shared.client_count() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        maintenance.abort();
+        for pool in shared.pools() {
+            pool.close_idle();
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -1,0 +1,440 @@
+//! A connection to an upstream PostgreSQL: opening it (TCP or Unix socket, TLS per
+//! `sslmode`, startup and authentication) and what the proxy knows about it afterwards.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use brisk_pg::conninfo::{ConnInfo, HostAddr, SslMode};
+use bytes::{Buf, BytesMut};
+use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UnixStream};
+
+use crate::protocol::{self, put_request, put_startup, put_with, SSL_REQUEST};
+use crate::stream::Stream;
+
+/// The largest message brisk buffers whole. Larger ones (big rows, COPY data) are relayed
+/// in pieces and never held entirely; this bounds only the messages brisk must read.
+pub const MAX_BUFFERED_MESSAGE: usize = 64 * 1024 * 1024;
+
+/// Why a server connection could not be made or used.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot connect to {target}: {source}")]
+    Connect {
+        target: String,
+        source: std::io::Error,
+    },
+    #[error("connecting to {target} timed out after {seconds} s")]
+    Timeout { target: String, seconds: u64 },
+    #[error("TLS to {target}: {reason}")]
+    Tls { target: String, reason: String },
+    #[error("{target} refused the login: {message}")]
+    Login { target: String, message: String },
+    #[error("{target}: {message}")]
+    Protocol { target: String, message: String },
+    #[error("server connection lost: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Where and as whom to open server connections for one pool.
+#[derive(Debug, Clone)]
+pub struct ServerTarget {
+    pub upstream: ConnInfo,
+    pub user: String,
+    pub database: String,
+    pub password: Option<String>,
+    pub connect_timeout: Duration,
+    /// Built once: rustls verifies per `sslmode` (see brisk-pg's tls module).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl ServerTarget {
+    pub fn describe(&self) -> String {
+        format!("{}@{}", self.user, self.upstream.redacted())
+    }
+}
+
+/// An open, logged-in server connection.
+pub struct ServerConn {
+    pub stream: Stream,
+    /// Bytes read from the server and not yet relayed.
+    pub buf: BytesMut,
+    pub id: u64,
+    /// The server's own cancel key (pid, secret), for forwarding CancelRequests.
+    pub backend_key: (i32, i32),
+    /// The server's reported parameters (ParameterStatus), kept current as it reports them.
+    pub params: HashMap<String, String>,
+    pub created: Instant,
+    pub last_used: Instant,
+    /// Prepared statements that exist on this server, by brisk's name for them.
+    pub prepared: crate::prepared::ServerStatements,
+    /// Where it is, to send a CancelRequest on a new connection.
+    pub address: CancelAddress,
+}
+
+/// How to reach a server for a CancelRequest.
+#[derive(Debug, Clone)]
+pub enum CancelAddress {
+    Tcp(String, u16),
+    Unix(std::path::PathBuf),
+}
+
+static NEXT_SERVER_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+impl ServerConn {
+    /// Opens a connection and logs in, within the target's connect timeout.
+    pub async fn connect(
+        target: &ServerTarget,
+        max_prepared: usize,
+    ) -> Result<ServerConn, ServerError> {
+        let describe = target.describe();
+        match tokio::time::timeout(
+            target.connect_timeout,
+            ServerConn::open(target, max_prepared),
+        )
+        .await
+        {
+            Ok(result) => result,
+            Err(_) => Err(ServerError::Timeout {
+                target: describe,
+                seconds: target.connect_timeout.as_secs(),
+            }),
+        }
+    }
+
+    async fn open(target: &ServerTarget, max_prepared: usize) -> Result<ServerConn, ServerError> {
+        let mut last_error = None;
+        for host in &target.upstream.hosts {
+            match ServerConn::open_host(target, host, max_prepared).await {
+                Ok(conn) => return Ok(conn),
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| ServerError::Protocol {
+            target: target.describe(),
+            message: "no host to connect to".into(),
+        }))
+    }
+
+    async fn open_host(
+        target: &ServerTarget,
+        host: &brisk_pg::conninfo::Host,
+        max_prepared: usize,
+    ) -> Result<ServerConn, ServerError> {
+        let describe = target.describe();
+        let (stream, address) = match &host.addr {
+            HostAddr::Tcp { name, hostaddr } => {
+                let tcp = match hostaddr {
+                    Some(ip) => TcpStream::connect((*ip, host.port)).await,
+                    None => TcpStream::connect((name.as_str(), host.port)).await,
+                }
+                .map_err(|source| ServerError::Connect {
+                    target: describe.clone(),
+                    source,
+                })?;
+                // Messages are small and latency-bound.
+                let _ = tcp.set_nodelay(true);
+                let address = CancelAddress::Tcp(name.clone(), host.port);
+                (negotiate_tls(tcp, target, name).await?, address)
+            }
+            HostAddr::Unix(dir) => {
+                let path = dir.join(format!(".s.PGSQL.{}", host.port));
+                let unix =
+                    UnixStream::connect(&path)
+                        .await
+                        .map_err(|source| ServerError::Connect {
+                            target: describe.clone(),
+                            source,
+                        })?;
+                (Stream::Unix(unix), CancelAddress::Unix(path))
+            }
+        };
+        let mut conn = ServerConn {
+            stream,
+            buf: BytesMut::with_capacity(16 * 1024),
+            id: NEXT_SERVER_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            backend_key: (0, 0),
+            params: HashMap::new(),
+            created: Instant::now(),
+            last_used: Instant::now(),
+            prepared: crate::prepared::ServerStatements::new(max_prepared),
+            address,
+        };
+        conn.login(target).await?;
+        Ok(conn)
+    }
+
+    async fn login(&mut self, target: &ServerTarget) -> Result<(), ServerError> {
+        let describe = target.describe();
+        let protocol_error = |message: String| ServerError::Protocol {
+            target: describe.clone(),
+            message,
+        };
+        let mut out = BytesMut::new();
+        put_startup(
+            &mut out,
+            &[
+                ("user", &target.user),
+                ("database", &target.database),
+                ("application_name", "brisk"),
+            ],
+        );
+        self.stream.write_all(&out).await?;
+        let mut scram: Option<ScramSha256> = None;
+        loop {
+            let (kind, body) = self.read_message().await?;
+            match kind {
+                b'R' => {
+                    let code = body
+                        .get(..4)
+                        .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+                    let payload = body.get(4..).unwrap_or(&[]);
+                    let password = || {
+                        target.password.clone().ok_or_else(|| ServerError::Login {
+                            target: describe.clone(),
+                            message: format!(
+                                "the server asks for a password and brisk has none for user {}: set it in the database URL or as plain text in [users]",
+                                target.user
+                            ),
+                        })
+                    };
+                    out.clear();
+                    match code {
+                        Some(0) => {}
+                        Some(3) => {
+                            let password = password()?;
+                            put_with(&mut out, b'p', |b| protocol::put_cstr(b, &password));
+                        }
+                        Some(5) => {
+                            let password = password()?;
+                            let salt: [u8; 4] = payload
+                                .get(..4)
+                                .and_then(|s| s.try_into().ok())
+                                .ok_or_else(|| protocol_error("short md5 salt".into()))?;
+                            let hash = postgres_protocol::authentication::md5_hash(
+                                target.user.as_bytes(),
+                                password.as_bytes(),
+                                salt,
+                            );
+                            put_with(&mut out, b'p', |b| protocol::put_cstr(b, &hash));
+                        }
+                        Some(10) => {
+                            let mechanisms: Vec<&str> = payload
+                                .split(|b| *b == 0)
+                                .filter_map(|m| std::str::from_utf8(m).ok())
+                                .collect();
+                            if !mechanisms.contains(&"SCRAM-SHA-256") {
+                                return Err(protocol_error(format!(
+                                    "no supported SASL mechanism among {mechanisms:?}"
+                                )));
+                            }
+                            let password = password()?;
+                            // Channel binding is not used: brisk says it does not support it,
+                            // which the server accepts over TLS and plain connections alike.
+                            let client = ScramSha256::new(
+                                password.as_bytes(),
+                                ChannelBinding::unsupported(),
+                            );
+                            put_with(&mut out, b'p', |b| {
+                                protocol::put_cstr(b, "SCRAM-SHA-256");
+                                b.extend_from_slice(&(client.message().len() as i32).to_be_bytes());
+                                b.extend_from_slice(client.message());
+                            });
+                            scram = Some(client);
+                        }
+                        Some(11) => {
+                            let client = scram.as_mut().ok_or_else(|| {
+                                protocol_error("SASL continue before start".into())
+                            })?;
+                            client
+                                .update(payload)
+                                .map_err(|e| protocol_error(format!("SCRAM: {e}")))?;
+                            put_with(&mut out, b'p', |b| b.extend_from_slice(client.message()));
+                        }
+                        Some(12) => {
+                            let client = scram
+                                .as_mut()
+                                .ok_or_else(|| protocol_error("SASL final before start".into()))?;
+                            client.finish(payload).map_err(|e| ServerError::Login {
+                                target: describe.clone(),
+                                message: format!("the server's SCRAM signature is wrong: {e}"),
+                            })?;
+                        }
+                        other => {
+                            return Err(protocol_error(format!(
+                                "unsupported authentication request {other:?}"
+                            )))
+                        }
+                    }
+                    if !out.is_empty() {
+                        self.stream.write_all(&out).await?;
+                    }
+                }
+                b'S' => {
+                    if let Ok((name, value)) = protocol::decode_parameter_status(&body) {
+                        self.params.insert(name.to_string(), value.to_string());
+                    }
+                }
+                b'K' => {
+                    if body.len() >= 8 {
+                        let pid = i32::from_be_bytes([body[0], body[1], body[2], body[3]]);
+                        let secret = i32::from_be_bytes([body[4], body[5], body[6], body[7]]);
+                        self.backend_key = (pid, secret);
+                    }
+                }
+                b'E' => {
+                    let message = error_message(&body);
+                    return Err(ServerError::Login {
+                        target: describe,
+                        message,
+                    });
+                }
+                b'N' => {}
+                b'Z' => return Ok(()),
+                other => {
+                    return Err(protocol_error(format!(
+                        "unexpected message {:?} during login",
+                        other as char
+                    )))
+                }
+            }
+        }
+    }
+
+    /// Reads one whole message (type and body) from the server.
+    pub async fn read_message(&mut self) -> Result<(u8, BytesMut), ServerError> {
+        loop {
+            if let Some(header) =
+                protocol::whole_frame(&self.buf, MAX_BUFFERED_MESSAGE).map_err(|e| {
+                    ServerError::Protocol {
+                        target: "server".into(),
+                        message: e.to_string(),
+                    }
+                })?
+            {
+                let mut frame = self.buf.split_to(header.total_len());
+                frame.advance(5);
+                return Ok((header.kind, frame));
+            }
+            if self.stream.read_buf(&mut self.buf).await? == 0 {
+                return Err(ServerError::Io(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the server closed the connection",
+                )));
+            }
+        }
+    }
+
+    /// Runs `sql` (no results expected) and waits for ReadyForQuery; returns the status.
+    /// Used for health checks, resets and rollbacks, never for client traffic.
+    pub async fn simple(&mut self, sql: &str) -> Result<u8, ServerError> {
+        let mut out = BytesMut::new();
+        protocol::put_query(&mut out, sql);
+        self.stream.write_all(&out).await?;
+        let mut failed = None;
+        loop {
+            let (kind, body) = self.read_message().await?;
+            match kind {
+                b'E' => failed = Some(error_message(&body)),
+                b'S' => {
+                    if let Ok((name, value)) = protocol::decode_parameter_status(&body) {
+                        self.params.insert(name.to_string(), value.to_string());
+                    }
+                }
+                b'Z' => {
+                    let status = body.first().copied().unwrap_or(b'E');
+                    return match failed {
+                        Some(message) => Err(ServerError::Protocol {
+                            target: "server".into(),
+                            message,
+                        }),
+                        None => Ok(status),
+                    };
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+async fn negotiate_tls(
+    tcp: TcpStream,
+    target: &ServerTarget,
+    host: &str,
+) -> Result<Stream, ServerError> {
+    let mode = target.upstream.sslmode;
+    let Some(config) = target.tls.clone().filter(|_| mode != SslMode::Disable) else {
+        return Ok(Stream::Tcp(tcp));
+    };
+    let mut tcp = tcp;
+    let mut request = BytesMut::new();
+    put_request(&mut request, SSL_REQUEST, &[]);
+    tcp.write_all(&request).await?;
+    let answer = tcp.read_u8().await?;
+    match answer {
+        b'S' => {
+            let name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| {
+                ServerError::Tls {
+                    target: target.describe(),
+                    reason: e.to_string(),
+                }
+            })?;
+            let tls = tokio_rustls::TlsConnector::from(config)
+                .connect(name, tcp)
+                .await
+                .map_err(|e| ServerError::Tls {
+                    target: target.describe(),
+                    reason: e.to_string(),
+                })?;
+            Ok(Stream::ServerTls(Box::new(tls)))
+        }
+        _ if matches!(mode, SslMode::Prefer | SslMode::Allow) => Ok(Stream::Tcp(tcp)),
+        _ => Err(ServerError::Tls {
+            target: target.describe(),
+            reason: format!(
+                "sslmode={} and the server does not support TLS",
+                mode.as_str()
+            ),
+        }),
+    }
+}
+
+/// The `M` (message) field of an ErrorResponse, with its SQLSTATE.
+pub fn error_message(body: &[u8]) -> String {
+    let fields = protocol::decode_fields(body);
+    let get = |code: u8| {
+        fields
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map(|(_, v)| v.as_str())
+    };
+    match (get(b'M'), get(b'C')) {
+        (Some(message), Some(code)) => format!("{message} (SQLSTATE {code})"),
+        (Some(message), None) => message.to_string(),
+        _ => "unknown error".to_string(),
+    }
+}
+
+/// Sends a CancelRequest for the server's own key on a new connection, as PostgreSQL asks.
+pub async fn send_cancel(address: &CancelAddress, key: (i32, i32)) -> std::io::Result<()> {
+    let mut packet = BytesMut::new();
+    put_request(&mut packet, protocol::CANCEL_REQUEST, &[key.0, key.1]);
+    match address {
+        CancelAddress::Tcp(host, port) => {
+            let mut tcp = TcpStream::connect((host.as_str(), *port)).await?;
+            tcp.write_all(&packet).await?;
+            // The server closes the connection when done; wait for that briefly.
+            let mut byte = [0u8; 1];
+            let _ = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut byte)).await;
+        }
+        CancelAddress::Unix(path) => {
+            let mut unix = UnixStream::connect(path).await?;
+            unix.write_all(&packet).await?;
+            let mut byte = [0u8; 1];
+            let _ = tokio::time::timeout(Duration::from_secs(5), unix.read(&mut byte)).await;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,1126 @@
+//! One client's session: login, then relaying its messages to a server it borrows from a
+//! pool, for one transaction at a time (transaction mode) or for the whole session.
+//!
+//! The relay keeps a queue of the responses it expects, one entry per request it sent, so
+//! it always knows which server message answers which request. That is what lets brisk
+//! prepare statements behind a client's back (and swallow the answers), answer for a
+//! statement a server already has, and hand the server back the moment the client's
+//! transaction ends.
+//!
+//! Architecture invariant: the session does not parse bytes itself (the `protocol` module
+//! does) and does not manage connections (the pool does).
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::auth::{check_md5, random_bytes, ScramServer, Secret};
+use crate::config::{AuthType, ClientTls, PoolMode};
+use crate::pool::{Checkout, Pool, PoolError};
+use crate::prepared::{ClientStatements, Statement};
+use crate::protocol::{self, ProtocolError, StartupPacket};
+use crate::proxy::Shared;
+use crate::server::{CancelAddress, MAX_BUFFERED_MESSAGE};
+use crate::stream::Stream;
+
+/// What can end a session early.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("client I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("protocol: {0}")]
+    Protocol(#[from] ProtocolError),
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// Client states, as `SHOW CLIENTS` names them.
+pub const STATE_IDLE: u8 = 0;
+pub const STATE_WAITING: u8 = 1;
+pub const STATE_ACTIVE: u8 = 2;
+
+/// What the rest of the proxy may know about a client: for `SHOW CLIENTS`, cancel routing
+/// and observers.
+pub struct ClientInfo {
+    pub id: u64,
+    pub user: String,
+    pub database: String,
+    pub application_name: String,
+    pub addr: Option<SocketAddr>,
+    pub connected: std::time::SystemTime,
+    pub tls: bool,
+    pub state: AtomicU8,
+    /// The server it is using right now, for CancelRequests.
+    pub attached: Mutex<Option<(CancelAddress, (i32, i32))>>,
+    pub cancel_key: (i32, i32),
+}
+
+/// One request sent to the server, and what to do with its answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Expect {
+    /// A client's request: its answers go to the client.
+    Client(Request),
+    /// brisk's own request: its answers are swallowed.
+    Brisk(Request),
+    /// An answer brisk owes the client without asking the server (`ParseComplete` for a
+    /// statement the server already has, `CloseComplete` for a statement brisk keeps).
+    Owed(u8),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Request {
+    /// `Parse`; the name brisk recorded as prepared, to forget if the parse fails.
+    Parse(Option<Arc<str>>),
+    Bind,
+    Close,
+    Describe,
+    Execute,
+    Sync,
+    /// A simple query or function call: its answers run until ReadyForQuery.
+    Query,
+}
+
+impl Expect {
+    fn request(&self) -> Option<&Request> {
+        match self {
+            Expect::Client(r) | Expect::Brisk(r) => Some(r),
+            Expect::Owed(_) => None,
+        }
+    }
+}
+
+/// Parameters the server reports and brisk replays when a client moves to another server:
+/// the GUC_REPORT settings a client may change.
+const REPLAYED: &[&str] = &[
+    "application_name",
+    "client_encoding",
+    "DateStyle",
+    "IntervalStyle",
+    "TimeZone",
+    "standard_conforming_strings",
+];
+
+/// Serves one client connection to its end.
+pub async fn serve(shared: Arc<Shared>, tcp: tokio::net::TcpStream, peer: Option<SocketAddr>) {
+    let _ = tcp.set_nodelay(true);
+    let mut stream = Stream::Tcp(tcp);
+    let mut buf = BytesMut::with_capacity(8 * 1024);
+    let config = shared.config();
+    let login = tokio::time::timeout(
+        config.client_login_timeout,
+        login(&shared, &mut stream, &mut buf, peer),
+    )
+    .await;
+    let outcome = match login {
+        Err(_) => {
+            let _ = fatal(&mut stream, "08P01", "client_login_timeout").await;
+            return;
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(?peer, error = %e, "login failed");
+            return;
+        }
+        Ok(Ok(outcome)) => outcome,
+    };
+    match outcome {
+        Login::Done => {}
+        Login::Admin(user) => {
+            if let Err(e) = crate::admin::serve(&shared, &mut stream, &mut buf, &user).await {
+                tracing::debug!(error = %e, "admin session ended");
+            }
+        }
+        Login::Client { pool, info, params } => {
+            shared.register_client(info.clone());
+            pool.stats.clients.fetch_add(1, Ordering::Relaxed);
+            let mut session = Session::new(
+                shared.clone(),
+                pool.clone(),
+                info.clone(),
+                stream,
+                buf,
+                params,
+            );
+            if let Err(e) = session.run().await {
+                tracing::debug!(client = info.id, error = %e, "session ended");
+            }
+            session.detach_on_exit().await;
+            pool.stats.clients.fetch_sub(1, Ordering::Relaxed);
+            shared.unregister_client(&info);
+        }
+    }
+}
+
+enum Login {
+    /// Nothing more to do (a cancel request, or a refused login already answered).
+    Done,
+    Admin(String),
+    Client {
+        pool: Arc<Pool>,
+        info: Arc<ClientInfo>,
+        /// The parameters the client asked for at startup (those brisk replays).
+        params: HashMap<String, String>,
+    },
+}
+
+async fn login(
+    shared: &Arc<Shared>,
+    stream: &mut Stream,
+    buf: &mut BytesMut,
+    peer: Option<SocketAddr>,
+) -> Result<Login, SessionError> {
+    let config = shared.config();
+    let params = loop {
+        let packet = match protocol::decode_startup(buf) {
+            Ok(Some(packet)) => packet,
+            Ok(None) => {
+                if stream.read_buf(buf).await? == 0 {
+                    return Ok(Login::Done);
+                }
+                continue;
+            }
+            Err(e) => {
+                let _ = fatal(stream, "08P01", &e.to_string()).await;
+                return Err(e.into());
+            }
+        };
+        match packet {
+            StartupPacket::SslRequest => match (shared.client_tls(), &*stream) {
+                (Some(acceptor), Stream::Tcp(_)) if buf.is_empty() => {
+                    stream.write_all(b"S").await?;
+                    let Stream::Tcp(tcp) = std::mem::replace(stream, placeholder_stream()?) else {
+                        return Err(SessionError::Refused("TLS on a non-TCP stream".into()));
+                    };
+                    let tls = acceptor.accept(tcp).await?;
+                    *stream = Stream::ClientTls(Box::new(tls));
+                }
+                _ => stream.write_all(b"N").await?,
+            },
+            // GSSAPI encryption is not offered; libpq then falls back to TLS or plain.
+            StartupPacket::GssEncRequest => stream.write_all(b"N").await?,
+            StartupPacket::Cancel { pid, secret } => {
+                shared.cancel((pid, secret)).await;
+                return Ok(Login::Done);
+            }
+            StartupPacket::Startup { params } => break params,
+        }
+    };
+    if config.client_tls == ClientTls::Require && !stream.is_tls() {
+        fatal(
+            stream,
+            "28000",
+            "brisk requires TLS: connect with sslmode=require",
+        )
+        .await?;
+        return Ok(Login::Done);
+    }
+    let Some(user) = StartupPacket::param(&params, "user") else {
+        fatal(stream, "28000", "no user name in the startup packet").await?;
+        return Ok(Login::Done);
+    };
+    if StartupPacket::param(&params, "replication").is_some() {
+        fatal(
+            stream,
+            "08P01",
+            "brisk does not proxy replication connections",
+        )
+        .await?;
+        return Ok(Login::Done);
+    }
+    let database = StartupPacket::param(&params, "database").unwrap_or_else(|| user.clone());
+
+    if database == crate::admin::ADMIN_DATABASE {
+        if !config.admin_users.contains(&user) {
+            fatal(
+                stream,
+                "28000",
+                &format!("user \"{user}\" is not an admin user (admin_users)"),
+            )
+            .await?;
+            return Ok(Login::Done);
+        }
+        if !authenticate(shared, stream, buf, &user).await? {
+            return Ok(Login::Done);
+        }
+        greet(stream, &HashMap::new(), &HashMap::new(), (0, 0)).await?;
+        return Ok(Login::Admin(user));
+    }
+
+    let Some(db) = config.databases.get(&database) else {
+        fatal(
+            stream,
+            "3D000",
+            &format!("database \"{database}\" does not exist"),
+        )
+        .await?;
+        return Ok(Login::Done);
+    };
+    if shared.client_count() >= config.max_client_conn {
+        fatal(
+            stream,
+            "53300",
+            "no more connections allowed (max_client_conn)",
+        )
+        .await?;
+        return Ok(Login::Done);
+    }
+    if !authenticate(shared, stream, buf, &user).await? {
+        return Ok(Login::Done);
+    }
+    let pool = match shared.pool_for(db, &user) {
+        Ok(pool) => pool,
+        Err(message) => {
+            fatal(stream, "28000", &message).await?;
+            return Ok(Login::Done);
+        }
+    };
+    let server_params = match pool.greeting_params().await {
+        Ok(p) => p,
+        Err(e) => {
+            fatal(stream, "08006", &format!("cannot reach the server: {e}")).await?;
+            return Ok(Login::Done);
+        }
+    };
+    let replayed: HashMap<String, String> = params
+        .iter()
+        .filter_map(|(k, v)| {
+            REPLAYED
+                .iter()
+                .find(|r| r.eq_ignore_ascii_case(k))
+                .map(|r| (r.to_string(), v.clone()))
+        })
+        .collect();
+    let info = Arc::new(ClientInfo {
+        id: shared.next_client_id(),
+        user: user.clone(),
+        database: database.clone(),
+        application_name: StartupPacket::param(&params, "application_name").unwrap_or_default(),
+        addr: peer,
+        connected: std::time::SystemTime::now(),
+        tls: stream.is_tls(),
+        state: AtomicU8::new(STATE_IDLE),
+        attached: Mutex::new(None),
+        cancel_key: (
+            i32::from_be_bytes(random_bytes::<4>()) & 0x7fff_ffff,
+            i32::from_be_bytes(random_bytes::<4>()),
+        ),
+    });
+    greet(stream, &server_params, &replayed, info.cancel_key).await?;
+    Ok(Login::Client {
+        pool,
+        info,
+        params: replayed,
+    })
+}
+
+/// A stand-in while a TCP stream is moved into TLS: a connected pair's end, never used.
+fn placeholder_stream() -> std::io::Result<Stream> {
+    let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+    a.set_nonblocking(true)?;
+    Ok(Stream::Unix(tokio::net::UnixStream::from_std(a)?))
+}
+
+/// Runs the configured authentication exchange; answers and returns false on failure.
+async fn authenticate(
+    shared: &Arc<Shared>,
+    stream: &mut Stream,
+    buf: &mut BytesMut,
+    user: &str,
+) -> Result<bool, SessionError> {
+    let config = shared.config();
+    let secret = config.users.get(user).map(|s| Secret::parse(s));
+    let failed = format!("password authentication failed for user \"{user}\"");
+    let mut out = BytesMut::new();
+    match config.auth_type {
+        AuthType::Trust => Ok(true),
+        AuthType::Md5 => {
+            let salt = random_bytes::<4>();
+            protocol::put_auth(&mut out, 5, &salt);
+            stream.write_all(&out).await?;
+            let (kind, body) = read_client_message(stream, buf).await?;
+            let response = protocol::cstr(&body)
+                .map(|(r, _)| r.to_string())
+                .unwrap_or_default();
+            let ok = kind == b'p'
+                && secret
+                    .as_ref()
+                    .is_some_and(|s| check_md5(s, user, salt, &response));
+            if !ok {
+                fatal(stream, "28P01", &failed).await?;
+            }
+            Ok(ok)
+        }
+        AuthType::ScramSha256 => {
+            // An unknown user still goes through the exchange, against a verifier nobody
+            // knows the password of, so the answer does not reveal which users exist.
+            let verifier = secret.as_ref().and_then(Secret::scram).or_else(|| {
+                crate::auth::ScramVerifier::from_password(&format!("{:?}", random_bytes::<16>()))
+            });
+            let Some(verifier) = verifier else {
+                fatal(stream, "28P01", &failed).await?;
+                return Ok(false);
+            };
+            protocol::put_auth(&mut out, 10, b"SCRAM-SHA-256\0\0");
+            stream.write_all(&out).await?;
+            let (kind, body) = read_client_message(stream, buf).await?;
+            let Some((mechanism, rest)) = protocol::cstr(&body).filter(|_| kind == b'p') else {
+                fatal(stream, "08P01", "expected a SASLInitialResponse").await?;
+                return Ok(false);
+            };
+            if mechanism != "SCRAM-SHA-256" || rest.len() < 4 {
+                fatal(stream, "28000", "brisk supports SCRAM-SHA-256 only").await?;
+                return Ok(false);
+            }
+            let scram = match ScramServer::start(verifier, &rest[4..]) {
+                Ok(s) => s,
+                Err(e) => {
+                    fatal(stream, "28000", &e.to_string()).await?;
+                    return Ok(false);
+                }
+            };
+            out.clear();
+            protocol::put_auth(&mut out, 11, scram.server_first().as_bytes());
+            stream.write_all(&out).await?;
+            let (kind, body) = read_client_message(stream, buf).await?;
+            match (kind, scram.finish(&body)) {
+                (b'p', Ok(server_final)) if secret.is_some() => {
+                    out.clear();
+                    protocol::put_auth(&mut out, 12, server_final.as_bytes());
+                    stream.write_all(&out).await?;
+                    Ok(true)
+                }
+                _ => {
+                    fatal(stream, "28P01", &failed).await?;
+                    Ok(false)
+                }
+            }
+        }
+    }
+}
+
+/// AuthenticationOk, the server's parameters (with the client's own values where it set
+/// them), the client's cancel key, and ReadyForQuery.
+async fn greet(
+    stream: &mut Stream,
+    server_params: &HashMap<String, String>,
+    client_params: &HashMap<String, String>,
+    key: (i32, i32),
+) -> Result<(), SessionError> {
+    let mut out = BytesMut::new();
+    protocol::put_auth(&mut out, 0, &[]);
+    let mut names: Vec<&String> = server_params.keys().collect();
+    names.sort();
+    for name in names {
+        let value = client_params.get(name).unwrap_or(&server_params[name]);
+        protocol::put_parameter_status(&mut out, name, value);
+    }
+    for (name, value) in client_params {
+        if !server_params.contains_key(name) {
+            protocol::put_parameter_status(&mut out, name, value);
+        }
+    }
+    protocol::put_backend_key(&mut out, key.0, key.1);
+    protocol::put_ready_for_query(&mut out, b'I');
+    stream.write_all(&out).await?;
+    Ok(())
+}
+
+/// Sends a FATAL ErrorResponse; the caller then closes the connection.
+pub async fn fatal(stream: &mut Stream, code: &str, message: &str) -> std::io::Result<()> {
+    let mut out = BytesMut::new();
+    protocol::put_error(&mut out, b'E', "FATAL", code, message);
+    stream.write_all(&out).await?;
+    stream.flush().await
+}
+
+/// Reads one whole typed message from a client during login.
+pub async fn read_client_message(
+    stream: &mut Stream,
+    buf: &mut BytesMut,
+) -> Result<(u8, BytesMut), SessionError> {
+    loop {
+        if let Some(header) = protocol::whole_frame(buf, MAX_BUFFERED_MESSAGE)? {
+            let mut frame = buf.split_to(header.total_len());
+            let _ = frame.split_to(5);
+            return Ok((header.kind, frame));
+        }
+        if stream.read_buf(buf).await? == 0 {
+            return Err(SessionError::Io(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "client closed the connection",
+            )));
+        }
+    }
+}
+
+/// What woke the relay up.
+enum Event {
+    Client(std::io::Result<usize>),
+    Server(std::io::Result<usize>),
+    IdleTimeout,
+    Shutdown,
+}
+
+/// A logged-in client being relayed.
+struct Session {
+    shared: Arc<Shared>,
+    pool: Arc<Pool>,
+    info: Arc<ClientInfo>,
+    client: Stream,
+    cbuf: BytesMut,
+    server: Option<Checkout>,
+    expected: VecDeque<Expect>,
+    /// The transaction status of the last ReadyForQuery: I, T or E.
+    status: u8,
+    /// Bound to its server for the rest of the session (session features, or session mode).
+    pinned: bool,
+    transaction_mode: bool,
+    statements: ClientStatements,
+    /// Parameters the client has set, to replay on every server it gets.
+    params: HashMap<String, String>,
+    to_server: BytesMut,
+    to_client: BytesMut,
+    in_copy: bool,
+    /// When the request now in flight was sent, and when the transaction began.
+    request_started: Option<Instant>,
+    transaction_started: Option<Instant>,
+}
+
+impl Session {
+    fn new(
+        shared: Arc<Shared>,
+        pool: Arc<Pool>,
+        info: Arc<ClientInfo>,
+        client: Stream,
+        cbuf: BytesMut,
+        params: HashMap<String, String>,
+    ) -> Session {
+        let transaction_mode = shared.config().pool_mode == PoolMode::Transaction;
+        Session {
+            shared,
+            pool,
+            info,
+            client,
+            cbuf,
+            server: None,
+            expected: VecDeque::new(),
+            status: b'I',
+            pinned: !transaction_mode,
+            transaction_mode,
+            statements: ClientStatements::default(),
+            params,
+            to_server: BytesMut::with_capacity(8 * 1024),
+            to_client: BytesMut::with_capacity(16 * 1024),
+            in_copy: false,
+            request_started: None,
+            transaction_started: None,
+        }
+    }
+
+    async fn run(&mut self) -> Result<(), SessionError> {
+        let mut shutdown = self.shared.shutdown_signal();
+        loop {
+            // Every whole message the client has sent goes out, borrowing a server first.
+            while let Some(header) = protocol::whole_frame(&self.cbuf, MAX_BUFFERED_MESSAGE)? {
+                if header.kind == b'X' {
+                    return Ok(());
+                }
+                if self.server.is_none() && !self.attach().await? {
+                    return Ok(());
+                }
+                let mut frame = self.cbuf.split_to(header.total_len());
+                let body = frame.split_off(5);
+                self.shared
+                    .observer
+                    .client_message(&self.info, header.kind, &body);
+                self.client_message(header.kind, &body)?;
+                tracing::trace!(client = self.info.id, kind = %(header.kind as char), expected = ?self.expected, "from client");
+            }
+            if !self.to_server.is_empty() {
+                if let Some(server) = self.server.as_mut() {
+                    let sent = self.to_server.len() as u64;
+                    if self.request_started.is_none() {
+                        self.request_started = Some(Instant::now());
+                    }
+                    if let Err(e) = server.conn.stream.write_all(&self.to_server).await {
+                        self.server_lost(&e.to_string()).await?;
+                        return Ok(());
+                    }
+                    self.pool
+                        .stats
+                        .bytes_received
+                        .fetch_add(sent, Ordering::Relaxed);
+                }
+                self.to_server.clear();
+            }
+            self.pay_owed();
+            self.flush_client().await?;
+            self.maybe_release();
+
+            let idle_limit = self.idle_transaction_limit();
+            let attached = self.server.is_some();
+            let event = {
+                let Session {
+                    client,
+                    cbuf,
+                    server,
+                    ..
+                } = self;
+                tokio::select! {
+                    read = client.read_buf(cbuf) => Event::Client(read),
+                    read = async {
+                        match server.as_mut() {
+                            Some(s) => s.conn.stream.read_buf(&mut s.conn.buf).await,
+                            None => std::future::pending().await,
+                        }
+                    }, if attached => Event::Server(read),
+                    _ = tokio::time::sleep(idle_limit.unwrap_or(Duration::MAX)), if idle_limit.is_some() => Event::IdleTimeout,
+                    _ = shutdown.changed(), if !attached => Event::Shutdown,
+                }
+            };
+            match event {
+                Event::Client(read) => {
+                    if read? == 0 {
+                        return Ok(());
+                    }
+                }
+                Event::Server(Ok(0)) => {
+                    self.server_lost("the server closed the connection").await?;
+                    return Ok(());
+                }
+                Event::Server(Ok(_)) => {
+                    self.server_messages()?;
+                    self.flush_client().await?;
+                }
+                Event::Server(Err(e)) => {
+                    self.server_lost(&e.to_string()).await?;
+                    return Ok(());
+                }
+                Event::IdleTimeout => {
+                    fatal(
+                        &mut self.client,
+                        "25P03",
+                        "terminating connection due to idle-in-transaction timeout (idle_transaction_timeout)",
+                    )
+                    .await?;
+                    return Ok(());
+                }
+                Event::Shutdown => {
+                    fatal(&mut self.client, "57P01", "brisk is shutting down").await?;
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn idle_transaction_limit(&self) -> Option<Duration> {
+        let limit = self.shared.config().idle_transaction_timeout;
+        (self.server.is_some()
+            && self.expected.is_empty()
+            && matches!(self.status, b'T' | b'E')
+            && !limit.is_zero())
+        .then_some(limit)
+    }
+
+    /// Borrows a server from the pool, waiting if needed, and brings it to the client's
+    /// settings. Returns false when the client was told why it cannot have one.
+    async fn attach(&mut self) -> Result<bool, SessionError> {
+        self.shared.wait_unpaused().await;
+        self.info.state.store(STATE_WAITING, Ordering::Relaxed);
+        let checkout = match self.pool.acquire().await {
+            Ok(c) => c,
+            Err(e) => {
+                let code = match e {
+                    PoolError::WaitTimeout(_) => "08P01",
+                    _ => "08006",
+                };
+                self.info.state.store(STATE_IDLE, Ordering::Relaxed);
+                fatal(&mut self.client, code, &e.to_string()).await?;
+                return Ok(false);
+            }
+        };
+        let mut checkout = checkout;
+        // Replay what the client set (application_name, TimeZone, ...) where this server
+        // differs.
+        let mut sets = String::new();
+        for (name, value) in &self.params {
+            if checkout.conn.params.get(name) != Some(value) {
+                sets.push_str(&format!(
+                    "SET {} = {};",
+                    quote_name(name),
+                    quote_literal(value)
+                ));
+            }
+        }
+        if !sets.is_empty() {
+            if let Err(e) = checkout.conn.simple(&sets).await {
+                tracing::warn!(client = self.info.id, error = %e, "cannot replay client settings");
+            }
+        }
+        *lock(&self.info.attached) =
+            Some((checkout.conn.address.clone(), checkout.conn.backend_key));
+        self.info.state.store(STATE_ACTIVE, Ordering::Relaxed);
+        self.pool
+            .stats
+            .active_clients
+            .fetch_add(1, Ordering::Relaxed);
+        self.transaction_started = Some(Instant::now());
+        self.status = b'I';
+        self.server = Some(checkout);
+        Ok(true)
+    }
+
+    /// Gives the server back when the client's transaction is over and nothing is in flight.
+    fn maybe_release(&mut self) {
+        if self.pinned
+            || self.server.is_none()
+            || !self.expected.is_empty()
+            || self.status != b'I'
+            || self.in_copy
+            || protocol::frame_header(&self.cbuf, MAX_BUFFERED_MESSAGE)
+                .ok()
+                .flatten()
+                .is_some()
+        {
+            return;
+        }
+        self.release(true);
+    }
+
+    fn release(&mut self, reusable: bool) {
+        if let Some(checkout) = self.server.take() {
+            self.pool.release(checkout, reusable);
+            self.pool
+                .stats
+                .active_clients
+                .fetch_sub(1, Ordering::Relaxed);
+        }
+        *lock(&self.info.attached) = None;
+        self.info.state.store(STATE_IDLE, Ordering::Relaxed);
+    }
+
+    /// The server went away under the client: tell it, and drop the connection.
+    async fn server_lost(&mut self, why: &str) -> Result<(), SessionError> {
+        self.release(false);
+        fatal(
+            &mut self.client,
+            "08006",
+            &format!("the server connection was lost: {why}"),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// When the client leaves: a server at rest goes back to the pool; one in a transaction
+    /// is rolled back first; one with requests in flight is closed.
+    async fn detach_on_exit(&mut self) {
+        let Some(server) = self.server.as_mut() else {
+            return;
+        };
+        if !self.expected.is_empty() || self.in_copy {
+            self.release(false);
+            return;
+        }
+        if self.status == b'I' && !self.pinned {
+            self.release(true);
+            return;
+        }
+        let reset = if self.transaction_mode {
+            "ROLLBACK"
+        } else {
+            "ROLLBACK; DISCARD ALL"
+        };
+        let rolled_back =
+            tokio::time::timeout(Duration::from_secs(5), server.conn.simple(reset)).await;
+        let reusable = matches!(rolled_back, Ok(Ok(b'I')));
+        self.release(reusable);
+    }
+
+    /// Forwards one client message, rewriting prepared statement names in transaction mode.
+    fn client_message(&mut self, kind: u8, body: &[u8]) -> Result<(), SessionError> {
+        let rename = self.transaction_mode;
+        match kind {
+            b'Q' => {
+                let query = protocol::decode_query(body)?;
+                self.watch_for_session_features(query);
+                protocol::put_message(&mut self.to_server, kind, body);
+                self.expected.push_back(Expect::Client(Request::Query));
+            }
+            b'F' => {
+                protocol::put_message(&mut self.to_server, kind, body);
+                self.expected.push_back(Expect::Client(Request::Query));
+            }
+            b'P' => {
+                let parse = protocol::decode_parse(body)?;
+                self.watch_for_session_features(parse.query);
+                if parse.name.is_empty() || !rename {
+                    protocol::put_message(&mut self.to_server, kind, body);
+                    self.expected
+                        .push_back(Expect::Client(Request::Parse(None)));
+                } else {
+                    let statement = Statement::new(parse.query, parse.param_types);
+                    self.statements.insert(parse.name, statement.clone());
+                    if self.server_has(&statement.server_name) {
+                        self.expected.push_back(Expect::Owed(b'1'));
+                    } else {
+                        self.prepare_on_server(&statement, false);
+                    }
+                }
+            }
+            b'B' => {
+                let bind = protocol::decode_bind(body)?;
+                match self.statement_for(bind.statement, rename) {
+                    Some(server_name) => protocol::put_bind(
+                        &mut self.to_server,
+                        bind.portal,
+                        &server_name,
+                        bind.rest,
+                    ),
+                    None => protocol::put_message(&mut self.to_server, kind, body),
+                }
+                self.expected.push_back(Expect::Client(Request::Bind));
+            }
+            b'D' => {
+                let (which, name) = protocol::decode_target(kind, body)?;
+                match (which, self.statement_for(name, rename && which == b'S')) {
+                    (b'S', Some(server_name)) => {
+                        protocol::put_target(&mut self.to_server, kind, which, &server_name)
+                    }
+                    _ => protocol::put_message(&mut self.to_server, kind, body),
+                }
+                self.expected.push_back(Expect::Client(Request::Describe));
+            }
+            b'C' => {
+                let (which, name) = protocol::decode_target(kind, body)?;
+                if which == b'S' && !name.is_empty() && rename {
+                    // The statement stays on the server for other clients; the client's name
+                    // for it is forgotten.
+                    self.statements.remove(name);
+                    self.expected.push_back(Expect::Owed(b'3'));
+                } else {
+                    protocol::put_message(&mut self.to_server, kind, body);
+                    self.expected.push_back(Expect::Client(Request::Close));
+                }
+            }
+            b'E' => {
+                protocol::put_message(&mut self.to_server, kind, body);
+                self.expected.push_back(Expect::Client(Request::Execute));
+            }
+            b'S' => {
+                protocol::put_message(&mut self.to_server, kind, body);
+                self.expected.push_back(Expect::Client(Request::Sync));
+            }
+            // Flush and COPY data get no answer of their own.
+            _ => protocol::put_message(&mut self.to_server, kind, body),
+        }
+        Ok(())
+    }
+
+    fn server_has(&mut self, name: &str) -> bool {
+        match self.server.as_mut() {
+            Some(s) if s.conn.prepared.contains(name) => {
+                s.conn.prepared.touch(name);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The server's name for a client statement, preparing it on this server first if
+    /// needed. `None` leaves the message as the client wrote it (the unnamed statement, an
+    /// unknown name the server will reject, or session mode).
+    fn statement_for(&mut self, name: &str, rename: bool) -> Option<Arc<str>> {
+        if !rename || name.is_empty() {
+            return None;
+        }
+        let statement = self.statements.get(name)?.clone();
+        if !self.server_has(&statement.server_name) {
+            self.prepare_on_server(&statement, true);
+        }
+        Some(statement.server_name)
+    }
+
+    /// Sends a Parse for `statement` under brisk's name, closing statements the server must
+    /// forget to stay within `max_prepared_statements`.
+    fn prepare_on_server(&mut self, statement: &Statement, on_brisks_behalf: bool) {
+        let Some(server) = self.server.as_mut() else {
+            return;
+        };
+        let evicted = server.conn.prepared.insert(statement.server_name.clone());
+        for name in evicted {
+            protocol::put_target(&mut self.to_server, b'C', b'S', &name);
+            self.expected.push_back(Expect::Brisk(Request::Close));
+        }
+        protocol::put_parse(
+            &mut self.to_server,
+            &statement.server_name,
+            &statement.query,
+            &statement.param_types,
+        );
+        let request = Request::Parse(Some(statement.server_name.clone()));
+        self.expected.push_back(if on_brisks_behalf {
+            Expect::Brisk(request)
+        } else {
+            Expect::Client(request)
+        });
+    }
+
+    /// Relays every whole message the server has sent, following the expected answers.
+    fn server_messages(&mut self) -> Result<(), SessionError> {
+        loop {
+            let Some(server) = self.server.as_mut() else {
+                return Ok(());
+            };
+            let Some(header) = protocol::whole_frame(&server.conn.buf, MAX_BUFFERED_MESSAGE)?
+            else {
+                return Ok(());
+            };
+            let frame = server.conn.buf.split_to(header.total_len());
+            let kind = header.kind;
+            let body = &frame[5..];
+            let mut forward = true;
+            match kind {
+                b'1' | b'2' | b'3' => {
+                    if let Some(Expect::Brisk(_)) = self.expected.front() {
+                        forward = false;
+                    }
+                    self.expected.pop_front();
+                }
+                b'T' | b'n' => {
+                    if matches!(
+                        self.expected.front().and_then(Expect::request),
+                        Some(Request::Describe)
+                    ) {
+                        self.expected.pop_front();
+                    }
+                }
+                b'C' | b'I' | b's' => {
+                    self.in_copy = false;
+                    if matches!(
+                        self.expected.front().and_then(Expect::request),
+                        Some(Request::Execute)
+                    ) {
+                        self.expected.pop_front();
+                    }
+                }
+                b'G' | b'H' | b'W' => self.in_copy = true,
+                b'E' => self.server_error(),
+                b'Z' => {
+                    self.status = body.first().copied().unwrap_or(b'E');
+                    self.expected.pop_front();
+                    self.count_completion();
+                }
+                b'S' => {
+                    if let Ok((name, value)) = protocol::decode_parameter_status(body) {
+                        if let Some(server) = self.server.as_mut() {
+                            server
+                                .conn
+                                .params
+                                .insert(name.to_string(), value.to_string());
+                        }
+                        // The client changed it (SET): replay it on its next servers.
+                        if REPLAYED.contains(&name) {
+                            self.params.insert(name.to_string(), value.to_string());
+                        }
+                    }
+                }
+                _ => {}
+            }
+            tracing::trace!(client = self.info.id, kind = %(kind as char), forward, expected = ?self.expected, status = %(self.status as char), "from server");
+            if forward {
+                self.shared.observer.server_message(&self.info, kind, body);
+                self.to_client.extend_from_slice(&frame);
+                self.pool
+                    .stats
+                    .bytes_sent
+                    .fetch_add(frame.len() as u64, Ordering::Relaxed);
+            }
+            self.pay_owed();
+        }
+    }
+
+    /// After an error, the server skips every message up to the next Sync: so do the
+    /// expected answers. A Parse brisk recorded as prepared did not happen.
+    fn server_error(&mut self) {
+        if matches!(
+            self.expected.front().and_then(Expect::request),
+            Some(Request::Query)
+        ) {
+            return;
+        }
+        while let Some(front) = self.expected.front() {
+            if matches!(front.request(), Some(Request::Sync)) {
+                break;
+            }
+            if let Some(Request::Parse(Some(name))) = front.request() {
+                let name = name.clone();
+                if let Some(server) = self.server.as_mut() {
+                    server.conn.prepared.remove(&name);
+                }
+            }
+            self.expected.pop_front();
+        }
+    }
+
+    /// Sends the answers brisk owes the client once everything before them is answered.
+    fn pay_owed(&mut self) {
+        while let Some(Expect::Owed(kind)) = self.expected.front() {
+            protocol::put_message(&mut self.to_client, *kind, &[]);
+            self.expected.pop_front();
+        }
+    }
+
+    fn count_completion(&mut self) {
+        let stats = &self.pool.stats;
+        stats.query_count.fetch_add(1, Ordering::Relaxed);
+        if let Some(started) = self.request_started.take() {
+            stats
+                .query_time_us
+                .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        }
+        if self.status == b'I' {
+            stats.xact_count.fetch_add(1, Ordering::Relaxed);
+            if let Some(started) = self.transaction_started.take() {
+                stats
+                    .xact_time_us
+                    .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+            }
+            self.transaction_started = Some(Instant::now());
+        }
+    }
+
+    async fn flush_client(&mut self) -> Result<(), SessionError> {
+        if !self.to_client.is_empty() {
+            self.client.write_all(&self.to_client).await?;
+            self.to_client.clear();
+        }
+        Ok(())
+    }
+
+    /// Pins the client to its server when it starts using something that lives in the
+    /// session (transaction mode would otherwise break it silently).
+    fn watch_for_session_features(&mut self, query: &str) {
+        if self.pinned {
+            return;
+        }
+        if let Some(feature) = session_feature(query, self.status) {
+            self.pinned = true;
+            self.pool.stats.pinned.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(
+                client = self.info.id,
+                pool = %self.pool.name(),
+                feature,
+                "client uses a session feature: pinned to its server for the rest of its session"
+            );
+        }
+    }
+}
+
+/// The session feature a query uses, if any: LISTEN, session advisory locks, WITH HOLD
+/// cursors, temporary tables, SQL-level PREPARE, and SET (outside a transaction) of a
+/// setting brisk cannot replay.
+pub fn session_feature(query: &str, status: u8) -> Option<&'static str> {
+    let words: Vec<String> = brisk_sql::Lexer::new(query)
+        .filter(|t| t.kind == brisk_sql::TokenKind::Identifier)
+        .take(64)
+        .map(|t| t.text.to_ascii_lowercase())
+        .collect();
+    let first = words.first().map(String::as_str)?;
+    let has = |w: &str| words.iter().any(|x| x == w);
+    match first {
+        "listen" => return Some("LISTEN"),
+        "prepare" => return Some("PREPARE"),
+        "declare" if has("hold") && has("with") => return Some("WITH HOLD cursor"),
+        "create" if has("temp") || has("temporary") => return Some("temporary table"),
+        "set" if status == b'I' => {
+            let second = words.get(1).map(String::as_str).unwrap_or("");
+            let name = if second == "session" {
+                words.get(2).map(String::as_str).unwrap_or("")
+            } else {
+                second
+            };
+            let replayable = matches!(
+                name,
+                "local"
+                    | "transaction"
+                    | "application_name"
+                    | "client_encoding"
+                    | "names"
+                    | "datestyle"
+                    | "intervalstyle"
+                    | "timezone"
+                    | "time"
+                    | "standard_conforming_strings"
+            );
+            if !replayable {
+                return Some("SET of a setting brisk cannot replay");
+            }
+        }
+        _ => {}
+    }
+    let advisory = words.iter().any(|w| {
+        matches!(
+            w.as_str(),
+            "pg_advisory_lock"
+                | "pg_advisory_lock_shared"
+                | "pg_try_advisory_lock"
+                | "pg_try_advisory_lock_shared"
+        )
+    });
+    advisory.then_some("session advisory lock")
+}
+
+fn quote_name(name: &str) -> String {
+    brisk_sql::quote_ident(name)
+}
+
+fn quote_literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::session_feature;
+
+    #[test]
+    fn session_features_are_recognised() {
+        assert_eq!(session_feature("LISTEN jobs", b'I'), Some("LISTEN"));
+        assert_eq!(
+            session_feature("select pg_advisory_lock(1)", b'I'),
+            Some("session advisory lock")
+        );
+        assert_eq!(
+            session_feature("SELECT pg_advisory_xact_lock(1)", b'T'),
+            None
+        );
+        assert_eq!(
+            session_feature("CREATE TEMP TABLE t (a int)", b'I'),
+            Some("temporary table")
+        );
+        assert_eq!(
+            session_feature("DECLARE c CURSOR WITH HOLD FOR SELECT 1", b'T'),
+            Some("WITH HOLD cursor")
+        );
+        assert_eq!(
+            session_feature("SET search_path TO app", b'I'),
+            Some("SET of a setting brisk cannot replay")
+        );
+        assert_eq!(session_feature("SET search_path TO app", b'T'), None);
+        assert_eq!(session_feature("SET application_name = 'x'", b'I'), None);
+        assert_eq!(session_feature("SET TIME ZONE 'UTC'", b'I'), None);
+        assert_eq!(
+            session_feature("SET LOCAL statement_timeout = 5", b'T'),
+            None
+        );
+        assert_eq!(session_feature("SELECT 1", b'I'), None);
+        assert_eq!(session_feature("", b'I'), None);
+    }
+}
