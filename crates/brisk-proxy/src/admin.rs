@@ -154,6 +154,7 @@ fn pools(shared: &Arc<Shared>) -> Table {
                 text(max_wait.as_secs()),
                 text(max_wait.subsec_micros()),
                 text(mode),
+                text(s.pinned.load(Ordering::Relaxed)),
             ]
         })
         .collect();
@@ -175,6 +176,8 @@ fn pools(shared: &Arc<Shared>) -> Table {
             "maxwait",
             "maxwait_us",
             "pool_mode",
+            // brisk's own: clients pinned to their server for using session features.
+            "cl_pinned",
         ],
         rows,
     }

@@ -1,0 +1,575 @@
+//! `brisk proxy` with real clients (psql, pgbench, tokio-postgres) in transaction mode,
+//! against a sandbox PostgreSQL.
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use brisk_sandbox::{shared_postgres, Postgres};
+
+/// The application role and its database.
+struct App {
+    pg: &'static Postgres,
+    database: String,
+}
+
+const APP_USER: &str = "app";
+const APP_PASSWORD: &str = "app-secret";
+
+fn app() -> App {
+    let pg = shared_postgres().expect("sandbox");
+    static ROLE: std::sync::Once = std::sync::Once::new();
+    ROLE.call_once(|| {
+        pg.psql(
+            "postgres",
+            &format!("CREATE ROLE {APP_USER} LOGIN PASSWORD '{APP_PASSWORD}';"),
+        )
+        .unwrap();
+    });
+    let database = pg.fresh_database("proxy").unwrap();
+    pg.psql(
+        &database,
+        &format!("ALTER DATABASE {database} OWNER TO {APP_USER};"),
+    )
+    .unwrap();
+    pg.psql(
+        &database,
+        &format!("GRANT ALL ON SCHEMA public TO {APP_USER};"),
+    )
+    .unwrap();
+    App { pg, database }
+}
+
+/// A running `brisk proxy`, stopped (SIGTERM) on drop.
+struct Proxy {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Proxy {
+    /// Starts a proxy for `app` with extra config lines (before `[databases]`).
+    fn start(app: &App, extra: &str) -> Proxy {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let config = dir.path().join("brisk.toml");
+        std::fs::write(&config, Proxy::config_text(app, port, extra)).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_brisk"))
+            .args(["proxy", "--config"])
+            .arg(&config)
+            .env("BRISK_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the proxy never listened");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Proxy {
+            child,
+            port,
+            dir,
+            config,
+        }
+    }
+
+    fn config_text(app: &App, port: u16, extra: &str) -> String {
+        format!(
+            "listen_port = {port}\nadmin_users = [\"admin\"]\n{extra}\n\
+             [databases]\n{db} = \"postgres://127.0.0.1:{pg_port}/{db}?sslmode=disable\"\n\
+             [users]\n{APP_USER} = \"{APP_PASSWORD}\"\nadmin = \"admin-secret\"\n",
+            db = app.database,
+            pg_port = app.pg.port()
+        )
+    }
+
+    fn url(&self, app: &App) -> String {
+        format!(
+            "postgres://{APP_USER}:{APP_PASSWORD}@127.0.0.1:{}/{}?sslmode=disable",
+            self.port, app.database
+        )
+    }
+
+    fn psql(&self, app: &App, sql: &str) -> Output {
+        Command::new("psql")
+            .args([
+                "-X",
+                "-At",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                &self.url(app),
+                "-c",
+                sql,
+            ])
+            .output()
+            .unwrap()
+    }
+
+    fn admin(&self, command: &str) -> String {
+        let output = Command::new("psql")
+            .args([
+                "-X",
+                "-A",
+                "-F",
+                "|",
+                "-d",
+                &format!(
+                    "postgres://admin:admin-secret@127.0.0.1:{}/brisk?sslmode=disable",
+                    self.port
+                ),
+                "-c",
+                command,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{command}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).to_string()
+    }
+
+    /// The value of `column` in the first data row of an admin command's output.
+    fn admin_value(&self, command: &str, column: &str) -> String {
+        let text = self.admin(command);
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().unwrap_or("").split('|').collect();
+        let row: Vec<&str> = lines.next().unwrap_or("").split('|').collect();
+        let i = header
+            .iter()
+            .position(|h| *h == column)
+            .unwrap_or_else(|| panic!("{column} in {header:?}"));
+        row[i].to_string()
+    }
+
+    fn signal(&self, signal: &str) {
+        Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = &self.dir;
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn ok(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+#[test]
+fn psql_runs_queries_transactions_errors_and_copy_through_the_proxy() {
+    let app = app();
+    let proxy = Proxy::start(&app, "default_pool_size = 2");
+    assert_eq!(ok(&proxy.psql(&app, "SELECT 40 + 2")), "42");
+    ok(&proxy.psql(&app, "CREATE TABLE items (id int PRIMARY KEY, name text)"));
+    // A transaction with an error in the middle rolls back, and the session recovers.
+    let script = "BEGIN; INSERT INTO items VALUES (1, 'a'); SELECT 1/0; COMMIT;";
+    let failed = proxy.psql(&app, script);
+    assert!(!failed.status.success());
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("division by zero"));
+    assert_eq!(ok(&proxy.psql(&app, "SELECT count(*) FROM items")), "0");
+    // COPY in both directions.
+    let mut child = Command::new("psql")
+        .args([
+            "-X",
+            "-At",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            &proxy.url(&app),
+            "-c",
+            "COPY items FROM STDIN (FORMAT csv)",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rows: String = (1..=500).map(|i| format!("{i},name {i}\n")).collect();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(rows.as_bytes())
+        .unwrap();
+    ok(&child.wait_with_output().unwrap());
+    let out = ok(&proxy.psql(
+        &app,
+        "COPY (SELECT id FROM items WHERE id <= 3 ORDER BY id) TO STDOUT",
+    ));
+    assert_eq!(out, "1\n2\n3");
+    assert_eq!(ok(&proxy.psql(&app, "SELECT count(*) FROM items")), "500");
+}
+
+#[test]
+fn pgbench_runs_in_every_protocol_mode_and_with_reconnects() {
+    let app = app();
+    let init = Command::new("pgbench")
+        .args(["-i", "-s", "1", "-q", "-d", &app.pg.url(&app.database)])
+        .output()
+        .unwrap();
+    ok(&init);
+    app.pg
+        .psql(
+            &app.database,
+            &format!("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {APP_USER};"),
+        )
+        .unwrap();
+    // Fewer servers than clients: the clients take turns, transaction by transaction.
+    let proxy = Proxy::start(&app, "default_pool_size = 2");
+    for (mode, extra) in [
+        ("simple", vec![]),
+        ("extended", vec![]),
+        ("prepared", vec![]),
+        ("simple", vec!["-C"]),
+    ] {
+        let mut args = vec!["-n", "-S", "-c", "8", "-j", "2", "-t", "200", "-M", mode];
+        args.extend(extra.iter().copied());
+        let url = proxy.url(&app);
+        args.extend(["-d", url.as_str()]);
+        let output = Command::new("pgbench").args(&args).output().unwrap();
+        let text = ok(&output);
+        assert!(
+            text.contains("number of transactions actually processed: 1600/1600"),
+            "{mode} {extra:?}: {text}"
+        );
+        assert!(text.contains("number of failed transactions: 0"), "{text}");
+    }
+    // Eight clients, at most two servers.
+    let servers: usize = proxy.admin_value("SHOW POOLS", "sv_idle").parse().unwrap();
+    assert!(servers <= 2, "{servers} servers for a pool of 2");
+}
+
+#[test]
+fn prepared_statements_survive_moving_between_servers() {
+    let app = app();
+    let proxy = Proxy::start(&app, "default_pool_size = 1");
+    let url = proxy.url(&app);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let connect = || async {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            client
+        };
+        let a = connect().await;
+        let b = connect().await;
+        // Both prepare the same statement and a statement of their own, then use them in
+        // turns; with one server they share it, and each Bind must find its statement.
+        let shared_a = a.prepare("SELECT $1::int + 1").await.unwrap();
+        let own_a = a.prepare("SELECT 'a:' || $1::text").await.unwrap();
+        let shared_b = b.prepare("SELECT $1::int + 1").await.unwrap();
+        let own_b = b.prepare("SELECT 'b:' || $1::text").await.unwrap();
+        for i in 0..20 {
+            let x: i32 = a.query_one(&shared_a, &[&i]).await.unwrap().get(0);
+            assert_eq!(x, i + 1);
+            let s: String = b.query_one(&own_b, &[&i.to_string()]).await.unwrap().get(0);
+            assert_eq!(s, format!("b:{i}"));
+            let s: String = a.query_one(&own_a, &[&i.to_string()]).await.unwrap().get(0);
+            assert_eq!(s, format!("a:{i}"));
+            let y: i32 = b.query_one(&shared_b, &[&i]).await.unwrap().get(0);
+            assert_eq!(y, i + 1);
+        }
+        // A statement that fails to prepare does not poison the server for others.
+        assert!(a.prepare("SELEC 1").await.is_err());
+        let z: i32 = b.query_one(&shared_b, &[&41]).await.unwrap().get(0);
+        assert_eq!(z, 42);
+    });
+}
+
+#[test]
+fn a_cancel_request_reaches_the_right_server() {
+    let app = app();
+    let proxy = Proxy::start(&app, "default_pool_size = 2");
+    let url = proxy.url(&app);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let token = client.cancel_token();
+        let started = Instant::now();
+        let sleeper = tokio::spawn(async move { client.simple_query("SELECT pg_sleep(30)").await });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        token.cancel_query(tokio_postgres::NoTls).await.unwrap();
+        let result = sleeper.await.unwrap();
+        let error = result.err().expect("the query was cancelled");
+        assert_eq!(
+            error.code(),
+            Some(&tokio_postgres::error::SqlState::QUERY_CANCELED)
+        );
+        assert!(started.elapsed() < Duration::from_secs(10));
+    });
+}
+
+#[test]
+fn a_client_that_disconnects_mid_transaction_releases_its_locks() {
+    let app = app();
+    let proxy = Proxy::start(&app, "default_pool_size = 1");
+    ok(&proxy.psql(
+        &app,
+        "CREATE TABLE jobs (id int); INSERT INTO jobs VALUES (1)",
+    ));
+    let mut holder = Command::new("psql")
+        .args(["-X", "-q", "-d", &proxy.url(&app)])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    holder
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(b"BEGIN;\nLOCK TABLE jobs IN ACCESS EXCLUSIVE MODE;\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    // The one server was rolled back and returned: the lock is gone.
+    let started = Instant::now();
+    let count = ok(&proxy.psql(&app, "SET lock_timeout = '5s'; SELECT count(*) FROM jobs"));
+    assert_eq!(count.lines().last(), Some("1"), "{count}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn session_features_pin_the_client_and_settings_follow_it() {
+    let app = app();
+    let proxy = Proxy::start(&app, "default_pool_size = 2");
+    let url = proxy.url(&app);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        // A reported setting is replayed on whatever server the client gets next.
+        client
+            .batch_execute("SET application_name = 'billing'")
+            .await
+            .unwrap();
+        for _ in 0..5 {
+            let name: String = client
+                .query_one("SELECT current_setting('application_name')", &[])
+                .await
+                .unwrap()
+                .get(0);
+            assert_eq!(name, "billing");
+        }
+        // A temporary table lives in one server's session: the client stays there.
+        client
+            .batch_execute("CREATE TEMP TABLE scratch (x int)")
+            .await
+            .unwrap();
+        for i in 0..5 {
+            client
+                .execute("INSERT INTO scratch VALUES ($1)", &[&i])
+                .await
+                .unwrap();
+        }
+        let n: i64 = client
+            .query_one("SELECT count(*) FROM scratch", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 5);
+    });
+    assert_eq!(proxy.admin_value("SHOW POOLS", "cl_pinned"), "1");
+}
+
+#[test]
+fn the_admin_console_reports_pools_and_reloads_its_config() {
+    let app = app();
+    let proxy = Proxy::start(&app, "default_pool_size = 3");
+    ok(&proxy.psql(&app, "SELECT 1"));
+    let pools = proxy.admin("SHOW POOLS");
+    assert!(
+        pools.starts_with("database|user|cl_active|cl_waiting"),
+        "{pools}"
+    );
+    assert!(pools.contains(&app.database));
+    let stats = proxy.admin("SHOW STATS");
+    assert!(stats.contains("total_xact_count"), "{stats}");
+    let queries: u64 = proxy
+        .admin_value("SHOW STATS", "total_query_count")
+        .parse()
+        .unwrap();
+    assert!(queries >= 1);
+    assert!(proxy
+        .admin("SHOW CLIENTS")
+        .starts_with("type|user|database|state"));
+    assert!(proxy.admin("SHOW SERVERS").contains(&app.database));
+    assert_eq!(proxy.admin_value("SHOW CONFIG", "value"), "127.0.0.1");
+
+    // Edit the file, SIGHUP: the new pool size shows, the old clients carry on.
+    let text = std::fs::read_to_string(&proxy.config).unwrap();
+    std::fs::write(
+        &proxy.config,
+        text.replace("default_pool_size = 3", "default_pool_size = 7"),
+    )
+    .unwrap();
+    proxy.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let config = proxy.admin("SHOW CONFIG");
+        if config.contains("default_pool_size|7") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{config}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    proxy.admin("PAUSE");
+    proxy.admin("RESUME");
+    assert_eq!(ok(&proxy.psql(&app, "SELECT 2")), "2");
+    // Unknown commands are errors, not crashes.
+    let output = Command::new("psql")
+        .args([
+            "-X",
+            "-d",
+            &format!(
+                "postgres://admin:admin-secret@127.0.0.1:{}/brisk?sslmode=disable",
+                proxy.port
+            ),
+            "-c",
+            "SHOW NONSENSE",
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown admin command"));
+}
+
+#[test]
+fn wrong_passwords_and_unknown_databases_are_refused() {
+    let app = app();
+    let proxy = Proxy::start(&app, "");
+    let wrong = Command::new("psql")
+        .args([
+            "-X",
+            "-d",
+            &format!(
+                "postgres://{APP_USER}:nope@127.0.0.1:{}/{}?sslmode=disable",
+                proxy.port, app.database
+            ),
+            "-c",
+            "SELECT 1",
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("password authentication failed"));
+    let unknown = Command::new("psql")
+        .args([
+            "-X",
+            "-d",
+            &format!(
+                "postgres://{APP_USER}:{APP_PASSWORD}@127.0.0.1:{}/nowhere?sslmode=disable",
+                proxy.port
+            ),
+            "-c",
+            "SELECT 1",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("database \"nowhere\" does not exist")
+    );
+}
+
+#[test]
+fn md5_and_trust_logins_work_when_configured() {
+    let app = app();
+    for auth in ["md5", "trust"] {
+        let proxy = Proxy::start(&app, &format!("auth_type = \"{auth}\""));
+        assert_eq!(ok(&proxy.psql(&app, "SELECT 7")), "7", "{auth}");
+    }
+}
+
+#[test]
+fn a_malformed_config_is_one_line_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("brisk.toml");
+    std::fs::write(
+        &config,
+        "default_pool_size = \"lots\"\n[databases]\napp = \"host=x\"\n",
+    )
+    .unwrap();
+    let output = common::brisk(&["proxy", "--config", config.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("line 1"), "{stderr}");
+    let missing = common::brisk(&["proxy", "--config", "/no/such/brisk.toml"]);
+    assert_eq!(missing.status.code(), Some(2));
+}
+
+#[test]
+fn sigterm_lets_a_transaction_finish_and_then_stops() {
+    let app = app();
+    let proxy = Proxy::start(&app, "");
+    let url = proxy.url(&app);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client.batch_execute("BEGIN").await.unwrap();
+        proxy.signal("TERM");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // The transaction in progress may finish.
+        let one: i32 = client.query_one("SELECT 1", &[]).await.unwrap().get(0);
+        assert_eq!(one, 1);
+        client.batch_execute("COMMIT").await.unwrap();
+        // After it, the client is told the proxy is going away.
+        let after = client.query_one("SELECT 1", &[]).await;
+        assert!(after.is_err());
+    });
+    // No new connections.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", proxy.port)).is_ok() {
+        assert!(Instant::now() < deadline, "still listening");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
