@@ -330,7 +330,9 @@ fn a_cancel_request_reaches_the_right_server() {
         tokio::time::sleep(Duration::from_millis(500)).await;
         token.cancel_query(tokio_postgres::NoTls).await.unwrap();
         let result = sleeper.await.unwrap();
-        let error = result.err().expect("the query was cancelled");
+        let Err(error) = result else {
+            panic!("the query was not cancelled");
+        };
         assert_eq!(
             error.code(),
             Some(&tokio_postgres::error::SqlState::QUERY_CANCELED)
