@@ -8,6 +8,7 @@
 mod check;
 mod lint;
 mod output;
+mod redis;
 mod proxy;
 
 use std::process::ExitCode;
@@ -34,6 +35,10 @@ enum Command {
     /// Find the anti-patterns in SQL files that make queries slow or dangerous, with a
     /// rewrite where one is clear.
     Lint(lint::LintArgs),
+    /// Analyze a Redis (or Redis Cluster): memory by key pattern, big keys, keys without a
+    /// TTL, what compression would save, hit ratio, evictions, fragmentation, cache settings
+    /// and the slow log. Read-only.
+    Redis(redis::RedisArgs),
     /// Run the transaction-pooling proxy in front of PostgreSQL (see docs/proxy.md).
     ///
     /// SIGHUP reloads the configuration; SIGTERM and SIGINT stop accepting clients and let
@@ -58,6 +63,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Check(args) => check::run(args).await,
             Command::Lint(args) => lint::run(args),
+            Command::Redis(args) => redis::run(args).await,
             Command::Proxy(args) => proxy::run(args).await,
         }
     });

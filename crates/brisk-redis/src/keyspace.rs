@@ -1,0 +1,454 @@
+//! Walking the keyspace: SCAN, and for each batch of keys one pipeline of `TYPE`,
+//! `MEMORY USAGE`, `PTTL` and `OBJECT ENCODING`, folded into per-pattern groups.
+//!
+//! The scan never uses `KEYS` and never sends an unbounded command: each `SCAN` asks for
+//! [`SCAN_COUNT`] keys and each pipeline carries four commands per key of one batch, so the
+//! server serves other clients between batches. Several pipelines are in flight at once
+//! (on tasks of their own, so replies are parsed while the next batch is scanned), which is
+//! what makes a million keys take seconds rather than minutes.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use redis::aio::MultiplexedConnection;
+use redis::Value;
+
+use crate::error::{one_line, Error};
+use crate::pattern::key_pattern;
+use crate::target::RedisTarget;
+
+/// Keys asked of each SCAN. redis-cli's `--bigkeys` uses the server default of 10; larger
+/// batches cut round trips, and 1,000 keys of metadata is still a sub-millisecond job for the
+/// server (measured with scripts/bench-redis).
+const SCAN_COUNT: usize = 1000;
+
+/// Metadata pipelines in flight per node: enough to keep the server busy while replies are
+/// parsed, few enough that one node's queue stays a few milliseconds long.
+const PIPELINES_IN_FLIGHT: usize = 8;
+
+/// Distinct patterns kept; keys of further patterns are counted under [`OTHER_PATTERNS`], so a
+/// keyspace without structure cannot make brisk's memory grow with the number of keys.
+const MAX_GROUPS: usize = 20_000;
+pub(crate) const OTHER_PATTERNS: &str = "(other patterns)";
+
+/// The biggest keys remembered per group.
+const BIGGEST_PER_GROUP: usize = 5;
+
+/// String keys sampled per group for the compressibility measurement.
+pub(crate) const STRING_SAMPLES_PER_GROUP: usize = 16;
+
+/// What one key is.
+struct KeyMeta {
+    key: Vec<u8>,
+    kind: String,
+    bytes: u64,
+    has_ttl: bool,
+    encoding: String,
+}
+
+/// Everything learned about the keys of one pattern.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Group {
+    pub pattern: String,
+    pub keys: u64,
+    pub bytes: u64,
+    /// `MEMORY USAGE` of every key, for percentiles.
+    sizes: Vec<u64>,
+    pub no_ttl: u64,
+    pub types: BTreeMap<String, u64>,
+    pub encodings: BTreeMap<String, u64>,
+    /// Largest first.
+    pub biggest: Vec<(u64, Vec<u8>)>,
+    /// Keys at or above the big-key threshold, and their bytes.
+    pub big_keys: u64,
+    pub big_bytes: u64,
+    /// Bytes held by string keys (the only type whose values are sampled for compression).
+    pub string_bytes: u64,
+    strings_seen: u64,
+    pub string_samples: Vec<Vec<u8>>,
+}
+
+impl Group {
+    fn new(pattern: String) -> Group {
+        Group {
+            pattern,
+            ..Group::default()
+        }
+    }
+
+    /// The `p`-th percentile (0-100) of key sizes, nearest rank.
+    pub fn percentile_bytes(&mut self, p: f64) -> u64 {
+        if self.sizes.is_empty() {
+            return 0;
+        }
+        self.sizes.sort_unstable();
+        let rank = ((p / 100.0) * self.sizes.len() as f64).ceil() as usize;
+        self.sizes[rank.clamp(1, self.sizes.len()) - 1]
+    }
+
+    fn add(&mut self, meta: KeyMeta, big_key_bytes: u64, random: &mut XorShift) {
+        self.keys += 1;
+        self.bytes += meta.bytes;
+        self.sizes.push(meta.bytes);
+        if !meta.has_ttl {
+            self.no_ttl += 1;
+        }
+        *self.types.entry(meta.kind.clone()).or_default() += 1;
+        *self.encodings.entry(meta.encoding).or_default() += 1;
+        if meta.bytes >= big_key_bytes {
+            self.big_keys += 1;
+            self.big_bytes += meta.bytes;
+        }
+        if meta.kind == "string" {
+            self.string_bytes += meta.bytes;
+            self.strings_seen += 1;
+            // Reservoir sampling: every string key of the group is equally likely to be measured.
+            if self.string_samples.len() < STRING_SAMPLES_PER_GROUP {
+                self.string_samples.push(meta.key.clone());
+            } else {
+                let slot = random.below(self.strings_seen) as usize;
+                if slot < STRING_SAMPLES_PER_GROUP {
+                    self.string_samples[slot] = meta.key.clone();
+                }
+            }
+        }
+        self.remember_big(meta.bytes, meta.key);
+    }
+
+    fn remember_big(&mut self, bytes: u64, key: Vec<u8>) {
+        if self.biggest.len() == BIGGEST_PER_GROUP
+            && self.biggest.last().is_some_and(|(b, _)| *b >= bytes)
+        {
+            return;
+        }
+        let at = self.biggest.partition_point(|(b, _)| *b >= bytes);
+        self.biggest.insert(at, (bytes, key));
+        self.biggest.truncate(BIGGEST_PER_GROUP);
+    }
+
+    fn merge(&mut self, other: Group) {
+        self.keys += other.keys;
+        self.bytes += other.bytes;
+        self.sizes.extend(other.sizes);
+        self.no_ttl += other.no_ttl;
+        for (k, v) in other.types {
+            *self.types.entry(k).or_default() += v;
+        }
+        for (k, v) in other.encodings {
+            *self.encodings.entry(k).or_default() += v;
+        }
+        for (bytes, key) in other.biggest {
+            self.remember_big(bytes, key);
+        }
+        self.big_keys += other.big_keys;
+        self.big_bytes += other.big_bytes;
+        self.string_bytes += other.string_bytes;
+        self.strings_seen += other.strings_seen;
+        self.string_samples.extend(other.string_samples);
+        self.string_samples.truncate(STRING_SAMPLES_PER_GROUP);
+    }
+}
+
+/// The scan of one or more nodes.
+#[derive(Debug, Default)]
+pub(crate) struct Keyspace {
+    pub groups: HashMap<String, Group>,
+    /// Keys whose metadata was read.
+    pub scanned: u64,
+    /// DBSIZE when the scan started, summed over nodes.
+    pub total: u64,
+    pub with_ttl: u64,
+    /// Whether the scan stopped early at `--sample`.
+    pub sampled: bool,
+}
+
+impl Keyspace {
+    fn add(&mut self, meta: KeyMeta, big_key_bytes: u64, random: &mut XorShift) {
+        self.scanned += 1;
+        if meta.has_ttl {
+            self.with_ttl += 1;
+        }
+        let mut pattern = key_pattern(&meta.key);
+        if !self.groups.contains_key(&pattern) && self.groups.len() >= MAX_GROUPS {
+            pattern = OTHER_PATTERNS.to_string();
+        }
+        self.groups
+            .entry(pattern)
+            .or_insert_with_key(|p| Group::new(p.clone()))
+            .add(meta, big_key_bytes, random);
+    }
+
+    pub fn merge(&mut self, other: Keyspace) {
+        self.scanned += other.scanned;
+        self.total += other.total;
+        self.with_ttl += other.with_ttl;
+        self.sampled |= other.sampled;
+        for (pattern, group) in other.groups {
+            match self.groups.get_mut(&pattern) {
+                Some(mine) => mine.merge(group),
+                None => {
+                    self.groups.insert(pattern, group);
+                }
+            }
+        }
+    }
+
+    /// Scanned keys per key in the database: 1 for a full scan, less for `--sample`.
+    pub fn coverage(&self) -> f64 {
+        if self.total == 0 {
+            1.0
+        } else {
+            (self.scanned as f64 / self.total as f64).min(1.0)
+        }
+    }
+}
+
+/// A tiny deterministic generator for reservoir sampling: the same keyspace gives the same
+/// sample, so two runs of brisk agree.
+pub(crate) struct XorShift(u64);
+
+impl XorShift {
+    pub fn new() -> XorShift {
+        XorShift(0x9e37_79b9_7f4a_7c15)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n.max(1)
+    }
+}
+
+/// Counts shared by the scans of all nodes, for progress.
+pub(crate) struct ScanCounters {
+    pub scanned: AtomicU64,
+    pub total: AtomicU64,
+}
+
+/// Scans one node's database: every key, or until `limit` keys were read.
+pub(crate) async fn scan_node(
+    node: &RedisTarget,
+    conn: MultiplexedConnection,
+    limit: Option<u64>,
+    big_key_bytes: u64,
+    counters: &ScanCounters,
+    on_batch: &dyn Fn(),
+) -> Result<Keyspace, Error> {
+    let address = node.address().to_string();
+    let mut keyspace = Keyspace::default();
+    let mut scan_conn = conn.clone();
+    let total: u64 = redis::cmd("DBSIZE")
+        .query_async(&mut scan_conn)
+        .await
+        .map_err(|e| Error::from_redis(&address, "DBSIZE", &e))?;
+    keyspace.total = total;
+    counters.total.fetch_add(total, Ordering::Relaxed);
+
+    let interrupted = |keyspace: &Keyspace, error: &redis::RedisError| {
+        if error.is_io_error()
+            || error.is_connection_dropped()
+            || error.is_timeout()
+            || error.is_connection_refusal()
+            || error.is_unrecoverable_error()
+        {
+            Error::ScanInterrupted {
+                address: address.clone(),
+                scanned: keyspace.scanned,
+                total: keyspace.total.max(keyspace.scanned),
+                percent: 100.0 * keyspace.coverage(),
+                detail: one_line(&error.to_string()),
+            }
+        } else {
+            Error::from_redis(&address, "SCAN", error)
+        }
+    };
+
+    let mut random = XorShift::new();
+    let mut pending: VecDeque<tokio::task::JoinHandle<Result<Vec<KeyMeta>, redis::RedisError>>> =
+        VecDeque::new();
+    let mut cursor: u64 = 0;
+    let mut requested: u64 = 0;
+    let mut done = false;
+    loop {
+        while !done && pending.len() < PIPELINES_IN_FLIGHT {
+            let reply: Result<(u64, Vec<Vec<u8>>), _> = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("COUNT")
+                .arg(SCAN_COUNT)
+                .query_async(&mut scan_conn)
+                .await;
+            let (next, mut keys) = reply.map_err(|e| interrupted(&keyspace, &e))?;
+            cursor = next;
+            done = cursor == 0;
+            if let Some(limit) = limit {
+                let room = limit.saturating_sub(requested);
+                if keys.len() as u64 >= room {
+                    // Sampled unless this batch happened to end the whole scan exactly.
+                    keyspace.sampled = !done || keys.len() as u64 > room;
+                    keys.truncate(room as usize);
+                    done = true;
+                }
+            }
+            requested += keys.len() as u64;
+            if !keys.is_empty() {
+                pending.push_back(tokio::spawn(key_metadata(conn.clone(), keys)));
+            }
+        }
+        let Some(batch) = pending.pop_front() else {
+            break;
+        };
+        let metas = match batch.await {
+            Ok(Ok(metas)) => metas,
+            Ok(Err(e)) => {
+                if e.code() == Some("NOPERM") {
+                    return Err(permission_error(&address, &e));
+                }
+                return Err(interrupted(&keyspace, &e));
+            }
+            Err(join) => {
+                return Err(Error::Command {
+                    address: address.clone(),
+                    command: "MEMORY USAGE".into(),
+                    detail: join.to_string(),
+                })
+            }
+        };
+        let n = metas.len() as u64;
+        for meta in metas {
+            keyspace.add(meta, big_key_bytes, &mut random);
+        }
+        counters.scanned.fetch_add(n, Ordering::Relaxed);
+        on_batch();
+    }
+    Ok(keyspace)
+}
+
+/// Names the command of a pipeline that the ACL refused.
+fn permission_error(address: &str, error: &redis::RedisError) -> Error {
+    let detail = one_line(&error.to_string());
+    let lower = detail.to_lowercase();
+    let command = ["memory|usage", "object|encoding", "pttl", "type"]
+        .into_iter()
+        .find(|c| lower.contains(c))
+        .unwrap_or("memory|usage");
+    Error::NoPermission {
+        address: address.to_string(),
+        command: command.replace('|', " ").to_uppercase(),
+        acl: command.to_string(),
+        detail,
+    }
+}
+
+/// One pipeline: TYPE, MEMORY USAGE, PTTL and OBJECT ENCODING of each key. Runs on a task of
+/// its own so the reply is parsed on another worker while the next batch is scanned.
+async fn key_metadata(
+    mut conn: MultiplexedConnection,
+    keys: Vec<Vec<u8>>,
+) -> Result<Vec<KeyMeta>, redis::RedisError> {
+    let mut pipe = redis::pipe();
+    for key in &keys {
+        pipe.cmd("TYPE").arg(key);
+        pipe.cmd("MEMORY").arg("USAGE").arg(key);
+        pipe.cmd("PTTL").arg(key);
+        pipe.cmd("OBJECT").arg("ENCODING").arg(key);
+    }
+    // Errors stay in place, one per command, so one key's error does not hide the others.
+    pipe.ignore_errors();
+    let values: Vec<Value> = pipe.query_async(&mut conn).await?;
+    let mut metas = Vec::with_capacity(keys.len());
+    for (key, reply) in keys.into_iter().zip(values.chunks(4)) {
+        let [kind, bytes, ttl, encoding] = reply else {
+            continue;
+        };
+        for value in reply {
+            if let Value::ServerError(e) = value {
+                if e.code() == "NOPERM" {
+                    return Err(e.clone().into());
+                }
+            }
+        }
+        let kind = match kind {
+            Value::SimpleString(s) => s.clone(),
+            Value::BulkString(b) => String::from_utf8_lossy(b).to_string(),
+            Value::Okay => "string".to_string(),
+            _ => continue,
+        };
+        // The key expired or was deleted between SCAN and this pipeline.
+        if kind == "none" {
+            continue;
+        }
+        let bytes = match bytes {
+            Value::Int(n) => (*n).max(0) as u64,
+            _ => 0,
+        };
+        let has_ttl = matches!(ttl, Value::Int(ms) if *ms >= 0);
+        let encoding = match encoding {
+            Value::BulkString(b) => String::from_utf8_lossy(b).to_string(),
+            Value::SimpleString(s) => s.clone(),
+            _ => "unknown".to_string(),
+        };
+        metas.push(KeyMeta {
+            key,
+            kind,
+            bytes,
+            has_ttl,
+            encoding,
+        });
+    }
+    Ok(metas)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(key: &str, bytes: u64, has_ttl: bool) -> KeyMeta {
+        KeyMeta {
+            key: key.as_bytes().to_vec(),
+            kind: "string".into(),
+            bytes,
+            has_ttl,
+            encoding: "raw".into(),
+        }
+    }
+
+    #[test]
+    fn groups_count_sizes_ttls_and_the_biggest_keys() {
+        let mut keyspace = Keyspace::default();
+        let mut random = XorShift::new();
+        for i in 0..100 {
+            keyspace.add(
+                meta(&format!("user:{i}:profile"), 100 + i, i % 4 != 0),
+                150,
+                &mut random,
+            );
+        }
+        keyspace.add(meta("config", 10, false), 150, &mut random);
+        assert_eq!(keyspace.groups.len(), 2);
+        let group = keyspace.groups.get_mut("user:*:profile").unwrap();
+        assert_eq!(group.keys, 100);
+        assert_eq!(group.no_ttl, 25);
+        assert_eq!(group.big_keys, 50);
+        assert_eq!(group.percentile_bytes(99.0), 198);
+        assert_eq!(group.biggest[0], (199, b"user:99:profile".to_vec()));
+        assert_eq!(group.biggest.len(), BIGGEST_PER_GROUP);
+        assert_eq!(group.string_samples.len(), STRING_SAMPLES_PER_GROUP);
+        assert_eq!(keyspace.with_ttl, 75);
+    }
+
+    #[test]
+    fn merging_nodes_adds_up() {
+        let mut random = XorShift::new();
+        let mut a = Keyspace::default();
+        let mut b = Keyspace::default();
+        a.add(meta("user:1", 10, true), 100, &mut random);
+        b.add(meta("user:2", 500, false), 100, &mut random);
+        b.total = 1;
+        a.merge(b);
+        let group = &a.groups["user:*"];
+        assert_eq!((group.keys, group.bytes, group.big_keys), (2, 510, 1));
+        assert_eq!(group.biggest[0].0, 500);
+        assert_eq!(a.scanned, 2);
+    }
+}
