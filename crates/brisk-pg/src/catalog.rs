@@ -22,7 +22,7 @@ pub use brisk_sql::quote_ident;
 use crate::{PgError, Session};
 
 /// A WHERE fragment (over `n` = pg_namespace and `c` = pg_class) that keeps user objects.
-const USER_RELATION: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
+pub(crate) const USER_RELATION: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
     AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%' \
     AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass \
         AND d.objid = c.oid AND d.deptype = 'e')";

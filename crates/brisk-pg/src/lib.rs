@@ -1,9 +1,10 @@
 //! brisk-pg: talking to a live PostgreSQL.
 //!
 //! It parses libpq connection strings ([`conninfo`]), opens connections with brisk's
-//! safety settings ([`Session`]), and reads typed snapshots of the catalog and statistics
-//! views ([`catalog`]). It judges nothing: turning snapshots into findings is the
-//! advisor's job.
+//! safety settings ([`Session`]), reads typed snapshots of the catalog and statistics
+//! views ([`catalog`], and [`stats`] for the index advisor), and explains statements,
+//! generically for normalized ones, with HypoPG's hypothetical indexes ([`explain`]). It
+//! judges nothing: turning snapshots and plans into findings is the advisor's job.
 //!
 //! Architecture invariant: every connection brisk-pg opens sets `application_name=brisk`,
 //! a `statement_timeout` and a `lock_timeout`, and is read-only unless the caller asks
@@ -21,7 +22,9 @@
 pub mod catalog;
 pub mod conninfo;
 mod error;
+pub mod explain;
 mod session;
+pub mod stats;
 pub mod tls;
 
 pub use error::{PgError, INSUFFICIENT_PRIVILEGE};

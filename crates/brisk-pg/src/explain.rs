@@ -1,0 +1,426 @@
+//! Plans: `EXPLAIN` of a statement as a typed tree, generic plans of normalized (`$n`)
+//! statements, and HypoPG's hypothetical indexes.
+//!
+//! - A statement with literal values is explained as it is ([`Statement::Plain`]).
+//! - A normalized statement (`WHERE id = $1`, as `pg_stat_statements` stores it) gets a
+//!   generic plan ([`Statement::Generic`]): `PREPARE`, `plan_cache_mode =
+//!   force_generic_plan` for this transaction, `EXPLAIN EXECUTE` with values of the right
+//!   type, `DEALLOCATE`. The plan does not depend on the values; `EXECUTE` only needs valid
+//!   ones. [`Statement::Custom`] plans it for given values instead, as a driver that binds
+//!   parameters gets it for its first executions.
+//! - [`HypoPg`] creates indexes that exist only in this backend's memory (HypoPG), so the
+//!   planner considers them in `EXPLAIN` without ANALYZE. They need no write and work in a
+//!   READ ONLY transaction; they are not transactional, so [`HypoPg::reset`] removes them.
+//!
+//! Statement text reaches the server only through the extended query protocol, which
+//! refuses more than one command: text from a workload cannot smuggle a second statement
+//! into a batch. Values for `EXECUTE` must be SQL literals (`'42'`, `NULL`), and are checked.
+//!
+//! Every function runs inside the caller's transaction ([`Session::begin`]). When
+//! `EXPLAIN` fails, [`explain`] rolls the transaction back, removes its prepared
+//! statement and begins a new one, so the caller can go on with the next statement.
+
+use serde::Deserialize;
+use tokio_postgres::types::{FromSql, Type};
+
+use crate::catalog::quote_ident;
+use crate::{PgError, Session};
+
+/// Name of the prepared statement brisk plans generic plans through.
+const PREPARED: &str = "brisk_plan";
+
+/// What to explain.
+#[derive(Debug, Clone, Copy)]
+pub enum Statement<'a> {
+    /// One statement whose text holds its values (or needs none).
+    Plain(&'a str),
+    /// One statement with `$n` parameters, planned generically; `args` are SQL literals of
+    /// the right type for `EXECUTE` (`'42'`, `NULL`), one per parameter.
+    Generic { sql: &'a str, args: &'a [String] },
+    /// One statement with `$n` parameters, planned for the values `args` (SQL literals).
+    Custom { sql: &'a str, args: &'a [String] },
+}
+
+/// `EXPLAIN` options.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExplainOptions {
+    /// Run the statement (`ANALYZE`): it executes, writes included. Only ever on a target
+    /// the user named as safe, and writes only inside a transaction that is rolled back.
+    pub analyze: bool,
+    /// Count buffers (`BUFFERS`); needs `analyze`.
+    pub buffers: bool,
+}
+
+/// The result of one `EXPLAIN`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Explained {
+    #[serde(rename = "Plan")]
+    pub plan: Plan,
+    /// With ANALYZE: planning time in milliseconds.
+    #[serde(rename = "Planning Time", default)]
+    pub planning_ms: Option<f64>,
+    /// With ANALYZE: execution time in milliseconds.
+    #[serde(rename = "Execution Time", default)]
+    pub execution_ms: Option<f64>,
+}
+
+/// One plan node, with the fields brisk reads.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Plan {
+    #[serde(rename = "Node Type")]
+    pub node_type: String,
+    #[serde(rename = "Relation Name", default)]
+    pub relation: Option<String>,
+    #[serde(rename = "Alias", default)]
+    pub alias: Option<String>,
+    #[serde(rename = "Index Name", default)]
+    pub index_name: Option<String>,
+    #[serde(rename = "Startup Cost")]
+    pub startup_cost: f64,
+    #[serde(rename = "Total Cost")]
+    pub total_cost: f64,
+    #[serde(rename = "Plan Rows")]
+    pub rows: f64,
+    #[serde(rename = "Plan Width", default)]
+    pub width: f64,
+    #[serde(rename = "Filter", default)]
+    pub filter: Option<String>,
+    #[serde(rename = "Actual Total Time", default)]
+    pub actual_total_ms: Option<f64>,
+    #[serde(rename = "Actual Rows", default)]
+    pub actual_rows: Option<f64>,
+    #[serde(rename = "Actual Loops", default)]
+    pub actual_loops: Option<f64>,
+    #[serde(rename = "Shared Hit Blocks", default)]
+    pub shared_hit_blocks: Option<i64>,
+    #[serde(rename = "Shared Read Blocks", default)]
+    pub shared_read_blocks: Option<i64>,
+    #[serde(rename = "Plans", default)]
+    pub children: Vec<Plan>,
+}
+
+impl Plan {
+    /// This node and every node below it, depth first.
+    pub fn nodes(&self) -> Vec<&Plan> {
+        let mut out = vec![self];
+        let mut i = 0;
+        while i < out.len() {
+            let node = out[i];
+            out.extend(node.children.iter());
+            i += 1;
+        }
+        out
+    }
+
+    /// How each table is read, in plan order: `Seq Scan on messages`, `Index Only Scan
+    /// using messages_conversation_id_idx on messages`. A bitmap heap scan is named with the
+    /// index its bitmap comes from.
+    pub fn access_paths(&self) -> Vec<String> {
+        let mut paths = Vec::new();
+        self.collect_paths(&mut paths);
+        paths
+    }
+
+    fn collect_paths(&self, paths: &mut Vec<String>) {
+        if let Some(relation) = &self.relation {
+            let index = self.index_name.clone().or_else(|| {
+                self.nodes()
+                    .iter()
+                    .skip(1)
+                    .find_map(|n| n.index_name.clone())
+            });
+            match index {
+                Some(index) => {
+                    paths.push(format!("{} using {index} on {relation}", self.node_type))
+                }
+                None => paths.push(format!("{} on {relation}", self.node_type)),
+            }
+            return;
+        }
+        for child in &self.children {
+            child.collect_paths(paths);
+        }
+    }
+
+    /// Shared buffers hit plus read, as the top node counts them (with BUFFERS).
+    pub fn shared_blocks(&self) -> Option<i64> {
+        Some(self.shared_hit_blocks? + self.shared_read_blocks.unwrap_or(0))
+    }
+}
+
+/// The text of `EXPLAIN (FORMAT JSON)`: its type is `json`, which tokio-postgres does not
+/// decode into a `String` without a feature brisk does not need.
+struct JsonText(String);
+
+impl<'a> FromSql<'a> for JsonText {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(JsonText(std::str::from_utf8(raw)?.to_string()))
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::JSON || *ty == Type::TEXT
+    }
+}
+
+fn parse_explain(text: &str) -> Result<Explained, PgError> {
+    let mut parsed: Vec<Explained> = serde_json::from_str(text).map_err(|e| PgError::Query {
+        context: "reading a plan".into(),
+        message: format!("unexpected EXPLAIN output: {e}"),
+        sqlstate: None,
+    })?;
+    parsed.pop().ok_or_else(|| PgError::Query {
+        context: "reading a plan".into(),
+        message: "EXPLAIN returned no plan".into(),
+        sqlstate: None,
+    })
+}
+
+/// Explains one statement. See the module documentation for what happens on error.
+pub async fn explain(
+    session: &Session,
+    statement: Statement<'_>,
+    options: ExplainOptions,
+) -> Result<Explained, PgError> {
+    let mut words = vec!["FORMAT JSON"];
+    if options.analyze {
+        words.push("ANALYZE");
+        if options.buffers {
+            words.push("BUFFERS");
+        }
+    }
+    let words = words.join(", ");
+    let result = match statement {
+        Statement::Plain(sql) => {
+            let text = format!("/* brisk */ EXPLAIN ({words}) {sql}");
+            session
+                .client()
+                .query_one(&text, &[])
+                .await
+                .map_err(|e| PgError::query("explaining a query", e))
+                .and_then(|row| parse_explain(&row.get::<_, JsonText>(0).0))
+        }
+        Statement::Generic { sql, args } => {
+            execute_prepared(session, sql, args, &words, true).await
+        }
+        Statement::Custom { sql, args } => {
+            execute_prepared(session, sql, args, &words, false).await
+        }
+    };
+    if result.is_err() {
+        recover(session).await?;
+    }
+    result
+}
+
+async fn execute_prepared(
+    session: &Session,
+    sql: &str,
+    args: &[String],
+    words: &str,
+    generic: bool,
+) -> Result<Explained, PgError> {
+    if let Some(bad) = args.iter().find(|a| !is_literal(a)) {
+        return Err(PgError::Query {
+            context: "explaining a query".into(),
+            message: format!("{bad:?} is not a SQL literal"),
+            sqlstate: None,
+        });
+    }
+    // PREPARE goes through the extended protocol: one command only.
+    session
+        .client()
+        .execute(&format!("/* brisk */ PREPARE {PREPARED} AS {sql}"), &[])
+        .await
+        .map_err(|e| PgError::query("preparing a query", e))?;
+    let mode = if generic {
+        "force_generic_plan"
+    } else {
+        "force_custom_plan"
+    };
+    // Only brisk's own text from here on, so the simple protocol's one round trip is safe.
+    let batch = format!(
+        "/* brisk */ SET LOCAL plan_cache_mode = {mode}; \
+         /* brisk */ EXPLAIN ({words}) EXECUTE {PREPARED}({}); \
+         /* brisk */ DEALLOCATE {PREPARED}",
+        args.join(", ")
+    );
+    let messages = session
+        .client()
+        .simple_query(&batch)
+        .await
+        .map_err(|e| PgError::query("explaining a query", e))?;
+    let text = messages
+        .iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+            _ => None,
+        })
+        .unwrap_or_default();
+    parse_explain(&text)
+}
+
+/// After an error: a fresh transaction, without the prepared statement the failed one may
+/// have left (prepared statements outlive a rollback).
+async fn recover(session: &Session) -> Result<(), PgError> {
+    session.rollback().await?;
+    let _ = session
+        .client()
+        .batch_execute(&format!("/* brisk */ DEALLOCATE {PREPARED}"))
+        .await;
+    session.begin().await
+}
+
+/// Whether `arg` is one SQL literal: `NULL`, or a quoted string with its quotes doubled.
+fn is_literal(arg: &str) -> bool {
+    if arg == "NULL" {
+        return true;
+    }
+    let Some(inner) = arg.strip_prefix('\'').and_then(|a| a.strip_suffix('\'')) else {
+        return false;
+    };
+    inner.replace("''", "").find('\'').is_none()
+}
+
+/// The types PostgreSQL infers for the `$n` parameters of `sql`, in order
+/// (`integer`, `text[]`, `timestamp with time zone`).
+pub async fn parameter_types(session: &Session, sql: &str) -> Result<Vec<String>, PgError> {
+    let result = async {
+        session
+            .client()
+            .execute(&format!("/* brisk */ PREPARE {PREPARED} AS {sql}"), &[])
+            .await
+            .map_err(|e| PgError::query("preparing a query", e))?;
+        let row = session
+            .client()
+            .query_one(
+                "/* brisk */ SELECT parameter_types::text[] FROM pg_prepared_statements \
+                 WHERE name = $1",
+                &[&PREPARED],
+            )
+            .await
+            .map_err(|e| PgError::query("reading parameter types", e))?;
+        session
+            .client()
+            .batch_execute(&format!("/* brisk */ DEALLOCATE {PREPARED}"))
+            .await
+            .map_err(|e| PgError::query("deallocating a query", e))?;
+        Ok(row.get::<_, Vec<String>>(0))
+    }
+    .await;
+    if result.is_err() {
+        recover(session).await?;
+    }
+    result
+}
+
+/// A hypothetical index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HypoIndex {
+    pub oid: u32,
+    /// The name plans show: `<13559>btree_messages_conversation_id`.
+    pub name: String,
+}
+
+/// HypoPG, created in `schema` of this database.
+#[derive(Debug, Clone)]
+pub struct HypoPg {
+    schema: String,
+}
+
+impl HypoPg {
+    pub fn new(schema: &str) -> HypoPg {
+        HypoPg {
+            schema: quote_ident(schema),
+        }
+    }
+
+    /// Creates a hypothetical index from a `CREATE INDEX` statement (btree, BRIN and hash;
+    /// HypoPG cannot simulate GIN or GiST).
+    pub async fn create(&self, session: &Session, ddl: &str) -> Result<HypoIndex, PgError> {
+        let sql = format!(
+            "/* brisk */ SELECT indexrelid, indexname FROM {}.hypopg_create_index($1)",
+            self.schema
+        );
+        let row = session
+            .client()
+            .query_one(&sql, &[&ddl])
+            .await
+            .map_err(|e| PgError::query("creating a hypothetical index", e))?;
+        Ok(HypoIndex {
+            oid: row.get(0),
+            name: row.get(1),
+        })
+    }
+
+    /// The estimated size of a hypothetical index in bytes.
+    pub async fn size(&self, session: &Session, index: &HypoIndex) -> Result<i64, PgError> {
+        let sql = format!(
+            "/* brisk */ SELECT {}.hypopg_relation_size($1)::int8",
+            self.schema
+        );
+        let row = session
+            .client()
+            .query_one(&sql, &[&index.oid])
+            .await
+            .map_err(|e| PgError::query("sizing a hypothetical index", e))?;
+        Ok(row.get(0))
+    }
+
+    pub async fn drop(&self, session: &Session, index: &HypoIndex) -> Result<(), PgError> {
+        let sql = format!("/* brisk */ SELECT {}.hypopg_drop_index($1)", self.schema);
+        session
+            .client()
+            .query_one(&sql, &[&index.oid])
+            .await
+            .map_err(|e| PgError::query("dropping a hypothetical index", e))?;
+        Ok(())
+    }
+
+    /// Removes every hypothetical index of this backend.
+    pub async fn reset(&self, session: &Session) -> Result<(), PgError> {
+        let sql = format!("/* brisk */ SELECT {}.hypopg_reset()", self.schema);
+        session
+            .client()
+            .batch_execute(&sql)
+            .await
+            .map_err(|e| PgError::query("removing hypothetical indexes", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_literals_pass_as_values() {
+        assert!(is_literal("NULL"));
+        assert!(is_literal("'it''s'"));
+        assert!(is_literal("''"));
+        assert!(!is_literal("'a'); DROP TABLE t; --'"));
+        assert!(!is_literal("1"));
+        assert!(!is_literal("'a"));
+    }
+
+    #[test]
+    fn plans_parse_and_name_their_access_paths() {
+        let text = r#"[{"Plan": {"Node Type": "Limit", "Startup Cost": 0.0, "Total Cost": 9.5,
+            "Plan Rows": 10, "Plan Width": 8, "Plans": [
+              {"Node Type": "Bitmap Heap Scan", "Relation Name": "messages", "Alias": "m",
+               "Startup Cost": 1.0, "Total Cost": 50.0, "Plan Rows": 100, "Plan Width": 8,
+               "Plans": [{"Node Type": "Bitmap Index Scan", "Index Name": "m_idx",
+                          "Startup Cost": 0.0, "Total Cost": 1.0, "Plan Rows": 100}]},
+              {"Node Type": "Seq Scan", "Relation Name": "users", "Startup Cost": 0.0,
+               "Total Cost": 5.0, "Plan Rows": 1, "Plan Width": 4}]},
+            "Planning Time": 0.1, "Execution Time": 2.5}]"#;
+        let explained = parse_explain(text).unwrap();
+        assert_eq!(explained.execution_ms, Some(2.5));
+        assert_eq!(
+            explained.plan.access_paths(),
+            [
+                "Bitmap Heap Scan using m_idx on messages",
+                "Seq Scan on users"
+            ]
+        );
+        assert_eq!(explained.plan.nodes().len(), 4);
+    }
+}
