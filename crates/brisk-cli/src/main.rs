@@ -5,6 +5,7 @@
 //! finding reached `--fail-on`, 2 for bad input of any kind (arguments, URL, connection,
 //! privileges), 130 when interrupted.
 
+mod advise;
 mod check;
 mod lint;
 mod output;
@@ -32,6 +33,12 @@ enum Command {
     /// environment), brisk starts a throwaway PostgreSQL with a demo database that has
     /// problems planted in it, and checks that.
     Check(check::CheckArgs),
+    /// Recommend indexes for the whole workload, proven by what-if planning (HypoPG) and,
+    /// with --verify, measured on a real run.
+    ///
+    /// The workload comes from pg_stat_statements, or from --workload FILE (JSON lines or
+    /// .sql). brisk only reads the database unless --apply is given.
+    Advise(advise::AdviseArgs),
     /// Find the anti-patterns in SQL files that make queries slow or dangerous, with a
     /// rewrite where one is clear.
     Lint(lint::LintArgs),
@@ -61,6 +68,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Advise(args) => advise::run(args).await,
             Command::Check(args) => check::run(args).await,
             Command::Lint(args) => lint::run(args),
             Command::Redis(args) => redis::run(args).await,

@@ -1,0 +1,383 @@
+//! The queries to advise on: read from `pg_stat_statements`, a JSON-lines workload or a
+//! plain `.sql` file, grouped by fingerprint, parsed and analyzed once each.
+//!
+//! Statements that are not queries (DDL, `SET`, transaction control) are counted and left
+//! out; statements PostgreSQL's parser rejects are listed with the reason and skipped.
+
+use std::collections::HashMap;
+
+use brisk_pg::stats::WorkloadStatement;
+use brisk_sql::{
+    analyze, normalize, ConstantPredicate, StatementAnalysis, StatementKind, TableName,
+};
+use brisk_workload::Workload;
+
+/// How many example texts (with values) of one query shape are kept: enough to tell a
+/// constant that every call repeats from a value that changes between calls.
+const MAX_EXAMPLES: usize = 5;
+
+/// One query shape of the workload.
+#[derive(Debug, Clone)]
+pub(crate) struct Query {
+    pub fingerprint: String,
+    /// For reports: values replaced by `$n`.
+    pub normalized: String,
+    /// Texts with values, when known: from the file, or `params` written in.
+    pub examples: Vec<String>,
+    pub calls: f64,
+    /// Mean execution time per call in milliseconds, when the source measured it.
+    pub mean_ms: Option<f64>,
+    /// Rows returned or affected over all calls, when known.
+    pub rows: Option<f64>,
+    /// What the statement does: from the first example, or from the normalized text.
+    pub analysis: StatementAnalysis,
+    /// Per table reference of `analysis`: the constant predicates every example repeats.
+    pub fixed_constants: Vec<Vec<ConstantPredicate>>,
+    /// For an `UPDATE`: the columns its `SET` changes.
+    pub updated_columns: Vec<String>,
+}
+
+impl Query {
+    /// The text to plan: the first example, or the normalized text with its `$n`.
+    pub fn plan_text(&self) -> &str {
+        self.examples.first().unwrap_or(&self.normalized)
+    }
+
+    /// Whether planning needs parameter values (the text still holds `$n`).
+    pub fn needs_values(&self) -> bool {
+        self.examples.is_empty() && has_parameters(&self.normalized)
+    }
+}
+
+/// A statement of the workload that was left out, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SkippedQuery {
+    /// Where it came from: `line 12`, `queryid 4242`.
+    pub origin: String,
+    /// Normalized text, values replaced by `$n`.
+    pub query: String,
+    pub reason: String,
+}
+
+/// What a source yields.
+#[derive(Debug, Default)]
+pub(crate) struct Collected {
+    pub queries: Vec<Query>,
+    pub skipped: Vec<SkippedQuery>,
+    /// Statements that are not queries (DDL, `SET`, `BEGIN`, ...), left out silently.
+    pub not_queries: usize,
+}
+
+/// One statement as a source hands it over, before grouping.
+struct Sample {
+    origin: String,
+    fingerprint: Option<String>,
+    normalized: String,
+    example: Option<String>,
+    calls: f64,
+    total_ms: Option<f64>,
+    rows: Option<f64>,
+}
+
+/// From `pg_stat_statements`: already normalized and summed.
+pub(crate) fn from_statements(statements: &[WorkloadStatement]) -> Collected {
+    let samples = statements.iter().map(|s| Sample {
+        origin: format!("queryid {}", s.query_id),
+        fingerprint: brisk_sql::fingerprint(&s.query).ok().map(|f| f.to_string()),
+        normalized: s.query.clone(),
+        example: (!has_parameters(&s.query)).then(|| s.query.clone()),
+        calls: s.calls as f64,
+        total_ms: Some(s.total_ms),
+        rows: Some(s.rows as f64),
+    });
+    group(samples)
+}
+
+/// From a JSON-lines workload.
+pub(crate) fn from_workload(workload: &Workload) -> Collected {
+    let samples = workload.samples.iter().enumerate().map(|(i, s)| Sample {
+        origin: format!("sample {}", i + 1),
+        fingerprint: s.fingerprint.clone(),
+        normalized: normalize(&s.query),
+        example: s
+            .with_values()
+            .or_else(|| (!has_parameters(&s.query)).then(|| s.query.clone())),
+        calls: s.calls as f64,
+        total_ms: s.total_ms(),
+        rows: s.rows.map(|r| r as f64),
+    });
+    group(samples)
+}
+
+/// From a plain SQL file: each statement is one call, with its values.
+pub(crate) fn from_sql(text: &str) -> Collected {
+    let samples = split_statements(text)
+        .into_iter()
+        .map(|(line, statement)| Sample {
+            origin: format!("line {line}"),
+            fingerprint: brisk_sql::fingerprint(statement)
+                .ok()
+                .map(|f| f.to_string()),
+            normalized: normalize(statement),
+            example: Some(statement.to_string()),
+            calls: 1.0,
+            total_ms: None,
+            rows: None,
+        });
+    group(samples)
+}
+
+/// The statements of a file with the line each starts on, split at semicolons outside
+/// strings, quoted identifiers, dollar quotes and comments (brisk-sql's lexer). A statement
+/// with a syntax error stays a statement of its own, so it can be reported alone;
+/// PostgreSQL's parser would refuse to split the whole file.
+fn split_statements(text: &str) -> Vec<(usize, &str)> {
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    let mut start: Option<usize> = None;
+    let mut end = 0;
+    for token in brisk_sql::Lexer::new(text) {
+        if token.kind == brisk_sql::TokenKind::Semicolon {
+            if let Some(start) = start.take() {
+                ranges.push((start, end));
+            }
+        } else if !token.kind.is_trivia() {
+            start.get_or_insert(token.start);
+            end = token.start + token.text.len();
+        }
+    }
+    if let Some(start) = start {
+        ranges.push((start, end));
+    }
+    ranges
+        .into_iter()
+        .map(|(start, end)| (text[..start].matches('\n').count() + 1, &text[start..end]))
+        .collect()
+}
+
+/// Whether the text holds a `$n` parameter outside strings and comments.
+pub(crate) fn has_parameters(text: &str) -> bool {
+    brisk_sql::Lexer::new(text).any(|t| t.kind == brisk_sql::TokenKind::Parameter)
+}
+
+/// Groups samples by fingerprint, parses each shape once and keeps what the advisor needs.
+fn group(samples: impl Iterator<Item = Sample>) -> Collected {
+    struct Group {
+        origin: String,
+        normalized: String,
+        examples: Vec<String>,
+        calls: f64,
+        total_ms: Option<f64>,
+        all_timed: bool,
+        rows: Option<f64>,
+    }
+    let mut collected = Collected::default();
+    let mut order: Vec<String> = Vec::new();
+    let mut groups: HashMap<String, Group> = HashMap::new();
+    for sample in samples {
+        let Some(fingerprint) = sample.fingerprint else {
+            let reason = match analyze(sample.example.as_deref().unwrap_or(&sample.normalized)) {
+                Err(e) => format!("does not parse: {e}"),
+                Ok(_) => "does not parse".to_string(),
+            };
+            collected.skipped.push(SkippedQuery {
+                origin: sample.origin,
+                query: sample.normalized,
+                reason,
+            });
+            continue;
+        };
+        let group = groups.entry(fingerprint.clone()).or_insert_with(|| {
+            order.push(fingerprint.clone());
+            Group {
+                origin: sample.origin.clone(),
+                normalized: sample.normalized.clone(),
+                examples: Vec::new(),
+                calls: 0.0,
+                total_ms: None,
+                all_timed: true,
+                rows: None,
+            }
+        });
+        group.calls += sample.calls;
+        match sample.total_ms {
+            Some(ms) => group.total_ms = Some(group.total_ms.unwrap_or(0.0) + ms),
+            None => group.all_timed = false,
+        }
+        if let Some(rows) = sample.rows {
+            group.rows = Some(group.rows.unwrap_or(0.0) + rows);
+        }
+        if let Some(example) = sample.example {
+            if group.examples.len() < MAX_EXAMPLES && !group.examples.contains(&example) {
+                group.examples.push(example);
+            }
+        }
+    }
+    for fingerprint in order {
+        let Some(group) = groups.remove(&fingerprint) else {
+            continue;
+        };
+        let text = group.examples.first().unwrap_or(&group.normalized);
+        let statements = match analyze(text) {
+            Ok(statements) => statements,
+            Err(e) => {
+                collected.skipped.push(SkippedQuery {
+                    origin: group.origin,
+                    query: group.normalized,
+                    reason: format!("does not parse: {e}"),
+                });
+                continue;
+            }
+        };
+        let Ok([analysis]) = <[StatementAnalysis; 1]>::try_from(statements) else {
+            collected.skipped.push(SkippedQuery {
+                origin: group.origin,
+                query: group.normalized,
+                reason: "holds several statements; give them one per line".to_string(),
+            });
+            continue;
+        };
+        if !matches!(
+            analysis.kind,
+            StatementKind::Select
+                | StatementKind::Insert
+                | StatementKind::Update
+                | StatementKind::Delete
+        ) {
+            collected.not_queries += 1;
+            continue;
+        }
+        let fixed_constants = fixed_constants(&analysis, &group.examples);
+        let updated_columns = if analysis.kind == StatementKind::Update {
+            updated_columns(text)
+        } else {
+            Vec::new()
+        };
+        let mean_ms = group
+            .total_ms
+            .filter(|_| group.all_timed && group.calls > 0.0)
+            .map(|total| total / group.calls);
+        collected.queries.push(Query {
+            fingerprint,
+            normalized: group.normalized,
+            examples: group.examples,
+            calls: group.calls,
+            mean_ms,
+            rows: group.rows,
+            analysis,
+            fixed_constants,
+            updated_columns,
+        });
+    }
+    collected
+}
+
+/// Per table reference: the constant predicates that all examples share. Without examples
+/// (a normalized text), the constants the text itself holds (`deleted_at IS NULL`).
+fn fixed_constants(first: &StatementAnalysis, examples: &[String]) -> Vec<Vec<ConstantPredicate>> {
+    let mut fixed: Vec<Vec<ConstantPredicate>> =
+        first.tables.iter().map(|t| t.constants.clone()).collect();
+    for example in examples.iter().skip(1) {
+        let Ok(statements) = analyze(example) else {
+            continue;
+        };
+        let Some(other) = statements.first() else {
+            continue;
+        };
+        for (i, kept) in fixed.iter_mut().enumerate() {
+            let theirs = other
+                .tables
+                .get(i)
+                .map(|t| t.constants.as_slice())
+                .unwrap_or(&[]);
+            kept.retain(|c| theirs.contains(c));
+        }
+    }
+    fixed
+}
+
+/// The columns an `UPDATE` assigns (`SET a = ..., (b, c) = ...`).
+fn updated_columns(text: &str) -> Vec<String> {
+    let Ok(parsed) = pg_query::parse(text) else {
+        return Vec::new();
+    };
+    let mut columns = Vec::new();
+    for (node, ..) in parsed.protobuf.nodes() {
+        if let pg_query::NodeRef::UpdateStmt(update) = node {
+            for target in &update.target_list {
+                if let Some(pg_query::NodeEnum::ResTarget(t)) = &target.node {
+                    if !columns.contains(&t.name) {
+                        columns.push(t.name.clone());
+                    }
+                }
+            }
+        }
+    }
+    columns
+}
+
+/// The tables a query names, without duplicates, reads and writes together.
+pub(crate) fn tables_of(query: &Query) -> Vec<TableName> {
+    let mut tables: Vec<TableName> = Vec::new();
+    for table in query
+        .analysis
+        .reads
+        .iter()
+        .chain(&query.analysis.writes)
+        .chain(query.analysis.tables.iter().map(|t| &t.table))
+    {
+        if !tables.contains(table) {
+            tables.push(table.clone());
+        }
+    }
+    tables
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sql_files_group_by_shape_and_list_what_does_not_parse() {
+        let text = "SELECT id FROM users WHERE email = 'a@x';\n\
+                    -- a comment\n\
+                    SELECT id FROM users WHERE email = 'b@x';\n\
+                    SELEC broken;\n\
+                    SET work_mem = '64MB';\n\
+                    UPDATE users SET last_seen = now(), (a, b) = (1, 2) WHERE id = 4;\n";
+        let collected = from_sql(text);
+        assert_eq!(collected.queries.len(), 2);
+        let lookup = &collected.queries[0];
+        assert_eq!(lookup.calls, 2.0);
+        assert_eq!(lookup.examples.len(), 2);
+        assert_eq!(lookup.normalized, "SELECT id FROM users WHERE email = $1");
+        // The email differs between the examples: it is not a constant of the shape.
+        assert!(lookup.fixed_constants[0].is_empty());
+        assert_eq!(
+            collected.queries[1].updated_columns,
+            ["last_seen", "a", "b"]
+        );
+        assert_eq!(collected.not_queries, 1);
+        assert_eq!(collected.skipped.len(), 1);
+        assert_eq!(collected.skipped[0].origin, "line 4");
+        assert!(collected.skipped[0].reason.starts_with("does not parse"));
+    }
+
+    #[test]
+    fn constants_every_example_repeats_are_fixed() {
+        let workload = brisk_workload::read_jsonl(
+            "{\"query\": \"SELECT id FROM c WHERE user_id = $1 AND archived = $2\", \"params\": [\"1\", \"false\"], \"calls\": 3, \"total_ms\": 3}\n\
+             {\"query\": \"SELECT id FROM c WHERE user_id = $1 AND archived = $2\", \"params\": [\"2\", \"false\"], \"calls\": 1, \"total_ms\": 5}\n"
+                .as_bytes(),
+        )
+        .unwrap();
+        let collected = from_workload(&workload);
+        let query = &collected.queries[0];
+        assert_eq!(query.calls, 4.0);
+        assert_eq!(query.mean_ms, Some(2.0));
+        let fixed: Vec<String> = query.fixed_constants[0]
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(fixed, ["archived = 'false'"]);
+    }
+}
