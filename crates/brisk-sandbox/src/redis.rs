@@ -37,6 +37,12 @@ impl Redis {
         Self::start_with(Some(password), &[])
     }
 
+    /// Starts a Redis with extra `redis-server` arguments (a TLS port and its certificates,
+    /// say) on top of the sandbox's own.
+    pub fn start_with_args(args: &[&str]) -> Result<Redis, SandboxError> {
+        Self::start_with(None, args)
+    }
+
     /// Starts `nodes` cluster-enabled servers and joins them into one Redis Cluster, each node
     /// a primary that owns a share of the 16,384 slots (no replicas). Returns when every node
     /// reports `cluster_state:ok`. Dropping the nodes stops the cluster.
