@@ -117,16 +117,6 @@ pub fn decode(key: &str, stored: &[u8]) -> Result<Vec<u8>, Error> {
     }
 }
 
-/// The codec named by a stored value's header, for statistics.
-pub fn codec_of(stored: &[u8]) -> Option<&'static str> {
-    match *stored.first()? {
-        RAW => Some("raw"),
-        ZSTD => Some("zstd"),
-        LZ4 => Some("lz4"),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

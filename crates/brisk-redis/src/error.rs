@@ -43,9 +43,6 @@ pub enum Error {
     #[error("cannot read the layout of the Redis Cluster at {address}: {detail}; check that CLUSTER SLOTS works for this user")]
     ClusterLayout { address: String, detail: String },
 
-    #[error("cache store: {detail}")]
-    Store { detail: String },
-
     #[error("the cached value under {key:?} is not in the store's format ({detail}); it was written by something else: delete it or use another namespace")]
     CorruptValue { key: String, detail: String },
 }
