@@ -137,11 +137,29 @@ impl Pool {
     /// Waits for a free slot (fairly, in arrival order) and returns a logged-in server.
     pub async fn acquire(&self) -> Result<Checkout, PoolError> {
         let settings = self.settings();
+        // Hot path: a free slot needs none of the waiting bookkeeping.
+        let permit = match self.main.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => self.wait(&settings).await?,
+        };
+        let conn = self.take_idle(&settings).await;
+        let conn = match conn {
+            Some(conn) => conn,
+            None => self.open().await?,
+        };
+        Ok(Checkout {
+            conn,
+            _permit: permit,
+        })
+    }
+
+    /// Queues for a slot, counted in `SHOW POOLS` (cl_waiting, maxwait) and `SHOW STATS`.
+    async fn wait(&self, settings: &PoolSettings) -> Result<OwnedSemaphorePermit, PoolError> {
         let started = Instant::now();
         self.stats.waiting.fetch_add(1, Ordering::Relaxed);
         let wait_mark = self.started.elapsed().as_micros() as u64;
         lock(&self.waits).push(wait_mark);
-        let permit = self.wait_for_permit(&settings).await;
+        let permit = self.wait_for_permit(settings).await;
         self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
         {
             let mut waits = lock(&self.waits);
@@ -152,16 +170,7 @@ impl Pool {
         self.stats
             .wait_time_us
             .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-        let permit = permit?;
-        let conn = self.take_idle(&settings).await;
-        let conn = match conn {
-            Some(conn) => conn,
-            None => self.open().await?,
-        };
-        Ok(Checkout {
-            conn,
-            _permit: permit,
-        })
+        permit
     }
 
     async fn wait_for_permit(

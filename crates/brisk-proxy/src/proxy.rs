@@ -150,6 +150,9 @@ impl Shared {
 
     /// Waits while the proxy is paused (admin `PAUSE`).
     pub async fn wait_unpaused(&self) {
+        if !*self.paused.borrow() {
+            return;
+        }
         let mut paused = self.paused.subscribe();
         while *paused.borrow_and_update() {
             if paused.changed().await.is_err() {

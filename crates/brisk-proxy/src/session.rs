@@ -485,6 +485,8 @@ struct Session {
     to_server: BytesMut,
     to_client: BytesMut,
     in_copy: bool,
+    /// `idle_transaction_timeout` as it was when the client logged in.
+    idle_transaction_timeout: Duration,
     /// When the request now in flight was sent, and when the transaction began.
     request_started: Option<Instant>,
     transaction_started: Option<Instant>,
@@ -499,8 +501,11 @@ impl Session {
         cbuf: BytesMut,
         params: HashMap<String, String>,
     ) -> Session {
-        let transaction_mode = shared.config().pool_mode == PoolMode::Transaction;
+        let config = shared.config();
+        let transaction_mode = config.pool_mode == PoolMode::Transaction;
+        let idle_transaction_timeout = config.idle_transaction_timeout;
         Session {
+            idle_transaction_timeout,
             shared,
             pool,
             info,
@@ -618,7 +623,7 @@ impl Session {
     }
 
     fn idle_transaction_limit(&self) -> Option<Duration> {
-        let limit = self.shared.config().idle_transaction_timeout;
+        let limit = self.idle_transaction_timeout;
         (self.server.is_some()
             && self.expected.is_empty()
             && matches!(self.status, b'T' | b'E')
@@ -1024,6 +1029,10 @@ impl Session {
 /// cursors, temporary tables, SQL-level PREPARE, and SET (outside a transaction) of a
 /// setting brisk cannot replay.
 pub fn session_feature(query: &str, status: u8) -> Option<&'static str> {
+    // Hot path: nearly every query is none of these; rule them out without lexing.
+    if !might_use_session_feature(query) {
+        return None;
+    }
     let words: Vec<String> = brisk_sql::Lexer::new(query)
         .filter(|t| t.kind == brisk_sql::TokenKind::Identifier)
         .take(64)
@@ -1072,6 +1081,34 @@ pub fn session_feature(query: &str, status: u8) -> Option<&'static str> {
         )
     });
     advisory.then_some("session advisory lock")
+}
+
+/// A cheap first test: the query mentions an advisory lock, or its first word (after
+/// whitespace, comments and parentheses are skipped roughly) is one a session feature starts
+/// with. False positives are fine; the lexer decides.
+fn might_use_session_feature(query: &str) -> bool {
+    let bytes = query.as_bytes();
+    let start = bytes
+        .iter()
+        .position(|b| !(b.is_ascii_whitespace() || *b == b'('))
+        .unwrap_or(bytes.len());
+    let head = &bytes[start..bytes.len().min(start + 8)];
+    let starts =
+        |word: &[u8]| head.len() >= word.len() && head[..word.len()].eq_ignore_ascii_case(word);
+    starts(b"listen")
+        || starts(b"prepare")
+        || starts(b"declare")
+        || starts(b"create")
+        || starts(b"set")
+        || starts(b"/*")
+        || starts(b"--")
+        || contains_ignore_case(bytes, b"advisory")
+}
+
+fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 fn quote_name(name: &str) -> String {
