@@ -9,8 +9,8 @@ mod advise;
 mod check;
 mod lint;
 mod output;
-mod redis;
 mod proxy;
+mod redis;
 
 use std::process::ExitCode;
 

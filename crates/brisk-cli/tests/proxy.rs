@@ -575,3 +575,43 @@ fn sigterm_lets_a_transaction_finish_and_then_stops() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Runs one of the client programs in `tests/clients` against the proxy.
+fn run_client(program: &str, script: &str, proxy: &Proxy, app: &App) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients")
+        .join(script);
+    let output = Command::new(program)
+        .arg(&path)
+        .arg(proxy.url(app))
+        .output()
+        .unwrap_or_else(|e| panic!("{program} must be installed (scripts/setup does it): {e}"));
+    assert!(
+        output.status.success() && String::from_utf8_lossy(&output.stdout).contains("OK"),
+        "{script} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn psycopg_3_with_server_side_prepared_statements() {
+    let app = app();
+    let proxy = Proxy::start(&app, "default_pool_size = 2");
+    run_client("python3", "psycopg_client.py", &proxy, &app);
+}
+
+#[test]
+fn asyncpg_with_its_statement_cache() {
+    let app = app();
+    // Six connections, two servers: asyncpg's named statements must follow them around.
+    let proxy = Proxy::start(&app, "default_pool_size = 2");
+    run_client("python3", "asyncpg_client.py", &proxy, &app);
+}
+
+#[test]
+fn node_postgres_with_named_statements() {
+    let app = app();
+    let proxy = Proxy::start(&app, "default_pool_size = 2");
+    run_client("node", "node_pg_client.js", &proxy, &app);
+}

@@ -68,8 +68,67 @@ enum Expect {
     /// brisk's own request: its answers are swallowed.
     Brisk(Request),
     /// An answer brisk owes the client without asking the server (`ParseComplete` for a
-    /// statement the server already has, `CloseComplete` for a statement brisk keeps).
-    Owed(u8),
+    /// statement the server already has, `CloseComplete` for a statement brisk keeps, the
+    /// results of a DEALLOCATE brisk carried out itself).
+    Owed(Owed),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Owed {
+    /// A message with an empty body: ParseComplete, BindComplete, CloseComplete, NoData.
+    Empty(u8),
+    /// CommandComplete with this tag.
+    Complete(&'static str),
+    /// ReadyForQuery with the session's current transaction status.
+    Ready,
+}
+
+/// Statements about the client's prepared statements that brisk carries out itself in
+/// transaction mode: on a server they would act on every client's statements there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum LocalCommand {
+    /// `DEALLOCATE ALL`, or `DISCARD ALL` (whose other effects brisk does not replay).
+    DeallocateAll(&'static str),
+    /// `DEALLOCATE [PREPARE] name`.
+    Deallocate(String),
+}
+
+impl LocalCommand {
+    fn parse(query: &str) -> Option<LocalCommand> {
+        let mut words = Vec::new();
+        for token in brisk_sql::Lexer::new(query) {
+            match token.kind {
+                brisk_sql::TokenKind::Identifier => words.push(token.text.to_ascii_lowercase()),
+                brisk_sql::TokenKind::QuotedIdentifier => {
+                    words.push(token.text.trim_matches('"').replace("\"\"", "\""))
+                }
+                brisk_sql::TokenKind::Semicolon => {}
+                kind if kind.is_trivia() => {}
+                _ => return None,
+            }
+            if words.len() > 3 {
+                return None;
+            }
+        }
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        match words.as_slice() {
+            ["deallocate", "all"] | ["deallocate", "prepare", "all"] => {
+                Some(LocalCommand::DeallocateAll("DEALLOCATE ALL"))
+            }
+            ["discard", "all"] => Some(LocalCommand::DeallocateAll("DISCARD ALL")),
+            ["deallocate", name] | ["deallocate", "prepare", name] => {
+                Some(LocalCommand::Deallocate(name.to_string()))
+            }
+            _ => None,
+        }
+    }
+
+    fn tag(&self) -> &'static str {
+        match self {
+            LocalCommand::DeallocateAll(tag) => tag,
+            LocalCommand::Deallocate(_) => "DEALLOCATE",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -485,6 +544,8 @@ struct Session {
     to_server: BytesMut,
     to_client: BytesMut,
     in_copy: bool,
+    /// The unnamed statement is a DEALLOCATE brisk answers itself.
+    unnamed_local: Option<LocalCommand>,
     /// `idle_transaction_timeout` as it was when the client logged in.
     idle_transaction_timeout: Duration,
     /// When the request now in flight was sent, and when the transaction began.
@@ -505,6 +566,7 @@ impl Session {
         let transaction_mode = config.pool_mode == PoolMode::Transaction;
         let idle_transaction_timeout = config.idle_transaction_timeout;
         Session {
+            unnamed_local: None,
             idle_transaction_timeout,
             shared,
             pool,
@@ -751,6 +813,14 @@ impl Session {
         match kind {
             b'Q' => {
                 let query = protocol::decode_query(body)?;
+                if let Some(command) = LocalCommand::parse(query).filter(|_| rename && !self.pinned)
+                {
+                    self.run_local(&command);
+                    self.expected
+                        .push_back(Expect::Owed(Owed::Complete(command.tag())));
+                    self.expected.push_back(Expect::Owed(Owed::Ready));
+                    return Ok(());
+                }
                 self.watch_for_session_features(query);
                 protocol::put_message(&mut self.to_server, kind, body);
                 self.expected.push_back(Expect::Client(Request::Query));
@@ -761,6 +831,16 @@ impl Session {
             }
             b'P' => {
                 let parse = protocol::decode_parse(body)?;
+                self.unnamed_local = None;
+                if parse.name.is_empty() && rename && !self.pinned {
+                    if let Some(command) = LocalCommand::parse(parse.query) {
+                        // Answered by brisk: the Bind, Describe and Execute of the unnamed
+                        // statement that follow are too.
+                        self.unnamed_local = Some(command);
+                        self.expected.push_back(Expect::Owed(Owed::Empty(b'1')));
+                        return Ok(());
+                    }
+                }
                 self.watch_for_session_features(parse.query);
                 if parse.name.is_empty() || !rename {
                     protocol::put_message(&mut self.to_server, kind, body);
@@ -770,10 +850,29 @@ impl Session {
                     let statement = Statement::new(parse.query, parse.param_types);
                     self.statements.insert(parse.name, statement.clone());
                     if self.server_has(&statement.server_name) {
-                        self.expected.push_back(Expect::Owed(b'1'));
+                        self.expected.push_back(Expect::Owed(Owed::Empty(b'1')));
                     } else {
                         self.prepare_on_server(&statement, false);
                     }
+                }
+            }
+            b'B' if self.unnamed_local.is_some()
+                && protocol::decode_bind(body)?.statement.is_empty() =>
+            {
+                self.expected.push_back(Expect::Owed(Owed::Empty(b'2')));
+            }
+            b'D' if self.unnamed_local.is_some()
+                && protocol::decode_target(kind, body)? == (b'P', "") =>
+            {
+                self.expected.push_back(Expect::Owed(Owed::Empty(b'n')));
+            }
+            b'E' if self.unnamed_local.is_some()
+                && protocol::cstr(body).map(|(p, _)| p) == Some("") =>
+            {
+                if let Some(command) = self.unnamed_local.clone() {
+                    self.run_local(&command);
+                    self.expected
+                        .push_back(Expect::Owed(Owed::Complete(command.tag())));
                 }
             }
             b'B' => {
@@ -805,7 +904,7 @@ impl Session {
                     // The statement stays on the server for other clients; the client's name
                     // for it is forgotten.
                     self.statements.remove(name);
-                    self.expected.push_back(Expect::Owed(b'3'));
+                    self.expected.push_back(Expect::Owed(Owed::Empty(b'3')));
                 } else {
                     protocol::put_message(&mut self.to_server, kind, body);
                     self.expected.push_back(Expect::Client(Request::Close));
@@ -973,9 +1072,23 @@ impl Session {
 
     /// Sends the answers brisk owes the client once everything before them is answered.
     fn pay_owed(&mut self) {
-        while let Some(Expect::Owed(kind)) = self.expected.front() {
-            protocol::put_message(&mut self.to_client, *kind, &[]);
+        while let Some(Expect::Owed(owed)) = self.expected.front() {
+            match owed {
+                Owed::Empty(kind) => protocol::put_message(&mut self.to_client, *kind, &[]),
+                Owed::Complete(tag) => protocol::put_command_complete(&mut self.to_client, tag),
+                Owed::Ready => protocol::put_ready_for_query(&mut self.to_client, self.status),
+            }
             self.expected.pop_front();
+        }
+    }
+
+    /// Carries out a DEALLOCATE (or DISCARD ALL) on the client's own statements.
+    fn run_local(&mut self, command: &LocalCommand) {
+        match command {
+            LocalCommand::DeallocateAll(_) => self.statements = ClientStatements::default(),
+            LocalCommand::Deallocate(name) => {
+                self.statements.remove(name);
+            }
         }
     }
 
@@ -1126,6 +1239,29 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::session_feature;
+
+    #[test]
+    fn deallocate_and_discard_are_recognised() {
+        use super::LocalCommand;
+        assert_eq!(
+            LocalCommand::parse("DEALLOCATE ALL"),
+            Some(LocalCommand::DeallocateAll("DEALLOCATE ALL"))
+        );
+        assert_eq!(
+            LocalCommand::parse("discard all;"),
+            Some(LocalCommand::DeallocateAll("DISCARD ALL"))
+        );
+        assert_eq!(
+            LocalCommand::parse("DEALLOCATE PREPARE _pg3_0"),
+            Some(LocalCommand::Deallocate("_pg3_0".into()))
+        );
+        assert_eq!(
+            LocalCommand::parse("DEALLOCATE \"Mixed\""),
+            Some(LocalCommand::Deallocate("Mixed".into()))
+        );
+        assert_eq!(LocalCommand::parse("DEALLOCATE ALL; SELECT 1"), None);
+        assert_eq!(LocalCommand::parse("SELECT 1"), None);
+    }
 
     #[test]
     fn session_features_are_recognised() {
