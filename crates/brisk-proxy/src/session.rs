@@ -770,9 +770,12 @@ impl Session {
         self.info.state.store(STATE_IDLE, Ordering::Relaxed);
     }
 
-    /// The server went away under the client: tell it, and drop the connection.
+    /// The server went away under the client: tell it, and drop the connection. The pool's
+    /// idle connections to the same server most likely went with it (a restart, a
+    /// failover), so they are closed rather than lent to the next clients to fail.
     async fn server_lost(&mut self, why: &str) -> Result<(), SessionError> {
         self.release(false);
+        self.pool.close_idle();
         fatal(
             &mut self.client,
             "08006",

@@ -70,6 +70,8 @@ pub struct Postgres {
     socket_dir: PathBuf,
     keeper: Mutex<Option<Keeper>>,
     run_as: Option<(u32, u32)>,
+    /// The `-c` settings the server runs with, to start it again the same way.
+    settings: Vec<(String, String)>,
     hypopg: bool,
     pg_stat_statements: bool,
     tls: bool,
@@ -169,29 +171,7 @@ impl Postgres {
         // A free port can be taken by another process before the server binds it.
         for _attempt in 0..5 {
             let port = free_port()?;
-            let log_file =
-                std::fs::File::create(&log).map_err(SandboxError::io("creating the server log"))?;
-            if let Some((uid, gid)) = run_as {
-                let _ = std::os::unix::fs::chown(&log, Some(uid), Some(gid));
-            }
-            let stderr = log_file
-                .try_clone()
-                .map_err(SandboxError::io("opening the server log"))?;
-            let mut server = Command::new(binaries.path("postgres"));
-            server
-                .arg("-D")
-                .arg(&data)
-                .arg("-p")
-                .arg(port.to_string())
-                .stdin(Stdio::null())
-                .stdout(log_file)
-                .stderr(stderr);
-            for (name, value) in &settings {
-                server.arg("-c").arg(format!("{name}={value}"));
-            }
-            if let Some((uid, gid)) = run_as {
-                server.uid(uid).gid(gid);
-            }
+            let server = server_command(&binaries, &data, port, &settings, run_as, &log)?;
             // SIGINT is PostgreSQL's "fast shutdown": roll back and exit cleanly.
             let stop = StopSignal {
                 signal: libc::SIGINT,
@@ -210,6 +190,7 @@ impl Postgres {
                 hypopg: binaries.has_hypopg(),
                 pg_stat_statements: options.preload_pg_stat_statements,
                 tls: options.tls,
+                settings: settings.clone(),
             };
             match sandbox.wait_until_ready(&log) {
                 Ok(()) => {
@@ -408,6 +389,32 @@ impl Postgres {
         Ok(name)
     }
 
+    /// Stops the server (fast shutdown, as an operator's restart would) and starts it again
+    /// on the same port and data, for tests of what clients see across a restart.
+    pub fn restart(&self) -> Result<(), SandboxError> {
+        if let Some(keeper) = lock(&self.keeper).take() {
+            keeper.stop();
+        }
+        let data = self.socket_dir.join("data");
+        let log = self.socket_dir.join("server.log");
+        let server = server_command(
+            &self.binaries,
+            &data,
+            self.port,
+            &self.settings,
+            self.run_as,
+            &log,
+        )?;
+        let stop = StopSignal {
+            signal: libc::SIGINT,
+            grace: Duration::from_secs(10),
+        };
+        let keeper = Keeper::spawn(server, "postgres", libc::SIGINT, stop)?;
+        crate::register_pid(&self.socket_dir, keeper.pid());
+        *lock(&self.keeper) = Some(keeper);
+        self.wait_until_ready(&log)
+    }
+
     /// Stops the server and deletes its files. Idempotent; also run on drop.
     pub fn shutdown(&self) {
         // Forget the server first, so a concurrent stop_all cannot signal its pid after the
@@ -477,6 +484,44 @@ pub fn shared_postgres() -> Result<&'static Postgres, &'static SandboxError> {
         Ok(pg) => Ok(pg),
         Err(e) => Err(e),
     }
+}
+
+/// The `postgres` command for a data directory, port and settings, logging to `log`.
+fn server_command(
+    binaries: &PgBinaries,
+    data: &Path,
+    port: u16,
+    settings: &[(String, String)],
+    run_as: Option<(u32, u32)>,
+    log: &Path,
+) -> Result<Command, SandboxError> {
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(SandboxError::io("opening the server log"))?;
+    if let Some((uid, gid)) = run_as {
+        let _ = std::os::unix::fs::chown(log, Some(uid), Some(gid));
+    }
+    let stderr = log_file
+        .try_clone()
+        .map_err(SandboxError::io("opening the server log"))?;
+    let mut server = Command::new(binaries.path("postgres"));
+    server
+        .arg("-D")
+        .arg(data)
+        .arg("-p")
+        .arg(port.to_string())
+        .stdin(Stdio::null())
+        .stdout(log_file)
+        .stderr(stderr);
+    for (name, value) in settings {
+        server.arg("-c").arg(format!("{name}={value}"));
+    }
+    if let Some((uid, gid)) = run_as {
+        server.uid(uid).gid(gid);
+    }
+    Ok(server)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
