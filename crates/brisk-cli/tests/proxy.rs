@@ -615,3 +615,71 @@ fn node_postgres_with_named_statements() {
     let proxy = Proxy::start(&app, "default_pool_size = 2");
     run_client("node", "node_pg_client.js", &proxy, &app);
 }
+
+#[test]
+fn tls_to_clients_and_to_the_server() {
+    // A TLS-serving sandbox: the proxy verifies it (verify-full against its CA), and serves
+    // clients with the same certificate.
+    let pg = Postgres::builder()
+        .tls(true)
+        .start_for_process()
+        .expect("TLS sandbox");
+    let ca = pg.ca_cert().unwrap();
+    let dir = ca.parent().unwrap().to_path_buf();
+    let app = App {
+        pg,
+        database: "postgres".into(),
+    };
+    let port = free_port();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("brisk.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen_port = {port}\nauth_type = \"trust\"\nclient_tls_sslmode = \"require\"\n\
+             client_tls_cert_file = \"{cert}\"\nclient_tls_key_file = \"{key}\"\n\
+             [databases]\npostgres = \"postgres://postgres:{pw}@localhost:{pg_port}/postgres?sslmode=verify-full&sslrootcert={ca}\"\n",
+            cert = dir.join("server.crt").display(),
+            key = dir.join("server.key").display(),
+            pw = app.pg.password(),
+            pg_port = app.pg.port(),
+            ca = ca.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_brisk"))
+        .args(["proxy", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let psql = |sslmode: &str| {
+        Command::new("psql")
+            .args([
+                "-X",
+                "-At",
+                "-d",
+                &format!(
+                    "postgres://postgres@localhost:{port}/postgres?sslmode={sslmode}&sslrootcert={}",
+                    ca.display()
+                ),
+                "-c",
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            ])
+            .output()
+            .unwrap()
+    };
+    // The client verifies brisk's certificate; brisk's own connection to the server is TLS too.
+    assert_eq!(ok(&psql("verify-full")), "t");
+    let refused = psql("disable");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("requires TLS"));
+    let _ = child.kill();
+    let _ = child.wait();
+}
