@@ -55,26 +55,32 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let result = match cli.command {
+        Command::Advise(args) => block_on(advise::run(args)),
+        Command::Check(args) => block_on(check::run(args)),
+        Command::Lint(args) => lint::run(args),
+        Command::Redis(args) => block_on(redis::run(args)),
+        // The proxy sizes its own runtime from its configuration.
+        Command::Proxy(args) => proxy::main(args),
+    };
+    exit_code(result)
+}
+
+/// Runs a command on a two-thread runtime: the work is I/O-bound and the machines brisk
+/// runs on in CI are small.
+fn block_on(
+    command: impl std::future::Future<Output = anyhow::Result<ExitCode>>,
+) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("brisk: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let result = runtime.block_on(async {
-        match cli.command {
-            Command::Advise(args) => advise::run(args).await,
-            Command::Check(args) => check::run(args).await,
-            Command::Lint(args) => lint::run(args),
-            Command::Redis(args) => redis::run(args).await,
-            Command::Proxy(args) => proxy::run(args).await,
-        }
-    });
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(command)
+}
+
+/// The exit code of a command's result: its own, or 2 with the error on one line.
+fn exit_code(result: anyhow::Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {

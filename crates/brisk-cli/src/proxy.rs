@@ -14,7 +14,27 @@ pub struct ProxyArgs {
     config: PathBuf,
 }
 
-pub async fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
+/// Loads the configuration, then runs the proxy on a runtime with the configured number of
+/// worker threads.
+pub fn main(args: ProxyArgs) -> anyhow::Result<ExitCode> {
+    let config = brisk_proxy::Config::load(&args.config)?;
+    let mut builder = if config.threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        if config.threads > 1 {
+            builder.worker_threads(config.threads);
+        }
+        builder
+    };
+    let runtime = builder
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run(args, config))
+}
+
+async fn run(args: ProxyArgs, config: brisk_proxy::Config) -> anyhow::Result<ExitCode> {
     // BRISK_LOG=debug|info|warn|error (default info); logs go to stderr.
     let level = std::env::var("BRISK_LOG")
         .ok()
@@ -24,7 +44,6 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         .with_max_level(level)
         .with_writer(std::io::stderr)
         .try_init();
-    let config = brisk_proxy::Config::load(&args.config)?;
     let proxy = brisk_proxy::Proxy::bind(config).await?;
     let addr = proxy.local_addr().context("reading the listen address")?;
     tracing::info!(%addr, config = %args.config.display(), "brisk proxy listening");

@@ -243,8 +243,9 @@ fn pgbench_runs_in_every_protocol_mode_and_with_reconnects() {
             &format!("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {APP_USER};"),
         )
         .unwrap();
-    // Fewer servers than clients: the clients take turns, transaction by transaction.
-    let proxy = Proxy::start(&app, "default_pool_size = 2");
+    // Fewer servers than clients: the clients take turns, transaction by transaction, on
+    // the single-threaded runtime (the other tests run on one thread per core).
+    let proxy = Proxy::start(&app, "default_pool_size = 2\nthreads = 1");
     for (mode, extra) in [
         ("simple", vec![]),
         ("extended", vec![]),

@@ -116,6 +116,8 @@ struct RawConfig {
     #[serde(default)]
     client_tls_key_file: Option<PathBuf>,
     #[serde(default)]
+    threads: usize,
+    #[serde(default)]
     databases: BTreeMap<String, String>,
     #[serde(default)]
     users: BTreeMap<String, String>,
@@ -195,6 +197,9 @@ pub struct Config {
     pub client_tls: ClientTls,
     pub client_tls_cert_file: Option<PathBuf>,
     pub client_tls_key_file: Option<PathBuf>,
+    /// Worker threads of the proxy's runtime: 0 for one per core, 1 for a single thread
+    /// (as PgBouncer runs). brisk's own; read at start, not on reload.
+    pub threads: usize,
     pub databases: BTreeMap<String, Database>,
     /// User name to password: plain text, `md5...` or a `SCRAM-SHA-256$...` verifier.
     pub users: BTreeMap<String, String>,
@@ -289,6 +294,7 @@ impl Config {
             client_tls: raw.client_tls_sslmode,
             client_tls_cert_file: raw.client_tls_cert_file,
             client_tls_key_file: raw.client_tls_key_file,
+            threads: raw.threads,
             databases,
             users: raw.users,
         })
@@ -345,6 +351,7 @@ impl Config {
                 self.max_prepared_statements.to_string(),
             ),
             ("auth_type".into(), auth.into()),
+            ("threads".into(), self.threads.to_string()),
         ]
     }
 }
@@ -393,6 +400,7 @@ mod tests {
         assert_eq!(config.query_wait_timeout, Duration::from_secs(120));
         assert!(config.databases["app"].forced_user);
         assert_eq!(config.auth_type, AuthType::ScramSha256);
+        assert_eq!(config.threads, 0, "one worker per core unless told");
     }
 
     #[test]

@@ -188,6 +188,14 @@ impl Shared {
             path: path.clone(),
             message,
         })?;
+        let current = self.config();
+        if (&current.listen_addr, current.listen_port, current.threads)
+            != (&config.listen_addr, config.listen_port, config.threads)
+        {
+            tracing::warn!(
+                "listen_addr, listen_port and threads changed: they take effect on restart"
+            );
+        }
         let settings = pool_settings(&config);
         for pool in self.pools() {
             pool.update(settings.clone());
