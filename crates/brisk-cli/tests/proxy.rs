@@ -138,6 +138,28 @@ impl Proxy {
         String::from_utf8_lossy(&output.stdout).to_string()
     }
 
+    /// Every data row of an admin command's output, by column name.
+    fn admin_rows(&self, command: &str) -> Vec<std::collections::HashMap<String, String>> {
+        let text = self.admin(command);
+        let mut lines = text.lines();
+        let header: Vec<String> = lines
+            .next()
+            .unwrap_or("")
+            .split('|')
+            .map(str::to_string)
+            .collect();
+        lines
+            .filter(|line| line.contains('|'))
+            .map(|line| {
+                header
+                    .iter()
+                    .cloned()
+                    .zip(line.split('|').map(str::to_string))
+                    .collect()
+            })
+            .collect()
+    }
+
     /// The value of `column` in the first data row of an admin command's output.
     fn admin_value(&self, command: &str, column: &str) -> String {
         let text = self.admin(command);
@@ -683,4 +705,223 @@ fn tls_to_clients_and_to_the_server() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("requires TLS"));
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Authors, books and an audit table whose inserts take 6 ms (a slow trigger), owned by the
+/// app, for the N+1 tests.
+fn bookshop(app: &App) {
+    app.pg
+        .psql(
+            &app.database,
+            &format!(
+                "CREATE TABLE authors (id int PRIMARY KEY, name text NOT NULL);
+                 CREATE TABLE books (id int PRIMARY KEY, author_id int NOT NULL REFERENCES authors);
+                 CREATE TABLE audit (book_id int NOT NULL);
+                 INSERT INTO authors SELECT i, 'author ' || i FROM generate_series(1, 20) i;
+                 INSERT INTO books SELECT i, 1 + (i * 7) % 20 FROM generate_series(1, 40) i;
+                 CREATE FUNCTION slow_audit() RETURNS trigger LANGUAGE plpgsql AS
+                   $$ BEGIN PERFORM pg_sleep(0.006); RETURN NEW; END $$;
+                 CREATE TRIGGER audit_slow BEFORE INSERT ON audit
+                   FOR EACH ROW EXECUTE FUNCTION slow_audit();
+                 GRANT SELECT, INSERT ON authors, books, audit TO {APP_USER};"
+            ),
+        )
+        .unwrap();
+}
+
+/// Runs the bookshop app in `mode` through the proxy; returns its client-side lookup
+/// timings in milliseconds.
+fn run_bookshop(proxy: &Proxy, app: &App, mode: &str) -> Vec<f64> {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/n_plus_one_app.py");
+    let output = Command::new("python3")
+        .arg(&path)
+        .arg(proxy.url(app))
+        .arg(mode)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        output.status.success() && stdout.contains("OK"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+    json["lookup_ms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect()
+}
+
+fn float(row: &std::collections::HashMap<String, String>, column: &str) -> f64 {
+    row[column]
+        .parse()
+        .unwrap_or_else(|_| panic!("{column} in {row:?}"))
+}
+
+#[test]
+fn an_n_plus_one_from_psycopg_is_detected_with_its_counts_and_rewrite() {
+    let app = app();
+    bookshop(&app);
+    let proxy = Proxy::start(&app, "default_pool_size = 2");
+    let mut client_ms = run_bookshop(&proxy, &app, "n+1");
+    assert_eq!(client_ms.len(), 20);
+
+    let detections = proxy.admin_rows("SHOW N_PLUS_ONE");
+    let lookup = detections
+        .iter()
+        .find(|d| d["kind"] == "n+1")
+        .unwrap_or_else(|| panic!("no N+1 in {detections:?}"));
+    assert_eq!(lookup["executions"], "20", "{lookup:?}");
+    assert_eq!(lookup["last_run"], "20", "{lookup:?}");
+    assert_eq!(lookup["occurrences"], "1", "{lookup:?}");
+    assert!(
+        float(lookup, "total_ms") >= 100.0,
+        "20 lookups of 5 ms: {lookup:?}"
+    );
+    assert_eq!(
+        lookup["source"],
+        "SELECT id, author_id FROM books ORDER BY id LIMIT $1"
+    );
+    assert_eq!(
+        lookup["repeated"],
+        "SELECT name, pg_sleep($2) FROM authors WHERE id = $1"
+    );
+    assert_eq!(lookup["application_name"], "shop-api");
+    assert_eq!(
+        lookup["traceparent"],
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    );
+    assert!(
+        lookup["suggestion"].contains("WHERE id = ANY($1)"),
+        "{}",
+        lookup["suggestion"]
+    );
+    let bulk = detections
+        .iter()
+        .find(|d| d["kind"] == "bulk-write")
+        .unwrap_or_else(|| panic!("no bulk write in {detections:?}"));
+    assert_eq!(bulk["executions"], "10", "{bulk:?}");
+    assert_eq!(bulk["repeated"], "INSERT INTO audit (book_id) VALUES ($1)");
+    assert!(
+        bulk["suggestion"].contains("COPY audit FROM STDIN"),
+        "{bulk:?}"
+    );
+    assert_eq!(detections.len(), 2, "{detections:?}");
+
+    // The proxy's histogram agrees with what the client timed: it sees a little less (no
+    // client library, no network hop back), never more than its 1% resolution above.
+    let queries = proxy.admin_rows("SHOW QUERIES");
+    let stats = queries
+        .iter()
+        .find(|q| q["query"] == lookup["repeated"])
+        .unwrap_or_else(|| panic!("no lookup in {queries:?}"));
+    assert_eq!(stats["calls"], "20");
+    assert_eq!(stats["rows"], "20");
+    assert_eq!(stats["errors"], "0");
+    client_ms.sort_by(|a, b| a.total_cmp(b));
+    let client_p50 = client_ms[client_ms.len() / 2];
+    let client_max = client_ms[client_ms.len() - 1];
+    let proxy_p50 = float(stats, "p50_ms");
+    let proxy_max = float(stats, "max_ms");
+    assert!(proxy_p50 >= 5.0, "each lookup sleeps 5 ms: {stats:?}");
+    assert!(
+        proxy_p50 <= client_p50 * 1.02 && proxy_p50 >= client_p50 - 3.0,
+        "proxy p50 {proxy_p50} ms, client p50 {client_p50} ms"
+    );
+    assert!(
+        proxy_max <= client_max * 1.02 + 0.01,
+        "proxy max {proxy_max} ms, client max {client_max} ms"
+    );
+    let books = queries
+        .iter()
+        .find(|q| q["query"] == lookup["source"])
+        .unwrap();
+    assert_eq!(books["rows"], "20");
+}
+
+#[test]
+fn the_same_app_with_batched_queries_stays_silent() {
+    let app = app();
+    bookshop(&app);
+    let proxy = Proxy::start(&app, "default_pool_size = 2");
+    run_bookshop(&proxy, &app, "batched");
+    let detections = proxy.admin_rows("SHOW N_PLUS_ONE");
+    assert!(detections.is_empty(), "{detections:?}");
+    // The statistics still saw every statement.
+    let queries = proxy.admin_rows("SHOW QUERIES");
+    let repeated = queries
+        .iter()
+        .find(|q| q["query"] == "SELECT name, pg_sleep($2) FROM authors WHERE id = $1")
+        .unwrap_or_else(|| panic!("{queries:?}"));
+    assert_eq!(repeated["calls"], "20");
+}
+
+#[test]
+fn query_statistics_count_errors_fold_into_other_and_can_be_turned_off() {
+    let app = app();
+    let proxy = Proxy::start(&app, "query_stats_limit = 3");
+    // Five shapes, one failing; only the three with the most time stay in detail.
+    for statement in [
+        "SELECT pg_sleep(0.3)",
+        "SELECT pg_sleep(0.2)::text",
+        "SELECT 1 FROM pg_sleep(0.1);",
+    ] {
+        ok(&proxy.psql(&app, statement));
+    }
+    assert!(!proxy.psql(&app, "SELECT 1/0").status.success());
+    ok(&proxy.psql(&app, "SELECT 1, 2, 3, 4"));
+    // Five fingerprints pass the limit of 3 (plus an eighth of slack): the two with the
+    // least time (the failing one among them) fold into "other".
+    let queries = proxy.admin_rows("SHOW QUERIES");
+    let detailed: Vec<&std::collections::HashMap<String, String>> = queries
+        .iter()
+        .filter(|q| !q["fingerprint"].is_empty())
+        .collect();
+    let mut kept: Vec<&str> = detailed.iter().map(|q| q["query"].as_str()).collect();
+    kept.sort_unstable();
+    assert_eq!(
+        kept,
+        [
+            "SELECT $1 FROM pg_sleep($2)",
+            "SELECT pg_sleep($1)",
+            "SELECT pg_sleep($1)::text",
+        ],
+        "{queries:?}"
+    );
+    let totals: Vec<f64> = detailed.iter().map(|q| float(q, "total_ms")).collect();
+    assert!(
+        totals.windows(2).all(|w| w[0] >= w[1]),
+        "largest total first: {totals:?}"
+    );
+    let other = queries
+        .iter()
+        .find(|q| q["query"].starts_with("other: 2 fingerprints folded"))
+        .unwrap_or_else(|| panic!("nothing folded: {queries:?}"));
+    assert_eq!(other["calls"], "2", "{other:?}");
+    assert_eq!(other["errors"], "1", "{other:?}");
+    assert_eq!(other["database"], "*");
+
+    let off = Proxy::start(&app, "query_stats = false");
+    ok(&off.psql(&app, "SELECT 1"));
+    let refused = Command::new("psql")
+        .args([
+            "-X",
+            "-d",
+            &format!(
+                "postgres://admin:admin-secret@127.0.0.1:{}/brisk?sslmode=disable",
+                off.port
+            ),
+            "-c",
+            "SHOW QUERIES",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("query_stats = false"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
 }

@@ -3,7 +3,8 @@
 //! It answers PgBouncer's commands with PgBouncer's column names, so pgbouncer_exporter and
 //! existing dashboards read brisk as they read PgBouncer: `SHOW POOLS`, `SHOW STATS`,
 //! `SHOW CLIENTS`, `SHOW SERVERS`, `SHOW DATABASES`, `SHOW CONFIG`, `SHOW VERSION`,
-//! `RELOAD`, `PAUSE` and `RESUME`.
+//! `RELOAD`, `PAUSE` and `RESUME`. brisk's own: `SHOW QUERIES` (per-fingerprint
+//! statistics) and `SHOW N_PLUS_ONE` (repeated-statement patterns).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -94,6 +95,8 @@ async fn run(shared: &Arc<Shared>, command: &str) -> Result<Reply, String> {
         ["SHOW", "SERVERS"] => Ok(Reply::Table("SHOW", servers(shared))),
         ["SHOW", "DATABASES"] => Ok(Reply::Table("SHOW", databases(shared))),
         ["SHOW", "CONFIG"] => Ok(Reply::Table("SHOW", config(shared))),
+        ["SHOW", "QUERIES"] => queries(shared).await.map(|t| Reply::Table("SHOW", t)),
+        ["SHOW", "N_PLUS_ONE"] => n_plus_one(shared).await.map(|t| Reply::Table("SHOW", t)),
         ["SHOW", "VERSION"] => Ok(Reply::Table(
             "SHOW",
             Table {
@@ -114,7 +117,7 @@ async fn run(shared: &Arc<Shared>, command: &str) -> Result<Reply, String> {
             Ok(Reply::Done("RESUME"))
         }
         _ => Err(format!(
-            "unknown admin command \"{command}\": try SHOW POOLS, SHOW STATS, SHOW CLIENTS, SHOW SERVERS, SHOW DATABASES, SHOW CONFIG, RELOAD, PAUSE or RESUME"
+            "unknown admin command \"{command}\": try SHOW POOLS, SHOW STATS, SHOW CLIENTS, SHOW SERVERS, SHOW DATABASES, SHOW CONFIG, SHOW QUERIES, SHOW N_PLUS_ONE, RELOAD, PAUSE or RESUME"
         )),
     }
 }
@@ -407,4 +410,119 @@ fn config(shared: &Arc<Shared>) -> Table {
         columns: vec!["key", "value", "changeable"],
         rows,
     }
+}
+
+/// How long a console command waits for the statistics thread to count what came before it.
+const SETTLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn observer(shared: &Shared) -> Result<&crate::observe::Observer, String> {
+    shared
+        .observer
+        .as_ref()
+        .ok_or_else(|| "query statistics are off (query_stats = false)".to_string())
+}
+
+fn ms(duration: std::time::Duration) -> Option<String> {
+    Some(format!("{:.3}", duration.as_secs_f64() * 1000.0))
+}
+
+/// Per-fingerprint statistics, by total time, then the fingerprints folded into "other".
+async fn queries(shared: &Arc<Shared>) -> Result<Table, String> {
+    let observer = observer(shared)?;
+    observer.settle(SETTLE_LIMIT).await;
+    let snapshot = observer.queries();
+    let row = |q: &crate::observe::QuerySummary, query: String| {
+        vec![
+            text(&q.database),
+            q.fingerprint.map(|f| format!("{f:016x}")),
+            text(q.calls),
+            text(q.errors),
+            text(q.rows),
+            ms(q.total),
+            ms(q.mean()),
+            ms(q.p50),
+            ms(q.p95),
+            ms(q.p99),
+            ms(q.max),
+            ms(q.wait),
+            Some(query),
+        ]
+    };
+    let mut rows: Vec<_> = snapshot
+        .queries
+        .iter()
+        .map(|q| row(q, q.query.to_string()))
+        .collect();
+    if snapshot.other.calls > 0 || snapshot.dropped > 0 {
+        rows.push(row(
+            &snapshot.other,
+            format!(
+                "other: {} fingerprints folded (query_stats_limit); {} statements not counted (statistics thread behind)",
+                snapshot.folded, snapshot.dropped
+            ),
+        ));
+    }
+    Ok(Table {
+        columns: vec![
+            "database",
+            "fingerprint",
+            "calls",
+            "errors",
+            "rows",
+            "total_ms",
+            "mean_ms",
+            "p50_ms",
+            "p95_ms",
+            "p99_ms",
+            "max_ms",
+            "wait_ms",
+            "query",
+        ],
+        rows,
+    })
+}
+
+/// N+1 and bulk-write patterns, most executions first.
+async fn n_plus_one(shared: &Arc<Shared>) -> Result<Table, String> {
+    let observer = observer(shared)?;
+    observer.settle(SETTLE_LIMIT).await;
+    let rows = observer
+        .detections()
+        .iter()
+        .map(|d| {
+            vec![
+                text(d.kind.name()),
+                text(&d.database),
+                text(d.occurrences),
+                text(d.executions),
+                text(d.last_run),
+                text(d.max_run),
+                ms(d.last_run_time),
+                ms(d.total),
+                text(&d.application_name),
+                d.traceparent.clone(),
+                d.source.as_ref().map(|s| s.to_string()),
+                text(&d.repeated),
+                text(&d.suggestion),
+            ]
+        })
+        .collect();
+    Ok(Table {
+        columns: vec![
+            "kind",
+            "database",
+            "occurrences",
+            "executions",
+            "last_run",
+            "max_run",
+            "last_run_ms",
+            "total_ms",
+            "application_name",
+            "traceparent",
+            "source",
+            "repeated",
+            "suggestion",
+        ],
+        rows,
+    })
 }

@@ -117,6 +117,14 @@ struct RawConfig {
     client_tls_key_file: Option<PathBuf>,
     #[serde(default)]
     threads: usize,
+    #[serde(default = "defaults::query_stats")]
+    query_stats: bool,
+    #[serde(default = "defaults::query_stats_limit")]
+    query_stats_limit: usize,
+    #[serde(default = "defaults::n_plus_one_min_repeats")]
+    n_plus_one_min_repeats: u64,
+    #[serde(default = "defaults::n_plus_one_min_ms")]
+    n_plus_one_min_ms: f64,
     #[serde(default)]
     databases: BTreeMap<String, String>,
     #[serde(default)]
@@ -155,6 +163,20 @@ mod defaults {
     // PgBouncer 1.22's default: prepared statements are tracked out of the box.
     pub fn max_prepared_statements() -> usize {
         200
+    }
+    // brisk's own: per-fingerprint statistics are on unless turned off.
+    pub fn query_stats() -> bool {
+        true
+    }
+    pub fn query_stats_limit() -> usize {
+        500
+    }
+    // Sentry's N+1 defaults.
+    pub fn n_plus_one_min_repeats() -> u64 {
+        5
+    }
+    pub fn n_plus_one_min_ms() -> f64 {
+        50.0
     }
 }
 
@@ -200,6 +222,12 @@ pub struct Config {
     /// Worker threads of the proxy's runtime: 0 for one per core, 1 for a single thread
     /// (as PgBouncer runs). brisk's own; read at start, not on reload.
     pub threads: usize,
+    /// Per-fingerprint statistics and N+1 detection (read at start).
+    pub query_stats: bool,
+    /// Fingerprints kept in detail; the rest fold into "other".
+    pub query_stats_limit: usize,
+    pub n_plus_one_min_repeats: u64,
+    pub n_plus_one_min_total: Duration,
     pub databases: BTreeMap<String, Database>,
     /// User name to password: plain text, `md5...` or a `SCRAM-SHA-256$...` verifier.
     pub users: BTreeMap<String, String>,
@@ -234,6 +262,14 @@ impl Config {
         }
         if raw.default_pool_size == 0 {
             return Err(invalid("default_pool_size: must be at least 1".into()));
+        }
+        if raw.query_stats_limit == 0 {
+            return Err(invalid("query_stats_limit: must be at least 1".into()));
+        }
+        if raw.n_plus_one_min_repeats < 2 {
+            return Err(invalid(
+                "n_plus_one_min_repeats: must be at least 2 (a run of one is no repeat)".into(),
+            ));
         }
         if raw.min_pool_size > raw.default_pool_size {
             return Err(invalid(format!(
@@ -295,6 +331,16 @@ impl Config {
             client_tls_cert_file: raw.client_tls_cert_file,
             client_tls_key_file: raw.client_tls_key_file,
             threads: raw.threads,
+            query_stats: raw.query_stats,
+            query_stats_limit: raw.query_stats_limit,
+            n_plus_one_min_repeats: raw.n_plus_one_min_repeats,
+            n_plus_one_min_total: Duration::try_from_secs_f64(raw.n_plus_one_min_ms / 1000.0)
+                .map_err(|_| {
+                    invalid(format!(
+                        "n_plus_one_min_ms: {} is not a number of milliseconds",
+                        raw.n_plus_one_min_ms
+                    ))
+                })?,
             databases,
             users: raw.users,
         })
@@ -352,6 +398,19 @@ impl Config {
             ),
             ("auth_type".into(), auth.into()),
             ("threads".into(), self.threads.to_string()),
+            ("query_stats".into(), self.query_stats.to_string()),
+            (
+                "query_stats_limit".into(),
+                self.query_stats_limit.to_string(),
+            ),
+            (
+                "n_plus_one_min_repeats".into(),
+                self.n_plus_one_min_repeats.to_string(),
+            ),
+            (
+                "n_plus_one_min_ms".into(),
+                format!("{}", self.n_plus_one_min_total.as_secs_f64() * 1000.0),
+            ),
         ]
     }
 }

@@ -9,7 +9,7 @@
 //! Layers, each with one job: `protocol` frames and decodes messages (no I/O); `auth`
 //! checks passwords; `server` opens and logs in server connections; `pool` lends them;
 //! `session` relays one client; `admin` answers the console; `proxy` listens, reloads and
-//! drains. An [`Observer`] sees every message (issue 6's statistics plug in there).
+//! drains; `observe` keeps per-fingerprint statistics and finds N+1s, off the hot path.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -22,7 +22,7 @@
 pub mod admin;
 mod auth;
 pub mod config;
-mod observer;
+pub mod observe;
 mod pool;
 mod prepared;
 pub mod protocol;
@@ -32,6 +32,5 @@ mod session;
 mod stream;
 
 pub use config::{Config, ConfigError};
-pub use observer::{NoObserver, Observer};
 pub use proxy::{Proxy, ProxyError, Shared};
 pub use session::ClientInfo;

@@ -225,6 +225,21 @@ pub fn decode_target(kind: u8, body: &[u8]) -> Result<(u8, &str), ProtocolError>
     Ok((which, name))
 }
 
+/// The rows a `CommandComplete` reports (`SELECT 5`, `INSERT 0 5`, `UPDATE 3`, `COPY 10`);
+/// 0 for commands that report none.
+pub fn command_rows(body: &[u8]) -> u64 {
+    let Some((tag, _)) = cstr(body) else {
+        return 0;
+    };
+    let mut words = tag.split(' ');
+    match words.next() {
+        Some("SELECT" | "INSERT" | "UPDATE" | "DELETE" | "MERGE" | "FETCH" | "MOVE" | "COPY") => {
+            words.next_back().and_then(|n| n.parse().ok()).unwrap_or(0)
+        }
+        _ => 0,
+    }
+}
+
 /// The query text of a simple `Query` message.
 pub fn decode_query(body: &[u8]) -> Result<&str, ProtocolError> {
     cstr(body)
@@ -410,6 +425,17 @@ pub fn put_command_complete(out: &mut BytesMut, tag: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn command_tags_give_their_row_counts() {
+        assert_eq!(command_rows(b"SELECT 5\0"), 5);
+        assert_eq!(command_rows(b"INSERT 0 12\0"), 12);
+        assert_eq!(command_rows(b"UPDATE 3\0"), 3);
+        assert_eq!(command_rows(b"COPY 10\0"), 10);
+        assert_eq!(command_rows(b"CREATE TABLE\0"), 0);
+        assert_eq!(command_rows(b"SELECT\0"), 0);
+        assert_eq!(command_rows(b"no terminator"), 0);
+    }
 
     #[test]
     fn headers_wait_for_five_bytes_and_check_lengths() {

@@ -13,7 +13,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::auth::Secret;
 use crate::config::{Config, ConfigError, Database};
-use crate::observer::{NoObserver, Observer};
+use crate::observe::{ObserveSettings, Observer};
 use crate::pool::{Pool, PoolSettings};
 use crate::server::{send_cancel, ServerTarget};
 use crate::session::ClientInfo;
@@ -30,6 +30,8 @@ pub enum ProxyError {
     },
     #[error("client TLS: {0}")]
     Tls(String),
+    #[error("cannot start the statistics thread: {0}")]
+    Observer(std::io::Error),
 }
 
 /// How long a shutdown waits for clients to finish their transactions.
@@ -41,7 +43,8 @@ pub struct Shared {
     pools: Mutex<HashMap<(String, String), Arc<Pool>>>,
     clients: Mutex<HashMap<u64, Arc<ClientInfo>>>,
     next_id: AtomicU64,
-    pub observer: Arc<dyn Observer>,
+    /// Per-query statistics; `None` when `query_stats = false`.
+    pub observer: Option<Observer>,
     client_tls: RwLock<Option<TlsAcceptor>>,
     shutdown: watch::Sender<bool>,
     paused: watch::Sender<bool>,
@@ -196,6 +199,9 @@ impl Shared {
                 "listen_addr, listen_port and threads changed: they take effect on restart"
             );
         }
+        if let Some(observer) = &self.observer {
+            observer.update(observe_settings(&config));
+        }
         let settings = pool_settings(&config);
         for pool in self.pools() {
             pool.update(settings.clone());
@@ -208,6 +214,14 @@ impl Shared {
         }
         tracing::info!(path = %path.display(), "configuration reloaded");
         Ok(())
+    }
+}
+
+fn observe_settings(config: &Config) -> ObserveSettings {
+    ObserveSettings {
+        limit: config.query_stats_limit,
+        n_plus_one_min_repeats: config.n_plus_one_min_repeats,
+        n_plus_one_min_total: config.n_plus_one_min_total,
     }
 }
 
@@ -260,21 +274,18 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// Binds the listen address of `config`.
+    /// Binds the listen address of `config`, and starts the statistics thread.
     pub async fn bind(config: Config) -> Result<Proxy, ProxyError> {
-        Proxy::bind_with(config, Arc::new(NoObserver)).await
-    }
-
-    /// Binds with an observer that sees every message.
-    pub async fn bind_with(
-        config: Config,
-        observer: Arc<dyn Observer>,
-    ) -> Result<Proxy, ProxyError> {
         let addr = format!("{}:{}", config.listen_addr, config.listen_port);
         let listener = TcpListener::bind(&addr)
             .await
             .map_err(|source| ProxyError::Listen { addr, source })?;
         let tls = client_tls_acceptor(&config).map_err(ProxyError::Tls)?;
+        let observer = if config.query_stats {
+            Some(Observer::start(observe_settings(&config)).map_err(ProxyError::Observer)?)
+        } else {
+            None
+        };
         let (shutdown, _) = watch::channel(false);
         let (paused, _) = watch::channel(false);
         let shared = Arc::new(Shared {

@@ -21,6 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::auth::{check_md5, random_bytes, ScramServer, Secret};
 use crate::config::{AuthType, ClientTls, PoolMode};
+use crate::observe::Executed;
 use crate::pool::{Checkout, Pool, PoolError};
 use crate::prepared::{ClientStatements, Statement};
 use crate::protocol::{self, ProtocolError, StartupPacket};
@@ -138,10 +139,23 @@ enum Request {
     Bind,
     Close,
     Describe,
-    Execute,
+    /// With its statement's statistics when they are kept.
+    Execute(Option<Tracked>),
     Sync,
     /// A simple query or function call: its answers run until ReadyForQuery.
-    Query,
+    Query(Option<Tracked>),
+}
+
+/// A statement in flight, for the per-query statistics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Tracked {
+    query: Arc<str>,
+    /// A hash of the bound values (extended protocol).
+    params: Option<u64>,
+    started: Instant,
+    wait: Duration,
+    rows: u64,
+    error: bool,
 }
 
 impl Expect {
@@ -208,6 +222,9 @@ pub async fn serve(shared: Arc<Shared>, tcp: tokio::net::TcpStream, peer: Option
                 tracing::debug!(client = info.id, error = %e, "session ended");
             }
             session.detach_on_exit().await;
+            if let Some(observer) = &shared.observer {
+                observer.client_gone(info.id);
+            }
             pool.stats.clients.fetch_sub(1, Ordering::Relaxed);
             shared.unregister_client(&info);
         }
@@ -551,6 +568,17 @@ struct Session {
     /// When the request now in flight was sent, and when the transaction began.
     request_started: Option<Instant>,
     transaction_started: Option<Instant>,
+    /// Whether statements are handed to the statistics thread.
+    observing: bool,
+    /// Time waited for the current server, charged to the next statement.
+    pending_wait: Duration,
+    /// Query texts for the statistics: the unnamed statement, named statements in session
+    /// mode (transaction mode keeps them in `statements`), and portals with the hash of their
+    /// bound values.
+    unnamed_text: Option<Arc<str>>,
+    named_texts: HashMap<String, Arc<str>>,
+    unnamed_portal: Option<(Arc<str>, u64)>,
+    named_portals: HashMap<String, (Arc<str>, u64)>,
 }
 
 impl Session {
@@ -565,6 +593,7 @@ impl Session {
         let config = shared.config();
         let transaction_mode = config.pool_mode == PoolMode::Transaction;
         let idle_transaction_timeout = config.idle_transaction_timeout;
+        let observing = shared.observer.is_some();
         Session {
             unnamed_local: None,
             idle_transaction_timeout,
@@ -585,6 +614,12 @@ impl Session {
             in_copy: false,
             request_started: None,
             transaction_started: None,
+            observing,
+            pending_wait: Duration::ZERO,
+            unnamed_text: None,
+            named_texts: HashMap::new(),
+            unnamed_portal: None,
+            named_portals: HashMap::new(),
         }
     }
 
@@ -601,9 +636,6 @@ impl Session {
                 }
                 let mut frame = self.cbuf.split_to(header.total_len());
                 let body = frame.split_off(5);
-                self.shared
-                    .observer
-                    .client_message(&self.info, header.kind, &body);
                 self.client_message(header.kind, &body)?;
                 tracing::trace!(client = self.info.id, kind = %(header.kind as char), expected = ?self.expected, "from client");
             }
@@ -696,9 +728,12 @@ impl Session {
     /// Borrows a server from the pool, waiting if needed, and brings it to the client's
     /// settings. Returns false when the client was told why it cannot have one.
     async fn attach(&mut self) -> Result<bool, SessionError> {
+        let asked = Instant::now();
         self.shared.wait_unpaused().await;
         self.info.state.store(STATE_WAITING, Ordering::Relaxed);
-        let checkout = match self.pool.acquire().await {
+        let acquired = self.pool.acquire().await;
+        self.pending_wait += asked.elapsed();
+        let checkout = match acquired {
             Ok(c) => c,
             Err(e) => {
                 let code = match e {
@@ -826,11 +861,14 @@ impl Session {
                 }
                 self.watch_for_session_features(query);
                 protocol::put_message(&mut self.to_server, kind, body);
-                self.expected.push_back(Expect::Client(Request::Query));
+                let tracked = self.observing.then(|| self.track(query.into(), None));
+                self.expected
+                    .push_back(Expect::Client(Request::Query(tracked)));
             }
             b'F' => {
                 protocol::put_message(&mut self.to_server, kind, body);
-                self.expected.push_back(Expect::Client(Request::Query));
+                self.expected
+                    .push_back(Expect::Client(Request::Query(None)));
             }
             b'P' => {
                 let parse = protocol::decode_parse(body)?;
@@ -845,6 +883,14 @@ impl Session {
                     }
                 }
                 self.watch_for_session_features(parse.query);
+                if self.observing {
+                    if parse.name.is_empty() {
+                        self.unnamed_text = Some(parse.query.into());
+                    } else if !rename {
+                        self.named_texts
+                            .insert(parse.name.to_string(), parse.query.into());
+                    }
+                }
                 if parse.name.is_empty() || !rename {
                     protocol::put_message(&mut self.to_server, kind, body);
                     self.expected
@@ -880,6 +926,9 @@ impl Session {
             }
             b'B' => {
                 let bind = protocol::decode_bind(body)?;
+                if self.observing {
+                    self.remember_portal(bind.portal, bind.statement, bind.rest);
+                }
                 match self.statement_for(bind.statement, rename) {
                     Some(server_name) => protocol::put_bind(
                         &mut self.to_server,
@@ -903,6 +952,12 @@ impl Session {
             }
             b'C' => {
                 let (which, name) = protocol::decode_target(kind, body)?;
+                if self.observing && !name.is_empty() {
+                    match which {
+                        b'S' => self.named_texts.remove(name),
+                        _ => self.named_portals.remove(name).map(|(text, _)| text),
+                    };
+                }
                 if which == b'S' && !name.is_empty() && rename {
                     // The statement stays on the server for other clients; the client's name
                     // for it is forgotten.
@@ -915,7 +970,19 @@ impl Session {
             }
             b'E' => {
                 protocol::put_message(&mut self.to_server, kind, body);
-                self.expected.push_back(Expect::Client(Request::Execute));
+                let tracked = if self.observing {
+                    let portal = protocol::cstr(body).map(|(p, _)| p).unwrap_or("");
+                    let found = if portal.is_empty() {
+                        self.unnamed_portal.clone()
+                    } else {
+                        self.named_portals.get(portal).cloned()
+                    };
+                    found.map(|(text, params)| self.track(text, Some(params)))
+                } else {
+                    None
+                };
+                self.expected
+                    .push_back(Expect::Client(Request::Execute(tracked)));
             }
             b'S' => {
                 protocol::put_message(&mut self.to_server, kind, body);
@@ -1007,18 +1074,38 @@ impl Session {
                 }
                 b'C' | b'I' | b's' => {
                     self.in_copy = false;
-                    if matches!(
-                        self.expected.front().and_then(Expect::request),
-                        Some(Request::Execute)
-                    ) {
-                        self.expected.pop_front();
+                    let rows = if kind == b'C' {
+                        protocol::command_rows(body)
+                    } else {
+                        0
+                    };
+                    match self.expected.front_mut() {
+                        Some(Expect::Client(Request::Execute(tracked))) => {
+                            if let Some(mut tracked) = tracked.take() {
+                                tracked.rows = rows;
+                                self.finish(tracked);
+                            }
+                            self.expected.pop_front();
+                        }
+                        Some(Expect::Client(Request::Query(Some(tracked)))) => {
+                            tracked.rows += rows;
+                        }
+                        _ => {}
                     }
                 }
                 b'G' | b'H' | b'W' => self.in_copy = true,
                 b'E' => self.server_error(),
                 b'Z' => {
                     self.status = body.first().copied().unwrap_or(b'E');
-                    self.expected.pop_front();
+                    if let Some(Expect::Client(Request::Query(Some(tracked)))) =
+                        self.expected.pop_front()
+                    {
+                        self.finish(tracked);
+                    }
+                    if self.status == b'I' {
+                        // Named portals end with their transaction.
+                        self.named_portals.clear();
+                    }
                     self.count_completion();
                 }
                 b'S' => {
@@ -1039,7 +1126,6 @@ impl Session {
             }
             tracing::trace!(client = self.info.id, kind = %(kind as char), forward, expected = ?self.expected, status = %(self.status as char), "from server");
             if forward {
-                self.shared.observer.server_message(&self.info, kind, body);
                 self.to_client.extend_from_slice(&frame);
                 self.pool
                     .stats
@@ -1053,15 +1139,23 @@ impl Session {
     /// After an error, the server skips every message up to the next Sync: so do the
     /// expected answers. A Parse brisk recorded as prepared did not happen.
     fn server_error(&mut self) {
-        if matches!(
-            self.expected.front().and_then(Expect::request),
-            Some(Request::Query)
-        ) {
+        if let Some(Expect::Client(Request::Query(tracked))) = self.expected.front_mut() {
+            if let Some(tracked) = tracked {
+                tracked.error = true;
+            }
             return;
         }
-        while let Some(front) = self.expected.front() {
+        // The first statement skipped is the one that failed (at its Parse, Bind or
+        // Execute); the ones after it never ran.
+        let mut failed = None;
+        while let Some(front) = self.expected.front_mut() {
             if matches!(front.request(), Some(Request::Sync)) {
                 break;
+            }
+            if let Expect::Client(Request::Execute(tracked)) = front {
+                if failed.is_none() {
+                    failed = Some(tracked.take());
+                }
             }
             if let Some(Request::Parse(Some(name))) = front.request() {
                 let name = name.clone();
@@ -1070,6 +1164,10 @@ impl Session {
                 }
             }
             self.expected.pop_front();
+        }
+        if let Some(Some(mut tracked)) = failed {
+            tracked.error = true;
+            self.finish(tracked);
         }
     }
 
@@ -1082,6 +1180,53 @@ impl Session {
                 Owed::Ready => protocol::put_ready_for_query(&mut self.to_client, self.status),
             }
             self.expected.pop_front();
+        }
+    }
+
+    /// A statement starting now, charged with the wait for its server.
+    fn track(&mut self, query: Arc<str>, params: Option<u64>) -> Tracked {
+        Tracked {
+            query,
+            params,
+            started: Instant::now(),
+            wait: std::mem::take(&mut self.pending_wait),
+            rows: 0,
+            error: false,
+        }
+    }
+
+    /// Hands a completed statement to the statistics thread.
+    fn finish(&self, tracked: Tracked) {
+        if let Some(observer) = &self.shared.observer {
+            observer.executed(Executed {
+                client: self.info.clone(),
+                query: tracked.query,
+                params: tracked.params,
+                duration: tracked.started.elapsed(),
+                wait: tracked.wait,
+                rows: tracked.rows,
+                error: tracked.error,
+            });
+        }
+    }
+
+    /// Remembers which statement a portal runs, and a hash of its bound values.
+    fn remember_portal(&mut self, portal: &str, statement: &str, values: &[u8]) {
+        let text = if statement.is_empty() {
+            self.unnamed_text.clone()
+        } else if self.transaction_mode {
+            self.statements.get(statement).map(|s| s.query.clone())
+        } else {
+            self.named_texts.get(statement).cloned()
+        };
+        let Some(text) = text else {
+            return;
+        };
+        let entry = (text, crate::observe::hash_of(values));
+        if portal.is_empty() {
+            self.unnamed_portal = Some(entry);
+        } else {
+            self.named_portals.insert(portal.to_string(), entry);
         }
     }
 
