@@ -1,9 +1,11 @@
 //! `brisk proxy`: arguments, logging and signals.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use brisk_proxy::config::LogFormat;
 use clap::Args;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -40,10 +42,19 @@ async fn run(args: ProxyArgs, config: brisk_proxy::Config) -> anyhow::Result<Exi
         .ok()
         .and_then(|l| l.parse::<tracing::Level>().ok())
         .unwrap_or(tracing::Level::INFO);
-    let _ = tracing_subscriber::fmt()
+    let json = match config.log_format {
+        LogFormat::Json => true,
+        LogFormat::Text => false,
+        LogFormat::Auto => !std::io::stderr().is_terminal(),
+    };
+    let logger = tracing_subscriber::fmt()
         .with_max_level(level)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        logger.json().flatten_event(true).try_init()
+    } else {
+        logger.try_init()
+    };
     let proxy = brisk_proxy::Proxy::bind(config).await?;
     let addr = proxy.local_addr().context("reading the listen address")?;
     tracing::info!(%addr, config = %args.config.display(), "brisk proxy listening");

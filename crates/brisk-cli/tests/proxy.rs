@@ -173,6 +173,17 @@ impl Proxy {
         row[i].to_string()
     }
 
+    /// Stops the proxy and returns everything it logged.
+    fn stop_and_read_log(&mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut log = String::new();
+        if let Some(mut stderr) = self.child.stderr.take() {
+            std::io::Read::read_to_string(&mut stderr, &mut log).unwrap();
+        }
+        log
+    }
+
     fn signal(&self, signal: &str) {
         Command::new("kill")
             .args([&format!("-{signal}"), &self.child.id().to_string()])
@@ -923,5 +934,179 @@ fn query_statistics_count_errors_fold_into_other_and_can_be_turned_off() {
         String::from_utf8_lossy(&refused.stderr).contains("query_stats = false"),
         "{}",
         String::from_utf8_lossy(&refused.stderr)
+    );
+}
+
+/// The JSON log lines with this message.
+fn log_events(log: &str, message: &str) -> Vec<serde_json::Value> {
+    log.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|event| event["message"] == message)
+        .collect()
+}
+
+#[test]
+fn slow_statements_are_logged_explained_and_captured_with_values_when_allowed() {
+    let app = app();
+    bookshop(&app);
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("capture.jsonl");
+    let mut proxy = Proxy::start(
+        &app,
+        &format!(
+            "slow_query_ms = 3\nexplain_slow = true\nlog_parameters = true\nlog_format = \"json\"\ncapture_file = \"{}\"",
+            capture.display()
+        ),
+    );
+    run_bookshop(&proxy, &app, "n+1");
+    let lookup = "SELECT name, pg_sleep($2) FROM authors WHERE id = $1";
+
+    // The plan comes from a connection of its own, a moment later.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let plan = loop {
+        let queries = proxy.admin_rows("SHOW QUERIES");
+        let row = queries
+            .iter()
+            .find(|q| q["query"] == lookup)
+            .cloned()
+            .unwrap();
+        if !row["plan"].is_empty() {
+            break row["plan"].clone();
+        }
+        assert!(Instant::now() < deadline, "no plan: {row:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(plan.contains("authors"), "{plan}");
+    assert!(!plan.starts_with("not explained"), "{plan}");
+
+    // Values appear, since log_parameters allows them.
+    let mut lines = std::fs::read_to_string(&capture).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lines.lines().count() < 32 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        lines = std::fs::read_to_string(&capture).unwrap();
+    }
+    let workload = brisk_workload::read_jsonl(lines.as_bytes()).unwrap();
+    let lookups: Vec<_> = workload
+        .samples
+        .iter()
+        .filter(|s| s.query.contains("FROM authors WHERE id = $1"))
+        .collect();
+    assert_eq!(lookups.len(), 20, "{lines}");
+    let orders: Vec<u64> = lookups.iter().map(|s| s.order.unwrap()).collect();
+    assert!(orders.windows(2).all(|w| w[0] < w[1]), "{orders:?}");
+    assert!(lookups.iter().all(|s| s.session == lookups[0].session));
+    assert!(lookups.iter().all(|s| s.total_ms.unwrap() >= 5.0));
+    assert!(
+        lookups[0].with_values().unwrap().contains("WHERE id = '"),
+        "{:?}",
+        lookups[0]
+    );
+
+    let log = proxy.stop_and_read_log();
+    let slow = log_events(&log, "slow statement");
+    let slow_lookups: Vec<_> = slow.iter().filter(|e| e["query"] == lookup).collect();
+    assert_eq!(slow_lookups.len(), 20, "{log}");
+    assert!(slow_lookups[0]["duration_ms"].as_f64().unwrap() >= 5.0);
+    assert_eq!(slow_lookups[0]["application_name"], "shop-api");
+    assert!(
+        slow_lookups[0]["values"]
+            .as_str()
+            .unwrap()
+            .starts_with("[\""),
+        "{}",
+        slow_lookups[0]
+    );
+    let plans = log_events(&log, "plan of a slow statement");
+    assert!(!plans.is_empty(), "{log}");
+}
+
+#[test]
+fn values_stay_out_of_logs_and_captures_unless_allowed() {
+    let app = app();
+    bookshop(&app);
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("capture.jsonl");
+    let mut proxy = Proxy::start(
+        &app,
+        &format!(
+            "slow_query_ms = 3\nexplain_slow = true\nlog_format = \"json\"\ncapture_file = \"{}\"",
+            capture.display()
+        ),
+    );
+    run_bookshop(&proxy, &app, "n+1");
+    // A simple-protocol statement with a literal that must not leak either.
+    ok(&proxy.psql(
+        &app,
+        "SELECT name, pg_sleep(0.01) FROM authors WHERE name = 'author 7'",
+    ));
+    let lookup = "SELECT name, pg_sleep($2) FROM authors WHERE id = $1";
+    // Without values, both are planned generically ($n in the plan, no literal).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for query in [
+        lookup,
+        "SELECT name, pg_sleep($1) FROM authors WHERE name = $2",
+    ] {
+        loop {
+            let queries = proxy.admin_rows("SHOW QUERIES");
+            let row = queries
+                .iter()
+                .find(|q| q["query"] == query)
+                .cloned()
+                .unwrap();
+            if !row["plan"].is_empty() {
+                assert!(row["plan"].contains("authors"), "{row:?}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "no plan: {row:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let log = proxy.stop_and_read_log();
+    let captured = std::fs::read_to_string(&capture).unwrap();
+    assert!(captured.lines().count() >= 30, "{captured}");
+    for text in [&log, &captured] {
+        assert!(!text.contains("author 7"), "a value leaked: {text}");
+        assert!(!text.contains("\"params\""), "values captured: {text}");
+    }
+    let plans = log_events(&log, "plan of a slow statement");
+    // The lookup, the simple statement and the audit insert: each slow fingerprint once.
+    assert_eq!(plans.len(), 3, "{log}");
+    let on_authors: Vec<&str> = plans
+        .iter()
+        .filter_map(|p| p["plan"].as_str())
+        .filter(|p| p.contains("on authors"))
+        .collect();
+    assert_eq!(on_authors.len(), 2, "{log}");
+    for plan in on_authors {
+        assert!(plan.contains("= $"), "a generic plan: {plan}");
+    }
+    let slow = log_events(&log, "slow statement");
+    assert!(
+        slow.iter()
+            .any(|e| e["query"] == "SELECT name, pg_sleep($1) FROM authors WHERE name = $2"),
+        "{log}"
+    );
+    assert!(slow.iter().all(|e| e["values"] == ""), "{log}");
+}
+
+#[test]
+fn fast_statements_are_not_logged_and_nothing_is_captured_by_default() {
+    let app = app();
+    bookshop(&app);
+    let mut proxy = Proxy::start(&app, "log_format = \"json\"");
+    run_bookshop(&proxy, &app, "batched");
+    let queries = proxy.admin_rows("SHOW QUERIES");
+    assert!(queries.iter().all(|q| q["plan"].is_empty()), "{queries:?}");
+    let log = proxy.stop_and_read_log();
+    assert!(log_events(&log, "slow statement").is_empty(), "{log}");
+    assert!(
+        log_events(&log, "plan of a slow statement").is_empty(),
+        "{log}"
+    );
+    assert!(
+        !log_events(&log, "brisk proxy listening").is_empty(),
+        "JSON lines: {log}"
     );
 }

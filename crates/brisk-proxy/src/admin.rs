@@ -446,6 +446,7 @@ async fn queries(shared: &Arc<Shared>) -> Result<Table, String> {
             ms(q.max),
             ms(q.wait),
             Some(query),
+            q.plan.as_ref().map(|p| p.to_string()),
         ]
     };
     let mut rows: Vec<_> = snapshot
@@ -477,6 +478,7 @@ async fn queries(shared: &Arc<Shared>) -> Result<Table, String> {
             "max_ms",
             "wait_ms",
             "query",
+            "plan",
         ],
         rows,
     })

@@ -52,6 +52,22 @@ pub enum ClientTls {
     Require,
 }
 
+/// How the proxy writes its log to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// JSON lines when stderr is not a terminal, text when it is.
+    Auto,
+    /// One JSON object per line, for log pipelines.
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
+fn default_log_format() -> LogFormat {
+    LogFormat::Auto
+}
+
 fn default_listen_addr() -> String {
     "127.0.0.1".into()
 }
@@ -125,6 +141,22 @@ struct RawConfig {
     n_plus_one_min_repeats: u64,
     #[serde(default = "defaults::n_plus_one_min_ms")]
     n_plus_one_min_ms: f64,
+    #[serde(default = "default_log_format")]
+    log_format: LogFormat,
+    #[serde(default = "defaults::slow_query_ms")]
+    slow_query_ms: f64,
+    #[serde(default)]
+    log_parameters: bool,
+    #[serde(default)]
+    explain_slow: bool,
+    #[serde(default = "defaults::explain_timeout")]
+    explain_timeout: f64,
+    #[serde(default)]
+    capture_file: Option<PathBuf>,
+    #[serde(default = "defaults::capture_sample")]
+    capture_sample: f64,
+    #[serde(default = "defaults::capture_max_mb")]
+    capture_max_mb: u64,
     #[serde(default)]
     databases: BTreeMap<String, String>,
     #[serde(default)]
@@ -178,6 +210,19 @@ mod defaults {
     pub fn n_plus_one_min_ms() -> f64 {
         50.0
     }
+    // A second: slow for any statement an application waits on.
+    pub fn slow_query_ms() -> f64 {
+        1000.0
+    }
+    pub fn explain_timeout() -> f64 {
+        2.0
+    }
+    pub fn capture_sample() -> f64 {
+        1.0
+    }
+    pub fn capture_max_mb() -> u64 {
+        256
+    }
 }
 
 /// An upstream database a client can name.
@@ -228,6 +273,21 @@ pub struct Config {
     pub query_stats_limit: usize,
     pub n_plus_one_min_repeats: u64,
     pub n_plus_one_min_total: Duration,
+    /// Read at start.
+    pub log_format: LogFormat,
+    /// Statements at least this long are logged; zero turns the log off.
+    pub slow_query: Duration,
+    /// Whether logs and captures may show parameter values (they may hold personal data).
+    pub log_parameters: bool,
+    /// EXPLAIN (without ANALYZE) each slow fingerprint once, on a connection of its own.
+    pub explain_slow: bool,
+    pub explain_timeout: Duration,
+    /// JSON lines of sampled statements in the Workload format (read at start).
+    pub capture_file: Option<PathBuf>,
+    /// The share of statements captured, 0 to 1.
+    pub capture_sample: f64,
+    /// The capture stops growing past this many MiB.
+    pub capture_max_mb: u64,
     pub databases: BTreeMap<String, Database>,
     /// User name to password: plain text, `md5...` or a `SCRAM-SHA-256$...` verifier.
     pub users: BTreeMap<String, String>,
@@ -265,6 +325,22 @@ impl Config {
         }
         if raw.query_stats_limit == 0 {
             return Err(invalid("query_stats_limit: must be at least 1".into()));
+        }
+        if !(0.0..=1.0).contains(&raw.capture_sample) {
+            return Err(invalid(format!(
+                "capture_sample: {} is not a share between 0 and 1",
+                raw.capture_sample
+            )));
+        }
+        if raw.explain_slow && !raw.query_stats {
+            return Err(invalid(
+                "explain_slow: needs query_stats = true (slow statements are found there)".into(),
+            ));
+        }
+        if raw.capture_file.is_some() && !raw.query_stats {
+            return Err(invalid(
+                "capture_file: needs query_stats = true (statements are captured there)".into(),
+            ));
         }
         if raw.n_plus_one_min_repeats < 2 {
             return Err(invalid(
@@ -341,6 +417,19 @@ impl Config {
                         raw.n_plus_one_min_ms
                     ))
                 })?,
+            slow_query: Duration::try_from_secs_f64(raw.slow_query_ms / 1000.0).map_err(|_| {
+                invalid(format!(
+                    "slow_query_ms: {} is not a number of milliseconds",
+                    raw.slow_query_ms
+                ))
+            })?,
+            log_format: raw.log_format,
+            log_parameters: raw.log_parameters,
+            explain_slow: raw.explain_slow,
+            explain_timeout: seconds("explain_timeout", raw.explain_timeout)?,
+            capture_file: raw.capture_file,
+            capture_sample: raw.capture_sample,
+            capture_max_mb: raw.capture_max_mb,
             databases,
             users: raw.users,
         })
@@ -411,6 +500,31 @@ impl Config {
                 "n_plus_one_min_ms".into(),
                 format!("{}", self.n_plus_one_min_total.as_secs_f64() * 1000.0),
             ),
+            (
+                "slow_query_ms".into(),
+                format!("{}", self.slow_query.as_secs_f64() * 1000.0),
+            ),
+            (
+                "log_format".into(),
+                match self.log_format {
+                    LogFormat::Auto => "auto",
+                    LogFormat::Json => "json",
+                    LogFormat::Text => "text",
+                }
+                .into(),
+            ),
+            ("log_parameters".into(), self.log_parameters.to_string()),
+            ("explain_slow".into(), self.explain_slow.to_string()),
+            ("explain_timeout".into(), secs(self.explain_timeout)),
+            (
+                "capture_file".into(),
+                self.capture_file
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            ),
+            ("capture_sample".into(), self.capture_sample.to_string()),
+            ("capture_max_mb".into(), self.capture_max_mb.to_string()),
         ]
     }
 }

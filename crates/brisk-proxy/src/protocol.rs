@@ -213,6 +213,132 @@ pub fn decode_bind(body: &[u8]) -> Result<Bind<'_>, ProtocolError> {
     })
 }
 
+/// The parameter values of a Bind (the part after its two names), as text, for logs,
+/// captures and EXPLAIN; SQL NULL is `None`. Binary values are decoded for the types the
+/// statement's Parse declared (`param_types`: its raw count-and-OIDs section) when brisk
+/// knows the type: booleans, integers, floats, text types, json(b), uuid, bytea, date and
+/// timestamps. `None` when a value cannot be shown as text, or the section is malformed
+/// (the server will say so).
+pub fn bind_values(rest: &[u8], param_types: &[u8]) -> Option<Vec<Option<String>>> {
+    fn i16_at(bytes: &[u8], at: usize) -> Option<i16> {
+        Some(i16::from_be_bytes(bytes.get(at..at + 2)?.try_into().ok()?))
+    }
+    let formats = usize::try_from(i16_at(rest, 0)?).ok()?;
+    let format_of = |i: usize| -> Option<i16> {
+        match formats {
+            0 => Some(0),
+            1 => i16_at(rest, 2),
+            _ => i16_at(rest, 2 + 2 * i),
+        }
+    };
+    let type_of = |i: usize| -> u32 {
+        param_types
+            .get(2 + 4 * i..6 + 4 * i)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_be_bytes)
+            .unwrap_or(0)
+    };
+    let mut at = 2 + 2 * formats;
+    let count = usize::try_from(i16_at(rest, at)?).ok()?;
+    if formats > 1 && formats != count {
+        return None;
+    }
+    at += 2;
+    let mut values = Vec::with_capacity(count);
+    for i in 0..count {
+        let len = i32::from_be_bytes(rest.get(at..at + 4)?.try_into().ok()?);
+        at += 4;
+        if len < 0 {
+            values.push(None);
+            continue;
+        }
+        let len = usize::try_from(len).ok()?;
+        let bytes = rest.get(at..at + len)?;
+        at += len;
+        values.push(Some(match format_of(i)? {
+            0 => String::from_utf8_lossy(bytes).into_owned(),
+            _ => binary_text(type_of(i), bytes)?,
+        }));
+    }
+    Some(values)
+}
+
+/// A binary-format value of a type brisk knows, as PostgreSQL would print it.
+fn binary_text(oid: u32, bytes: &[u8]) -> Option<String> {
+    fn be<const N: usize>(bytes: &[u8]) -> Option<[u8; N]> {
+        bytes.try_into().ok()
+    }
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+    Some(match oid {
+        16 => match bytes {
+            [0] => "false".into(),
+            [_] => "true".into(),
+            _ => return None,
+        },
+        21 => i16::from_be_bytes(be(bytes)?).to_string(),
+        23 => i32::from_be_bytes(be(bytes)?).to_string(),
+        20 => i64::from_be_bytes(be(bytes)?).to_string(),
+        26 => u32::from_be_bytes(be(bytes)?).to_string(),
+        700 => f32::from_be_bytes(be(bytes)?).to_string(),
+        701 => f64::from_be_bytes(be(bytes)?).to_string(),
+        // text, varchar, bpchar, name, json, xml, unknown-as-text
+        25 | 1043 | 1042 | 19 | 114 | 142 | 705 => String::from_utf8(bytes.to_vec()).ok()?,
+        3802 => match bytes.split_first() {
+            Some((1, json)) => String::from_utf8(json.to_vec()).ok()?,
+            _ => return None,
+        },
+        2950 if bytes.len() == 16 => format!(
+            "{}-{}-{}-{}-{}",
+            hex(&bytes[..4]),
+            hex(&bytes[4..6]),
+            hex(&bytes[6..8]),
+            hex(&bytes[8..10]),
+            hex(&bytes[10..])
+        ),
+        17 => format!("\\x{}", hex(bytes)),
+        1082 => {
+            let days = i32::from_be_bytes(be(bytes)?);
+            let (y, m, d) = civil_from_days(i64::from(days) + DAYS_1970_TO_2000);
+            format!("{y:04}-{m:02}-{d:02}")
+        }
+        1114 | 1184 => {
+            let micros = i64::from_be_bytes(be(bytes)?);
+            let days = micros.div_euclid(86_400_000_000);
+            let rest = micros.rem_euclid(86_400_000_000);
+            let (y, m, d) = civil_from_days(days + DAYS_1970_TO_2000);
+            let (secs, frac) = (rest / 1_000_000, rest % 1_000_000);
+            let zone = if oid == 1184 { "+00" } else { "" };
+            format!(
+                "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{frac:06}{zone}",
+                secs / 3600,
+                secs / 60 % 60,
+                secs % 60
+            )
+        }
+        _ => return None,
+    })
+}
+
+/// PostgreSQL counts dates from 2000-01-01; these are the days from 1970-01-01 to it.
+const DAYS_1970_TO_2000: i64 = 10_957;
+
+/// (year, month, day) of a day counted from 1970-01-01, in the proleptic Gregorian calendar
+/// (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
 /// `Describe` and `Close`: `S` for a statement or `P` for a portal, and its name.
 pub fn decode_target(kind: u8, body: &[u8]) -> Result<(u8, &str), ProtocolError> {
     let (&which, rest) = body
@@ -425,6 +551,77 @@ pub fn put_command_complete(out: &mut BytesMut, tag: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bind_values_read_text_null_and_known_binary_types() {
+        // Two formats (text, binary), two values; the second is an int4 by its Parse.
+        let mut rest = Vec::new();
+        rest.extend_from_slice(&2i16.to_be_bytes());
+        rest.extend_from_slice(&0i16.to_be_bytes());
+        rest.extend_from_slice(&1i16.to_be_bytes());
+        rest.extend_from_slice(&2i16.to_be_bytes());
+        rest.extend_from_slice(&2i32.to_be_bytes());
+        rest.extend_from_slice(b"42");
+        rest.extend_from_slice(&4i32.to_be_bytes());
+        rest.extend_from_slice(&(-7i32).to_be_bytes());
+        rest.extend_from_slice(&0i16.to_be_bytes());
+        let mut types = Vec::new();
+        types.extend_from_slice(&2i16.to_be_bytes());
+        types.extend_from_slice(&0u32.to_be_bytes());
+        types.extend_from_slice(&23u32.to_be_bytes());
+        assert_eq!(
+            bind_values(&rest, &types),
+            Some(vec![Some("42".to_string()), Some("-7".to_string())])
+        );
+        // Without the types, a binary value cannot be shown.
+        assert_eq!(bind_values(&rest, &[]), None);
+        // No formats (all text), one NULL.
+        let mut rest = Vec::new();
+        rest.extend_from_slice(&0i16.to_be_bytes());
+        rest.extend_from_slice(&1i16.to_be_bytes());
+        rest.extend_from_slice(&(-1i32).to_be_bytes());
+        assert_eq!(bind_values(&rest, &[]), Some(vec![None]));
+        // Truncated.
+        assert_eq!(bind_values(&rest[..5], &[]), None);
+        assert_eq!(bind_values(&[], &[]), None);
+    }
+
+    #[test]
+    fn binary_values_print_as_postgresql_prints_them() {
+        assert_eq!(binary_text(16, &[1]).as_deref(), Some("true"));
+        assert_eq!(
+            binary_text(20, &(-5i64).to_be_bytes()).as_deref(),
+            Some("-5")
+        );
+        assert_eq!(
+            binary_text(701, &2.5f64.to_be_bytes()).as_deref(),
+            Some("2.5")
+        );
+        assert_eq!(binary_text(3802, b"\x01{}").as_deref(), Some("{}"));
+        assert_eq!(
+            binary_text(2950, &[0x12; 16]).as_deref(),
+            Some("12121212-1212-1212-1212-121212121212")
+        );
+        assert_eq!(binary_text(17, &[0, 255]).as_deref(), Some("\\x00ff"));
+        assert_eq!(
+            binary_text(1082, &0i32.to_be_bytes()).as_deref(),
+            Some("2000-01-01")
+        );
+        assert_eq!(
+            binary_text(1082, &(-1i32).to_be_bytes()).as_deref(),
+            Some("1999-12-31")
+        );
+        assert_eq!(
+            binary_text(
+                1184,
+                &(86_400_000_000i64 * 366 + 3_723_000_001).to_be_bytes()
+            )
+            .as_deref(),
+            Some("2001-01-01 01:02:03.000001+00")
+        );
+        assert_eq!(binary_text(1700, &[0, 1]), None, "numeric is not decoded");
+        assert_eq!(binary_text(23, &[0, 1]), None, "wrong length");
+    }
 
     #[test]
     fn command_tags_give_their_row_counts() {

@@ -13,7 +13,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::auth::Secret;
 use crate::config::{Config, ConfigError, Database};
-use crate::observe::{ObserveSettings, Observer};
+use crate::observe::{CaptureSettings, ObserveSettings, Observer};
 use crate::pool::{Pool, PoolSettings};
 use crate::server::{send_cancel, ServerTarget};
 use crate::session::ClientInfo;
@@ -30,7 +30,7 @@ pub enum ProxyError {
     },
     #[error("client TLS: {0}")]
     Tls(String),
-    #[error("cannot start the statistics thread: {0}")]
+    #[error("cannot start the statistics: {0}")]
     Observer(std::io::Error),
 }
 
@@ -222,6 +222,9 @@ fn observe_settings(config: &Config) -> ObserveSettings {
         limit: config.query_stats_limit,
         n_plus_one_min_repeats: config.n_plus_one_min_repeats,
         n_plus_one_min_total: config.n_plus_one_min_total,
+        slow_query: config.slow_query,
+        log_parameters: config.log_parameters,
+        explain_slow: config.explain_slow,
     }
 }
 
@@ -282,7 +285,15 @@ impl Proxy {
             .map_err(|source| ProxyError::Listen { addr, source })?;
         let tls = client_tls_acceptor(&config).map_err(ProxyError::Tls)?;
         let observer = if config.query_stats {
-            Some(Observer::start(observe_settings(&config)).map_err(ProxyError::Observer)?)
+            let capture = config.capture_file.as_deref().map(|path| CaptureSettings {
+                path,
+                sample: config.capture_sample,
+                max_bytes: config.capture_max_mb.saturating_mul(1024 * 1024),
+            });
+            Some(
+                Observer::start(observe_settings(&config), capture)
+                    .map_err(ProxyError::Observer)?,
+            )
         } else {
             None
         };
@@ -314,6 +325,9 @@ impl Proxy {
     /// transactions (closing idle ones at once) for up to 30 s, and closes the servers.
     pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
         let Proxy { shared, listener } = self;
+        if let Some(jobs) = shared.observer.as_ref().and_then(|o| o.take_explain_jobs()) {
+            tokio::spawn(crate::observe::explain::worker(shared.clone(), jobs));
+        }
         let maintenance = tokio::spawn({
             let shared = shared.clone();
             async move {

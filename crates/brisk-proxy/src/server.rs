@@ -327,6 +327,33 @@ impl ServerConn {
         }
     }
 
+    /// Runs `sql` and returns the first column of every row, as text (NULL as empty); an
+    /// ErrorResponse is the error. For brisk's own queries (EXPLAIN), never client traffic.
+    pub async fn first_column(&mut self, sql: &str) -> Result<Vec<String>, ServerError> {
+        let mut out = BytesMut::new();
+        protocol::put_query(&mut out, sql);
+        self.stream.write_all(&out).await?;
+        let mut failed = None;
+        let mut rows = Vec::new();
+        loop {
+            let (kind, body) = self.read_message().await?;
+            match kind {
+                b'E' => failed = Some(error_message(&body)),
+                b'D' => rows.push(first_value(&body).unwrap_or_default()),
+                b'Z' => {
+                    return match failed {
+                        Some(message) => Err(ServerError::Protocol {
+                            target: "server".into(),
+                            message,
+                        }),
+                        None => Ok(rows),
+                    };
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// Runs `sql` (no results expected) and waits for ReadyForQuery; returns the status.
     /// Used for health checks, resets and rollbacks, never for client traffic.
     pub async fn simple(&mut self, sql: &str) -> Result<u8, ServerError> {
@@ -399,6 +426,17 @@ async fn negotiate_tls(
             ),
         }),
     }
+}
+
+/// The first value of a DataRow, as text.
+fn first_value(body: &[u8]) -> Option<String> {
+    let count = i16::from_be_bytes(body.get(0..2)?.try_into().ok()?);
+    if count < 1 {
+        return None;
+    }
+    let len = i32::from_be_bytes(body.get(2..6)?.try_into().ok()?);
+    let len = usize::try_from(len).ok()?;
+    Some(String::from_utf8_lossy(body.get(6..6 + len)?).into_owned())
 }
 
 /// The `M` (message) field of an ErrorResponse, with its SQLSTATE.

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::auth::{check_md5, random_bytes, ScramServer, Secret};
@@ -156,6 +156,16 @@ struct Tracked {
     wait: Duration,
     rows: u64,
     error: bool,
+    values: Option<Arc<[Option<String>]>>,
+}
+
+/// A bound portal, for the statistics: its statement's text, a hash of its values, and the
+/// values themselves when `log_parameters` allows them.
+#[derive(Debug, Clone)]
+struct Portal {
+    text: Arc<str>,
+    params: u64,
+    values: Option<Arc<[Option<String>]>>,
 }
 
 impl Expect {
@@ -575,10 +585,14 @@ struct Session {
     /// Query texts for the statistics: the unnamed statement, named statements in session
     /// mode (transaction mode keeps them in `statements`), and portals with the hash of their
     /// bound values.
-    unnamed_text: Option<Arc<str>>,
-    named_texts: HashMap<String, Arc<str>>,
-    unnamed_portal: Option<(Arc<str>, u64)>,
-    named_portals: HashMap<String, (Arc<str>, u64)>,
+    /// With the raw parameter types of its Parse when values are kept (to decode binary
+    /// values).
+    unnamed_text: Option<(Arc<str>, Bytes)>,
+    named_texts: HashMap<String, (Arc<str>, Bytes)>,
+    unnamed_portal: Option<Portal>,
+    named_portals: HashMap<String, Portal>,
+    /// `log_parameters` as it was when the client logged in.
+    keep_values: bool,
 }
 
 impl Session {
@@ -594,6 +608,7 @@ impl Session {
         let transaction_mode = config.pool_mode == PoolMode::Transaction;
         let idle_transaction_timeout = config.idle_transaction_timeout;
         let observing = shared.observer.is_some();
+        let keep_values = observing && config.log_parameters;
         Session {
             unnamed_local: None,
             idle_transaction_timeout,
@@ -620,6 +635,7 @@ impl Session {
             named_texts: HashMap::new(),
             unnamed_portal: None,
             named_portals: HashMap::new(),
+            keep_values,
         }
     }
 
@@ -861,7 +877,7 @@ impl Session {
                 }
                 self.watch_for_session_features(query);
                 protocol::put_message(&mut self.to_server, kind, body);
-                let tracked = self.observing.then(|| self.track(query.into(), None));
+                let tracked = self.observing.then(|| self.track(query.into(), None, None));
                 self.expected
                     .push_back(Expect::Client(Request::Query(tracked)));
             }
@@ -884,11 +900,16 @@ impl Session {
                 }
                 self.watch_for_session_features(parse.query);
                 if self.observing {
+                    let types = if self.keep_values {
+                        Bytes::copy_from_slice(parse.param_types)
+                    } else {
+                        Bytes::new()
+                    };
+                    let text = (parse.query.into(), types);
                     if parse.name.is_empty() {
-                        self.unnamed_text = Some(parse.query.into());
+                        self.unnamed_text = Some(text);
                     } else if !rename {
-                        self.named_texts
-                            .insert(parse.name.to_string(), parse.query.into());
+                        self.named_texts.insert(parse.name.to_string(), text);
                     }
                 }
                 if parse.name.is_empty() || !rename {
@@ -954,8 +975,8 @@ impl Session {
                 let (which, name) = protocol::decode_target(kind, body)?;
                 if self.observing && !name.is_empty() {
                     match which {
-                        b'S' => self.named_texts.remove(name),
-                        _ => self.named_portals.remove(name).map(|(text, _)| text),
+                        b'S' => self.named_texts.remove(name).map(|(text, _)| text),
+                        _ => self.named_portals.remove(name).map(|portal| portal.text),
                     };
                 }
                 if which == b'S' && !name.is_empty() && rename {
@@ -977,7 +998,7 @@ impl Session {
                     } else {
                         self.named_portals.get(portal).cloned()
                     };
-                    found.map(|(text, params)| self.track(text, Some(params)))
+                    found.map(|portal| self.track(portal.text, Some(portal.params), portal.values))
                 } else {
                     None
                 };
@@ -1184,7 +1205,12 @@ impl Session {
     }
 
     /// A statement starting now, charged with the wait for its server.
-    fn track(&mut self, query: Arc<str>, params: Option<u64>) -> Tracked {
+    fn track(
+        &mut self,
+        query: Arc<str>,
+        params: Option<u64>,
+        values: Option<Arc<[Option<String>]>>,
+    ) -> Tracked {
         Tracked {
             query,
             params,
@@ -1192,6 +1218,7 @@ impl Session {
             wait: std::mem::take(&mut self.pending_wait),
             rows: 0,
             error: false,
+            values,
         }
     }
 
@@ -1206,23 +1233,34 @@ impl Session {
                 wait: tracked.wait,
                 rows: tracked.rows,
                 error: tracked.error,
+                values: tracked.values,
             });
         }
     }
 
     /// Remembers which statement a portal runs, and a hash of its bound values.
     fn remember_portal(&mut self, portal: &str, statement: &str, values: &[u8]) {
-        let text = if statement.is_empty() {
+        let found = if statement.is_empty() {
             self.unnamed_text.clone()
         } else if self.transaction_mode {
-            self.statements.get(statement).map(|s| s.query.clone())
+            self.statements
+                .get(statement)
+                .map(|s| (s.query.clone(), s.param_types.clone()))
         } else {
             self.named_texts.get(statement).cloned()
         };
-        let Some(text) = text else {
+        let Some((text, types)) = found else {
             return;
         };
-        let entry = (text, crate::observe::hash_of(values));
+        let entry = Portal {
+            text,
+            params: crate::observe::hash_of(values),
+            values: self
+                .keep_values
+                .then(|| protocol::bind_values(values, &types))
+                .flatten()
+                .map(Arc::from),
+        };
         if portal.is_empty() {
             self.unnamed_portal = Some(entry);
         } else {

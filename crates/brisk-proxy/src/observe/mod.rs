@@ -7,22 +7,29 @@
 //! lexer pass), keeps the statistics and watches for N+1s. The admin console and `/metrics`
 //! read snapshots under a short lock; they never wait on the hot path.
 
+mod capture;
+pub mod explain;
 mod nplusone;
 mod registry;
 
+use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
-use brisk_sql::FingerprintCache;
+use brisk_sql::{Fingerprint, FingerprintCache};
+use brisk_workload::QuerySample;
 
 use crate::session::ClientInfo;
 
 pub use nplusone::{Detection, DetectionKind};
 pub use registry::{QueriesSnapshot, QuerySummary, BUCKET_BOUNDS_MS};
 
+use capture::Capture;
+use explain::ExplainJob;
 use nplusone::Streams;
 use registry::Registry;
 
@@ -33,6 +40,16 @@ const CHANNEL_CAPACITY: usize = 64 * 1024;
 const CACHE_CAPACITY: usize = 16 * 1024;
 /// How often client streams nobody has used for a while are forgotten.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// How often the statistics thread wakes to take what the sessions sent. It sleeps rather
+/// than blocks on the channel: a blocked receiver would make every send a wake-up (a
+/// syscall and a context switch per statement on the relay's side).
+const TICK: Duration = Duration::from_millis(20);
+/// Statements counted under one lock, so console commands never wait long.
+const BATCH: usize = 4096;
+/// Slow statements waiting for their EXPLAIN; past this they go unexplained.
+const EXPLAIN_QUEUE: usize = 64;
+/// Fingerprints remembered as explained; past this the memory starts over.
+const EXPLAINED_LIMIT: usize = 10_000;
 
 /// A statement the proxy saw complete (or fail).
 pub struct Executed {
@@ -48,6 +65,8 @@ pub struct Executed {
     pub wait: Duration,
     pub rows: u64,
     pub error: bool,
+    /// Text-format values of its `$n`, kept only when `log_parameters` is on.
+    pub values: Option<Arc<[Option<String>]>>,
 }
 
 /// The settings the statistics thread follows; a reload changes them.
@@ -59,6 +78,21 @@ pub struct ObserveSettings {
     pub n_plus_one_min_repeats: u64,
     /// ...when they add up to at least this long.
     pub n_plus_one_min_total: Duration,
+    /// Statements at least this long are logged (zero: none).
+    pub slow_query: Duration,
+    /// Whether logs and the capture may show values.
+    pub log_parameters: bool,
+    /// Whether each slow fingerprint is EXPLAINed once.
+    pub explain_slow: bool,
+}
+
+/// Where to write the workload capture.
+#[derive(Debug, Clone)]
+pub struct CaptureSettings<'a> {
+    pub path: &'a Path,
+    /// Share of statements captured, 0 to 1.
+    pub sample: f64,
+    pub max_bytes: u64,
 }
 
 enum Event {
@@ -79,11 +113,23 @@ pub struct Observer {
     sender: SyncSender<Event>,
     dropped: AtomicU64,
     state: Arc<State>,
+    /// Taken by the proxy's explain worker when it starts.
+    explain_jobs: Mutex<Option<tokio::sync::mpsc::Receiver<ExplainJob>>>,
 }
 
 impl Observer {
-    /// Starts the statistics thread.
-    pub fn start(settings: ObserveSettings) -> std::io::Result<Observer> {
+    /// Starts the statistics thread, and the capture writer when there is a capture file.
+    pub fn start(
+        settings: ObserveSettings,
+        capture: Option<CaptureSettings<'_>>,
+    ) -> std::io::Result<Observer> {
+        let capture = match capture {
+            Some(c) => Some(Capture::open(c.path, c.sample, c.max_bytes).map_err(|e| {
+                std::io::Error::new(e.kind(), format!("capture_file {}: {e}", c.path.display()))
+            })?),
+            None => None,
+        };
+        let (explain_sender, explain_jobs) = tokio::sync::mpsc::channel(EXPLAIN_QUEUE);
         let (sender, receiver) = sync_channel(CHANNEL_CAPACITY);
         let state = Arc::new(State {
             queries: Mutex::new(Registry::new()),
@@ -93,12 +139,32 @@ impl Observer {
         let worker = state.clone();
         std::thread::Builder::new()
             .name("brisk-observe".into())
-            .spawn(move || run(&receiver, &worker))?;
+            .spawn(move || {
+                let mut thread = Thread {
+                    cache: FingerprintCache::new(CACHE_CAPACITY),
+                    streams: Streams::default(),
+                    capture,
+                    explain: explain_sender,
+                    explained: HashSet::new(),
+                };
+                thread.run(&receiver, &worker)
+            })?;
         Ok(Observer {
             sender,
             dropped: AtomicU64::new(0),
             state,
+            explain_jobs: Mutex::new(Some(explain_jobs)),
         })
+    }
+
+    /// The slow statements to EXPLAIN, for the one worker that does it.
+    pub fn take_explain_jobs(&self) -> Option<tokio::sync::mpsc::Receiver<ExplainJob>> {
+        lock(&self.explain_jobs).take()
+    }
+
+    /// Attaches a plan to a fingerprint's statistics.
+    pub fn set_plan(&self, database: &str, fingerprint: u64, plan: Arc<str>) {
+        lock(&self.state.queries).set_plan(database, fingerprint, plan);
     }
 
     /// Counts a statement. Never blocks: when the thread is behind, the statement is
@@ -151,23 +217,54 @@ impl Observer {
     }
 }
 
-/// The statistics thread: runs until the proxy (every sender) is gone.
-fn run(receiver: &Receiver<Event>, state: &State) {
-    let mut cache = FingerprintCache::new(CACHE_CAPACITY);
-    let mut streams = Streams::default();
-    let mut last_sweep = Instant::now();
-    let mut batch = Vec::with_capacity(256);
-    loop {
-        match receiver.recv_timeout(SWEEP_EVERY) {
-            Ok(event) => batch.push(event),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return,
-        }
-        while batch.len() < 256 {
-            match receiver.try_recv() {
-                Ok(event) => batch.push(event),
-                Err(_) => break,
+/// What the statistics thread owns.
+struct Thread {
+    cache: FingerprintCache,
+    streams: Streams,
+    capture: Option<Capture>,
+    explain: tokio::sync::mpsc::Sender<ExplainJob>,
+    explained: HashSet<(Arc<str>, u64)>,
+}
+
+impl Thread {
+    /// Runs until the proxy (every sender) is gone.
+    fn run(&mut self, receiver: &Receiver<Event>, state: &State) {
+        let mut last_sweep = Instant::now();
+        let mut batch = Vec::with_capacity(BATCH);
+        loop {
+            std::thread::sleep(TICK);
+            loop {
+                let mut gone = false;
+                while batch.len() < BATCH {
+                    match receiver.try_recv() {
+                        Ok(event) => batch.push(event),
+                        Err(TryRecvError::Empty) => break,
+                        Err(TryRecvError::Disconnected) => {
+                            gone = true;
+                            break;
+                        }
+                    }
+                }
+                let full = batch.len() == BATCH;
+                self.count(state, &mut batch);
+                if gone {
+                    return;
+                }
+                if !full {
+                    break;
+                }
             }
+            if last_sweep.elapsed() >= SWEEP_EVERY {
+                self.streams.sweep();
+                last_sweep = Instant::now();
+            }
+        }
+    }
+
+    /// Counts a batch of events under one lock; answers the barriers among them after.
+    fn count(&mut self, state: &State, batch: &mut Vec<Event>) {
+        if batch.is_empty() {
+            return;
         }
         let settings = match state.settings.read() {
             Ok(s) => s.clone(),
@@ -180,11 +277,24 @@ fn run(receiver: &Receiver<Event>, state: &State) {
             for event in batch.drain(..) {
                 match event {
                     Event::Executed(executed) => {
-                        let fingerprint = fingerprint(&mut cache, &executed.query);
+                        let (fingerprint, parsed) = fingerprint(&mut self.cache, &executed.query);
                         let text = queries.record(fingerprint, &executed, settings.limit);
-                        streams.observe(&executed, fingerprint, text, &settings, &mut detections);
+                        let order = self.streams.observe(
+                            &executed,
+                            fingerprint,
+                            text.clone(),
+                            &settings,
+                            &mut detections,
+                        );
+                        if !settings.slow_query.is_zero()
+                            && executed.duration >= settings.slow_query
+                        {
+                            self.slow(&executed, fingerprint, &text, &settings);
+                        }
+                        let fingerprint_text = parsed.then(|| Fingerprint(fingerprint).to_string());
+                        self.capture(&executed, fingerprint_text, &text, order, &settings);
                     }
-                    Event::ClientGone(id) => streams.forget(id),
+                    Event::ClientGone(id) => self.streams.forget(id),
                     Event::Barrier(done) => barriers.push(done),
                 }
             }
@@ -192,21 +302,109 @@ fn run(receiver: &Receiver<Event>, state: &State) {
         for done in barriers {
             let _ = done.send(());
         }
-        if last_sweep.elapsed() >= SWEEP_EVERY {
-            streams.sweep();
-            last_sweep = Instant::now();
+    }
+
+    /// Logs a slow statement, and asks for its plan the first time its fingerprint is slow.
+    fn slow(
+        &mut self,
+        executed: &Executed,
+        fingerprint: u64,
+        text: &str,
+        settings: &ObserveSettings,
+    ) {
+        let client = &executed.client;
+        let values = if settings.log_parameters {
+            match &executed.values {
+                Some(values) => serde_json::to_string(&values[..]).unwrap_or_default(),
+                None if executed.params.is_none() => executed.query.to_string(),
+                None => "(binary)".to_string(),
+            }
+        } else {
+            String::new()
+        };
+        tracing::warn!(
+            fingerprint = %Fingerprint(fingerprint),
+            database = %client.database,
+            user = %client.user,
+            application_name = %client.application_name,
+            client = client.id,
+            duration_ms = executed.duration.as_secs_f64() * 1000.0,
+            wait_ms = executed.wait.as_secs_f64() * 1000.0,
+            rows = executed.rows,
+            error = executed.error,
+            query = %text,
+            values = %values,
+            "slow statement"
+        );
+        if !settings.explain_slow {
+            return;
         }
+        if self.explained.len() >= EXPLAINED_LIMIT {
+            self.explained.clear();
+        }
+        let key: (Arc<str>, u64) = (client.database.as_str().into(), fingerprint);
+        if !self.explained.insert(key) {
+            return;
+        }
+        let job = ExplainJob {
+            database: client.database.clone(),
+            user: client.user.clone(),
+            fingerprint,
+            query: executed.query.clone(),
+            values: executed.values.clone().filter(|_| settings.log_parameters),
+            literals_allowed: settings.log_parameters && executed.params.is_none(),
+        };
+        if self.explain.try_send(job).is_err() {
+            tracing::debug!("explain queue full: a slow statement goes unexplained");
+        }
+    }
+
+    /// Writes a sampled statement to the capture file.
+    fn capture(
+        &mut self,
+        executed: &Executed,
+        fingerprint: Option<String>,
+        text: &Arc<str>,
+        order: u64,
+        settings: &ObserveSettings,
+    ) {
+        let Some(capture) = self.capture.as_mut() else {
+            return;
+        };
+        if !capture.sampled() {
+            return;
+        }
+        // With values allowed: the text as sent (literals of a simple query, `$n` of a
+        // prepared one) and its values; without: the normalized text only.
+        let (query, params) = match (settings.log_parameters, &executed.values) {
+            (true, Some(values)) => (executed.query.to_string(), Some(values.to_vec())),
+            (true, None) if executed.params.is_none() => (executed.query.to_string(), None),
+            _ => (text.to_string(), None),
+        };
+        let sample = QuerySample {
+            fingerprint,
+            query,
+            params,
+            calls: 1,
+            total_ms: Some(executed.duration.as_secs_f64() * 1000.0),
+            mean_ms: None,
+            rows: Some(executed.rows),
+            session: Some(executed.client.id.to_string()),
+            order: Some(order),
+        };
+        capture.write(&sample);
     }
 }
 
-/// The fingerprint of a statement; one the parser rejects is keyed by its shape instead.
-fn fingerprint(cache: &mut FingerprintCache, query: &str) -> u64 {
+/// The fingerprint of a statement, and whether PostgreSQL's parser made it; one the parser
+/// rejects is keyed by its shape instead.
+fn fingerprint(cache: &mut FingerprintCache, query: &str) -> (u64, bool) {
     match cache.fingerprint(query) {
-        Ok(found) => found.0,
+        Ok(found) => (found.0, true),
         Err(_) => {
             let mut key = String::new();
             brisk_sql::shape_key_into(query, &mut key);
-            hash_of(&key)
+            (hash_of(&key), false)
         }
     }
 }

@@ -118,6 +118,8 @@ struct Run {
 struct Stream {
     run: Option<Run>,
     last_seen: Instant,
+    /// Statements seen from this client.
+    statements: u64,
 }
 
 /// Every client's stream, by client id.
@@ -127,6 +129,8 @@ pub struct Streams {
 }
 
 impl Streams {
+    /// Follows one statement of a client's stream; returns its position in the stream
+    /// (from 1).
     pub fn observe(
         &mut self,
         executed: &Executed,
@@ -134,7 +138,7 @@ impl Streams {
         text: Arc<str>,
         settings: &ObserveSettings,
         detections: &mut Detections,
-    ) {
+    ) -> u64 {
         let params = executed
             .params
             .unwrap_or_else(|| hash_of(executed.query.as_ref()));
@@ -144,8 +148,11 @@ impl Streams {
             .or_insert_with(|| Stream {
                 run: None,
                 last_seen: Instant::now(),
+                statements: 0,
             });
         stream.last_seen = Instant::now();
+        stream.statements += 1;
+        let order = stream.statements;
         let run = match &mut stream.run {
             Some(run) if run.statement.fingerprint == fingerprint => {
                 run.count += 1;
@@ -186,7 +193,7 @@ impl Streams {
                     detection.traceparent = Some(trace);
                 }
             }
-            return;
+            return order;
         }
         let kind = if run.insert {
             DetectionKind::BulkWrite
@@ -198,7 +205,7 @@ impl Streams {
             && run.varied
             && (kind == DetectionKind::BulkWrite || run.source.is_some());
         if !qualifies {
-            return;
+            return order;
         }
         run.reported = true;
         let key = key();
@@ -213,7 +220,7 @@ impl Streams {
             detection.application_name = executed.client.application_name.clone();
             detection.traceparent = trace;
             detection.last_seen = SystemTime::now();
-            return;
+            return order;
         }
         let source = run.source.as_ref().map(|s| s.text.clone());
         let suggestion = suggest(kind, &run.statement.text, source.as_deref());
@@ -250,6 +257,7 @@ impl Streams {
                 suggestion,
             },
         );
+        order
     }
 
     pub fn forget(&mut self, client: u64) {

@@ -33,6 +33,8 @@ struct Entry {
     total_us: u64,
     wait_us: u64,
     histogram: Histogram<u64>,
+    /// The EXPLAIN of a slow run, when `explain_slow` is on.
+    plan: Option<Arc<str>>,
 }
 
 impl Entry {
@@ -45,6 +47,7 @@ impl Entry {
             total_us: 0,
             wait_us: 0,
             histogram: new_histogram(),
+            plan: None,
         }
     }
 
@@ -107,6 +110,7 @@ impl Entry {
                 us(self.histogram.max())
             },
             buckets,
+            plan: self.plan.clone(),
         }
     }
 }
@@ -129,6 +133,8 @@ pub struct QuerySummary {
     pub max: Duration,
     /// Cumulative counts of statements at most as long as each of [`BUCKET_BOUNDS_MS`].
     pub buckets: Vec<u64>,
+    /// The plan of a slow run (`explain_slow`).
+    pub plan: Option<Arc<str>>,
 }
 
 impl QuerySummary {
@@ -224,6 +230,16 @@ impl Registry {
                     self.by_database.remove(&database);
                 }
             }
+        }
+    }
+
+    pub fn set_plan(&mut self, database: &str, fingerprint: u64, plan: Arc<str>) {
+        if let Some(entry) = self
+            .by_database
+            .get_mut(database)
+            .and_then(|entries| entries.get_mut(&fingerprint))
+        {
+            entry.plan = Some(plan);
         }
     }
 
