@@ -98,9 +98,9 @@ pub struct AdviseOptions {
     pub budget_bytes: Option<u64>,
     /// At most this many new indexes.
     pub max_indexes: usize,
-    /// An index must save at least this share of the workload's estimated time, net of its
-    /// write overhead (percent). 1% keeps indexes that matter; lower it for long workloads
-    /// whose every query counts.
+    /// An index must save at least this share of the workload's remaining estimated time
+    /// (after the indexes chosen before it), net of its write overhead (percent). 1% keeps
+    /// indexes that matter; lower it for long workloads whose every query counts.
     pub min_benefit_pct: f64,
     /// How many `pg_stat_statements` entries to read, by total time.
     pub top_statements: i64,
@@ -500,7 +500,8 @@ async fn plan_and_choose(
     let limits = Limits {
         budget_bytes: options.budget_bytes.map(|b| b as f64),
         max_indexes: options.max_indexes,
-        min_gain_ms: workload_ms * options.min_benefit_pct / 100.0,
+        workload_ms,
+        min_benefit: options.min_benefit_pct / 100.0,
     };
     let chosen = Search {
         whatif: &mut whatif,
@@ -587,6 +588,11 @@ async fn plan_and_choose(
 
 /// How a query is planned today: with its values when known, else generically. Returns
 /// the plan recipe, its cost, and whether it is generic; or why it cannot be planned.
+///
+/// With several examples, what-if planning uses the one the planner expects to read a
+/// typical number of rows for: the closest to the examples' mean. Values are often skewed
+/// (a few heavy users and conversations), and the workload's time is calls × mean time, so
+/// the mean, not the first example nor the median, is what an index has to serve.
 async fn plan_baseline(
     session: &Session,
     snapshot: &Snapshot,
@@ -594,18 +600,45 @@ async fn plan_baseline(
     tables: Vec<u32>,
 ) -> Result<(Planned, f64, bool), String> {
     if !query.needs_values() {
-        let planned = Planned {
-            text: query.plan_text().to_string(),
-            args: None,
-            tables: tables.clone(),
+        let texts: Vec<&String> = if query.examples.is_empty() {
+            vec![&query.normalized]
+        } else {
+            query.examples.iter().collect()
         };
-        match explain::explain(session, planned.statement(), ExplainOptions::default()).await {
-            Ok(explained) => return Ok((planned, explained.plan.total_cost, false)),
-            // Values that do not fit their types: plan the shape generically instead.
-            Err(e) if !workload::has_parameters(&query.normalized) => {
-                return Err(format!("could not be planned: {e}"))
+        let mut planned_examples: Vec<(Planned, f64, f64)> = Vec::new();
+        let mut first_error = None;
+        for text in texts {
+            let planned = Planned {
+                text: text.clone(),
+                args: None,
+                tables: tables.clone(),
+            };
+            match explain::explain(session, planned.statement(), ExplainOptions::default()).await {
+                Ok(explained) => {
+                    let rows: f64 = explained
+                        .plan
+                        .nodes()
+                        .iter()
+                        .filter(|n| n.relation.is_some())
+                        .map(|n| n.rows)
+                        .sum();
+                    planned_examples.push((planned, explained.plan.total_cost, rows));
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
             }
-            Err(_) => {}
+        }
+        if !planned_examples.is_empty() {
+            let mean = planned_examples.iter().map(|(.., rows)| rows).sum::<f64>()
+                / planned_examples.len() as f64;
+            planned_examples.sort_by(|a, b| (a.2 - mean).abs().total_cmp(&(b.2 - mean).abs()));
+            let (planned, cost, _) = planned_examples.swap_remove(0);
+            return Ok((planned, cost, false));
+        }
+        // Values that do not fit their types: plan the shape generically instead.
+        if let Some(e) = first_error.filter(|_| !workload::has_parameters(&query.normalized)) {
+            return Err(format!("could not be planned: {e}"));
         }
     }
     let types = explain::parameter_types(session, &query.normalized)

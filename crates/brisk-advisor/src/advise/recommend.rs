@@ -148,6 +148,21 @@ impl Advice {
                 query.query
             ));
         }
+        if let Some(verification) = &self.verification {
+            for (i, &q) in helped.iter().take(QUERIES_SHOWN).enumerate() {
+                let Some(m) = verification.measured.iter().find(|m| m.query == q) else {
+                    continue;
+                };
+                if let (Some(before), Some(after)) = (m.before.median_ms, m.after.median_ms) {
+                    detail.push(format!(
+                        "Measured, query {}: median {before:.3} ms -> {after:.3} ms; {} -> {}.",
+                        i + 1,
+                        join_paths(&m.before.paths),
+                        join_paths(&m.after.paths)
+                    ));
+                }
+            }
+        }
         if helped.len() > QUERIES_SHOWN {
             detail.push(format!(
                 "It helps {} more queries.",

@@ -2,10 +2,11 @@
 //!
 //! A greedy search in the spirit of Extend (Schlosser, Kossmann and Boissier, ICDE 2019):
 //! each step takes the candidate with the best net benefit per byte, given the indexes
-//! already chosen, until the next one would save less than the threshold or the budget (bytes
-//! or number of indexes) is spent. A candidate that extends a chosen index (the same keys
-//! plus more) replaces it rather than joining it, so one index that serves several queries
-//! wins over several narrow ones, and its cost in bytes is only the difference.
+//! already chosen, among those that save at least a set share of the workload's remaining
+//! time, until none does or the budget (bytes or number of indexes) is spent. A candidate
+//! that extends a chosen index (the same keys plus more) replaces it rather than joining it,
+//! so one index that serves several queries wins over several narrow ones, and its cost in
+//! bytes is only the difference.
 //!
 //! Benefit is the drop in each query's planned cost, weighted by how much the query is
 //! worth (calls × milliseconds per cost unit), minus the write overhead of keeping the index
@@ -25,8 +26,12 @@ use super::whatif::{Planned, WhatIf};
 pub(crate) struct Limits {
     pub budget_bytes: Option<f64>,
     pub max_indexes: usize,
-    /// The least net benefit (estimated milliseconds over the workload) worth an index.
-    pub min_gain_ms: f64,
+    /// The estimated milliseconds of the whole workload without new indexes.
+    pub workload_ms: f64,
+    /// The least share of the workload's remaining estimated time an index must save, net
+    /// of its write overhead (0.01 = 1%). Relative to what is left: once the heavy queries
+    /// are served, the next index is judged against the time that remains.
+    pub min_benefit: f64,
 }
 
 /// Per candidate, what the search needs besides plans.
@@ -167,7 +172,7 @@ impl Search<'_, '_> {
                 ));
             }
             let gain = self.gain(&[], candidate).await?;
-            if gain.net_ms >= self.limits.min_gain_ms {
+            if gain.net_ms > 0.0 {
                 queue.push(Entry {
                     ratio: Ratio(Self::ratio(&gain)),
                     round: 0,
@@ -176,6 +181,10 @@ impl Search<'_, '_> {
             }
         }
         let mut chosen: Vec<Chosen> = Vec::new();
+        // Candidates worth something, but less than the threshold for now: the threshold
+        // shrinks with the workload, so they get another look after each choice.
+        let mut deferred: Vec<usize> = Vec::new();
+        let mut remaining_ms = self.limits.workload_ms;
         let mut round = 0;
         while let Some(entry) = queue.pop() {
             let ids: Vec<usize> = chosen.iter().map(|c| c.candidate).collect();
@@ -183,7 +192,7 @@ impl Search<'_, '_> {
                 continue;
             }
             let gain = self.gain(&ids, entry.candidate).await?;
-            if gain.net_ms < self.limits.min_gain_ms {
+            if gain.net_ms <= 0.0 {
                 continue;
             }
             if entry.round != round {
@@ -192,6 +201,10 @@ impl Search<'_, '_> {
                     round,
                     candidate: entry.candidate,
                 });
+                continue;
+            }
+            if gain.net_ms < self.limits.min_benefit * remaining_ms {
+                deferred.push(entry.candidate);
                 continue;
             }
             let adds_one = gain.replaces.is_empty();
@@ -216,7 +229,15 @@ impl Search<'_, '_> {
                 gain_ms: gain.net_ms + inherited,
                 size_bytes: self.size(entry.candidate),
             });
+            remaining_ms -= gain.net_ms;
             round += 1;
+            for candidate in deferred.drain(..) {
+                queue.push(Entry {
+                    ratio: Ratio(f64::MAX),
+                    round: round - 1,
+                    candidate,
+                });
+            }
             progress(&format!(
                 "what-if planning: {} indexes chosen",
                 chosen.len()

@@ -258,11 +258,12 @@ impl<'a> WhatIf<'a> {
             if !scans_table || !filtered {
                 continue;
             }
-            let bitmap = self.bitmap_scan_cost(node.rows, pages, c.method);
-            // Under a LIMIT the planner charges only the part of the scan it expects to
-            // run; a bitmap scan has to finish before the first row, so it pays in full.
-            let charged = node.total_cost * (total / node.total_cost).min(1.0);
-            saving += (charged - bitmap).max(0.0);
+            // Under a LIMIT the planner charges only the share of the scan it expects to
+            // run before enough rows came out. A bitmap scan reads its whole index before
+            // the first row (its startup), and then only that share of the heap.
+            let share = (total / node.total_cost.max(f64::MIN_POSITIVE)).min(1.0);
+            let (index, heap) = self.bitmap_scan_cost(node.rows, pages, c.method);
+            saving += (node.total_cost * share - (index + heap * share)).max(0.0);
         }
         (saving > 0.0).then(|| {
             (
@@ -275,10 +276,11 @@ impl<'a> WhatIf<'a> {
         })
     }
 
-    /// PostgreSQL's bitmap heap scan costing, simplified: the pages of `rows` matching rows
-    /// fetched at a cost between `random_page_cost` and `seq_page_cost` (closer to
-    /// sequential as more of the table is read), plus the CPU per row and per index entry.
-    fn bitmap_scan_cost(&self, rows: f64, pages: f64, method: Method) -> f64 {
+    /// PostgreSQL's bitmap heap scan costing, simplified, as (index part, heap part): the
+    /// index entries of `rows` matching rows, then their pages fetched at a cost between
+    /// `random_page_cost` and `seq_page_cost` (closer to sequential as more of the table is
+    /// read), plus the CPU per row.
+    fn bitmap_scan_cost(&self, rows: f64, pages: f64, method: Method) -> (f64, f64) {
         let costs = &self.costs;
         let fetched = rows.min(pages).max(1.0);
         let per_page = costs.random_page_cost
@@ -287,7 +289,8 @@ impl<'a> WhatIf<'a> {
         let entries_per_row = if method == Method::Gin { 3.0 } else { 1.0 };
         let index =
             costs.random_page_cost * 2.0 + rows * entries_per_row * costs.cpu_index_tuple_cost;
-        index + fetched * per_page + rows * (costs.cpu_tuple_cost + costs.cpu_operator_cost)
+        let heap = fetched * per_page + rows * (costs.cpu_tuple_cost + costs.cpu_operator_cost);
+        (index, heap)
     }
 
     /// Removes every hypothetical index of this backend.

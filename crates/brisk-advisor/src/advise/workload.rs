@@ -38,11 +38,6 @@ pub(crate) struct Query {
 }
 
 impl Query {
-    /// The text to plan: the first example, or the normalized text with its `$n`.
-    pub fn plan_text(&self) -> &str {
-        self.examples.first().unwrap_or(&self.normalized)
-    }
-
     /// Whether planning needs parameter values (the text still holds `$n`).
     pub fn needs_values(&self) -> bool {
         self.examples.is_empty() && has_parameters(&self.normalized)
