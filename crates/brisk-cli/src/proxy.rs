@@ -58,6 +58,9 @@ async fn run(args: ProxyArgs, config: brisk_proxy::Config) -> anyhow::Result<Exi
     let proxy = brisk_proxy::Proxy::bind(config).await?;
     let addr = proxy.local_addr().context("reading the listen address")?;
     tracing::info!(%addr, config = %args.config.display(), "brisk proxy listening");
+    if let Some(http) = proxy.http_addr() {
+        tracing::info!(%http, "serving /metrics and /health");
+    }
     let shared = proxy.shared();
     let mut hangup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
     let mut terminate =

@@ -55,10 +55,15 @@ struct Proxy {
 impl Proxy {
     /// Starts a proxy for `app` with extra config lines (before `[databases]`).
     fn start(app: &App, extra: &str) -> Proxy {
+        Proxy::start_with(|port| Proxy::config_text(app, port, extra))
+    }
+
+    /// Starts a proxy with the whole config `config_text` writes for its port.
+    fn start_with(config_text: impl FnOnce(u16) -> String) -> Proxy {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let config = dir.path().join("brisk.toml");
-        std::fs::write(&config, Proxy::config_text(app, port, extra)).unwrap();
+        std::fs::write(&config, config_text(port)).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_brisk"))
             .args(["proxy", "--config"])
             .arg(&config)
@@ -1109,4 +1114,508 @@ fn fast_statements_are_not_logged_and_nothing_is_captured_by_default() {
         !log_events(&log, "brisk proxy listening").is_empty(),
         "JSON lines: {log}"
     );
+}
+
+/// One HTTP/1.1 request to the proxy's `http_listen`: (status, head, body).
+fn http(port: u16, request: &str) -> (u16, String, String) {
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    tcp.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut tcp, &mut answer).unwrap();
+    let (head, body) = answer
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP head in {answer:?}"));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {head:?}"));
+    (status, head.to_string(), body.to_string())
+}
+
+fn get(port: u16, path: &str) -> (u16, String, String) {
+    http(
+        port,
+        &format!("GET {path} HTTP/1.1\r\nHost: brisk\r\nConnection: close\r\n\r\n"),
+    )
+}
+
+/// Parses `/metrics` with prometheus_client's parser, as Prometheus reads it: the families
+/// by name (counters without their `_total`), each with its type and samples.
+fn scrape(port: u16) -> std::collections::HashMap<String, serde_json::Value> {
+    let (status, head, body) = get(port, "/metrics");
+    assert_eq!(status, 200, "{head}\n{body}");
+    assert!(
+        head.contains("Content-Type: text/plain; version=0.0.4"),
+        "{head}"
+    );
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/parse_metrics.py");
+    let mut child = Command::new("python3")
+        .arg(&script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}\n{body}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let families: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    families
+        .into_iter()
+        .map(|f| (f["name"].as_str().unwrap().to_string(), f))
+        .collect()
+}
+
+/// The samples named `name` whose labels include every pair of `labels`.
+fn samples<'a>(
+    family: &'a serde_json::Value,
+    name: &str,
+    labels: &[(&str, &str)],
+) -> Vec<&'a serde_json::Value> {
+    family["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["name"] == name && labels.iter().all(|(k, v)| s["labels"][*k] == *v))
+        .collect()
+}
+
+fn value(family: &serde_json::Value, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let found = samples(family, name, labels);
+    assert_eq!(found.len(), 1, "{name} {labels:?} in {family}");
+    found[0]["value"].as_f64().unwrap()
+}
+
+#[test]
+fn metrics_parse_as_prometheus_text_with_query_histograms_and_n_plus_one_counters() {
+    let app = app();
+    bookshop(&app);
+    let http_port = free_port();
+    let proxy = Proxy::start(
+        &app,
+        &format!("default_pool_size = 2\nhttp_listen = \"127.0.0.1:{http_port}\""),
+    );
+    let client_ms = run_bookshop(&proxy, &app, "n+1");
+    // The console waits for the statistics thread to count what came before; then the
+    // scrape sees the same.
+    let queries = proxy.admin_rows("SHOW QUERIES");
+    let families = scrape(http_port);
+    for name in families.keys() {
+        assert!(name.starts_with("brisk_"), "{name}");
+    }
+    for f in families.values() {
+        assert!(!f["help"].as_str().unwrap().is_empty(), "{f}");
+    }
+
+    let pool = [("database", app.database.as_str()), ("user", APP_USER)];
+    for (family, kind) in [
+        ("brisk_pool_clients_active", "gauge"),
+        ("brisk_pool_clients_waiting", "gauge"),
+        ("brisk_pool_servers_active", "gauge"),
+        ("brisk_pool_servers_idle", "gauge"),
+        ("brisk_pool_max_wait_seconds", "gauge"),
+        ("brisk_pool_health_score", "gauge"),
+        ("brisk_pool_queries", "counter"),
+        ("brisk_pool_transactions", "counter"),
+    ] {
+        let f = &families[family];
+        assert_eq!(f["type"], kind, "{f}");
+        let name = if kind == "counter" {
+            format!("{family}_total")
+        } else {
+            family.to_string()
+        };
+        value(f, &name, &pool);
+    }
+    let score = value(
+        &families["brisk_pool_health_score"],
+        "brisk_pool_health_score",
+        &pool,
+    );
+    assert!((0.0..=100.0).contains(&score), "{score}");
+    let queries_total = value(
+        &families["brisk_pool_queries"],
+        "brisk_pool_queries_total",
+        &pool,
+    );
+    assert!(
+        queries_total >= 31.0,
+        "1 list, 20 lookups, 10 inserts: {queries_total}"
+    );
+
+    // The lookups' histogram: 20 statements of at least 5 ms, agreeing with SHOW QUERIES.
+    let lookup_text = "SELECT name, pg_sleep($2) FROM authors WHERE id = $1";
+    let shown = queries.iter().find(|q| q["query"] == lookup_text).unwrap();
+    let histogram = &families["brisk_query_duration_seconds"];
+    assert_eq!(histogram["type"], "histogram");
+    let lookup = [
+        ("database", app.database.as_str()),
+        ("query", lookup_text),
+        ("fingerprint", shown["fingerprint"].as_str()),
+    ];
+    let buckets = samples(histogram, "brisk_query_duration_seconds_bucket", &lookup);
+    assert_eq!(buckets.len(), 15, "14 bounds and +Inf: {buckets:?}");
+    let counts: Vec<f64> = buckets
+        .iter()
+        .map(|b| b["value"].as_f64().unwrap())
+        .collect();
+    assert!(
+        counts.windows(2).all(|w| w[0] <= w[1]),
+        "cumulative: {counts:?}"
+    );
+    let le = |bound: &str| {
+        value(
+            histogram,
+            "brisk_query_duration_seconds_bucket",
+            &[lookup[0], lookup[1], lookup[2], ("le", bound)],
+        )
+    };
+    assert_eq!(le("+Inf"), 20.0);
+    assert_eq!(le("0.0025"), 0.0, "each lookup sleeps 5 ms");
+    assert_eq!(
+        value(histogram, "brisk_query_duration_seconds_count", &lookup),
+        20.0
+    );
+    let sum = value(histogram, "brisk_query_duration_seconds_sum", &lookup);
+    let client_sum: f64 = client_ms.iter().sum::<f64>() / 1000.0;
+    assert!(
+        sum >= 0.1 && sum <= client_sum * 1.02,
+        "proxy {sum} s, client {client_sum} s"
+    );
+    assert!(
+        (sum * 1000.0 - float(shown, "total_ms")).abs() < 0.01,
+        "{sum} s vs {shown:?}"
+    );
+    assert_eq!(
+        value(
+            &families["brisk_query_rows"],
+            "brisk_query_rows_total",
+            &lookup
+        ),
+        20.0
+    );
+    assert_eq!(
+        value(
+            &families["brisk_query_errors"],
+            "brisk_query_errors_total",
+            &lookup
+        ),
+        0.0
+    );
+
+    // The N+1 and the row-by-row inserts, as counters labeled by their statements.
+    let patterns = &families["brisk_n_plus_one"];
+    assert_eq!(patterns["type"], "counter");
+    let n_plus_one = [
+        ("kind", "n+1"),
+        (
+            "source",
+            "SELECT id, author_id FROM books ORDER BY id LIMIT $1",
+        ),
+        ("repeated", lookup_text),
+    ];
+    assert_eq!(value(patterns, "brisk_n_plus_one_total", &n_plus_one), 1.0);
+    assert_eq!(
+        value(
+            &families["brisk_n_plus_one_executions"],
+            "brisk_n_plus_one_executions_total",
+            &n_plus_one
+        ),
+        20.0
+    );
+    assert_eq!(
+        value(
+            patterns,
+            "brisk_n_plus_one_total",
+            &[
+                ("kind", "bulk-write"),
+                ("repeated", "INSERT INTO audit (book_id) VALUES ($1)")
+            ]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &families["brisk_query_stats_dropped"],
+            "brisk_query_stats_dropped_total",
+            &[]
+        ),
+        0.0
+    );
+}
+
+#[test]
+fn health_says_live_ready_and_why_not_and_follows_a_reload() {
+    let app = app();
+    let http_port = free_port();
+    let dead_port = free_port();
+    let config = |port: u16, with_dead: bool| {
+        let dead = if with_dead {
+            format!("down = \"postgres://127.0.0.1:{dead_port}/down?sslmode=disable\"\n")
+        } else {
+            String::new()
+        };
+        format!(
+            "listen_port = {port}\nadmin_users = [\"admin\"]\nupstream_check_period = 0.2\n\
+             http_listen = \"127.0.0.1:{http_port}\"\n\
+             [databases]\n{db} = \"postgres://127.0.0.1:{pg_port}/{db}?sslmode=disable\"\n{dead}\
+             [users]\n{APP_USER} = \"{APP_PASSWORD}\"\nadmin = \"admin-secret\"\n",
+            db = app.database,
+            pg_port = app.pg.port()
+        )
+    };
+    let proxy = Proxy::start_with(|port| config(port, true));
+    assert_eq!(
+        get(http_port, "/health/live"),
+        (200, get(http_port, "/health/live").1, "live\n".into())
+    );
+
+    // The dead upstream keeps brisk out of rotation, and the answer says why.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (status, body) = loop {
+        let (status, _, body) = get(http_port, "/health/ready");
+        let checked = !body.contains("not checked yet");
+        if (checked && body.contains("upstream unreachable")) || Instant::now() > deadline {
+            break (status, body);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("database down: upstream unreachable"),
+        "{body}"
+    );
+    assert!(!body.contains(&app.database), "{body}");
+
+    let (status, head, body) = get(http_port, "/health/detailed");
+    assert_eq!(status, 200);
+    assert!(head.contains("Content-Type: application/json"), "{head}");
+    let detailed: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(detailed["ready"], false, "{detailed}");
+    let upstreams = detailed["upstreams"].as_array().unwrap();
+    let up = |name: &str| {
+        upstreams
+            .iter()
+            .find(|u| u["database"] == name)
+            .unwrap_or_else(|| panic!("{name} in {upstreams:?}"))
+            .clone()
+    };
+    assert_eq!(up(&app.database)["up"], true);
+    assert_eq!(up("down")["up"], false);
+    assert!(
+        up("down")["error"].as_str().unwrap().contains("connect"),
+        "{detailed}"
+    );
+
+    let families = scrape(http_port);
+    let upstream_up = &families["brisk_upstream_up"];
+    assert_eq!(
+        value(upstream_up, "brisk_upstream_up", &[("database", "down")]),
+        0.0
+    );
+    assert_eq!(
+        value(
+            upstream_up,
+            "brisk_upstream_up",
+            &[("database", &app.database)]
+        ),
+        1.0
+    );
+
+    // Without the dead upstream, a reload makes brisk ready.
+    std::fs::write(&proxy.config, config(proxy.port, false)).unwrap();
+    proxy.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, _, body) = get(http_port, "/health/ready");
+        if status == 200 {
+            assert_eq!(body, "ready\n");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never ready: {body}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // What is not a GET of a known path gets a short answer, and the listener stays up.
+    let (status, head, _) = http(http_port, "POST /metrics HTTP/1.1\r\nHost: b\r\n\r\n");
+    assert_eq!(status, 405);
+    assert!(head.contains("Allow: GET"), "{head}");
+    assert_eq!(get(http_port, "/nope").0, 404);
+    assert_eq!(http(http_port, "BLAH\0\r\n\r\n").0, 400);
+    assert_eq!(get(http_port, "/health/live?probe=1").0, 200);
+}
+
+#[test]
+fn a_saturated_pool_turns_unready_and_is_advised_to_grow() {
+    let app = app();
+    let http_port = free_port();
+    let proxy = Proxy::start(
+        &app,
+        &format!(
+            "default_pool_size = 1\nready_saturated_seconds = 1\npool_health_window = 10\n\
+             http_listen = \"127.0.0.1:{http_port}\""
+        ),
+    );
+    // One client holds the only server for 4 s; the next waits behind it.
+    let url = proxy.url(&app);
+    let holder = {
+        let url = url.clone();
+        std::thread::spawn(move || {
+            Command::new("psql")
+                .args(["-X", "-At", "-d", &url, "-c", "SELECT pg_sleep(4)"])
+                .output()
+                .unwrap()
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let waiter = std::thread::spawn(move || {
+        Command::new("psql")
+            .args(["-X", "-At", "-d", &url, "-c", "SELECT 1"])
+            .output()
+            .unwrap()
+    });
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let (status, body) = loop {
+        let (status, _, body) = get(http_port, "/health/ready");
+        if status == 503 || Instant::now() > deadline {
+            break (status, body);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("clients have waited for a server")
+            && body.contains("ready_saturated_seconds = 1"),
+        "{body}"
+    );
+    let (_, _, body) = get(http_port, "/health/detailed");
+    let detailed: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let pool = &detailed["pools"][0];
+    assert_eq!(pool["pool_size"], 1, "{pool}");
+    assert!(
+        pool["window"]["saturated_share"].as_f64().unwrap() > 0.0,
+        "{pool}"
+    );
+    assert!(pool["health"]["score"].as_u64().unwrap() < 100, "{pool}");
+    let advice = &pool["recommendations"][0];
+    assert_eq!(advice["kind"], "raise_pool_size", "{pool}");
+    assert!(
+        advice["default_pool_size"].as_u64().unwrap() >= 2,
+        "{advice}"
+    );
+    assert!(
+        advice["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("pool saturated "),
+        "{advice}"
+    );
+
+    ok(&holder.join().unwrap());
+    ok(&waiter.join().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while get(http_port, "/health/ready").0 != 200 {
+        assert!(Instant::now() < deadline, "ready again once nobody waits");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Every `brisk_...` metric that `text` names, with its sample suffix.
+fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("brisk_") {
+        let tail = &rest[at..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        names.insert(tail[..end].to_string());
+        rest = &tail[end..];
+    }
+    names
+}
+
+/// Whether a scrape has the sample `name` (a family's name, or a histogram's or counter's
+/// sample name).
+fn scraped(families: &std::collections::HashMap<String, serde_json::Value>, name: &str) -> bool {
+    families.values().any(|f| {
+        f["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == name)
+    })
+}
+
+#[test]
+fn the_shipped_alerts_and_dashboard_use_what_metrics_exports() {
+    let app = app();
+    bookshop(&app);
+    let http_port = free_port();
+    let proxy = Proxy::start(&app, &format!("http_listen = \"127.0.0.1:{http_port}\""));
+    run_bookshop(&proxy, &app, "n+1");
+    proxy.admin("SHOW QUERIES");
+    let families = scrape(http_port);
+
+    let contrib = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contrib");
+    let alerts = std::fs::read_to_string(contrib.join("prometheus/alerts.yml")).unwrap();
+    let dashboard = std::fs::read_to_string(contrib.join("grafana/brisk.json")).unwrap();
+    let dashboard: serde_json::Value = serde_json::from_str(&dashboard).unwrap();
+    let mut expressions = String::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            expressions.push_str(target["expr"].as_str().unwrap());
+            expressions.push('\n');
+        }
+    }
+    for variable in dashboard["templating"]["list"].as_array().unwrap() {
+        if let Some(definition) = variable["definition"].as_str() {
+            expressions.push_str(definition);
+        }
+    }
+    let dashboard_names = metric_names(&expressions);
+    assert!(dashboard_names.len() >= 15, "{dashboard_names:?}");
+    let alert_names = metric_names(&alerts);
+    for name in dashboard_names.iter().chain(&alert_names) {
+        assert!(scraped(&families, name), "{name} is not in /metrics");
+    }
+    for needed in [
+        "brisk_upstream_up",
+        "brisk_pool_saturated_ratio",
+        "brisk_query_duration_seconds_bucket",
+        "brisk_n_plus_one_total",
+    ] {
+        assert!(alert_names.contains(needed), "no alert on {needed}");
+    }
+
+    // The rules are valid, and their unit tests (each alert fires on what it names, and
+    // only then) pass.
+    for args in [
+        ["check", "rules", "alerts.yml"],
+        ["test", "rules", "alerts_test.yml"],
+    ] {
+        let output = Command::new("promtool")
+            .args(args)
+            .current_dir(contrib.join("prometheus"))
+            .output()
+            .expect("promtool (scripts/setup installs it)");
+        assert!(
+            output.status.success(),
+            "promtool {args:?}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
 }

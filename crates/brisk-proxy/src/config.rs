@@ -137,6 +137,8 @@ struct RawConfig {
     query_stats: bool,
     #[serde(default = "defaults::query_stats_limit")]
     query_stats_limit: usize,
+    #[serde(default = "defaults::metrics_query_limit")]
+    metrics_query_limit: usize,
     #[serde(default = "defaults::n_plus_one_min_repeats")]
     n_plus_one_min_repeats: u64,
     #[serde(default = "defaults::n_plus_one_min_ms")]
@@ -157,6 +159,15 @@ struct RawConfig {
     capture_sample: f64,
     #[serde(default = "defaults::capture_max_mb")]
     capture_max_mb: u64,
+    // HTTP: /metrics and /health (brisk's own; no PgBouncer equivalent).
+    #[serde(default)]
+    http_listen: Option<String>,
+    #[serde(default = "defaults::pool_health_window")]
+    pool_health_window: f64,
+    #[serde(default = "defaults::ready_saturated_seconds")]
+    ready_saturated_seconds: f64,
+    #[serde(default = "defaults::upstream_check_period")]
+    upstream_check_period: f64,
     #[serde(default)]
     databases: BTreeMap<String, String>,
     #[serde(default)]
@@ -203,6 +214,11 @@ mod defaults {
     pub fn query_stats_limit() -> usize {
         500
     }
+    // 100 fingerprints x 19 series each: under 2,000 series, a small share of what one
+    // Prometheus holds per target before scrapes slow down.
+    pub fn metrics_query_limit() -> usize {
+        100
+    }
     // Sentry's N+1 defaults.
     pub fn n_plus_one_min_repeats() -> u64 {
         5
@@ -222,6 +238,21 @@ mod defaults {
     }
     pub fn capture_max_mb() -> u64 {
         256
+    }
+    // brisk's own. Five minutes: the window the health advice speaks of ("saturated 34% of
+    // the last 5 min"), long enough to hold a few bursts, short enough to follow a deploy.
+    pub fn pool_health_window() -> f64 {
+        300.0
+    }
+    // Kubernetes' default readiness probe period (10 s) times its failure threshold (3): a
+    // pool whose clients have waited that long without a break is overloaded, not in a burst.
+    pub fn ready_saturated_seconds() -> f64 {
+        30.0
+    }
+    // One cheap connection attempt per upstream every 5 s: an outage shows within one
+    // Prometheus scrape interval (15 s by default) and costs PostgreSQL nothing measurable.
+    pub fn upstream_check_period() -> f64 {
+        5.0
     }
 }
 
@@ -271,6 +302,8 @@ pub struct Config {
     pub query_stats: bool,
     /// Fingerprints kept in detail; the rest fold into "other".
     pub query_stats_limit: usize,
+    /// Fingerprints with series of their own in `/metrics`; the rest sum into "other".
+    pub metrics_query_limit: usize,
     pub n_plus_one_min_repeats: u64,
     pub n_plus_one_min_total: Duration,
     /// Read at start.
@@ -288,6 +321,16 @@ pub struct Config {
     pub capture_sample: f64,
     /// The capture stops growing past this many MiB.
     pub capture_max_mb: u64,
+    /// Where the HTTP listener (`/metrics`, `/health/...`) binds, as `host:port`; `None` for
+    /// no listener. Read at start, not on reload.
+    pub http_listen: Option<String>,
+    /// How much per-second pool history the health score and recommendations look at.
+    pub pool_health_window: Duration,
+    /// `/health/ready` turns 503 once a pool has had waiting clients for longer than this;
+    /// zero turns that check off.
+    pub ready_saturated_seconds: Duration,
+    /// How often each upstream is probed for `/health/ready` and `brisk_upstream_up`.
+    pub upstream_check_period: Duration,
     pub databases: BTreeMap<String, Database>,
     /// User name to password: plain text, `md5...` or a `SCRAM-SHA-256$...` verifier.
     pub users: BTreeMap<String, String>,
@@ -360,6 +403,26 @@ impl Config {
                 "client_tls_sslmode: TLS needs client_tls_cert_file and client_tls_key_file".into(),
             ));
         }
+        if let Some(listen) = &raw.http_listen {
+            if !is_host_and_port(listen) {
+                return Err(invalid(format!(
+                    "http_listen: \"{listen}\" is not host:port, e.g. \"127.0.0.1:9127\""
+                )));
+            }
+        }
+        // One sample a second is kept per pool: a day bounds that memory.
+        if !(1.0..=86_400.0).contains(&raw.pool_health_window) {
+            return Err(invalid(format!(
+                "pool_health_window: {} is not between 1 and 86400 seconds",
+                raw.pool_health_window
+            )));
+        }
+        if raw.upstream_check_period.is_nan() || raw.upstream_check_period < 0.1 {
+            return Err(invalid(format!(
+                "upstream_check_period: {} is less than 0.1 seconds",
+                raw.upstream_check_period
+            )));
+        }
         let mut databases = BTreeMap::new();
         for (name, url) in &raw.databases {
             if name == crate::admin::ADMIN_DATABASE {
@@ -409,6 +472,7 @@ impl Config {
             threads: raw.threads,
             query_stats: raw.query_stats,
             query_stats_limit: raw.query_stats_limit,
+            metrics_query_limit: raw.metrics_query_limit,
             n_plus_one_min_repeats: raw.n_plus_one_min_repeats,
             n_plus_one_min_total: Duration::try_from_secs_f64(raw.n_plus_one_min_ms / 1000.0)
                 .map_err(|_| {
@@ -430,6 +494,13 @@ impl Config {
             capture_file: raw.capture_file,
             capture_sample: raw.capture_sample,
             capture_max_mb: raw.capture_max_mb,
+            http_listen: raw.http_listen,
+            pool_health_window: seconds("pool_health_window", raw.pool_health_window)?,
+            ready_saturated_seconds: seconds(
+                "ready_saturated_seconds",
+                raw.ready_saturated_seconds,
+            )?,
+            upstream_check_period: seconds("upstream_check_period", raw.upstream_check_period)?,
             databases,
             users: raw.users,
         })
@@ -493,6 +564,10 @@ impl Config {
                 self.query_stats_limit.to_string(),
             ),
             (
+                "metrics_query_limit".into(),
+                self.metrics_query_limit.to_string(),
+            ),
+            (
                 "n_plus_one_min_repeats".into(),
                 self.n_plus_one_min_repeats.to_string(),
             ),
@@ -525,6 +600,19 @@ impl Config {
             ),
             ("capture_sample".into(), self.capture_sample.to_string()),
             ("capture_max_mb".into(), self.capture_max_mb.to_string()),
+            (
+                "http_listen".into(),
+                self.http_listen.clone().unwrap_or_default(),
+            ),
+            ("pool_health_window".into(), secs(self.pool_health_window)),
+            (
+                "ready_saturated_seconds".into(),
+                secs(self.ready_saturated_seconds),
+            ),
+            (
+                "upstream_check_period".into(),
+                secs(self.upstream_check_period),
+            ),
         ]
     }
 }
@@ -541,6 +629,20 @@ fn url_names_user(url: &str) -> bool {
     } else {
         url.split_whitespace().any(|pair| pair.starts_with("user="))
     }
+}
+
+/// Whether `text` is `host:port` (`[v6]:port` for IPv6 addresses), as a listener binds it.
+fn is_host_and_port(text: &str) -> bool {
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return false;
+    };
+    let host_ok = match host.strip_prefix('[') {
+        Some(v6) => v6
+            .strip_suffix(']')
+            .is_some_and(|a| a.parse::<std::net::Ipv6Addr>().is_ok()),
+        None => !host.is_empty() && !host.contains(':'),
+    };
+    host_ok && port.parse::<u16>().is_ok()
 }
 
 /// ` (line N)` for a TOML error, so the one-line message points at the place.
@@ -574,6 +676,37 @@ mod tests {
         assert!(config.databases["app"].forced_user);
         assert_eq!(config.auth_type, AuthType::ScramSha256);
         assert_eq!(config.threads, 0, "one worker per core unless told");
+        assert_eq!(config.http_listen, None, "no HTTP listener unless told");
+        assert_eq!(config.pool_health_window, Duration::from_secs(300));
+        assert_eq!(config.ready_saturated_seconds, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn http_settings_are_read_and_checked() {
+        let db = "[databases]\na = \"host=x\"\n";
+        let config = parse(&format!(
+            "http_listen = \"[::1]:9127\"\npool_health_window = 4\nready_saturated_seconds = 0.5\n{db}"
+        ))
+        .unwrap();
+        assert_eq!(config.http_listen.as_deref(), Some("[::1]:9127"));
+        assert_eq!(config.pool_health_window, Duration::from_secs(4));
+        assert_eq!(config.ready_saturated_seconds, Duration::from_millis(500));
+        for (line, key) in [
+            ("http_listen = \"9127\"", "http_listen"),
+            ("http_listen = \"localhost:http\"", "http_listen"),
+            ("http_listen = \":9127\"", "http_listen"),
+            ("pool_health_window = 0", "pool_health_window"),
+            ("pool_health_window = 1e9", "pool_health_window"),
+            ("ready_saturated_seconds = -3", "ready_saturated_seconds"),
+            ("upstream_check_period = 0", "upstream_check_period"),
+        ] {
+            let error = parse(&format!("{line}\n{db}")).unwrap_err().to_string();
+            assert!(error.contains(key), "{line}: {error}");
+            assert!(!error.contains('\n'), "one line: {error}");
+        }
+        assert!(is_host_and_port("0.0.0.0:9127"));
+        assert!(is_host_and_port("localhost:0"));
+        assert!(!is_host_and_port("::1:9127"), "IPv6 needs brackets");
     }
 
     #[test]

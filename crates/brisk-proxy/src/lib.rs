@@ -10,6 +10,8 @@
 //! checks passwords; `server` opens and logs in server connections; `pool` lends them;
 //! `session` relays one client; `admin` answers the console; `proxy` listens, reloads and
 //! drains; `observe` keeps per-fingerprint statistics and finds N+1s, off the hot path.
+//! With `http_listen` set, `http` serves `/metrics` (written by `metrics`) and `/health/...`
+//! (judged by `health`, from per-second pool samples and upstream probes).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -22,6 +24,9 @@
 pub mod admin;
 mod auth;
 pub mod config;
+mod health;
+mod http;
+mod metrics;
 pub mod observe;
 mod pool;
 mod prepared;

@@ -13,6 +13,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::auth::Secret;
 use crate::config::{Config, ConfigError, Database};
+use crate::health::Health;
 use crate::observe::{CaptureSettings, ObserveSettings, Observer};
 use crate::pool::{Pool, PoolSettings};
 use crate::server::{send_cancel, ServerTarget};
@@ -25,6 +26,11 @@ pub enum ProxyError {
     Config(#[from] ConfigError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("http_listen: cannot listen on {addr}: {source}")]
+    HttpListen {
         addr: String,
         source: std::io::Error,
     },
@@ -49,6 +55,7 @@ pub struct Shared {
     shutdown: watch::Sender<bool>,
     paused: watch::Sender<bool>,
     started: Instant,
+    health: Health,
 }
 
 impl Shared {
@@ -65,6 +72,15 @@ impl Shared {
 
     pub fn uptime(&self) -> Duration {
         self.started.elapsed()
+    }
+
+    /// Pool samples and upstream probes, for the HTTP endpoints.
+    pub(crate) fn health(&self) -> &Health {
+        &self.health
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
     }
 
     pub fn next_client_id(&self) -> u64 {
@@ -114,23 +130,35 @@ impl Shared {
         if let Some(pool) = lock(&self.pools).get(&key) {
             return Ok(pool.clone());
         }
-        let tls = if db.upstream.sslmode == brisk_pg::conninfo::SslMode::Disable {
-            None
-        } else {
-            let config = brisk_pg::tls::client_config(&db.upstream, &db.display)
-                .map_err(|e| e.to_string())?;
-            Some(Arc::new(config))
-        };
-        let target = ServerTarget {
-            upstream: db.upstream.clone(),
-            user: user.clone(),
-            database: db.upstream.dbname.clone(),
-            password,
-            connect_timeout: config.server_connect_timeout,
-            tls,
-        };
+        let target = server_target(&config, db, user.clone(), password)?;
         let pool = Pool::new(&db.name, &user, target, pool_settings(&config));
         Ok(lock(&self.pools).entry(key).or_insert(pool).clone())
+    }
+
+    /// Where and as whom to probe `db` (see `server::probe`): as its pools would connect.
+    /// The probe sends no password, so the user only needs to be one the server knows, to
+    /// keep "role does not exist" out of its log: the database's own user, else that of a
+    /// pool of it, else the first user in `[users]` that is not an admin.
+    pub fn probe_target(&self, db: &Database) -> Result<ServerTarget, String> {
+        let config = self.config();
+        let user = if db.forced_user {
+            db.upstream.user.clone()
+        } else {
+            let pool_user = self
+                .pools()
+                .into_iter()
+                .find(|p| p.database == db.name)
+                .map(|p| p.user.clone());
+            let first_user = config
+                .users
+                .keys()
+                .find(|u| !config.admin_users.contains(u))
+                .cloned();
+            pool_user
+                .or(first_user)
+                .unwrap_or_else(|| "brisk".to_string())
+        };
+        server_target(&config, db, user, None)
     }
 
     /// Routes a CancelRequest to the server of the client whose key it carries, if any.
@@ -192,11 +220,19 @@ impl Shared {
             message,
         })?;
         let current = self.config();
-        if (&current.listen_addr, current.listen_port, current.threads)
-            != (&config.listen_addr, config.listen_port, config.threads)
-        {
+        if (
+            &current.listen_addr,
+            current.listen_port,
+            current.threads,
+            &current.http_listen,
+        ) != (
+            &config.listen_addr,
+            config.listen_port,
+            config.threads,
+            &config.http_listen,
+        ) {
             tracing::warn!(
-                "listen_addr, listen_port and threads changed: they take effect on restart"
+                "listen_addr, listen_port, threads and http_listen changed: they take effect on restart"
             );
         }
         if let Some(observer) = &self.observer {
@@ -226,6 +262,30 @@ fn observe_settings(config: &Config) -> ObserveSettings {
         log_parameters: config.log_parameters,
         explain_slow: config.explain_slow,
     }
+}
+
+/// How to open server connections to `db` as `user`, with its TLS configuration.
+fn server_target(
+    config: &Config,
+    db: &Database,
+    user: String,
+    password: Option<String>,
+) -> Result<ServerTarget, String> {
+    let tls = if db.upstream.sslmode == brisk_pg::conninfo::SslMode::Disable {
+        None
+    } else {
+        let config =
+            brisk_pg::tls::client_config(&db.upstream, &db.display).map_err(|e| e.to_string())?;
+        Some(Arc::new(config))
+    };
+    Ok(ServerTarget {
+        upstream: db.upstream.clone(),
+        user,
+        database: db.upstream.dbname.clone(),
+        password,
+        connect_timeout: config.server_connect_timeout,
+        tls,
+    })
 }
 
 fn pool_settings(config: &Config) -> PoolSettings {
@@ -274,6 +334,8 @@ fn client_tls_acceptor(config: &Config) -> Result<Option<TlsAcceptor>, String> {
 pub struct Proxy {
     shared: Arc<Shared>,
     listener: TcpListener,
+    /// `http_listen`'s listener, if set.
+    http: Option<TcpListener>,
 }
 
 impl Proxy {
@@ -283,6 +345,16 @@ impl Proxy {
         let listener = TcpListener::bind(&addr)
             .await
             .map_err(|source| ProxyError::Listen { addr, source })?;
+        let http =
+            match &config.http_listen {
+                Some(addr) => Some(TcpListener::bind(addr).await.map_err(|source| {
+                    ProxyError::HttpListen {
+                        addr: addr.clone(),
+                        source,
+                    }
+                })?),
+                None => None,
+            };
         let tls = client_tls_acceptor(&config).map_err(ProxyError::Tls)?;
         let observer = if config.query_stats {
             let capture = config.capture_file.as_deref().map(|path| CaptureSettings {
@@ -309,12 +381,22 @@ impl Proxy {
             shutdown,
             paused,
             started: Instant::now(),
+            health: Health::default(),
         });
-        Ok(Proxy { shared, listener })
+        Ok(Proxy {
+            shared,
+            listener,
+            http,
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Where `/metrics` and `/health` are served, if `http_listen` is set.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     pub fn shared(&self) -> Arc<Shared> {
@@ -323,11 +405,25 @@ impl Proxy {
 
     /// Serves clients until `stop` resolves, then stops accepting, lets clients finish their
     /// transactions (closing idle ones at once) for up to 30 s, and closes the servers.
+    /// The HTTP endpoints serve until the end; `/health/ready` says 503 while draining.
     pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
-        let Proxy { shared, listener } = self;
+        let Proxy {
+            shared,
+            listener,
+            http,
+        } = self;
         if let Some(jobs) = shared.observer.as_ref().and_then(|o| o.take_explain_jobs()) {
             tokio::spawn(crate::observe::explain::worker(shared.clone(), jobs));
         }
+        // The HTTP listener and the sampler and prober behind it, which only it reads.
+        let observability: Vec<tokio::task::JoinHandle<()>> = match http {
+            Some(http) => vec![
+                tokio::spawn(crate::http::serve(http, shared.clone())),
+                tokio::spawn(crate::health::sample_pools(shared.clone())),
+                tokio::spawn(crate::health::probe_upstreams(shared.clone())),
+            ],
+            None => Vec::new(),
+        };
         let maintenance = tokio::spawn({
             let shared = shared.clone();
             async move {
@@ -363,6 +459,9 @@ impl Proxy {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         maintenance.abort();
+        for task in observability {
+            task.abort();
+        }
         for pool in shared.pools() {
             pool.close_idle();
         }

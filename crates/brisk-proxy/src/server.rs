@@ -123,34 +123,7 @@ impl ServerConn {
         host: &brisk_pg::conninfo::Host,
         max_prepared: usize,
     ) -> Result<ServerConn, ServerError> {
-        let describe = target.describe();
-        let (stream, address) = match &host.addr {
-            HostAddr::Tcp { name, hostaddr } => {
-                let tcp = match hostaddr {
-                    Some(ip) => TcpStream::connect((*ip, host.port)).await,
-                    None => TcpStream::connect((name.as_str(), host.port)).await,
-                }
-                .map_err(|source| ServerError::Connect {
-                    target: describe.clone(),
-                    source,
-                })?;
-                // Messages are small and latency-bound.
-                let _ = tcp.set_nodelay(true);
-                let address = CancelAddress::Tcp(name.clone(), host.port);
-                (negotiate_tls(tcp, target, name).await?, address)
-            }
-            HostAddr::Unix(dir) => {
-                let path = dir.join(format!(".s.PGSQL.{}", host.port));
-                let unix =
-                    UnixStream::connect(&path)
-                        .await
-                        .map_err(|source| ServerError::Connect {
-                            target: describe.clone(),
-                            source,
-                        })?;
-                (Stream::Unix(unix), CancelAddress::Unix(path))
-            }
-        };
+        let (stream, address) = connect_stream(target, host).await?;
         let mut conn = ServerConn {
             stream,
             buf: BytesMut::with_capacity(16 * 1024),
@@ -383,6 +356,124 @@ impl ServerConn {
                 _ => {}
             }
         }
+    }
+}
+
+/// Opens the byte stream to one host: TCP (with TLS per `sslmode`) or a Unix socket.
+async fn connect_stream(
+    target: &ServerTarget,
+    host: &brisk_pg::conninfo::Host,
+) -> Result<(Stream, CancelAddress), ServerError> {
+    let describe = target.describe();
+    let connected = match &host.addr {
+        HostAddr::Tcp { name, hostaddr } => {
+            let tcp = match hostaddr {
+                Some(ip) => TcpStream::connect((*ip, host.port)).await,
+                None => TcpStream::connect((name.as_str(), host.port)).await,
+            }
+            .map_err(|source| ServerError::Connect {
+                target: describe.clone(),
+                source,
+            })?;
+            // Messages are small and latency-bound.
+            let _ = tcp.set_nodelay(true);
+            let address = CancelAddress::Tcp(name.clone(), host.port);
+            (negotiate_tls(tcp, target, name).await?, address)
+        }
+        HostAddr::Unix(dir) => {
+            let path = dir.join(format!(".s.PGSQL.{}", host.port));
+            let unix = UnixStream::connect(&path)
+                .await
+                .map_err(|source| ServerError::Connect {
+                    target: describe.clone(),
+                    source,
+                })?;
+            (Stream::Unix(unix), CancelAddress::Unix(path))
+        }
+    };
+    Ok(connected)
+}
+
+/// Whether the upstream answers as a PostgreSQL server that accepts connections: it opens
+/// the connection as the pool would (TCP or socket, TLS per `sslmode`), sends a startup
+/// packet and reads the first answer, then hangs up without logging in. Any host of a
+/// multi-host URL that answers will do, as for libpq.
+///
+/// An authentication request, or a refused login (the probe sends no password, and may
+/// name a user the server does not know), means the server is up. A refusal that no login
+/// could pass is not: starting up or shutting down (class 57), out of connection slots
+/// (class 53), or a database that does not exist (3D000).
+pub async fn probe(target: &ServerTarget) -> Result<(), ServerError> {
+    let attempt = async {
+        let mut last_error = None;
+        for host in &target.upstream.hosts {
+            match probe_host(target, host).await {
+                Ok(()) => return Ok(()),
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| ServerError::Protocol {
+            target: target.describe(),
+            message: "no host to connect to".into(),
+        }))
+    };
+    match tokio::time::timeout(target.connect_timeout, attempt).await {
+        Ok(result) => result,
+        Err(_) => Err(ServerError::Timeout {
+            target: target.describe(),
+            seconds: target.connect_timeout.as_secs(),
+        }),
+    }
+}
+
+async fn probe_host(
+    target: &ServerTarget,
+    host: &brisk_pg::conninfo::Host,
+) -> Result<(), ServerError> {
+    let (stream, address) = connect_stream(target, host).await?;
+    let mut conn = ServerConn {
+        stream,
+        buf: BytesMut::new(),
+        id: 0,
+        backend_key: (0, 0),
+        params: HashMap::new(),
+        created: Instant::now(),
+        last_used: Instant::now(),
+        prepared: crate::prepared::ServerStatements::new(0),
+        address,
+    };
+    let mut out = BytesMut::new();
+    put_startup(
+        &mut out,
+        &[
+            ("user", &target.user),
+            ("database", &target.database),
+            ("application_name", "brisk"),
+        ],
+    );
+    conn.stream.write_all(&out).await?;
+    let (kind, body) = conn.read_message().await?;
+    match kind {
+        b'R' => Ok(()),
+        b'E' => {
+            let code = protocol::decode_fields(&body)
+                .into_iter()
+                .find(|(c, _)| *c == b'C')
+                .map(|(_, v)| v)
+                .unwrap_or_default();
+            if code.starts_with("57") || code.starts_with("53") || code == "3D000" {
+                Err(ServerError::Login {
+                    target: target.describe(),
+                    message: error_message(&body),
+                })
+            } else {
+                Ok(())
+            }
+        }
+        other => Err(ServerError::Protocol {
+            target: target.describe(),
+            message: format!("unexpected message {:?} to a startup packet", other as char),
+        }),
     }
 }
 
