@@ -1619,3 +1619,104 @@ fn the_shipped_alerts_and_dashboard_use_what_metrics_exports() {
         );
     }
 }
+
+#[test]
+fn the_capture_records_n_plus_one_runs_and_advise_reports_them() {
+    let app = app();
+    bookshop(&app);
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("capture.jsonl");
+    let proxy = Proxy::start(&app, &format!("capture_file = \"{}\"", capture.display()));
+    run_bookshop(&proxy, &app, "n+1");
+    // The run ends when the client leaves; the console waits for the statistics thread,
+    // and the writer flushes at least once a second.
+    proxy.admin("SHOW N_PLUS_ONE");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let lines: Vec<serde_json::Value> = loop {
+        let text = std::fs::read_to_string(&capture).unwrap_or_default();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        if lines.iter().filter(|l| l.get("pattern").is_some()).count() >= 2
+            || Instant::now() > deadline
+        {
+            break lines;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let lookup = "SELECT name, pg_sleep($2) FROM authors WHERE id = $1";
+    let pattern = lines
+        .iter()
+        .find(|l| l["pattern"]["kind"] == "n+1")
+        .unwrap_or_else(|| panic!("no N+1 line in {lines:?}"));
+    assert_eq!(pattern["query"], lookup);
+    assert_eq!(pattern["calls"], 20);
+    assert!(pattern["total_ms"].as_f64().unwrap() >= 100.0, "{pattern}");
+    assert_eq!(
+        pattern["pattern"]["source"],
+        "SELECT id, author_id FROM books ORDER BY id LIMIT $1"
+    );
+    assert_eq!(pattern["pattern"]["application_name"], "shop-api");
+    assert!(pattern["pattern"]["suggestion"]
+        .as_str()
+        .unwrap()
+        .contains("WHERE id = ANY($1)"));
+    let bulk = lines
+        .iter()
+        .find(|l| l["pattern"]["kind"] == "bulk-write")
+        .unwrap_or_else(|| panic!("no bulk-write line in {lines:?}"));
+    assert_eq!(bulk["calls"], 10);
+    // Each execution has its own line too: the pattern lines restate them.
+    let executions = lines
+        .iter()
+        .filter(|l| l["query"] == lookup && l.get("pattern").is_none())
+        .count();
+    assert_eq!(executions, 20);
+
+    // brisk advise reads the capture: each pattern becomes a finding with its rewrite.
+    let output = Command::new(env!("CARGO_BIN_EXE_brisk"))
+        .args([
+            "advise",
+            &app.pg.url(&app.database),
+            "--format",
+            "json",
+            "--workload",
+        ])
+        .arg(&capture)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let findings = report["findings"].as_array().unwrap();
+    let n_plus_one = findings
+        .iter()
+        .find(|f| f["check"] == "advise.n_plus_one" && f["query"] == lookup)
+        .unwrap_or_else(|| panic!("no advise.n_plus_one in {findings:?}"));
+    assert!(
+        n_plus_one["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("N+1: one statement per row, 1 run, 20 statements"),
+        "{n_plus_one}"
+    );
+    assert!(
+        n_plus_one["fix"]["apply"]
+            .as_str()
+            .unwrap()
+            .contains("WHERE id = ANY($1)"),
+        "{n_plus_one}"
+    );
+    assert!(
+        findings.iter().any(|f| f["check"] == "advise.n_plus_one"
+            && f["title"]
+                .as_str()
+                .unwrap()
+                .starts_with("Row-by-row INSERTs: 1 run, 10 statements")),
+        "{findings:?}"
+    );
+}

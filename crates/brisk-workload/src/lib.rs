@@ -93,6 +93,31 @@ pub struct QuerySample {
     /// Its position among the statements of its session, from 0 or 1, increasing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<u64>,
+    /// Set on a line that reports a run of this statement the proxy recognized (an N+1 or
+    /// row-by-row writes) rather than executions: `calls` and `total_ms` are then the run's,
+    /// already counted by the capture lines of those executions, so readers that add up
+    /// time skip such lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<Pattern>,
+}
+
+/// A run of one statement, repeated with different values, that should be one statement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pattern {
+    /// `n+1` (one lookup per row of `source`) or `bulk-write` (row-by-row `INSERT`s).
+    pub kind: String,
+    /// The normalized statement the run followed, for an N+1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The rewrite that makes the run one statement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suggestion: Option<String>,
+    /// The client's `application_name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_name: Option<String>,
+    /// A W3C `traceparent` from a sqlcommenter-style comment of the repeated statement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 fn one() -> u64 {
@@ -117,6 +142,7 @@ impl QuerySample {
             rows: None,
             session: None,
             order: None,
+            pattern: None,
         }
     }
 
@@ -321,6 +347,27 @@ mod tests {
         let error = read_jsonl("{\"query\": \"SELECT 1\", \"fingerprint\": \"xyz\"}".as_bytes())
             .unwrap_err();
         assert!(error.to_string().contains("16 hex digits"), "{error}");
+    }
+
+    #[test]
+    fn pattern_lines_round_trip_and_old_lines_have_none() {
+        let line = r#"{"query": "SELECT name FROM authors WHERE id = $1", "calls": 20, "total_ms": 104.5, "session": "7", "pattern": {"kind": "n+1", "source": "SELECT id FROM books LIMIT $1", "suggestion": "WHERE id = ANY($1)"}}"#;
+        let workload = read_jsonl(line.as_bytes()).unwrap();
+        let pattern = workload.samples[0].pattern.as_ref().unwrap();
+        assert_eq!(pattern.kind, "n+1");
+        assert_eq!(
+            pattern.source.as_deref(),
+            Some("SELECT id FROM books LIMIT $1")
+        );
+        assert_eq!(pattern.traceparent, None);
+        let mut out = Vec::new();
+        write_jsonl(&mut out, &workload.samples).unwrap();
+        assert_eq!(read_jsonl(out.as_slice()).unwrap(), workload);
+        let plain = read_jsonl("{\"query\": \"SELECT 1\"}".as_bytes()).unwrap();
+        assert_eq!(plain.samples[0].pattern, None);
+        assert!(!String::from_utf8(out)
+            .unwrap()
+            .contains("\"pattern\": null"));
     }
 
     #[test]

@@ -45,7 +45,7 @@ pub use recommend::{Migration, ADVISE_CHECKS};
 pub use verify::{
     apply, verify, Applied, MeasuredQuery, Run, Verification, VerifyOptions, VerifyTarget,
 };
-pub use workload::SkippedQuery;
+pub use workload::{RepeatedRuns, SkippedQuery};
 
 use candidates::Candidate;
 use select::{CandidateFacts, Limits, Search};
@@ -210,6 +210,8 @@ pub struct Advice {
     pub queries: Vec<QueryOutcome>,
     pub recommendations: Vec<Recommendation>,
     pub skipped: Vec<SkippedQuery>,
+    /// N+1 and row-by-row write runs the workload's proxy capture recorded.
+    pub patterns: Vec<RepeatedRuns>,
     /// Statements that are not queries (DDL, `SET`, ...), left out.
     pub not_queries: usize,
     /// Queries that name no table of this database (catalog queries), left out.
@@ -251,6 +253,7 @@ pub async fn advise(
         queries,
         skipped,
         not_queries,
+        patterns,
     } = collected;
 
     let mut names: Vec<String> = Vec::new();
@@ -304,6 +307,7 @@ pub async fn advise(
         queries: planned.outcomes,
         recommendations: planned.recommendations,
         skipped: planned.skipped,
+        patterns,
         not_queries,
         no_user_tables: planned.no_user_tables,
         candidates: planned.candidates,

@@ -6,7 +6,7 @@
 
 use brisk_report::{format_bytes, Evidence, Finding, Fix, Report, Severity, Target, Unit};
 
-use super::{Advice, HypoStatus, Method, Purpose, Recommendation};
+use super::{Advice, HypoStatus, Method, Purpose, Recommendation, RepeatedRuns};
 
 /// The finding ids `brisk advise` produces, with what each says.
 pub const ADVISE_CHECKS: &[(&str, &str)] = &[
@@ -29,6 +29,10 @@ pub const ADVISE_CHECKS: &[(&str, &str)] = &[
     (
         "advise.regression",
         "a query measured slower with the new indexes (--verify)",
+    ),
+    (
+        "advise.n_plus_one",
+        "an N+1 or row-by-row writes in a proxy capture, with the rewrite that batches it",
     ),
 ];
 
@@ -88,6 +92,9 @@ impl Advice {
                 .query(skipped.query.clone()),
             );
         }
+        report
+            .findings
+            .extend(self.patterns.iter().map(pattern_finding));
         report.notes = self.notes();
         report.sort();
         report
@@ -571,4 +578,51 @@ fn hypopg_missing(available: bool, version: &str) -> Finding {
             .rollback("DROP EXTENSION hypopg;")
             .note("HypoPG's hypothetical indexes live only in the memory of brisk's own connection: they change nothing on disk and no other session sees them."),
     )
+}
+
+/// An N+1 or row-by-row writes from a proxy capture: no index fixes it, the rewrite does.
+fn pattern_finding(p: &RepeatedRuns) -> Finding {
+    let runs = match p.runs {
+        1 => "1 run".to_string(),
+        n => format!("{n} runs"),
+    };
+    let title = if p.kind == "bulk-write" {
+        format!(
+            "Row-by-row INSERTs: {}, {} statements, {:.1} ms in all",
+            runs, p.executions, p.total_ms
+        )
+    } else {
+        format!(
+            "N+1: one statement per row, {}, {} statements, {:.1} ms in all",
+            runs, p.executions, p.total_ms
+        )
+    };
+    let mut detail = Vec::new();
+    if let Some(source) = &p.source {
+        detail.push(format!("After: {source}"));
+    }
+    detail.push(format!(
+        "Repeated, with different values, up to {} times in a row (recorded by brisk proxy's capture).",
+        p.longest_run
+    ));
+    if !p.applications.is_empty() {
+        detail.push(format!("application_name: {}.", p.applications.join(", ")));
+    }
+    if let Some(trace) = &p.traceparent {
+        detail.push(format!("Latest traceparent: {trace}."));
+    }
+    let mut finding = Finding::new("advise.n_plus_one", Severity::Warning, "workload", title)
+        .detail(detail.join(" "))
+        .query(p.repeated.clone())
+        .evidence(Evidence::new("runs", p.runs as f64, Unit::Count))
+        .evidence(Evidence::new(
+            "statements",
+            p.executions as f64,
+            Unit::Count,
+        ))
+        .evidence(Evidence::new("time", p.total_ms, Unit::Milliseconds));
+    if let Some(suggestion) = &p.suggestion {
+        finding = finding.fix(Fix::manual(suggestion.clone()));
+    }
+    finding
 }

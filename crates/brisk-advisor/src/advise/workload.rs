@@ -61,6 +61,77 @@ pub(crate) struct Collected {
     pub skipped: Vec<SkippedQuery>,
     /// Statements that are not queries (DDL, `SET`, `BEGIN`, ...), left out silently.
     pub not_queries: usize,
+    /// N+1 and row-by-row write runs a proxy capture recorded.
+    pub patterns: Vec<RepeatedRuns>,
+}
+
+/// The runs of one pattern a capture recorded (its `pattern` lines), summed: one
+/// statement run once per row after `source`, or row-by-row `INSERT`s.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RepeatedRuns {
+    /// `n+1` or `bulk-write`.
+    pub kind: String,
+    pub source: Option<String>,
+    /// The repeated statement, normalized.
+    pub repeated: String,
+    pub runs: u64,
+    pub executions: u64,
+    pub total_ms: f64,
+    pub longest_run: u64,
+    pub suggestion: Option<String>,
+    /// Every `application_name` seen, in order of first sight.
+    pub applications: Vec<String>,
+    /// The latest `traceparent` seen.
+    pub traceparent: Option<String>,
+}
+
+/// Sums a workload's pattern lines per (kind, source, repeated statement), most time first.
+fn patterns_of(workload: &Workload) -> Vec<RepeatedRuns> {
+    let mut patterns: Vec<RepeatedRuns> = Vec::new();
+    for sample in &workload.samples {
+        let Some(pattern) = &sample.pattern else {
+            continue;
+        };
+        let repeated = normalize(&sample.query);
+        let at = patterns.iter().position(|p| {
+            p.kind == pattern.kind && p.source == pattern.source && p.repeated == repeated
+        });
+        let entry = match at {
+            Some(i) => &mut patterns[i],
+            None => {
+                patterns.push(RepeatedRuns {
+                    kind: pattern.kind.clone(),
+                    source: pattern.source.clone(),
+                    repeated,
+                    runs: 0,
+                    executions: 0,
+                    total_ms: 0.0,
+                    longest_run: 0,
+                    suggestion: None,
+                    applications: Vec::new(),
+                    traceparent: None,
+                });
+                patterns.last_mut().expect("just pushed")
+            }
+        };
+        entry.runs += 1;
+        entry.executions += sample.calls;
+        entry.total_ms += sample.total_ms().unwrap_or(0.0);
+        entry.longest_run = entry.longest_run.max(sample.calls);
+        if pattern.suggestion.is_some() {
+            entry.suggestion.clone_from(&pattern.suggestion);
+        }
+        if let Some(app) = &pattern.application_name {
+            if !entry.applications.contains(app) {
+                entry.applications.push(app.clone());
+            }
+        }
+        if pattern.traceparent.is_some() {
+            entry.traceparent.clone_from(&pattern.traceparent);
+        }
+    }
+    patterns.sort_by(|a, b| b.total_ms.total_cmp(&a.total_ms));
+    patterns
 }
 
 /// One statement as a source hands it over, before grouping.
@@ -88,20 +159,27 @@ pub(crate) fn from_statements(statements: &[WorkloadStatement]) -> Collected {
     group(samples)
 }
 
-/// From a JSON-lines workload.
+/// From a JSON-lines workload. Pattern lines restate executions the capture lines hold:
+/// they are reported, not weighed.
 pub(crate) fn from_workload(workload: &Workload) -> Collected {
-    let samples = workload.samples.iter().enumerate().map(|(i, s)| Sample {
-        origin: format!("sample {}", i + 1),
-        fingerprint: s.fingerprint.clone(),
-        normalized: normalize(&s.query),
-        example: s
-            .with_values()
-            .or_else(|| (!has_parameters(&s.query)).then(|| s.query.clone())),
-        calls: s.calls as f64,
-        total_ms: s.total_ms(),
-        rows: s.rows.map(|r| r as f64),
-    });
-    group(samples)
+    let samples = workload.samples.iter().enumerate();
+    let samples = samples
+        .filter(|(_, s)| s.pattern.is_none())
+        .map(|(i, s)| Sample {
+            origin: format!("sample {}", i + 1),
+            fingerprint: s.fingerprint.clone(),
+            normalized: normalize(&s.query),
+            example: s
+                .with_values()
+                .or_else(|| (!has_parameters(&s.query)).then(|| s.query.clone())),
+            calls: s.calls as f64,
+            total_ms: s.total_ms(),
+            rows: s.rows.map(|r| r as f64),
+        });
+    Collected {
+        patterns: patterns_of(workload),
+        ..group(samples)
+    }
 }
 
 /// From a plain SQL file: each statement is one call, with its values.
@@ -330,6 +408,29 @@ pub(crate) fn tables_of(query: &Query) -> Vec<TableName> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pattern_lines_are_reported_not_weighed() {
+        let text = r#"{"query": "SELECT id FROM books LIMIT $1", "params": ["2"], "session": "1", "order": 1}
+{"query": "SELECT name FROM authors WHERE id = $1", "params": ["1"], "total_ms": 6.0, "session": "1", "order": 2}
+{"query": "SELECT name FROM authors WHERE id = $1", "params": ["2"], "total_ms": 7.0, "session": "1", "order": 3}
+{"query": "SELECT name FROM authors WHERE id = $1", "calls": 2, "total_ms": 13.0, "session": "1", "pattern": {"kind": "n+1", "source": "SELECT id FROM books LIMIT $1", "suggestion": "WHERE id = ANY($1)", "application_name": "shop"}}
+{"query": "SELECT name FROM authors WHERE id = $1", "calls": 5, "total_ms": 30.0, "session": "2", "pattern": {"kind": "n+1", "source": "SELECT id FROM books LIMIT $1", "application_name": "admin"}}"#;
+        let collected = from_workload(&brisk_workload::read_jsonl(text.as_bytes()).unwrap());
+        let lookup = collected
+            .queries
+            .iter()
+            .find(|q| q.normalized.contains("authors"))
+            .unwrap();
+        assert_eq!(lookup.calls, 2.0, "the capture lines only");
+        assert_eq!(lookup.mean_ms, Some(6.5));
+        assert_eq!(collected.patterns.len(), 1);
+        let runs = &collected.patterns[0];
+        assert_eq!((runs.runs, runs.executions, runs.longest_run), (2, 7, 5));
+        assert_eq!(runs.total_ms, 43.0);
+        assert_eq!(runs.applications, ["shop", "admin"]);
+        assert_eq!(runs.suggestion.as_deref(), Some("WHERE id = ANY($1)"));
+    }
 
     #[test]
     fn sql_files_group_by_shape_and_list_what_does_not_parse() {

@@ -256,6 +256,7 @@ impl Thread {
             }
             if last_sweep.elapsed() >= SWEEP_EVERY {
                 self.streams.sweep();
+                self.capture_patterns();
                 last_sweep = Instant::now();
             }
         }
@@ -299,6 +300,7 @@ impl Thread {
                 }
             }
         }
+        self.capture_patterns();
         for done in barriers {
             let _ = done.send(());
         }
@@ -391,8 +393,42 @@ impl Thread {
             rows: Some(executed.rows),
             session: Some(executed.client.id.to_string()),
             order: Some(order),
+            pattern: None,
         };
         capture.write(&sample);
+    }
+
+    /// Writes the N+1 and bulk-write runs that ended to the capture file (all of them,
+    /// whatever `capture_sample`: they are few, and `brisk advise` reports them).
+    fn capture_patterns(&mut self) {
+        let finished = self.streams.take_finished();
+        let Some(capture) = self.capture.as_ref() else {
+            return;
+        };
+        for run in finished {
+            let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+            let sample = QuerySample {
+                // Readers compute it from the text; the detector's key may be a shape
+                // key, for text PostgreSQL's parser rejects.
+                fingerprint: None,
+                query: run.repeated.to_string(),
+                params: None,
+                calls: run.executions,
+                total_ms: Some(run.total.as_secs_f64() * 1000.0),
+                mean_ms: None,
+                rows: None,
+                session: Some(run.client.id.to_string()),
+                order: None,
+                pattern: Some(brisk_workload::Pattern {
+                    kind: run.kind.name().to_string(),
+                    source: run.source.map(|text| text.to_string()),
+                    suggestion: Some(run.suggestion),
+                    application_name: non_empty(&run.client.application_name),
+                    traceparent: run.traceparent,
+                }),
+            };
+            capture.write(&sample);
+        }
     }
 }
 

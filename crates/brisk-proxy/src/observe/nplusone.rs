@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use brisk_sql::{Lexer, TokenKind};
 
 use super::{hash_of, Executed, ObserveSettings};
+use crate::ClientInfo;
 
 /// Detections kept; past this the least recently seen is forgotten.
 const MAX_DETECTIONS: usize = 1000;
@@ -113,9 +114,49 @@ struct Run {
     varied: bool,
     /// Whether the run crossed the thresholds (and is now counted as it grows).
     reported: bool,
+    /// The latest `traceparent` of the run's statements, once reported.
+    traceparent: Option<String>,
+}
+
+/// A reported run that ended: the next statement had another fingerprint, or the client
+/// left. The workload capture records it.
+pub struct FinishedRun {
+    pub kind: DetectionKind,
+    pub client: Arc<ClientInfo>,
+    pub source: Option<Arc<str>>,
+    pub repeated: Arc<str>,
+    pub executions: u64,
+    pub total: Duration,
+    pub traceparent: Option<String>,
+    pub suggestion: String,
+}
+
+impl FinishedRun {
+    fn of(run: Run, client: Arc<ClientInfo>) -> Option<FinishedRun> {
+        if !run.reported {
+            return None;
+        }
+        let kind = if run.insert {
+            DetectionKind::BulkWrite
+        } else {
+            DetectionKind::NPlusOne
+        };
+        let source = run.source.map(|s| s.text);
+        Some(FinishedRun {
+            kind,
+            suggestion: suggest(kind, &run.statement.text, source.as_deref()),
+            client,
+            source,
+            repeated: run.statement.text,
+            executions: run.count,
+            total: run.total,
+            traceparent: run.traceparent,
+        })
+    }
 }
 
 struct Stream {
+    client: Arc<ClientInfo>,
     run: Option<Run>,
     last_seen: Instant,
     /// Statements seen from this client.
@@ -126,6 +167,8 @@ struct Stream {
 #[derive(Default)]
 pub struct Streams {
     by_client: HashMap<u64, Stream>,
+    /// Reported runs that ended since the last [`Streams::take_finished`].
+    finished: Vec<FinishedRun>,
 }
 
 impl Streams {
@@ -146,6 +189,7 @@ impl Streams {
             .by_client
             .entry(executed.client.id)
             .or_insert_with(|| Stream {
+                client: executed.client.clone(),
                 run: None,
                 last_seen: Instant::now(),
                 statements: 0,
@@ -161,7 +205,12 @@ impl Streams {
                 run
             }
             slot => {
-                let source = slot.take().map(|run| run.statement);
+                let source = slot.take().map(|run| {
+                    let statement = run.statement.clone();
+                    self.finished
+                        .extend(FinishedRun::of(run, stream.client.clone()));
+                    statement
+                });
                 slot.insert(Run {
                     insert: is_insert(&text),
                     statement: Statement { fingerprint, text },
@@ -171,6 +220,7 @@ impl Streams {
                     first_params: params,
                     varied: false,
                     reported: false,
+                    traceparent: None,
                 })
             }
         };
@@ -190,7 +240,8 @@ impl Streams {
                 detection.max_run = detection.max_run.max(run.count);
                 detection.last_seen = SystemTime::now();
                 if let Some(trace) = traceparent(&executed.query) {
-                    detection.traceparent = Some(trace);
+                    detection.traceparent = Some(trace.clone());
+                    run.traceparent = Some(trace);
                 }
             }
             return order;
@@ -210,6 +261,7 @@ impl Streams {
         run.reported = true;
         let key = key();
         let trace = traceparent(&executed.query);
+        run.traceparent = trace.clone();
         if let Some(detection) = detections.get_mut(&key) {
             detection.occurrences += 1;
             detection.executions += run.count;
@@ -260,14 +312,35 @@ impl Streams {
         order
     }
 
+    /// Ends a client's stream: a run in progress is finished.
     pub fn forget(&mut self, client: u64) {
-        self.by_client.remove(&client);
+        if let Some(stream) = self.by_client.remove(&client) {
+            self.finish(stream);
+        }
     }
 
     /// Forgets clients silent for long (their end was dropped when the channel was full).
     pub fn sweep(&mut self) {
-        self.by_client
-            .retain(|_, stream| stream.last_seen.elapsed() < STREAM_IDLE_LIMIT);
+        let stale: Vec<u64> = self
+            .by_client
+            .iter()
+            .filter(|(_, stream)| stream.last_seen.elapsed() >= STREAM_IDLE_LIMIT)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in stale {
+            self.forget(id);
+        }
+    }
+
+    fn finish(&mut self, stream: Stream) {
+        if let Some(run) = stream.run {
+            self.finished.extend(FinishedRun::of(run, stream.client));
+        }
+    }
+
+    /// The reported runs that ended since the last call.
+    pub fn take_finished(&mut self) -> Vec<FinishedRun> {
+        std::mem::take(&mut self.finished)
     }
 }
 
