@@ -493,7 +493,8 @@ fn the_admin_console_reports_pools_and_reloads_its_config() {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let config = proxy.admin("SHOW CONFIG");
-        if config.contains("default_pool_size|7") {
+        if config.contains("default_pool_size|7|yes") {
+            assert!(config.contains("threads|0|no"), "{config}");
             break;
         }
         assert!(Instant::now() < deadline, "{config}");

@@ -404,7 +404,14 @@ fn config(shared: &Arc<Shared>) -> Table {
         .config()
         .show()
         .into_iter()
-        .map(|(key, value)| vec![text(key), text(value), text("yes")])
+        .map(|(key, value)| {
+            let changeable = if crate::Config::START_ONLY.contains(&key.as_str()) {
+                "no"
+            } else {
+                "yes"
+            };
+            vec![text(key), text(value), text(changeable)]
+        })
         .collect();
     Table {
         columns: vec!["key", "value", "changeable"],

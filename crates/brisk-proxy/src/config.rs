@@ -507,6 +507,35 @@ impl Config {
     }
 
     /// Settings as (name, value) pairs, for `SHOW CONFIG`.
+    /// Settings read only when the proxy starts: a reload leaves them as they were (and
+    /// says so), and `SHOW CONFIG` marks them not changeable.
+    pub const START_ONLY: &'static [&'static str] = &[
+        "listen_addr",
+        "listen_port",
+        "threads",
+        "http_listen",
+        "query_stats",
+        "capture_file",
+        "capture_sample",
+        "capture_max_mb",
+        "log_format",
+    ];
+
+    /// The start-only settings whose values differ between `self` and `other`.
+    pub fn start_only_changes(&self, other: &Config) -> Vec<&'static str> {
+        let (mine, theirs) = (self.show(), other.show());
+        Config::START_ONLY
+            .iter()
+            .copied()
+            .filter(|key| {
+                let value = |all: &[(String, String)]| {
+                    all.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+                };
+                value(&mine) != value(&theirs)
+            })
+            .collect()
+    }
+
     pub fn show(&self) -> Vec<(String, String)> {
         let secs = |d: Duration| format!("{}", d.as_secs_f64());
         let mode = match self.pool_mode {
@@ -679,6 +708,19 @@ mod tests {
         assert_eq!(config.http_listen, None, "no HTTP listener unless told");
         assert_eq!(config.pool_health_window, Duration::from_secs(300));
         assert_eq!(config.ready_saturated_seconds, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn start_only_settings_are_shown_and_their_changes_found() {
+        let db = "[databases]\na = \"host=x\"\n";
+        let base = parse(db).unwrap();
+        let shown: Vec<String> = base.show().into_iter().map(|(k, _)| k).collect();
+        for key in Config::START_ONLY {
+            assert!(shown.iter().any(|k| k == key), "{key} in SHOW CONFIG");
+        }
+        let changed = parse(&format!("threads = 1\ndefault_pool_size = 3\n{db}")).unwrap();
+        assert_eq!(base.start_only_changes(&changed), ["threads"]);
+        assert!(base.start_only_changes(&base).is_empty());
     }
 
     #[test]

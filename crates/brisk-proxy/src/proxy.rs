@@ -219,20 +219,11 @@ impl Shared {
             path: path.clone(),
             message,
         })?;
-        let current = self.config();
-        if (
-            &current.listen_addr,
-            current.listen_port,
-            current.threads,
-            &current.http_listen,
-        ) != (
-            &config.listen_addr,
-            config.listen_port,
-            config.threads,
-            &config.http_listen,
-        ) {
+        let changed = self.config().start_only_changes(&config);
+        if !changed.is_empty() {
             tracing::warn!(
-                "listen_addr, listen_port, threads and http_listen changed: they take effect on restart"
+                settings = %changed.join(", "),
+                "these settings changed and take effect on restart only"
             );
         }
         if let Some(observer) = &self.observer {
