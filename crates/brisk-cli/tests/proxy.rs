@@ -996,7 +996,7 @@ fn slow_statements_are_logged_explained_and_captured_with_values_when_allowed() 
     let lookups: Vec<_> = workload
         .samples
         .iter()
-        .filter(|s| s.query.contains("FROM authors WHERE id = $1"))
+        .filter(|s| s.query.contains("FROM authors WHERE id = $1") && s.pattern.is_none())
         .collect();
     assert_eq!(lookups.len(), 20, "{lines}");
     let orders: Vec<u64> = lookups.iter().map(|s| s.order.unwrap()).collect();
@@ -1719,5 +1719,95 @@ fn the_capture_records_n_plus_one_runs_and_advise_reports_them() {
                 .unwrap()
                 .starts_with("Row-by-row INSERTs: 1 run, 10 statements")),
         "{findings:?}"
+    );
+}
+
+#[test]
+fn users_missing_from_the_config_log_in_through_auth_query_and_scram_pass_through() {
+    let app = app();
+    // Roles are cluster-wide: named after this test's database.
+    let carol = format!("carol_{}", app.database);
+    let lookup = format!("lookup_{}", app.database);
+    // An unprivileged auth_user that may only call a SECURITY DEFINER lookup, as PgBouncer's
+    // documentation sets it up; carol's password is only in PostgreSQL.
+    app.pg
+        .psql(
+            &app.database,
+            &format!(
+                "CREATE ROLE {carol} LOGIN PASSWORD 'carol-secret';
+                 CREATE ROLE {lookup} LOGIN PASSWORD 'lookup-secret';
+                 CREATE FUNCTION public.user_lookup(name text, OUT usename name, OUT passwd text)
+                   RETURNS record LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog
+                   AS $$ SELECT usename, passwd FROM pg_shadow WHERE usename = name $$;
+                 REVOKE ALL ON FUNCTION public.user_lookup(text) FROM public;
+                 GRANT EXECUTE ON FUNCTION public.user_lookup(text) TO {lookup};"
+            ),
+        )
+        .unwrap();
+    let proxy = Proxy::start_with(|port| {
+        format!(
+            "listen_port = {port}\nadmin_users = [\"admin\"]\nauth_user = \"{lookup}\"\n\
+             auth_query = \"SELECT usename, passwd FROM public.user_lookup($1)\"\n\
+             [databases]\n{db} = \"postgres://127.0.0.1:{pg_port}/{db}?sslmode=disable\"\n\
+             [users]\n{lookup} = \"lookup-secret\"\nadmin = \"admin-secret\"\n",
+            db = app.database,
+            pg_port = app.pg.port()
+        )
+    });
+    let url = |user: &str, password: &str| {
+        format!(
+            "postgres://{user}:{password}@127.0.0.1:{}/{}?sslmode=disable",
+            proxy.port, app.database
+        )
+    };
+    let psql = |url: &str, sql: &str| {
+        Command::new("psql")
+            .args(["-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
+            .output()
+            .unwrap()
+    };
+    // brisk checks carol against the verifier auth_query returns, then logs in to the
+    // server as carol with the keys her login revealed: it never knew her password.
+    let right = url(&carol, "carol-secret");
+    assert_eq!(ok(&psql(&right, "SELECT current_user")), carol);
+    assert_eq!(ok(&psql(&right, "SELECT 1 + 1")), "2");
+    for (user, password) in [(carol.as_str(), "guess"), ("nobody", "carol-secret")] {
+        let output = psql(&url(user, password), "SELECT 1");
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!(
+                "password authentication failed for user \"{user}\""
+            )),
+            "{stderr}"
+        );
+    }
+    // A new password in PostgreSQL is the one that works, for the client and the server.
+    app.pg
+        .psql(
+            &app.database,
+            &format!("ALTER ROLE {carol} PASSWORD 'carol-new';"),
+        )
+        .unwrap();
+    assert!(!psql(&right, "SELECT 1").status.success());
+    let renewed = url(&carol, "carol-new");
+    let two_at_once: Vec<_> = (0..2)
+        .map(|_| {
+            let renewed = renewed.clone();
+            std::thread::spawn(move || {
+                Command::new("psql")
+                    .args(["-X", "-At", "-d", &renewed, "-c", "SELECT pg_sleep(0.3), 1"])
+                    .output()
+                    .unwrap()
+            })
+        })
+        .collect();
+    for login in two_at_once {
+        assert_eq!(ok(&login.join().unwrap()), "|1");
+    }
+    let pools = proxy.admin_rows("SHOW POOLS");
+    assert!(
+        pools.iter().any(|p| p["user"] == carol),
+        "carol's pool: {pools:?}"
     );
 }

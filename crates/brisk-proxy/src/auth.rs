@@ -3,7 +3,10 @@
 //!
 //! This module holds the exchanges as pure functions over message bodies; the session drives
 //! them over the wire. The client side of the same exchanges, used to log in to servers,
-//! comes from the `postgres-protocol` crate.
+//! comes from the `postgres-protocol` crate when brisk knows the password. When it only
+//! knows what the server stores (a verifier or an md5 hash, from `[users]` or `auth_query`),
+//! [`ScramClient`] logs in with the keys a client's own SCRAM login revealed (pass-through,
+//! as PgBouncer does), and [`md5_response_from_hash`] answers md5 with the stored hash.
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
@@ -118,6 +121,8 @@ pub enum AuthError {
     ChannelBinding,
     #[error("the client's proof does not match")]
     WrongPassword,
+    #[error("the server's SCRAM salt or iteration count is not that of the verifier the client logged in with: the server stores another verifier for this user")]
+    OtherVerifier,
 }
 
 /// The server side of one SCRAM-SHA-256 exchange.
@@ -166,8 +171,10 @@ impl ScramServer {
         &self.server_first
     }
 
-    /// Checks the client-final message; on success returns the server-final message.
-    pub fn finish(&self, client_final: &[u8]) -> Result<String, AuthError> {
+    /// Checks the client-final message; on success returns the server-final message and
+    /// the client's keys, with which brisk can log in to a server that stores the same
+    /// verifier.
+    pub fn finish(&self, client_final: &[u8]) -> Result<(String, ScramKeys), AuthError> {
         let text = std::str::from_utf8(client_final).map_err(|_| AuthError::Malformed("utf-8"))?;
         let (without_proof, proof) = text
             .rsplit_once(",p=")
@@ -201,8 +208,124 @@ impl ScramServer {
             return Err(AuthError::WrongPassword);
         }
         let server_signature = hmac(&self.verifier.server_key, auth_message.as_bytes());
-        Ok(format!("v={}", BASE64.encode(server_signature)))
+        let keys = ScramKeys {
+            client_key,
+            server_key: self.verifier.server_key.clone(),
+            salt: self.verifier.salt.clone(),
+            iterations: self.verifier.iterations,
+        };
+        Ok((format!("v={}", BASE64.encode(server_signature)), keys))
     }
+}
+
+/// What a client's SCRAM login reveals: its ClientKey (the proof XOR the signature), with
+/// the verifier's ServerKey, salt and iteration count. Enough to log in to a server whose
+/// verifier for that user is the same, and to check that server's signature; not enough
+/// to learn the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ScramKeys {
+    pub client_key: Vec<u8>,
+    pub server_key: Vec<u8>,
+    pub salt: Vec<u8>,
+    pub iterations: u32,
+}
+
+impl std::fmt::Debug for ScramKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ScramKeys(..)")
+    }
+}
+
+/// The client side of a SCRAM-SHA-256 login with [`ScramKeys`] instead of a password.
+pub struct ScramClient {
+    keys: ScramKeys,
+    nonce: String,
+    client_first_bare: String,
+    auth_message: Option<String>,
+}
+
+impl ScramClient {
+    pub fn new(keys: ScramKeys) -> ScramClient {
+        let nonce = BASE64.encode(random_bytes::<18>());
+        // PostgreSQL takes the user from the startup packet and ignores `n=`.
+        let client_first_bare = format!("n=,r={nonce}");
+        ScramClient {
+            keys,
+            nonce,
+            client_first_bare,
+            auth_message: None,
+        }
+    }
+
+    /// The client-first message (no channel binding).
+    pub fn client_first(&self) -> String {
+        format!("n,,{}", self.client_first_bare)
+    }
+
+    /// Reads the server-first message and returns the client-final one. Fails when the
+    /// server's salt or iteration count is not the verifier's: its verifier is another one.
+    pub fn client_final(&mut self, server_first: &[u8]) -> Result<String, AuthError> {
+        let text = std::str::from_utf8(server_first).map_err(|_| AuthError::Malformed("utf-8"))?;
+        let field = |name: &str| {
+            text.split(',')
+                .find_map(|part| part.strip_prefix(name))
+                .ok_or(AuthError::Malformed("server-first"))
+        };
+        let nonce = field("r=")?;
+        let salt = BASE64
+            .decode(field("s=")?)
+            .map_err(|_| AuthError::Malformed("salt"))?;
+        let iterations: u32 = field("i=")?
+            .parse()
+            .map_err(|_| AuthError::Malformed("iterations"))?;
+        if !nonce.starts_with(&self.nonce) || nonce.len() == self.nonce.len() {
+            return Err(AuthError::Malformed("server nonce"));
+        }
+        if salt != self.keys.salt || iterations != self.keys.iterations {
+            return Err(AuthError::OtherVerifier);
+        }
+        let without_proof = format!("c=biws,r={nonce}");
+        let auth_message = format!("{},{text},{without_proof}", self.client_first_bare);
+        let stored_key = Sha256::digest(&self.keys.client_key);
+        let signature = hmac(&stored_key, auth_message.as_bytes());
+        let proof: Vec<u8> = self
+            .keys
+            .client_key
+            .iter()
+            .zip(&signature)
+            .map(|(a, b)| a ^ b)
+            .collect();
+        self.auth_message = Some(auth_message);
+        Ok(format!("{without_proof},p={}", BASE64.encode(proof)))
+    }
+
+    /// Checks the server-final message: the server knows the verifier too.
+    pub fn verify(&self, server_final: &[u8]) -> Result<(), AuthError> {
+        let auth_message = self
+            .auth_message
+            .as_ref()
+            .ok_or(AuthError::Malformed("server-final before server-first"))?;
+        let text = std::str::from_utf8(server_final).map_err(|_| AuthError::Malformed("utf-8"))?;
+        let signature = text
+            .strip_prefix("v=")
+            .and_then(|v| BASE64.decode(v).ok())
+            .ok_or(AuthError::Malformed("server signature"))?;
+        let expected = hmac(&self.keys.server_key, auth_message.as_bytes());
+        if signature == expected {
+            Ok(())
+        } else {
+            Err(AuthError::WrongPassword)
+        }
+    }
+}
+
+/// The answer to an md5 challenge from the stored hash (`md5` + md5(password || user)):
+/// `md5` + md5(hex || salt), which is what a client that knows the password sends.
+pub fn md5_response_from_hash(stored: &str, salt: [u8; 4]) -> Option<String> {
+    let hex = stored.strip_prefix("md5").filter(|h| h.len() == 32)?;
+    let mut salted = hex.as_bytes().to_vec();
+    salted.extend_from_slice(&salt);
+    Some(format!("md5{:x}", md5_digest(&salted)))
 }
 
 /// Checks an md5 password response (`md5` + md5(md5(password || user) || salt)).
@@ -253,7 +376,7 @@ mod tests {
         client
             .update(server.server_first().as_bytes())
             .map_err(|_| AuthError::Malformed("client rejected server-first"))?;
-        let server_final = server.finish(client.message())?;
+        let (server_final, _) = server.finish(client.message())?;
         client
             .finish(server_final.as_bytes())
             .map_err(|_| AuthError::Malformed("client rejected the server signature"))
@@ -286,6 +409,45 @@ mod tests {
         let server = ScramServer::start(verifier, b"n,,n=,r=abc").unwrap();
         assert!(server.finish(b"c=biws,r=wrong,p=AAAA").is_err());
         assert!(server.finish(b"no proof").is_err());
+    }
+
+    #[test]
+    fn the_keys_of_a_client_login_log_in_to_a_server_with_the_same_verifier() {
+        let stored = postgres_protocol::password::scram_sha_256(b"s3cret");
+        let verifier = ScramVerifier::parse(&stored).unwrap();
+        // A client logs in to brisk with its password; brisk learns its keys.
+        let mut client = ScramSha256::new(b"s3cret", ChannelBinding::unsupported());
+        let server = ScramServer::start(verifier.clone(), client.message()).unwrap();
+        client.update(server.server_first().as_bytes()).unwrap();
+        let (_, keys) = server.finish(client.message()).unwrap();
+        // brisk logs in with them to a server that stores the same verifier.
+        let mut brisk = ScramClient::new(keys.clone());
+        let upstream = ScramServer::start(verifier, brisk.client_first().as_bytes()).unwrap();
+        let client_final = brisk
+            .client_final(upstream.server_first().as_bytes())
+            .unwrap();
+        let (server_final, _) = upstream.finish(client_final.as_bytes()).unwrap();
+        assert_eq!(brisk.verify(server_final.as_bytes()), Ok(()));
+        assert!(brisk.verify(b"v=AAAA").is_err(), "a server without the key");
+        // A server with another verifier for the user (another salt) is told apart.
+        let other = Secret::parse("s3cret").scram().unwrap();
+        let mut brisk = ScramClient::new(keys);
+        let upstream = ScramServer::start(other, brisk.client_first().as_bytes()).unwrap();
+        assert_eq!(
+            brisk.client_final(upstream.server_first().as_bytes()),
+            Err(AuthError::OtherVerifier)
+        );
+    }
+
+    #[test]
+    fn md5_from_the_stored_hash_is_what_the_password_gives() {
+        let salt = [9, 8, 7, 6];
+        let stored = postgres_protocol::password::md5(b"pw", "alice");
+        assert_eq!(
+            md5_response_from_hash(&stored, salt).as_deref(),
+            Some(postgres_protocol::authentication::md5_hash(b"alice", b"pw", salt).as_str())
+        );
+        assert_eq!(md5_response_from_hash("plain", salt), None);
     }
 
     #[test]

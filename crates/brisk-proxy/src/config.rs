@@ -124,6 +124,12 @@ struct RawConfig {
     #[serde(default = "default_auth_type")]
     auth_type: AuthType,
     #[serde(default)]
+    auth_user: Option<String>,
+    #[serde(default = "defaults::auth_query")]
+    auth_query: String,
+    #[serde(default)]
+    auth_dbname: Option<String>,
+    #[serde(default)]
     admin_users: Vec<String>,
     #[serde(default = "default_client_tls")]
     client_tls_sslmode: ClientTls,
@@ -206,6 +212,10 @@ mod defaults {
     // PgBouncer 1.22's default: prepared statements are tracked out of the box.
     pub fn max_prepared_statements() -> usize {
         200
+    }
+    // PgBouncer's default.
+    pub fn auth_query() -> String {
+        "SELECT usename, passwd FROM pg_shadow WHERE usename=$1".into()
     }
     // brisk's own: per-fingerprint statistics are on unless turned off.
     pub fn query_stats() -> bool {
@@ -291,6 +301,15 @@ pub struct Config {
     pub idle_transaction_timeout: Duration,
     pub max_prepared_statements: usize,
     pub auth_type: AuthType,
+    /// Users missing from `[users]` are looked up with `auth_query`, run as this user
+    /// (whose password is in `[users]`), as PgBouncer does.
+    pub auth_user: Option<String>,
+    /// Takes the user name as `$1`; returns (name, password) where the password is what
+    /// `pg_authid` stores (a SCRAM verifier or an md5 hash) or NULL for no login.
+    pub auth_query: String,
+    /// The database (of `[databases]`) `auth_query` runs in; by default the one the client
+    /// asks for.
+    pub auth_dbname: Option<String>,
     pub admin_users: Vec<String>,
     pub client_tls: ClientTls,
     pub client_tls_cert_file: Option<PathBuf>,
@@ -423,6 +442,24 @@ impl Config {
                 raw.upstream_check_period
             )));
         }
+        if let Some(name) = &raw.auth_dbname {
+            if !raw.databases.contains_key(name) {
+                return Err(invalid(format!(
+                    "auth_dbname: \"{name}\" is not in [databases]"
+                )));
+            }
+        }
+        if let Some(user) = &raw.auth_user {
+            let plain = raw
+                .users
+                .get(user)
+                .is_some_and(|p| crate::auth::Secret::parse(p).plain().is_some());
+            if !plain {
+                return Err(invalid(format!(
+                    "auth_user: \"{user}\" needs its plain-text password in [users], to run auth_query"
+                )));
+            }
+        }
         let mut databases = BTreeMap::new();
         for (name, url) in &raw.databases {
             if name == crate::admin::ADMIN_DATABASE {
@@ -465,6 +502,9 @@ impl Config {
             )?,
             max_prepared_statements: raw.max_prepared_statements,
             auth_type: raw.auth_type,
+            auth_user: raw.auth_user,
+            auth_query: raw.auth_query,
+            auth_dbname: raw.auth_dbname,
             admin_users: raw.admin_users,
             client_tls: raw.client_tls_sslmode,
             client_tls_cert_file: raw.client_tls_cert_file,
@@ -586,6 +626,15 @@ impl Config {
                 self.max_prepared_statements.to_string(),
             ),
             ("auth_type".into(), auth.into()),
+            (
+                "auth_user".into(),
+                self.auth_user.clone().unwrap_or_default(),
+            ),
+            ("auth_query".into(), self.auth_query.clone()),
+            (
+                "auth_dbname".into(),
+                self.auth_dbname.clone().unwrap_or_default(),
+            ),
             ("threads".into(), self.threads.to_string()),
             ("query_stats".into(), self.query_stats.to_string()),
             (
@@ -708,6 +757,32 @@ mod tests {
         assert_eq!(config.http_listen, None, "no HTTP listener unless told");
         assert_eq!(config.pool_health_window, Duration::from_secs(300));
         assert_eq!(config.ready_saturated_seconds, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn auth_query_settings_are_checked() {
+        let db = "[databases]\na = \"host=x\"\n";
+        let config = parse(&format!(
+            "auth_user = \"lookup\"\nauth_dbname = \"a\"\n{db}[users]\nlookup = \"pw\"\n"
+        ))
+        .unwrap();
+        assert_eq!(config.auth_user.as_deref(), Some("lookup"));
+        assert!(
+            config.auth_query.contains("pg_shadow"),
+            "PgBouncer's default"
+        );
+        for (text, key) in [
+            ("auth_user = \"lookup\"\n", "auth_user"),
+            ("auth_dbname = \"nope\"\n", "auth_dbname"),
+        ] {
+            let error = parse(&format!("{text}{db}")).unwrap_err().to_string();
+            assert!(error.contains(key), "{error}");
+        }
+        let hashed = parse(&format!(
+            "auth_user = \"lookup\"\n{db}[users]\nlookup = \"md5{}\"\n",
+            "0".repeat(32)
+        ));
+        assert!(hashed.unwrap_err().to_string().contains("plain-text"));
     }
 
     #[test]

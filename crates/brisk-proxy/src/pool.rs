@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::server::{ServerConn, ServerError, ServerTarget};
+use crate::server::{ServerConn, ServerError, ServerSecret, ServerTarget};
 
 /// The sizes and timeouts a pool works with (from the config; replaced on reload).
 #[derive(Debug, Clone)]
@@ -75,7 +75,8 @@ pub struct Checkout {
 pub struct Pool {
     pub database: String,
     pub user: String,
-    target: ServerTarget,
+    /// Behind a lock: a login through `auth_query` may bring a newer secret.
+    target: Mutex<ServerTarget>,
     settings: Mutex<PoolSettings>,
     main: Arc<Semaphore>,
     reserve: Arc<Semaphore>,
@@ -100,7 +101,7 @@ impl Pool {
             user: user.to_string(),
             main: Arc::new(Semaphore::new(settings.size)),
             reserve: Arc::new(Semaphore::new(settings.reserve_size)),
-            target,
+            target: Mutex::new(target),
             settings: Mutex::new(settings),
             idle: Mutex::new(VecDeque::new()),
             stats: PoolStats::default(),
@@ -225,7 +226,8 @@ impl Pool {
 
     async fn open(&self) -> Result<ServerConn, PoolError> {
         let max_prepared = self.settings().max_prepared_statements;
-        let conn = ServerConn::connect(&self.target, max_prepared).await?;
+        let target = self.target();
+        let conn = ServerConn::connect(&target, max_prepared).await?;
         self.stats.servers.fetch_add(1, Ordering::Relaxed);
         self.stats.servers_opened.fetch_add(1, Ordering::Relaxed);
         *lock(&self.template) = Some(conn.params.clone());
@@ -332,8 +334,20 @@ impl Pool {
         }
     }
 
-    pub fn target(&self) -> &ServerTarget {
-        &self.target
+    /// Where and as whom this pool connects, with its current secret.
+    pub fn target(&self) -> ServerTarget {
+        lock(&self.target).clone()
+    }
+
+    /// Logs in to new servers with `secret` from now on (connections open stay open).
+    /// Returns whether it changed.
+    pub fn set_secret(&self, secret: ServerSecret) -> bool {
+        let mut target = lock(&self.target);
+        if target.secret.as_ref() == Some(&secret) {
+            return false;
+        }
+        target.secret = Some(secret);
+        true
     }
 }
 

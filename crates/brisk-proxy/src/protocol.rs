@@ -528,6 +528,27 @@ pub fn put_row_description(out: &mut BytesMut, columns: &[&str]) {
     });
 }
 
+/// The values of a `DataRow` (`None` is NULL), as text; `None` when it is malformed.
+pub fn decode_data_row(body: &[u8]) -> Option<Vec<Option<String>>> {
+    let count = i16::from_be_bytes(body.get(0..2)?.try_into().ok()?);
+    let mut at = 2;
+    let mut values = Vec::with_capacity(usize::try_from(count).ok()?);
+    for _ in 0..count {
+        let len = i32::from_be_bytes(body.get(at..at + 4)?.try_into().ok()?);
+        at += 4;
+        if len < 0 {
+            values.push(None);
+            continue;
+        }
+        let len = usize::try_from(len).ok()?;
+        values.push(Some(
+            String::from_utf8_lossy(body.get(at..at + len)?).into_owned(),
+        ));
+        at += len;
+    }
+    Some(values)
+}
+
 /// A `DataRow` of text values (`None` is NULL).
 pub fn put_data_row(out: &mut BytesMut, values: &[Option<String>]) {
     put_with(out, b'D', |b| {

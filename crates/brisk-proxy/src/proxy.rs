@@ -16,7 +16,7 @@ use crate::config::{Config, ConfigError, Database};
 use crate::health::Health;
 use crate::observe::{CaptureSettings, ObserveSettings, Observer};
 use crate::pool::{Pool, PoolSettings};
-use crate::server::{send_cancel, ServerTarget};
+use crate::server::{send_cancel, ServerSecret, ServerTarget};
 use crate::session::ClientInfo;
 
 /// What stops the proxy from starting.
@@ -112,25 +112,41 @@ impl Shared {
     }
 
     /// The pool for `db` as `client_user`: the database's own user if its URL names one,
-    /// else the client's, whose plain-text password in `[users]` logs in to the server.
-    pub fn pool_for(&self, db: &Database, client_user: &str) -> Result<Arc<Pool>, String> {
+    /// else the client's. The client's servers log in with its plain-text password in
+    /// `[users]`, else with `learned`, what the client's own login gave brisk (its SCRAM
+    /// keys, or the md5 hash it was checked against), which also refreshes an existing
+    /// pool's.
+    pub fn pool_for(
+        &self,
+        db: &Database,
+        client_user: &str,
+        learned: Option<ServerSecret>,
+    ) -> Result<Arc<Pool>, String> {
         let config = self.config();
-        let (user, password) = if db.forced_user {
+        let (user, secret) = if db.forced_user {
             let password = db.upstream.hosts.first().and_then(|h| h.password.clone());
-            (db.upstream.user.clone(), password)
+            (
+                db.upstream.user.clone(),
+                password.map(ServerSecret::Password),
+            )
         } else {
-            let password = config
+            let plain = config
                 .users
                 .get(client_user)
                 .map(|s| Secret::parse(s))
-                .and_then(|s| s.plain().map(str::to_string));
-            (client_user.to_string(), password)
+                .and_then(|s| s.plain().map(|p| ServerSecret::Password(p.to_string())));
+            (client_user.to_string(), plain.or(learned))
         };
         let key = (db.name.clone(), user.clone());
         if let Some(pool) = lock(&self.pools).get(&key) {
+            if let Some(secret) = secret {
+                if pool.set_secret(secret) {
+                    tracing::info!(pool = %pool.name(), "new server logins use the secret of the latest client login");
+                }
+            }
             return Ok(pool.clone());
         }
-        let target = server_target(&config, db, user.clone(), password)?;
+        let target = server_target(&config, db, user.clone(), secret)?;
         let pool = Pool::new(&db.name, &user, target, pool_settings(&config));
         Ok(lock(&self.pools).entry(key).or_insert(pool).clone())
     }
@@ -260,7 +276,7 @@ fn server_target(
     config: &Config,
     db: &Database,
     user: String,
-    password: Option<String>,
+    secret: Option<ServerSecret>,
 ) -> Result<ServerTarget, String> {
     let tls = if db.upstream.sslmode == brisk_pg::conninfo::SslMode::Disable {
         None
@@ -273,7 +289,7 @@ fn server_target(
         upstream: db.upstream.clone(),
         user,
         database: db.upstream.dbname.clone(),
-        password,
+        secret,
         connect_timeout: config.server_connect_timeout,
         tls,
     })

@@ -38,13 +38,35 @@ pub enum ServerError {
     Io(#[from] std::io::Error),
 }
 
+/// How brisk proves itself to a server as the pool's user.
+#[derive(Clone, PartialEq, Eq)]
+pub enum ServerSecret {
+    /// The password: answers every method.
+    Password(String),
+    /// What `pg_authid` stores for md5 (`md5` + 32 hex digits): answers md5.
+    Md5Hash(String),
+    /// The keys of a client's SCRAM login (pass-through): answers SCRAM-SHA-256 when the
+    /// server stores the verifier the client logged in with.
+    Scram(crate::auth::ScramKeys),
+}
+
+impl std::fmt::Debug for ServerSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ServerSecret::Password(_) => "Password(..)",
+            ServerSecret::Md5Hash(_) => "Md5Hash(..)",
+            ServerSecret::Scram(_) => "Scram(..)",
+        })
+    }
+}
+
 /// Where and as whom to open server connections for one pool.
 #[derive(Debug, Clone)]
 pub struct ServerTarget {
     pub upstream: ConnInfo,
     pub user: String,
     pub database: String,
-    pub password: Option<String>,
+    pub secret: Option<ServerSecret>,
     pub connect_timeout: Duration,
     /// Built once: rustls verifies per `sslmode` (see brisk-pg's tls module).
     pub tls: Option<Arc<rustls::ClientConfig>>,
@@ -156,6 +178,7 @@ impl ServerConn {
         );
         self.stream.write_all(&out).await?;
         let mut scram: Option<ScramSha256> = None;
+        let mut pass_through: Option<crate::auth::ScramClient> = None;
         loop {
             let (kind, body) = self.read_message().await?;
             match kind {
@@ -164,34 +187,46 @@ impl ServerConn {
                         .get(..4)
                         .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]));
                     let payload = body.get(4..).unwrap_or(&[]);
-                    let password = || {
-                        target.password.clone().ok_or_else(|| ServerError::Login {
-                            target: describe.clone(),
-                            message: format!(
-                                "the server asks for a password and brisk has none for user {}: set it in the database URL or as plain text in [users]",
-                                target.user
-                            ),
-                        })
+                    let no_secret = |what: &str| {
+                        ServerError::Login {
+                        target: describe.clone(),
+                        message: format!(
+                            "the server asks for {what} and brisk has no secret for user {} that answers it: set the password in the database URL or as plain text in [users]",
+                            target.user
+                        ),
+                    }
+                    };
+                    let password = |what: &str| match &target.secret {
+                        Some(ServerSecret::Password(p)) => Ok(p.clone()),
+                        _ => Err(no_secret(what)),
                     };
                     out.clear();
                     match code {
                         Some(0) => {}
                         Some(3) => {
-                            let password = password()?;
+                            let password = password("a clear-text password")?;
                             put_with(&mut out, b'p', |b| protocol::put_cstr(b, &password));
                         }
                         Some(5) => {
-                            let password = password()?;
                             let salt: [u8; 4] = payload
                                 .get(..4)
                                 .and_then(|s| s.try_into().ok())
                                 .ok_or_else(|| protocol_error("short md5 salt".into()))?;
-                            let hash = postgres_protocol::authentication::md5_hash(
-                                target.user.as_bytes(),
-                                password.as_bytes(),
-                                salt,
-                            );
-                            put_with(&mut out, b'p', |b| protocol::put_cstr(b, &hash));
+                            let response = match &target.secret {
+                                Some(ServerSecret::Password(password)) => {
+                                    postgres_protocol::authentication::md5_hash(
+                                        target.user.as_bytes(),
+                                        password.as_bytes(),
+                                        salt,
+                                    )
+                                }
+                                Some(ServerSecret::Md5Hash(hash)) => {
+                                    crate::auth::md5_response_from_hash(hash, salt)
+                                        .ok_or_else(|| no_secret("an md5 password"))?
+                                }
+                                _ => return Err(no_secret("an md5 password")),
+                            };
+                            put_with(&mut out, b'p', |b| protocol::put_cstr(b, &response));
                         }
                         Some(10) => {
                             let mechanisms: Vec<&str> = payload
@@ -203,34 +238,62 @@ impl ServerConn {
                                     "no supported SASL mechanism among {mechanisms:?}"
                                 )));
                             }
-                            let password = password()?;
                             // Channel binding is not used: brisk says it does not support it,
                             // which the server accepts over TLS and plain connections alike.
-                            let client = ScramSha256::new(
-                                password.as_bytes(),
-                                ChannelBinding::unsupported(),
-                            );
+                            let first: Vec<u8> = match &target.secret {
+                                Some(ServerSecret::Password(password)) => {
+                                    let client = ScramSha256::new(
+                                        password.as_bytes(),
+                                        ChannelBinding::unsupported(),
+                                    );
+                                    let first = client.message().to_vec();
+                                    scram = Some(client);
+                                    first
+                                }
+                                Some(ServerSecret::Scram(keys)) => {
+                                    let client = crate::auth::ScramClient::new(keys.clone());
+                                    let first = client.client_first().into_bytes();
+                                    pass_through = Some(client);
+                                    first
+                                }
+                                _ => return Err(no_secret("a SCRAM-SHA-256 login")),
+                            };
                             put_with(&mut out, b'p', |b| {
                                 protocol::put_cstr(b, "SCRAM-SHA-256");
-                                b.extend_from_slice(&(client.message().len() as i32).to_be_bytes());
-                                b.extend_from_slice(client.message());
+                                b.extend_from_slice(&(first.len() as i32).to_be_bytes());
+                                b.extend_from_slice(&first);
                             });
-                            scram = Some(client);
                         }
                         Some(11) => {
-                            let client = scram.as_mut().ok_or_else(|| {
-                                protocol_error("SASL continue before start".into())
-                            })?;
-                            client
-                                .update(payload)
-                                .map_err(|e| protocol_error(format!("SCRAM: {e}")))?;
-                            put_with(&mut out, b'p', |b| b.extend_from_slice(client.message()));
+                            let message = if let Some(client) = pass_through.as_mut() {
+                                client
+                                    .client_final(payload)
+                                    .map_err(|e| ServerError::Login {
+                                        target: describe.clone(),
+                                        message: format!("SCRAM pass-through: {e}"),
+                                    })?
+                                    .into_bytes()
+                            } else {
+                                let client = scram.as_mut().ok_or_else(|| {
+                                    protocol_error("SASL continue before start".into())
+                                })?;
+                                client
+                                    .update(payload)
+                                    .map_err(|e| protocol_error(format!("SCRAM: {e}")))?;
+                                client.message().to_vec()
+                            };
+                            put_with(&mut out, b'p', |b| b.extend_from_slice(&message));
                         }
                         Some(12) => {
-                            let client = scram
-                                .as_mut()
-                                .ok_or_else(|| protocol_error("SASL final before start".into()))?;
-                            client.finish(payload).map_err(|e| ServerError::Login {
+                            let verified = if let Some(client) = pass_through.as_ref() {
+                                client.verify(payload).map_err(|e| e.to_string())
+                            } else {
+                                let client = scram.as_mut().ok_or_else(|| {
+                                    protocol_error("SASL final before start".into())
+                                })?;
+                                client.finish(payload).map_err(|e| e.to_string())
+                            };
+                            verified.map_err(|e| ServerError::Login {
                                 target: describe.clone(),
                                 message: format!("the server's SCRAM signature is wrong: {e}"),
                             })?;
@@ -313,6 +376,56 @@ impl ServerConn {
             match kind {
                 b'E' => failed = Some(error_message(&body)),
                 b'D' => rows.push(first_value(&body).unwrap_or_default()),
+                b'Z' => {
+                    return match failed {
+                        Some(message) => Err(ServerError::Protocol {
+                            target: "server".into(),
+                            message,
+                        }),
+                        None => Ok(rows),
+                    };
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Runs `sql` with text parameters (the extended protocol, unnamed statement) and
+    /// returns its rows; an ErrorResponse is the error. For brisk's own queries
+    /// (`auth_query`), never client traffic: values travel apart from the text, so a user
+    /// name cannot change the query.
+    pub async fn query_params(
+        &mut self,
+        sql: &str,
+        params: &[&str],
+    ) -> Result<Vec<Vec<Option<String>>>, ServerError> {
+        let mut out = BytesMut::new();
+        protocol::put_parse(&mut out, "", sql, &0i16.to_be_bytes());
+        let mut bind = Vec::new();
+        bind.extend_from_slice(&0i16.to_be_bytes());
+        bind.extend_from_slice(&(params.len() as i16).to_be_bytes());
+        for param in params {
+            bind.extend_from_slice(&(param.len() as i32).to_be_bytes());
+            bind.extend_from_slice(param.as_bytes());
+        }
+        bind.extend_from_slice(&0i16.to_be_bytes());
+        protocol::put_bind(&mut out, "", "", &bind);
+        put_with(&mut out, b'E', |b| {
+            protocol::put_cstr(b, "");
+            b.extend_from_slice(&0i32.to_be_bytes());
+        });
+        put_with(&mut out, b'S', |_| {});
+        self.stream.write_all(&out).await?;
+        let mut failed = None;
+        let mut rows = Vec::new();
+        loop {
+            let (kind, body) = self.read_message().await?;
+            match kind {
+                b'E' => failed = Some(error_message(&body)),
+                b'D' => match protocol::decode_data_row(&body) {
+                    Some(row) => rows.push(row),
+                    None => failed = Some("malformed DataRow".into()),
+                },
                 b'Z' => {
                     return match failed {
                         Some(message) => Err(ServerError::Protocol {

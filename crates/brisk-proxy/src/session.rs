@@ -20,13 +20,14 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::auth::{check_md5, random_bytes, ScramServer, Secret};
-use crate::config::{AuthType, ClientTls, PoolMode};
+use crate::config::{AuthType, ClientTls, Config, Database, PoolMode};
 use crate::observe::Executed;
 use crate::pool::{Checkout, Pool, PoolError};
 use crate::prepared::{ClientStatements, Statement};
 use crate::protocol::{self, ProtocolError, StartupPacket};
 use crate::proxy::Shared;
 use crate::server::{CancelAddress, MAX_BUFFERED_MESSAGE};
+use crate::server::{ServerError, ServerSecret};
 use crate::stream::Stream;
 
 /// What can end a session early.
@@ -329,9 +330,9 @@ async fn login(
             .await?;
             return Ok(Login::Done);
         }
-        if !authenticate(shared, stream, buf, &user).await? {
+        let Authenticated::Yes(_) = authenticate(shared, stream, buf, &user, None).await? else {
             return Ok(Login::Done);
-        }
+        };
         greet(stream, &HashMap::new(), &HashMap::new(), (0, 0)).await?;
         return Ok(Login::Admin(user));
     }
@@ -354,10 +355,11 @@ async fn login(
         .await?;
         return Ok(Login::Done);
     }
-    if !authenticate(shared, stream, buf, &user).await? {
+    let Authenticated::Yes(learned) = authenticate(shared, stream, buf, &user, Some(db)).await?
+    else {
         return Ok(Login::Done);
-    }
-    let pool = match shared.pool_for(db, &user) {
+    };
+    let pool = match shared.pool_for(db, &user, learned) {
         Ok(pool) => pool,
         Err(message) => {
             fatal(stream, "28000", &message).await?;
@@ -410,19 +412,49 @@ fn placeholder_stream() -> std::io::Result<Stream> {
     Ok(Stream::Unix(tokio::net::UnixStream::from_std(a)?))
 }
 
-/// Runs the configured authentication exchange; answers and returns false on failure.
+/// How a client's login went.
+enum Authenticated {
+    /// Refused, and told so.
+    No,
+    /// Accepted; with what the login gave brisk to log in to servers as this user when it
+    /// has no password for it (the client's SCRAM keys, or the md5 hash it was checked with).
+    Yes(Option<ServerSecret>),
+}
+
+/// Runs the configured authentication exchange; answers the client when it fails. `db` is
+/// the database asked for (none for the admin console): users missing from `[users]` are
+/// looked up there with `auth_query` when `auth_user` is set.
 async fn authenticate(
     shared: &Arc<Shared>,
     stream: &mut Stream,
     buf: &mut BytesMut,
     user: &str,
-) -> Result<bool, SessionError> {
+    db: Option<&Database>,
+) -> Result<Authenticated, SessionError> {
     let config = shared.config();
-    let secret = config.users.get(user).map(|s| Secret::parse(s));
+    let secret = match (config.users.get(user), db) {
+        (Some(secret), _) => Some(Secret::parse(secret)),
+        (None, Some(db)) if config.auth_user.is_some() => {
+            match look_up(shared, &config, db, user).await {
+                Ok(secret) => secret,
+                Err(e) => {
+                    tracing::warn!(user, database = %db.name, error = %e, "auth_query failed");
+                    fatal(
+                        stream,
+                        "08006",
+                        "cannot look up the user: auth_query failed (see brisk's log)",
+                    )
+                    .await?;
+                    return Ok(Authenticated::No);
+                }
+            }
+        }
+        (None, _) => None,
+    };
     let failed = format!("password authentication failed for user \"{user}\"");
     let mut out = BytesMut::new();
     match config.auth_type {
-        AuthType::Trust => Ok(true),
+        AuthType::Trust => Ok(Authenticated::Yes(None)),
         AuthType::Md5 => {
             let salt = random_bytes::<4>();
             protocol::put_auth(&mut out, 5, &salt);
@@ -437,8 +469,12 @@ async fn authenticate(
                     .is_some_and(|s| check_md5(s, user, salt, &response));
             if !ok {
                 fatal(stream, "28P01", &failed).await?;
+                return Ok(Authenticated::No);
             }
-            Ok(ok)
+            Ok(Authenticated::Yes(match secret {
+                Some(Secret::Md5(hash)) => Some(ServerSecret::Md5Hash(hash)),
+                _ => None,
+            }))
         }
         AuthType::ScramSha256 => {
             // An unknown user still goes through the exchange, against a verifier nobody
@@ -448,24 +484,24 @@ async fn authenticate(
             });
             let Some(verifier) = verifier else {
                 fatal(stream, "28P01", &failed).await?;
-                return Ok(false);
+                return Ok(Authenticated::No);
             };
             protocol::put_auth(&mut out, 10, b"SCRAM-SHA-256\0\0");
             stream.write_all(&out).await?;
             let (kind, body) = read_client_message(stream, buf).await?;
             let Some((mechanism, rest)) = protocol::cstr(&body).filter(|_| kind == b'p') else {
                 fatal(stream, "08P01", "expected a SASLInitialResponse").await?;
-                return Ok(false);
+                return Ok(Authenticated::No);
             };
             if mechanism != "SCRAM-SHA-256" || rest.len() < 4 {
                 fatal(stream, "28000", "brisk supports SCRAM-SHA-256 only").await?;
-                return Ok(false);
+                return Ok(Authenticated::No);
             }
             let scram = match ScramServer::start(verifier, &rest[4..]) {
                 Ok(s) => s,
                 Err(e) => {
                     fatal(stream, "28000", &e.to_string()).await?;
-                    return Ok(false);
+                    return Ok(Authenticated::No);
                 }
             };
             out.clear();
@@ -473,19 +509,53 @@ async fn authenticate(
             stream.write_all(&out).await?;
             let (kind, body) = read_client_message(stream, buf).await?;
             match (kind, scram.finish(&body)) {
-                (b'p', Ok(server_final)) if secret.is_some() => {
+                (b'p', Ok((server_final, keys))) if secret.is_some() => {
                     out.clear();
                     protocol::put_auth(&mut out, 12, server_final.as_bytes());
                     stream.write_all(&out).await?;
-                    Ok(true)
+                    Ok(Authenticated::Yes(Some(ServerSecret::Scram(keys))))
                 }
                 _ => {
                     fatal(stream, "28P01", &failed).await?;
-                    Ok(false)
+                    Ok(Authenticated::No)
                 }
             }
         }
     }
+}
+
+/// What `auth_query` says the server stores for `user`: its second column (PgBouncer's
+/// `usename, passwd`), or `None` when it returns no row or NULL (no such login). It runs as
+/// `auth_user` on a server of that user's pool, in `auth_dbname` or the client's database,
+/// with the user name as a bound parameter.
+async fn look_up(
+    shared: &Arc<Shared>,
+    config: &Config,
+    db: &Database,
+    user: &str,
+) -> Result<Option<Secret>, String> {
+    let auth_user = config.auth_user.as_deref().unwrap_or_default();
+    let db = match &config.auth_dbname {
+        Some(name) => config
+            .databases
+            .get(name)
+            .ok_or_else(|| format!("auth_dbname {name} is not in [databases]"))?,
+        None => db,
+    };
+    let pool = shared.pool_for(db, auth_user, None)?;
+    let mut checkout = pool.acquire().await.map_err(|e| e.to_string())?;
+    let result = checkout
+        .conn
+        .query_params(&config.auth_query, &[user])
+        .await;
+    // An error the server answered leaves the connection at rest; a broken one is closed.
+    let reusable = !matches!(result, Err(ServerError::Io(_)));
+    pool.release(checkout, reusable);
+    let rows = result.map_err(|e| e.to_string())?;
+    Ok(rows
+        .first()
+        .and_then(|row| row.get(1).cloned().flatten())
+        .map(|password| Secret::parse(&password)))
 }
 
 /// AuthenticationOk, the server's parameters (with the client's own values where it set

@@ -69,7 +69,7 @@ async fn explain(shared: &Shared, job: &ExplainJob, timeout: Duration) -> Result
         .find(|p| p.database == job.database && p.user == job.user)
         .or_else(|| pools.iter().find(|p| p.database == job.database))
         .ok_or("its pool is gone")?;
-    let mut conn = ServerConn::connect(pool.target(), 1)
+    let mut conn = ServerConn::connect(&pool.target(), 1)
         .await
         .map_err(|e| e.to_string())?;
     let major = conn
