@@ -97,6 +97,14 @@ enum LocalCommand {
 
 impl LocalCommand {
     fn parse(query: &str) -> Option<LocalCommand> {
+        // Hot path: every Parse and Query comes here; rule out all but DEALLOCATE and
+        // DISCARD by their first word, without allocating.
+        let first = brisk_sql::Lexer::new(query).find(|t| !t.kind.is_trivia())?;
+        if !(first.text.eq_ignore_ascii_case("deallocate")
+            || first.text.eq_ignore_ascii_case("discard"))
+        {
+            return None;
+        }
         let mut words = Vec::new();
         for token in brisk_sql::Lexer::new(query) {
             match token.kind {
@@ -648,6 +656,9 @@ struct Session {
     /// When the request now in flight was sent, and when the transaction began.
     request_started: Option<Instant>,
     transaction_started: Option<Instant>,
+    /// When the batch of messages being handled arrived (from the client, or from the
+    /// server): one clock read per batch serves every timing of it.
+    now: Instant,
     /// Whether statements are handed to the statistics thread.
     observing: bool,
     /// Time waited for the current server, charged to the next statement.
@@ -699,6 +710,7 @@ impl Session {
             in_copy: false,
             request_started: None,
             transaction_started: None,
+            now: Instant::now(),
             observing,
             pending_wait: Duration::ZERO,
             unnamed_text: None,
@@ -717,8 +729,12 @@ impl Session {
                 if header.kind == b'X' {
                     return Ok(());
                 }
-                if self.server.is_none() && !self.attach().await? {
-                    return Ok(());
+                if self.server.is_none() {
+                    if !self.attach().await? {
+                        return Ok(());
+                    }
+                    // A wait for a server is not the statement's time.
+                    self.now = Instant::now();
                 }
                 let mut frame = self.cbuf.split_to(header.total_len());
                 let body = frame.split_off(5);
@@ -729,7 +745,7 @@ impl Session {
                 if let Some(server) = self.server.as_mut() {
                     let sent = self.to_server.len() as u64;
                     if self.request_started.is_none() {
-                        self.request_started = Some(Instant::now());
+                        self.request_started = Some(self.now);
                     }
                     if let Err(e) = server.conn.stream.write_all(&self.to_server).await {
                         self.server_lost(&e.to_string()).await?;
@@ -763,7 +779,13 @@ impl Session {
                             None => std::future::pending().await,
                         }
                     }, if attached => Event::Server(read),
-                    _ = tokio::time::sleep(idle_limit.unwrap_or(Duration::MAX)), if idle_limit.is_some() => Event::IdleTimeout,
+                    // A future that reads the clock only when polled, i.e. when there is a limit.
+                    _ = async {
+                        match idle_limit {
+                            Some(limit) => tokio::time::sleep(limit).await,
+                            None => std::future::pending().await,
+                        }
+                    }, if idle_limit.is_some() => Event::IdleTimeout,
                     _ = shutdown.changed(), if !attached => Event::Shutdown,
                 }
             };
@@ -772,12 +794,14 @@ impl Session {
                     if read? == 0 {
                         return Ok(());
                     }
+                    self.now = Instant::now();
                 }
                 Event::Server(Ok(0)) => {
                     self.server_lost("the server closed the connection").await?;
                     return Ok(());
                 }
                 Event::Server(Ok(_)) => {
+                    self.now = Instant::now();
                     self.server_messages()?;
                     self.flush_client().await?;
                 }
@@ -975,7 +999,13 @@ impl Session {
                     } else {
                         Bytes::new()
                     };
-                    let text = (parse.query.into(), types);
+                    // Drivers send the same unnamed statement again and again: its text is
+                    // shared, not copied, while it stays the same.
+                    let query: Arc<str> = match &self.unnamed_text {
+                        Some((last, _)) if **last == *parse.query => last.clone(),
+                        _ => parse.query.into(),
+                    };
+                    let text = (query, types);
                     if parse.name.is_empty() {
                         self.unnamed_text = Some(text);
                     } else if !rename {
@@ -1284,7 +1314,7 @@ impl Session {
         Tracked {
             query,
             params,
-            started: Instant::now(),
+            started: self.now,
             wait: std::mem::take(&mut self.pending_wait),
             rows: 0,
             error: false,
@@ -1299,7 +1329,7 @@ impl Session {
                 client: self.info.clone(),
                 query: tracked.query,
                 params: tracked.params,
-                duration: tracked.started.elapsed(),
+                duration: self.now.saturating_duration_since(tracked.started),
                 wait: tracked.wait,
                 rows: tracked.rows,
                 error: tracked.error,
@@ -1351,19 +1381,21 @@ impl Session {
     fn count_completion(&mut self) {
         let stats = &self.pool.stats;
         stats.query_count.fetch_add(1, Ordering::Relaxed);
+        let now = self.now;
+        let micros = |started: Instant| now.saturating_duration_since(started).as_micros() as u64;
         if let Some(started) = self.request_started.take() {
             stats
                 .query_time_us
-                .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                .fetch_add(micros(started), Ordering::Relaxed);
         }
         if self.status == b'I' {
             stats.xact_count.fetch_add(1, Ordering::Relaxed);
             if let Some(started) = self.transaction_started.take() {
                 stats
                     .xact_time_us
-                    .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    .fetch_add(micros(started), Ordering::Relaxed);
             }
-            self.transaction_started = Some(Instant::now());
+            self.transaction_started = Some(now);
         }
     }
 
