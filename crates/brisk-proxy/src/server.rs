@@ -146,7 +146,14 @@ impl ServerConn {
         max_prepared: usize,
     ) -> Result<ServerConn, ServerError> {
         let (stream, address) = connect_stream(target, host).await?;
-        let mut conn = ServerConn {
+        let mut conn = ServerConn::new(stream, address, max_prepared);
+        conn.login(target).await?;
+        Ok(conn)
+    }
+
+    /// A connection just opened, not logged in yet.
+    fn new(stream: Stream, address: CancelAddress, max_prepared: usize) -> ServerConn {
+        ServerConn {
             stream,
             buf: BytesMut::with_capacity(16 * 1024),
             id: NEXT_SERVER_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
@@ -156,17 +163,11 @@ impl ServerConn {
             last_used: Instant::now(),
             prepared: crate::prepared::ServerStatements::new(max_prepared),
             address,
-        };
-        conn.login(target).await?;
-        Ok(conn)
+        }
     }
 
-    async fn login(&mut self, target: &ServerTarget) -> Result<(), ServerError> {
-        let describe = target.describe();
-        let protocol_error = |message: String| ServerError::Protocol {
-            target: describe.clone(),
-            message,
-        };
+    /// Sends the startup packet: the target's user and database, as application `brisk`.
+    async fn send_startup(&mut self, target: &ServerTarget) -> Result<(), ServerError> {
         let mut out = BytesMut::new();
         put_startup(
             &mut out,
@@ -177,6 +178,17 @@ impl ServerConn {
             ],
         );
         self.stream.write_all(&out).await?;
+        Ok(())
+    }
+
+    async fn login(&mut self, target: &ServerTarget) -> Result<(), ServerError> {
+        let describe = target.describe();
+        let protocol_error = |message: String| ServerError::Protocol {
+            target: describe.clone(),
+            message,
+        };
+        self.send_startup(target).await?;
+        let mut out = BytesMut::new();
         let mut scram: Option<ScramSha256> = None;
         let mut pass_through: Option<crate::auth::ScramClient> = None;
         loop {
@@ -544,27 +556,8 @@ async fn probe_host(
     host: &brisk_pg::conninfo::Host,
 ) -> Result<(), ServerError> {
     let (stream, address) = connect_stream(target, host).await?;
-    let mut conn = ServerConn {
-        stream,
-        buf: BytesMut::new(),
-        id: 0,
-        backend_key: (0, 0),
-        params: HashMap::new(),
-        created: Instant::now(),
-        last_used: Instant::now(),
-        prepared: crate::prepared::ServerStatements::new(0),
-        address,
-    };
-    let mut out = BytesMut::new();
-    put_startup(
-        &mut out,
-        &[
-            ("user", &target.user),
-            ("database", &target.database),
-            ("application_name", "brisk"),
-        ],
-    );
-    conn.stream.write_all(&out).await?;
+    let mut conn = ServerConn::new(stream, address, 0);
+    conn.send_startup(target).await?;
     let (kind, body) = conn.read_message().await?;
     match kind {
         b'R' => Ok(()),

@@ -292,8 +292,8 @@ impl Thread {
                         {
                             self.slow(&executed, fingerprint, &text, &settings);
                         }
-                        let fingerprint_text = parsed.then(|| Fingerprint(fingerprint).to_string());
-                        self.capture(&executed, fingerprint_text, &text, order, &settings);
+                        let parsed = parsed.then_some(fingerprint);
+                        self.capture(&executed, parsed, &text, order, &settings);
                     }
                     Event::ClientGone(id) => self.streams.forget(id),
                     Event::Barrier(done) => barriers.push(done),
@@ -362,10 +362,11 @@ impl Thread {
     }
 
     /// Writes a sampled statement to the capture file.
+    /// `fingerprint` is pg_query's, when the parser took the statement.
     fn capture(
         &mut self,
         executed: &Executed,
-        fingerprint: Option<String>,
+        fingerprint: Option<u64>,
         text: &Arc<str>,
         order: u64,
         settings: &ObserveSettings,
@@ -384,7 +385,7 @@ impl Thread {
             _ => (text.to_string(), None),
         };
         let sample = QuerySample {
-            fingerprint,
+            fingerprint: fingerprint.map(|f| Fingerprint(f).to_string()),
             query,
             params,
             calls: 1,
