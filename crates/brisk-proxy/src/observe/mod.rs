@@ -12,7 +12,7 @@ pub mod explain;
 mod nplusone;
 mod registry;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,6 +38,9 @@ use registry::Registry;
 const CHANNEL_CAPACITY: usize = 64 * 1024;
 /// Shapes the fingerprint cache remembers.
 const CACHE_CAPACITY: usize = 16 * 1024;
+/// Shared statement texts remembered by address (see `Thread::fingerprint`); past this the
+/// memo starts over.
+const SHARED_TEXTS_LIMIT: usize = 4096;
 /// How often client streams nobody has used for a while are forgotten.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// How often the statistics thread wakes to take what the sessions sent. It sleeps rather
@@ -142,6 +145,7 @@ impl Observer {
             .spawn(move || {
                 let mut thread = Thread {
                     cache: FingerprintCache::new(CACHE_CAPACITY),
+                    shared_texts: HashMap::new(),
                     streams: Streams::default(),
                     capture,
                     explain: explain_sender,
@@ -220,6 +224,10 @@ impl Observer {
 /// What the statistics thread owns.
 struct Thread {
     cache: FingerprintCache,
+    /// Fingerprints of statement texts the sessions share (a prepared or repeated unnamed
+    /// statement's), by the text's address: a lookup instead of a shape key. Each entry
+    /// holds its text, so the address cannot be reused while it is here.
+    shared_texts: HashMap<usize, (Arc<str>, (u64, bool))>,
     streams: Streams,
     capture: Option<Capture>,
     explain: tokio::sync::mpsc::Sender<ExplainJob>,
@@ -278,7 +286,7 @@ impl Thread {
             for event in batch.drain(..) {
                 match event {
                     Event::Executed(executed) => {
-                        let (fingerprint, parsed) = fingerprint(&mut self.cache, &executed.query);
+                        let (fingerprint, parsed) = self.fingerprint(&executed.query);
                         let text = queries.record(fingerprint, &executed, settings.limit);
                         let order = self.streams.observe(
                             &executed,
@@ -304,6 +312,25 @@ impl Thread {
         for done in barriers {
             let _ = done.send(());
         }
+    }
+
+    /// The fingerprint of a statement's text, and whether PostgreSQL's parser made it.
+    fn fingerprint(&mut self, query: &Arc<str>) -> (u64, bool) {
+        // A text some session still holds (2 owners: it, and this event) may come again by
+        // the same address; a text only this event holds never will.
+        if Arc::strong_count(query) < 2 {
+            return fingerprint(&mut self.cache, query);
+        }
+        let address = Arc::as_ptr(query) as *const u8 as usize;
+        if let Some((_, found)) = self.shared_texts.get(&address) {
+            return *found;
+        }
+        let found = fingerprint(&mut self.cache, query);
+        if self.shared_texts.len() >= SHARED_TEXTS_LIMIT {
+            self.shared_texts.clear();
+        }
+        self.shared_texts.insert(address, (query.clone(), found));
+        found
     }
 
     /// Logs a slow statement, and asks for its plan the first time its fingerprint is slow.
