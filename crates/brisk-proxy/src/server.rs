@@ -146,17 +146,19 @@ impl ServerConn {
         max_prepared: usize,
     ) -> Result<ServerConn, ServerError> {
         let (stream, address) = connect_stream(target, host).await?;
-        let mut conn = ServerConn::new(stream, address, max_prepared);
+        let id = NEXT_SERVER_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut conn = ServerConn::new(stream, address, id, max_prepared);
         conn.login(target).await?;
         Ok(conn)
     }
 
-    /// A connection just opened, not logged in yet.
-    fn new(stream: Stream, address: CancelAddress, max_prepared: usize) -> ServerConn {
+    /// A connection just opened, not logged in yet. `id` 0 is for one that never joins a
+    /// pool (a probe), so SHOW SERVERS' ids stay consecutive.
+    fn new(stream: Stream, address: CancelAddress, id: u64, max_prepared: usize) -> ServerConn {
         ServerConn {
             stream,
             buf: BytesMut::with_capacity(16 * 1024),
-            id: NEXT_SERVER_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            id,
             backend_key: (0, 0),
             params: HashMap::new(),
             created: Instant::now(),
@@ -556,7 +558,7 @@ async fn probe_host(
     host: &brisk_pg::conninfo::Host,
 ) -> Result<(), ServerError> {
     let (stream, address) = connect_stream(target, host).await?;
-    let mut conn = ServerConn::new(stream, address, 0);
+    let mut conn = ServerConn::new(stream, address, 0, 0);
     conn.send_startup(target).await?;
     let (kind, body) = conn.read_message().await?;
     match kind {
