@@ -6,13 +6,17 @@
 //!
 //! pg_query parses the query with PostgreSQL's own parser, which costs microseconds.
 //! [`FingerprintCache`] first reduces the query to its shape key ([`crate::shape_key_into`],
-//! a single lexer pass) and only parses shapes it has not seen.
+//! a single lexer pass) and only fingerprints shapes it has not seen. Either way, the
+//! statements apps send most are fingerprinted without PostgreSQL's parser, by a parser of
+//! that subset of the grammar that writes the same hash (`fast_fingerprint`); the rest go to
+//! pg_query.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::error::SqlError;
+use crate::fast_fingerprint::FastFingerprinter;
 use crate::shape::shape_key_into;
 
 /// A query fingerprint: pg_query's 64-bit value. Displayed as 16 hex digits, as pg_query's
@@ -35,6 +39,17 @@ impl fmt::Display for Fingerprint {
 /// assert_eq!(a.to_string().len(), 16);
 /// ```
 pub fn fingerprint(sql: &str) -> Result<Fingerprint, SqlError> {
+    thread_local! {
+        static FAST: std::cell::RefCell<FastFingerprinter> = Default::default();
+    }
+    if let Some(value) = FAST.with(|fast| fast.borrow_mut().fingerprint(sql)) {
+        return Ok(Fingerprint(value));
+    }
+    pg_query_fingerprint(sql)
+}
+
+/// pg_query's own fingerprint, with its error.
+fn pg_query_fingerprint(sql: &str) -> Result<Fingerprint, SqlError> {
     pg_query::fingerprint(sql)
         .map(|f| Fingerprint(f.value))
         .map_err(|e| SqlError::from_pg_query(sql, e))
@@ -113,6 +128,7 @@ pub struct FingerprintCache {
     old: ShapeMap,
     /// Reused for every lookup, so a hit allocates nothing.
     key: String,
+    fast: FastFingerprinter,
     stats: CacheStats,
 }
 
@@ -125,6 +141,7 @@ impl FingerprintCache {
             young: ShapeMap::with_capacity_and_hasher(capacity / 2, Default::default()),
             old: ShapeMap::default(),
             key: String::with_capacity(256),
+            fast: FastFingerprinter::default(),
             stats: CacheStats::default(),
         }
     }
@@ -144,9 +161,12 @@ impl FingerprintCache {
         self.stats.misses += 1;
         // The key is SQL with the same fingerprint and is cheaper to parse; when it does not
         // parse (a constant where only an integer may stand), the original decides.
-        let computed = match pg_query::fingerprint(&self.key) {
-            Ok(found) => Fingerprint(found.value),
-            Err(_) => fingerprint(sql)?,
+        let computed = match self.fast.fingerprint(&self.key) {
+            Some(value) => Fingerprint(value),
+            None => match pg_query::fingerprint(&self.key) {
+                Ok(found) => Fingerprint(found.value),
+                Err(_) => pg_query_fingerprint(sql)?,
+            },
         };
         self.insert(computed);
         Ok(computed)

@@ -39,6 +39,7 @@
 
 mod analysis;
 mod error;
+mod fast_fingerprint;
 mod fingerprint;
 mod lexer;
 mod lint;
