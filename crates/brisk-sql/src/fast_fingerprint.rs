@@ -314,8 +314,25 @@ pub(crate) struct FastFingerprinter {
 impl FastFingerprinter {
     /// pg_query's fingerprint of `sql`, or `None` when `sql` is outside the subset.
     pub(crate) fn fingerprint(&mut self, sql: &str) -> Option<u64> {
+        // pg_query takes a C string: a NUL byte is an error there.
+        if sql.as_bytes().contains(&0) {
+            return None;
+        }
         let mut tokens: Vec<Token<'_>> = Vec::with_capacity(self.token_capacity);
-        tokens.extend(Lexer::new(sql).filter(|token| !token.kind.is_trivia()));
+        for token in Lexer::new(sql) {
+            match token.kind {
+                TokenKind::Whitespace | TokenKind::LineComment => {}
+                // The lexer ends an unterminated comment at the end of the text, where
+                // PostgreSQL reports an error. Nested comments are left to pg_query too.
+                TokenKind::BlockComment => {
+                    let body = token.text.get(2..).unwrap_or("");
+                    if !body.ends_with("*/") || body[..body.len() - 2].contains("/*") {
+                        return None;
+                    }
+                }
+                _ => tokens.push(token),
+            }
+        }
         self.token_capacity = self.token_capacity.max(tokens.len());
         let mut parser = Parser {
             tokens: &tokens,
@@ -638,7 +655,8 @@ impl<'a> Parser<'_, 'a> {
     fn targets(&mut self, select: bool) -> Parsed<List> {
         let mut list = List::EMPTY;
         loop {
-            let val = if self.is_operator("*") {
+            let star = self.is_operator("*");
+            let val = if star {
                 self.pos += 1;
                 let star = self.push(Node::Star);
                 let mut fields = List::EMPTY;
@@ -648,7 +666,9 @@ impl<'a> Parser<'_, 'a> {
                 self.expr(0)?
             };
             let mut name = None;
-            if self.eat_keyword("as") {
+            if star {
+                // A bare `*` takes no alias.
+            } else if self.eat_keyword("as") {
                 let start = self.pos;
                 self.label()?;
                 name = plain_or_keyword(self.tokens[start]);
@@ -1411,15 +1431,7 @@ impl<'a> Parser<'_, 'a> {
         let token = self.bump()?;
         match token.kind {
             kind if kind.is_constant() => {
-                if !matches!(
-                    kind,
-                    TokenKind::String
-                        | TokenKind::EscapeString
-                        | TokenKind::DollarString
-                        | TokenKind::Number
-                        | TokenKind::BitString
-                        | TokenKind::HexString
-                ) {
+                if !well_formed_constant(token) {
                     return Err(Unsupported);
                 }
                 if self.junk_follows(token) {
@@ -1476,9 +1488,10 @@ impl<'a> Parser<'_, 'a> {
             if let Some(node) = self.keyword_expr(word)? {
                 return Ok(node);
             }
-            let string_follows = self.is_kind(TokenKind::String)
-                || self.is_kind(TokenKind::EscapeString)
-                || self.is_kind(TokenKind::DollarString);
+            let string_follows = self.peek().is_some_and(|next| {
+                matches!(next.kind, TokenKind::String | TokenKind::DollarString)
+                    && well_formed_constant(next)
+            });
             if string_follows {
                 // `date '2024-01-01'`: a typed literal, a cast of a constant.
                 let keyword_type = KEYWORD_TYPES.iter().any(|w| word.eq_ignore_ascii_case(w));
@@ -1851,8 +1864,65 @@ enum Form {
     },
 }
 
+/// Whether a quoted token is closed: its quotes come in pairs (the opening and closing ones,
+/// and each doubled quote inside). The lexer ends an unclosed one at the end of the text.
+fn closed(text: &str, quote: u8) -> bool {
+    text.len() >= 2
+        && text.ends_with(quote as char)
+        && text.bytes().filter(|byte| *byte == quote).count() % 2 == 0
+}
+
+/// Constants the subset takes: closed strings without backslash escapes, and plain decimal
+/// numbers (PostgreSQL rejects some other forms the lexer lets through, such as `1e`).
+fn well_formed_constant(token: Token<'_>) -> bool {
+    let text = token.text;
+    match token.kind {
+        TokenKind::String => closed(text, b'\''),
+        TokenKind::BitString | TokenKind::HexString => text
+            .get(1..)
+            .is_some_and(|rest| closed(rest, b'\'') && !rest.contains('\n')),
+        TokenKind::DollarString => {
+            let tag_end = text[1..].find('$').map(|at| at + 2);
+            tag_end.is_some_and(|end| text.len() >= 2 * end && text.ends_with(&text[..end]))
+        }
+        TokenKind::Number => {
+            let bytes = text.as_bytes();
+            let digits = |from: usize| {
+                let mut at = from;
+                while at < bytes.len() && bytes[at].is_ascii_digit() {
+                    at += 1;
+                }
+                at
+            };
+            let mut at = digits(0);
+            let mut any = at > 0;
+            if bytes.get(at) == Some(&b'.') {
+                let after = digits(at + 1);
+                any |= after > at + 1;
+                at = after;
+            }
+            if any && matches!(bytes.get(at), Some(b'e' | b'E')) {
+                at += 1;
+                if matches!(bytes.get(at), Some(b'+' | b'-')) {
+                    at += 1;
+                }
+                let after = digits(at);
+                if after == at {
+                    return false;
+                }
+                at = after;
+            }
+            any && at == bytes.len()
+        }
+        _ => false,
+    }
+}
+
 /// A quoted identifier's name, or `None` when PostgreSQL would reject or truncate it.
 fn quoted_name(token: Token<'_>) -> Option<Name<'_>> {
+    if !closed(token.text, b'"') {
+        return None;
+    }
     let inner = token.text.strip_prefix('"')?.strip_suffix('"')?;
     if inner.is_empty() || inner.len() > MAX_IDENTIFIER {
         return None;
@@ -2501,6 +2571,15 @@ mod tests {
             "SELECT a FROM t WHERE a IS NULL IS NULL",
             "SELECT a FROM t WHERE a LIKE b LIKE c",
             "SELECT 123abc",
+            "SELECT se'app.ttrue)",
+            "SELECT a FROM t WHERE b = 'x''",
+            "SELECT \"a\"\" FROM t",
+            "SELECT 1e FROM t",
+            "SELECT 1 /* open",
+            "SELECT $$x$ FROM t",
+            "SELECT*il",
+            "SELECT * AS x FROM t",
+            "SELECT \"a\u{0}b\" FROM t",
             "SELECT $1abc",
             "SELECT a FROM t t2 t3",
             "SELECT a FROM t WHERE a IN ()",
