@@ -40,8 +40,13 @@ const SEED: u64 = 3;
 /// pg_query.
 const MAX_IDENTIFIER: usize = 63;
 
-/// Deeper trees are left to pg_query, which cuts its walk at depth 100.
+/// Deeper expressions are left to pg_query, and keep the parser's recursion shallow.
 const MAX_DEPTH: u32 = 24;
+
+/// pg_query stops its walk 100 levels down (a node and a list each count); a tree deeper
+/// than this many nodes may reach that, so it is left to pg_query. Long operator chains
+/// (`a + b + c ...`) are deep trees built without recursion in the parser.
+const MAX_TREE_DEPTH: u32 = 40;
 
 /// Unreserved keywords that PostgreSQL accepts as a column alias only after `AS`.
 const AS_ONLY_LABELS: &[&str] = &[
@@ -350,14 +355,20 @@ impl FastFingerprinter {
             stream: std::mem::take(&mut self.stream),
             spans: std::mem::take(&mut self.spans),
             scratch: std::mem::take(&mut self.scratch),
+            depth: 0,
+            too_deep: false,
         };
         writer.stream.clear();
         writer.text("RawStmt");
         writer.field("stmt", |w| w.node(statement, Context::Other));
         let hash = xxh3_64_with_seed(&writer.stream, SEED);
+        let too_deep = writer.too_deep;
         self.stream = writer.stream;
         self.spans = writer.spans;
         self.scratch = writer.scratch;
+        if too_deep {
+            return None;
+        }
         Some(hash)
     }
 }
@@ -548,6 +559,8 @@ impl<'a> Parser<'_, 'a> {
     }
 
     fn select(&mut self) -> Parsed<Select> {
+        // Subqueries in FROM nest without passing through an expression.
+        self.descend()?;
         self.expect_keyword("select")?;
         let mut select = Select::EMPTY;
         if self.eat_keyword("distinct") {
@@ -602,6 +615,7 @@ impl<'a> Parser<'_, 'a> {
         if select.locking.is_empty() {
             select.locking = self.locking()?;
         }
+        self.depth -= 1;
         Ok(select)
     }
 
@@ -1992,6 +2006,9 @@ struct Writer<'n, 'a> {
     stream: Vec<u8>,
     spans: Vec<(u64, usize, usize)>,
     scratch: Vec<u8>,
+    depth: u32,
+    /// Set when the tree is deeper than [`MAX_TREE_DEPTH`]: the stream is then abandoned.
+    too_deep: bool,
 }
 
 impl Writer<'_, '_> {
@@ -2157,6 +2174,16 @@ impl Writer<'_, '_> {
     }
 
     fn node(&mut self, id: Id, context: Context) {
+        if self.depth >= MAX_TREE_DEPTH {
+            self.too_deep = true;
+            return;
+        }
+        self.depth += 1;
+        self.node_fields(id, context);
+        self.depth -= 1;
+    }
+
+    fn node_fields(&mut self, id: Id, context: Context) {
         match self.nodes[id as usize] {
             Node::Const | Node::CastConst => {}
             Node::Str(name) => self.string(name),
@@ -2557,6 +2584,33 @@ mod tests {
                 "the subset should cover {sql}"
             );
         }
+    }
+
+    #[test]
+    fn deep_nesting_is_left_to_pg_query_without_overflowing_the_stack() {
+        let mut fast = FastFingerprinter::default();
+        for (open, close) in [("(", ")"), ("(SELECT * FROM ", ") x")] {
+            let sql = format!(
+                "SELECT * FROM t WHERE a = {}1{}",
+                open.repeat(20_000),
+                close.repeat(20_000)
+            );
+            assert_eq!(fast.fingerprint(&sql), None);
+            let sql = format!(
+                "SELECT * FROM {}t{}",
+                open.repeat(20_000),
+                close.repeat(20_000)
+            );
+            assert_eq!(fast.fingerprint(&sql), None);
+        }
+        // Chains parse without recursion but make deep trees; pg_query cuts its walk at
+        // depth 100, so they are left to it.
+        for chain in [" + a", "::text", " || 'x'"] {
+            let sql = format!("SELECT a{} FROM t", chain.repeat(20_000));
+            assert_eq!(fast.fingerprint(&sql), None);
+        }
+        let sql = format!("SELECT a{} FROM t", " + a".repeat(20));
+        assert!(checked(&mut fast, &sql).is_some());
     }
 
     #[test]
