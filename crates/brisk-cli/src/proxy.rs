@@ -20,13 +20,13 @@ pub struct ProxyArgs {
 /// worker threads.
 pub fn main(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     let config = brisk_proxy::Config::load(&args.config)?;
-    let mut builder = if config.threads == 1 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = brisk_proxy::config::worker_threads(config.threads, cores);
+    let mut builder = if threads == 1 {
         tokio::runtime::Builder::new_current_thread()
     } else {
         let mut builder = tokio::runtime::Builder::new_multi_thread();
-        if config.threads > 1 {
-            builder.worker_threads(config.threads);
-        }
+        builder.worker_threads(threads);
         builder
     };
     let runtime = builder

@@ -225,7 +225,9 @@ fn ok(output: &Output) -> String {
 #[test]
 fn psql_runs_queries_transactions_errors_and_copy_through_the_proxy() {
     let app = app();
-    let proxy = Proxy::start(&app, "default_pool_size = 2");
+    // Two workers whatever the machine: the other tests run on the automatic count, which
+    // is one thread on small machines.
+    let proxy = Proxy::start(&app, "default_pool_size = 2\nthreads = 2");
     assert_eq!(ok(&proxy.psql(&app, "SELECT 40 + 2")), "42");
     ok(&proxy.psql(&app, "CREATE TABLE items (id int PRIMARY KEY, name text)"));
     // A transaction with an error in the middle rolls back, and the session recovers.
@@ -282,7 +284,7 @@ fn pgbench_runs_in_every_protocol_mode_and_with_reconnects() {
         )
         .unwrap();
     // Fewer servers than clients: the clients take turns, transaction by transaction, on
-    // the single-threaded runtime (the other tests run on one thread per core).
+    // the single-threaded runtime whatever the machine.
     let proxy = Proxy::start(&app, "default_pool_size = 2\nthreads = 1");
     for (mode, extra) in [
         ("simple", vec![]),

@@ -308,9 +308,9 @@ fn clients(shared: &Arc<Shared>) -> Table {
 }
 
 /// SHOW SERVERS' `addr` and `port` of a server: host and port, or the socket path and none.
-fn address_columns(address: crate::server::CancelAddress) -> (String, String) {
+fn address_columns(address: &crate::server::CancelAddress) -> (String, String) {
     match address {
-        crate::server::CancelAddress::Tcp(host, port) => (host, port.to_string()),
+        crate::server::CancelAddress::Tcp(host, port) => (host.clone(), port.to_string()),
         crate::server::CancelAddress::Unix(path) => (path.display().to_string(), String::new()),
     }
 }
@@ -319,7 +319,7 @@ fn servers(shared: &Arc<Shared>) -> Table {
     let mut rows = Vec::new();
     for client in shared.clients() {
         if let Some((address, key)) = client.attached.lock().ok().and_then(|a| a.clone()) {
-            let (addr, port) = address_columns(address);
+            let (addr, port) = address_columns(&address);
             rows.push(vec![
                 text("S"),
                 text(&client.user),
@@ -334,7 +334,7 @@ fn servers(shared: &Arc<Shared>) -> Table {
     }
     for pool in shared.pools() {
         for (pid, address) in pool.idle_servers() {
-            let (addr, port) = address_columns(address);
+            let (addr, port) = address_columns(&address);
             rows.push(vec![
                 text("S"),
                 text(&pool.user),

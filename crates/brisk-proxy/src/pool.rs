@@ -310,7 +310,7 @@ impl Pool {
     }
 
     /// The server pid and address of each idle connection, for `SHOW SERVERS`.
-    pub fn idle_servers(&self) -> Vec<(i32, crate::server::CancelAddress)> {
+    pub fn idle_servers(&self) -> Vec<(i32, Arc<crate::server::CancelAddress>)> {
         lock(&self.idle)
             .iter()
             .map(|c| (c.backend_key.0, c.address.clone()))

@@ -93,7 +93,9 @@ pub struct ServerConn {
     /// Prepared statements that exist on this server, by brisk's name for them.
     pub prepared: crate::prepared::ServerStatements,
     /// Where it is, to send a CancelRequest on a new connection.
-    pub address: CancelAddress,
+    /// Shared, so that recording which server a client has (for cancels and SHOW SERVERS)
+    /// on every transaction does not copy the host name.
+    pub address: Arc<CancelAddress>,
 }
 
 /// How to reach a server for a CancelRequest.
@@ -164,7 +166,7 @@ impl ServerConn {
             created: Instant::now(),
             last_used: Instant::now(),
             prepared: crate::prepared::ServerStatements::new(max_prepared),
-            address,
+            address: Arc::new(address),
         }
     }
 

@@ -46,6 +46,9 @@ pub const STATE_IDLE: u8 = 0;
 pub const STATE_WAITING: u8 = 1;
 pub const STATE_ACTIVE: u8 = 2;
 
+/// A server's address and backend key (pid, secret), as a CancelRequest needs them.
+pub type AttachedServer = (Arc<CancelAddress>, (i32, i32));
+
 /// What the rest of the proxy may know about a client: for `SHOW CLIENTS`, cancel routing
 /// and observers.
 pub struct ClientInfo {
@@ -58,7 +61,7 @@ pub struct ClientInfo {
     pub tls: bool,
     pub state: AtomicU8,
     /// The server it is using right now, for CancelRequests.
-    pub attached: Mutex<Option<(CancelAddress, (i32, i32))>>,
+    pub attached: Mutex<Option<AttachedServer>>,
     pub cancel_key: (i32, i32),
 }
 
