@@ -68,7 +68,8 @@ pub struct PoolStats {
 
 /// A server connection lent to a client, with the slot it occupies.
 pub struct Checkout {
-    pub conn: ServerConn,
+    /// Boxed: a checkout moves between the pool and a session on every transaction.
+    pub conn: Box<ServerConn>,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -80,7 +81,7 @@ pub struct Pool {
     settings: Mutex<PoolSettings>,
     main: Arc<Semaphore>,
     reserve: Arc<Semaphore>,
-    idle: Mutex<VecDeque<ServerConn>>,
+    idle: Mutex<VecDeque<Box<ServerConn>>>,
     pub stats: PoolStats,
     /// ParameterStatus values of the last server this pool connected, to greet clients with.
     template: Mutex<Option<std::collections::HashMap<String, String>>>,
@@ -200,16 +201,19 @@ impl Pool {
     }
 
     /// The newest idle connection that is still fit to use.
-    async fn take_idle(&self, settings: &PoolSettings) -> Option<ServerConn> {
+    async fn take_idle(&self, settings: &PoolSettings) -> Option<Box<ServerConn>> {
         loop {
             let conn = lock(&self.idle).pop_back()?;
-            if conn.created.elapsed() >= settings.server_lifetime
-                || conn.last_used.elapsed() >= settings.server_idle_timeout
+            // One clock read for the three ages (hot path: every transaction comes here).
+            let now = Instant::now();
+            let idle_for = now.saturating_duration_since(conn.last_used);
+            if now.saturating_duration_since(conn.created) >= settings.server_lifetime
+                || idle_for >= settings.server_idle_timeout
             {
                 self.close(conn);
                 continue;
             }
-            if conn.last_used.elapsed() >= settings.server_check_delay {
+            if idle_for >= settings.server_check_delay {
                 let mut conn = conn;
                 // PgBouncer's server_check_query; an empty query is the cheapest round trip.
                 match conn.simple(";").await {
@@ -224,10 +228,10 @@ impl Pool {
         }
     }
 
-    async fn open(&self) -> Result<ServerConn, PoolError> {
+    async fn open(&self) -> Result<Box<ServerConn>, PoolError> {
         let max_prepared = self.settings().max_prepared_statements;
         let target = self.target();
-        let conn = ServerConn::connect(&target, max_prepared).await?;
+        let conn = Box::new(ServerConn::connect(&target, max_prepared).await?);
         self.stats.servers.fetch_add(1, Ordering::Relaxed);
         self.stats.servers_opened.fetch_add(1, Ordering::Relaxed);
         *lock(&self.template) = Some(conn.params.clone());
@@ -239,15 +243,16 @@ impl Pool {
     pub fn release(&self, checkout: Checkout, reusable: bool) {
         let Checkout { mut conn, _permit } = checkout;
         let settings = self.settings();
-        if reusable && conn.created.elapsed() < settings.server_lifetime {
-            conn.last_used = Instant::now();
+        let now = Instant::now();
+        if reusable && now.saturating_duration_since(conn.created) < settings.server_lifetime {
+            conn.last_used = now;
             lock(&self.idle).push_back(conn);
         } else {
             self.close(conn);
         }
     }
 
-    fn close(&self, conn: ServerConn) {
+    fn close(&self, conn: Box<ServerConn>) {
         self.stats.servers.fetch_sub(1, Ordering::Relaxed);
         drop(conn);
     }
@@ -271,7 +276,7 @@ impl Pool {
     /// to `min_pool_size`. Run periodically.
     pub async fn maintain(&self) {
         let settings = self.settings();
-        let expired: Vec<ServerConn> = {
+        let expired: Vec<Box<ServerConn>> = {
             let mut idle = lock(&self.idle);
             let mut keep = VecDeque::new();
             let mut expired = Vec::new();
@@ -328,7 +333,7 @@ impl Pool {
 
     /// Closes every idle connection (on shutdown or when the database is removed).
     pub fn close_idle(&self) {
-        let idle: Vec<ServerConn> = lock(&self.idle).drain(..).collect();
+        let idle: Vec<Box<ServerConn>> = lock(&self.idle).drain(..).collect();
         for conn in idle {
             self.close(conn);
         }

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::auth::{check_md5, random_bytes, ScramServer, Secret};
@@ -733,15 +733,19 @@ impl Session {
                     return Ok(());
                 }
                 if self.server.is_none() {
+                    // A wait for a server is not the statement's time: attach moves `now`.
                     if !self.attach().await? {
                         return Ok(());
                     }
-                    // A wait for a server is not the statement's time.
-                    self.now = Instant::now();
                 }
-                let mut frame = self.cbuf.split_to(header.total_len());
-                let body = frame.split_off(5);
-                self.client_message(header.kind, &body)?;
+                // Handled in place and then consumed: splitting the buffer per message
+                // costs reference counting and a drop for each.
+                let total = header.total_len();
+                let cbuf = std::mem::take(&mut self.cbuf);
+                let handled = self.client_message(header.kind, &cbuf[5..total]);
+                self.cbuf = cbuf;
+                self.cbuf.advance(total);
+                handled?;
                 tracing::trace!(client = self.info.id, kind = %(header.kind as char), expected = ?self.expected, "from client");
             }
             if !self.to_server.is_empty() {
@@ -774,7 +778,11 @@ impl Session {
                     server,
                     ..
                 } = self;
+                // Biased: polled in this order, without drawing a random number per loop.
+                // Neither socket can starve the other: each branch is ready only when bytes
+                // arrived, and every loop handles all that arrived.
                 tokio::select! {
+                    biased;
                     read = client.read_buf(cbuf) => Event::Client(read),
                     read = async {
                         match server.as_mut() {
@@ -841,11 +849,14 @@ impl Session {
     /// Borrows a server from the pool, waiting if needed, and brings it to the client's
     /// settings. Returns false when the client was told why it cannot have one.
     async fn attach(&mut self) -> Result<bool, SessionError> {
-        let asked = Instant::now();
+        // The wait counts from the arrival of the message that needs the server; one clock
+        // read after it serves the wait, the transaction's start and the statement's.
+        let asked = self.now;
         self.shared.wait_unpaused().await;
         self.info.state.store(STATE_WAITING, Ordering::Relaxed);
         let acquired = self.pool.acquire().await;
-        self.pending_wait += asked.elapsed();
+        let mut attached_at = Instant::now();
+        self.pending_wait += attached_at.saturating_duration_since(asked);
         let checkout = match acquired {
             Ok(c) => c,
             Err(e) => {
@@ -875,6 +886,8 @@ impl Session {
             if let Err(e) = checkout.conn.simple(&sets).await {
                 tracing::warn!(client = self.info.id, error = %e, "cannot replay client settings");
             }
+            // Replaying is not the statement's time.
+            attached_at = Instant::now();
         }
         *lock(&self.info.attached) =
             Some((checkout.conn.address.clone(), checkout.conn.backend_key));
@@ -883,7 +896,8 @@ impl Session {
             .stats
             .active_clients
             .fetch_add(1, Ordering::Relaxed);
-        self.transaction_started = Some(Instant::now());
+        self.transaction_started = Some(attached_at);
+        self.now = attached_at;
         self.status = b'I';
         self.server = Some(checkout);
         Ok(true)
@@ -1169,15 +1183,30 @@ impl Session {
 
     /// Relays every whole message the server has sent, following the expected answers.
     fn server_messages(&mut self) -> Result<(), SessionError> {
+        // The messages are read in place and consumed together, as the client's are.
+        let Some(server) = self.server.as_mut() else {
+            return Ok(());
+        };
+        let buf = std::mem::take(&mut server.conn.buf);
+        let mut consumed = 0;
+        let handled = self.server_frames(&buf, &mut consumed);
+        if let Some(server) = self.server.as_mut() {
+            let mut buf = buf;
+            buf.advance(consumed);
+            server.conn.buf = buf;
+        }
+        handled
+    }
+
+    /// Handles the whole messages in `buf` from `consumed` on, advancing `consumed` past each.
+    fn server_frames(&mut self, buf: &[u8], consumed: &mut usize) -> Result<(), SessionError> {
         loop {
-            let Some(server) = self.server.as_mut() else {
+            let rest = &buf[*consumed..];
+            let Some(header) = protocol::whole_frame(rest, MAX_BUFFERED_MESSAGE)? else {
                 return Ok(());
             };
-            let Some(header) = protocol::whole_frame(&server.conn.buf, MAX_BUFFERED_MESSAGE)?
-            else {
-                return Ok(());
-            };
-            let frame = server.conn.buf.split_to(header.total_len());
+            let frame = &rest[..header.total_len()];
+            *consumed += header.total_len();
             let kind = header.kind;
             let body = &frame[5..];
             let mut forward = true;
@@ -1250,7 +1279,7 @@ impl Session {
             }
             tracing::trace!(client = self.info.id, kind = %(kind as char), forward, expected = ?self.expected, status = %(self.status as char), "from server");
             if forward {
-                self.to_client.extend_from_slice(&frame);
+                self.to_client.extend_from_slice(frame);
                 self.pool
                     .stats
                     .bytes_sent
@@ -1509,10 +1538,19 @@ fn might_use_session_feature(query: &str) -> bool {
         || contains_ignore_case(bytes, b"advisory")
 }
 
+/// Hot path (every query's text): a cheap scan for the first byte, in either case, and a
+/// comparison only where it matches.
 fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle))
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    let (lower, upper) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
+    haystack.iter().enumerate().any(|(at, &byte)| {
+        (byte == lower || byte == upper)
+            && haystack
+                .get(at + 1..at + needle.len())
+                .is_some_and(|tail| tail.eq_ignore_ascii_case(rest))
+    })
 }
 
 fn quote_name(name: &str) -> String {
@@ -1552,6 +1590,21 @@ mod tests {
         );
         assert_eq!(LocalCommand::parse("DEALLOCATE ALL; SELECT 1"), None);
         assert_eq!(LocalCommand::parse("SELECT 1"), None);
+    }
+
+    #[test]
+    fn contains_ignore_case_finds_the_needle_anywhere_in_any_case() {
+        use super::contains_ignore_case;
+        assert!(contains_ignore_case(
+            b"select pg_ADVISORY_lock(1)",
+            b"advisory"
+        ));
+        assert!(contains_ignore_case(b"xadvisory", b"advisory"));
+        assert!(contains_ignore_case(b"Advisory", b"advisory"));
+        assert!(!contains_ignore_case(b"advisor", b"advisory"));
+        assert!(!contains_ignore_case(b"a", b"advisory"));
+        assert!(!contains_ignore_case(b"", b"advisory"));
+        assert!(contains_ignore_case(b"", b""));
     }
 
     #[test]
