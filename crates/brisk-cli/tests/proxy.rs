@@ -60,23 +60,12 @@ impl Proxy {
 
     /// Starts a proxy with the whole config `config_text` writes for its port.
     fn start_with(config_text: impl FnOnce(u16) -> String) -> Proxy {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let config = dir.path().join("brisk.toml");
-        std::fs::write(&config, config_text(port)).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_brisk"))
-            .args(["proxy", "--config"])
-            .arg(&config)
-            .env("BRISK_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "the proxy never listened");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let common::ProxyProcess {
+            child,
+            port,
+            dir,
+            config,
+        } = common::ProxyProcess::start(config_text, "info", Stdio::piped());
         Proxy {
             child,
             port,
@@ -203,14 +192,6 @@ impl Drop for Proxy {
         let _ = self.child.wait();
         let _ = &self.dir;
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind(("127.0.0.1", 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn ok(output: &Output) -> String {
@@ -672,7 +653,7 @@ fn tls_to_clients_and_to_the_server() {
         pg,
         database: "postgres".into(),
     };
-    let port = free_port();
+    let port = common::free_port();
     let tmp = tempfile::tempdir().unwrap();
     let config = tmp.path().join("brisk.toml");
     std::fs::write(
@@ -1205,7 +1186,7 @@ fn value(family: &serde_json::Value, name: &str, labels: &[(&str, &str)]) -> f64
 fn metrics_parse_as_prometheus_text_with_query_histograms_and_n_plus_one_counters() {
     let app = app();
     bookshop(&app);
-    let http_port = free_port();
+    let http_port = common::free_port();
     let proxy = Proxy::start(
         &app,
         &format!("default_pool_size = 2\nhttp_listen = \"127.0.0.1:{http_port}\""),
@@ -1362,8 +1343,8 @@ fn metrics_parse_as_prometheus_text_with_query_histograms_and_n_plus_one_counter
 #[test]
 fn health_says_live_ready_and_why_not_and_follows_a_reload() {
     let app = app();
-    let http_port = free_port();
-    let dead_port = free_port();
+    let http_port = common::free_port();
+    let dead_port = common::free_port();
     let config = |port: u16, with_dead: bool| {
         let dead = if with_dead {
             format!("down = \"postgres://127.0.0.1:{dead_port}/down?sslmode=disable\"\n")
@@ -1463,7 +1444,7 @@ fn health_says_live_ready_and_why_not_and_follows_a_reload() {
 #[test]
 fn a_saturated_pool_turns_unready_and_is_advised_to_grow() {
     let app = app();
-    let http_port = free_port();
+    let http_port = common::free_port();
     let proxy = Proxy::start(
         &app,
         &format!(
@@ -1566,7 +1547,7 @@ fn scraped(families: &std::collections::HashMap<String, serde_json::Value>, name
 fn the_shipped_alerts_and_dashboard_use_what_metrics_exports() {
     let app = app();
     bookshop(&app);
-    let http_port = free_port();
+    let http_port = common::free_port();
     let proxy = Proxy::start(&app, &format!("http_listen = \"127.0.0.1:{http_port}\""));
     run_bookshop(&proxy, &app, "n+1");
     proxy.admin("SHOW QUERIES");

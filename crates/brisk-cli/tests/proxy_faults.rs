@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use brisk_sandbox::Postgres;
 
+mod common;
+
 /// A proxy with trust auth in front of `pg`'s `postgres` database.
 struct Proxy {
     child: Child,
@@ -19,40 +21,22 @@ struct Proxy {
 
 impl Proxy {
     fn start(pg: &Postgres, extra: &str) -> Proxy {
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind(("127.0.0.1", 0))
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let config = dir.path().join("brisk.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "listen_port = {port}\nauth_type = \"trust\"\n{extra}\n[databases]\n\
-                 postgres = \"postgres://postgres:{pw}@127.0.0.1:{pg_port}/postgres?sslmode=disable\"\n",
-                pw = pg.password(),
-                pg_port = pg.port()
-            ),
-        )
-        .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_brisk"))
-            .args(["proxy", "--config"])
-            .arg(&config)
-            .env("BRISK_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "the proxy never listened");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let process = common::ProxyProcess::start(
+            |port| {
+                format!(
+                    "listen_port = {port}\nauth_type = \"trust\"\n{extra}\n[databases]\n\
+                     postgres = \"postgres://postgres:{pw}@127.0.0.1:{pg_port}/postgres?sslmode=disable\"\n",
+                    pw = pg.password(),
+                    pg_port = pg.port()
+                )
+            },
+            "warn",
+            Stdio::null(),
+        );
         Proxy {
-            child,
-            port,
-            _dir: dir,
+            child: process.child,
+            port: process.port,
+            _dir: process.dir,
         }
     }
 

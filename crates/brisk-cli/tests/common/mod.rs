@@ -178,3 +178,54 @@ pub fn ran(report: &Value, check: &str) -> bool {
         .as_array()
         .is_some_and(|c| c.iter().any(|id| id == check))
 }
+
+/// A free TCP port on 127.0.0.1 (free when asked; tests bind it right after).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `brisk proxy` process, listening, with the config that `config_text` writes for its
+/// port. The directory holding the config lives as long as the process is wanted.
+pub struct ProxyProcess {
+    pub child: Child,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    pub config: std::path::PathBuf,
+}
+
+impl ProxyProcess {
+    /// Starts the proxy at `BRISK_LOG=log_level` and waits until it accepts connections.
+    pub fn start(
+        config_text: impl FnOnce(u16) -> String,
+        log_level: &str,
+        stderr: Stdio,
+    ) -> ProxyProcess {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let config = dir.path().join("brisk.toml");
+        std::fs::write(&config, config_text(port)).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_brisk"))
+            .args(["proxy", "--config"])
+            .arg(&config)
+            .env("BRISK_LOG", log_level)
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the proxy never listened");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        ProxyProcess {
+            child,
+            port,
+            dir,
+            config,
+        }
+    }
+}
