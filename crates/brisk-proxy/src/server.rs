@@ -74,7 +74,11 @@ pub struct ServerTarget {
 
 impl ServerTarget {
     pub fn describe(&self) -> String {
-        format!("{}@{}", self.user, self.upstream.redacted())
+        // The URL with the user brisk logs in as: the URL's own user may be a default
+        // (PGUSER, the OS user) that this connection does not use.
+        let mut upstream = self.upstream.clone();
+        upstream.user.clone_from(&self.user);
+        upstream.redacted()
     }
 }
 
@@ -676,4 +680,25 @@ pub async fn send_cancel(address: &CancelAddress, key: (i32, i32)) -> std::io::R
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ServerTarget;
+    use brisk_pg::conninfo::ConnInfo;
+
+    #[test]
+    fn a_target_is_described_with_the_user_brisk_logs_in_as() {
+        let upstream =
+            ConnInfo::from_env_and_str(Some("postgres://root:secret@127.0.0.1:5432/app")).unwrap();
+        let target = ServerTarget {
+            upstream,
+            user: "app_user".into(),
+            database: "app".into(),
+            secret: None,
+            connect_timeout: std::time::Duration::from_secs(1),
+            tls: None,
+        };
+        assert_eq!(target.describe(), "postgres://app_user@127.0.0.1:5432/app");
+    }
 }
