@@ -244,6 +244,8 @@ pub async fn serve(shared: Arc<Shared>, tcp: tokio::net::TcpStream, peer: Option
                 tracing::debug!(client = info.id, error = %e, "session ended");
             }
             session.detach_on_exit().await;
+            // Statements answered just before the session ended still count.
+            session.hand_off();
             if let Some(observer) = &shared.observer {
                 observer.client_gone(info.id);
             }
@@ -677,6 +679,9 @@ struct Session {
     named_portals: HashMap<String, Portal>,
     /// `log_parameters` as it was when the client logged in.
     keep_values: bool,
+    /// Statements completed by the messages being relayed, handed to the statistics thread
+    /// once the client has its answer: the hand-off stays off the response's path.
+    completed: Vec<Executed>,
 }
 
 impl Session {
@@ -721,6 +726,7 @@ impl Session {
             unnamed_portal: None,
             named_portals: HashMap::new(),
             keep_values,
+            completed: Vec::new(),
         }
     }
 
@@ -1354,10 +1360,10 @@ impl Session {
         }
     }
 
-    /// Hands a completed statement to the statistics thread.
-    fn finish(&self, tracked: Tracked) {
-        if let Some(observer) = &self.shared.observer {
-            observer.executed(Executed {
+    /// Records a completed statement for the statistics thread ([`Session::hand_off`]).
+    fn finish(&mut self, tracked: Tracked) {
+        if self.shared.observer.is_some() {
+            self.completed.push(Executed {
                 client: self.info.clone(),
                 query: tracked.query,
                 params: tracked.params,
@@ -1436,7 +1442,17 @@ impl Session {
             self.client.write_all(&self.to_client).await?;
             self.to_client.clear();
         }
+        self.hand_off();
         Ok(())
+    }
+
+    /// Gives the completed statements to the statistics thread.
+    fn hand_off(&mut self) {
+        if let Some(observer) = &self.shared.observer {
+            for executed in self.completed.drain(..) {
+                observer.executed(executed);
+            }
+        }
     }
 
     /// Pins the client to its server when it starts using something that lives in the
