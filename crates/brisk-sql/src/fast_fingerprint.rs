@@ -1892,9 +1892,13 @@ fn well_formed_constant(token: Token<'_>) -> bool {
     let text = token.text;
     match token.kind {
         TokenKind::String => closed(text, b'\''),
-        TokenKind::BitString | TokenKind::HexString => text
-            .get(1..)
-            .is_some_and(|rest| closed(rest, b'\'') && !rest.contains('\n')),
+        // No doubled-quote escape in bit strings: `B'01''1'` is two constants to PostgreSQL.
+        TokenKind::BitString | TokenKind::HexString => text.get(1..).is_some_and(|rest| {
+            rest.len() >= 2
+                && rest.starts_with('\'')
+                && rest.ends_with('\'')
+                && !rest[1..rest.len() - 1].contains(['\'', '\n'])
+        }),
         TokenKind::DollarString => {
             let tag_end = text[1..].find('$').map(|at| at + 2);
             tag_end.is_some_and(|end| text.len() >= 2 * end && text.ends_with(&text[..end]))
@@ -2632,6 +2636,7 @@ mod tests {
             "SELECT 1 /* open",
             "SELECT $$x$ FROM t",
             "SELECT*il",
+            "SELECT B'01''10'",
             "SELECT * AS x FROM t",
             "SELECT \"a\u{0}b\" FROM t",
             "SELECT $1abc",
