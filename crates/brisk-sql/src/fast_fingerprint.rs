@@ -1891,7 +1891,11 @@ fn closed(text: &str, quote: u8) -> bool {
 fn well_formed_constant(token: Token<'_>) -> bool {
     let text = token.text;
     match token.kind {
-        TokenKind::String => closed(text, b'\''),
+        // A constant continued on another line may have comments between its parts, and
+        // PostgreSQL's scanner ends it early when one holds a quote; those are left to it.
+        TokenKind::String => {
+            closed(text, b'\'') && !(text.contains(['\n', '\r']) && text.contains("--"))
+        }
         // No doubled-quote escape in bit strings: `B'01''1'` is two constants to PostgreSQL.
         TokenKind::BitString | TokenKind::HexString => text.get(1..).is_some_and(|rest| {
             rest.len() >= 2
@@ -2637,6 +2641,7 @@ mod tests {
             "SELECT $$x$ FROM t",
             "SELECT*il",
             "SELECT B'01''10'",
+            "SELECT 'a' -- x\n -- it's\n 'b'",
             "SELECT * AS x FROM t",
             "SELECT \"a\u{0}b\" FROM t",
             "SELECT $1abc",
