@@ -248,22 +248,7 @@ fn gin_expression_and_partial_candidates_come_from_the_predicates() {
     let db = chat_db("advise_kinds");
     // Updates that are HOT today, and change a column a candidate tests.
     db.sql("SELECT pg_stat_reset(); UPDATE conversations SET is_archived = is_archived WHERE id % 10 = 0;");
-    // A backend reports its statistics as it exits, which may be after psql has returned:
-    // wait until the HOT updates show.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while db
-        .sql("SELECT n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'conversations';")
-        .trim()
-        .parse::<u64>()
-        .unwrap_or(0)
-        == 0
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the planted updates never showed as HOT in pg_stat_user_tables"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    db.wait_for_table_stat("conversations", "n_tup_hot_upd", 1);
     let dir = tempfile::tempdir().unwrap();
     let sql = dir.path().join("queries.sql");
     let mut text = String::new();

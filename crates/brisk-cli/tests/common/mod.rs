@@ -39,6 +39,30 @@ impl Db {
         self.pg.url(&self.name)
     }
 
+    /// Waits until `pg_stat_user_tables.<counter>` of `table` reaches `at_least`. A backend
+    /// reports its statistics as it exits, which may be after psql has returned, so a
+    /// counter read right after planting SQL can still miss it.
+    pub fn wait_for_table_stat(&self, table: &str, counter: &str, at_least: u64) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let value = self
+                .sql(&format!(
+                    "SELECT {counter} FROM pg_stat_user_tables WHERE relname = '{table}';"
+                ))
+                .trim()
+                .parse::<u64>()
+                .unwrap_or(0);
+            if value >= at_least {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{table}'s {counter} stayed at {value}, below {at_least}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Starts a psql session that runs `sql` and then stays connected (stdin kept open),
     /// so its transaction or lock stays in place until the returned guard is dropped.
     pub fn hold_session(&self, app: &str, sql: &str) -> Session {
