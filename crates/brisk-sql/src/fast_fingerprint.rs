@@ -121,7 +121,8 @@ enum Node<'a> {
     ColumnRef(List),
     AExpr {
         kind: &'static str,
-        name: Name<'a>,
+        /// The operator as pg_query writes it (`!=` is `<>`, `LIKE` is `~~`).
+        name: &'static str,
         lexpr: Id,
         rexpr: Id,
     },
@@ -1054,15 +1055,7 @@ impl<'a> Parser<'_, 'a> {
             left = match op.form {
                 Form::Binary { kind, name } => {
                     let right = self.expr(op.level)?;
-                    self.push(Node::AExpr {
-                        kind,
-                        name: Name {
-                            text: name,
-                            quoted: true,
-                        },
-                        lexpr: left,
-                        rexpr: right,
-                    })
+                    self.a_expr(kind, name, left, right)
                 }
                 Form::Bool(op) => {
                     let right = self.expr(if op == "AND_EXPR" {
@@ -1104,15 +1097,7 @@ impl<'a> Parser<'_, 'a> {
                     let items = self.expr_list()?;
                     self.expect_kind(TokenKind::CloseParen)?;
                     let rexpr = self.push(Node::List(items));
-                    self.push(Node::AExpr {
-                        kind: "AEXPR_OP",
-                        name: Name {
-                            text: name,
-                            quoted: true,
-                        },
-                        lexpr: left,
-                        rexpr,
-                    })
+                    self.a_expr("AEXPR_OP", name, left, rexpr)
                 }
                 Form::Between { kind, name } => {
                     if self.is_keyword("symmetric") || self.is_keyword("asymmetric") {
@@ -1126,30 +1111,7 @@ impl<'a> Parser<'_, 'a> {
                     self.append(&mut bounds, low);
                     self.append(&mut bounds, high);
                     let rexpr = self.push(Node::List(bounds));
-                    self.push(Node::AExpr {
-                        kind,
-                        name: Name {
-                            text: name,
-                            quoted: true,
-                        },
-                        lexpr: left,
-                        rexpr,
-                    })
-                }
-                Form::Pattern { kind, name } => {
-                    let right = self.expr(level::PATTERN)?;
-                    if self.is_keyword("escape") {
-                        return Err(Unsupported);
-                    }
-                    self.push(Node::AExpr {
-                        kind,
-                        name: Name {
-                            text: name,
-                            quoted: true,
-                        },
-                        lexpr: left,
-                        rexpr: right,
-                    })
+                    self.a_expr(kind, name, left, rexpr)
                 }
                 Form::Any { name } => {
                     self.expect_kind(TokenKind::OpenParen)?;
@@ -1158,21 +1120,23 @@ impl<'a> Parser<'_, 'a> {
                     }
                     let inner = self.expr(0)?;
                     self.expect_kind(TokenKind::CloseParen)?;
-                    self.push(Node::AExpr {
-                        kind: "AEXPR_OP",
-                        name: Name {
-                            text: name,
-                            quoted: true,
-                        },
-                        lexpr: left,
-                        rexpr: inner,
-                    })
+                    self.a_expr("AEXPR_OP", name, left, inner)
                 }
             };
             last = op.level;
         }
         self.depth -= 1;
         Ok(left)
+    }
+
+    /// An `A_Expr`: an operator, by the name pg_query writes, and its operands.
+    fn a_expr(&mut self, kind: &'static str, name: &'static str, lexpr: Id, rexpr: Id) -> Id {
+        self.push(Node::AExpr {
+            kind,
+            name,
+            lexpr,
+            rexpr,
+        })
     }
 
     /// `AND` and `OR` chains: PostgreSQL's `makeAndExpr` appends to a left operand of the same
@@ -1304,47 +1268,34 @@ impl<'a> Parser<'_, 'a> {
                         tokens: at + 1,
                         form,
                     }
-                } else if is("in") {
-                    Infix {
-                        level: level::PATTERN,
-                        tokens,
-                        form: Form::In {
-                            name: if not { "<>" } else { "=" },
-                        },
-                    }
-                } else if is("like") {
-                    Infix {
-                        level: level::PATTERN,
-                        tokens,
-                        form: Form::Pattern {
+                } else if is("in") || is("like") || is("ilike") || is("between") {
+                    // `[NOT] IN`, `[NOT] LIKE`, `[NOT] ILIKE`, `[NOT] BETWEEN`: one level. A
+                    // LIKE's ESCAPE clause is refused below, as any unknown operator word.
+                    let pick = |yes, no| if not { no } else { yes };
+                    let form = if is("in") {
+                        Form::In {
+                            name: pick("=", "<>"),
+                        }
+                    } else if is("between") {
+                        Form::Between {
+                            kind: pick("AEXPR_BETWEEN", "AEXPR_NOT_BETWEEN"),
+                            name: pick("BETWEEN", "NOT BETWEEN"),
+                        }
+                    } else if is("like") {
+                        Form::Binary {
                             kind: "AEXPR_LIKE",
-                            name: if not { "!~~" } else { "~~" },
-                        },
-                    }
-                } else if is("ilike") {
-                    Infix {
-                        level: level::PATTERN,
-                        tokens,
-                        form: Form::Pattern {
+                            name: pick("~~", "!~~"),
+                        }
+                    } else {
+                        Form::Binary {
                             kind: "AEXPR_ILIKE",
-                            name: if not { "!~~*" } else { "~~*" },
-                        },
-                    }
-                } else if is("between") {
+                            name: pick("~~*", "!~~*"),
+                        }
+                    };
                     Infix {
                         level: level::PATTERN,
                         tokens,
-                        form: if not {
-                            Form::Between {
-                                kind: "AEXPR_NOT_BETWEEN",
-                                name: "NOT BETWEEN",
-                            }
-                        } else {
-                            Form::Between {
-                                kind: "AEXPR_BETWEEN",
-                                name: "BETWEEN",
-                            }
-                        },
+                        form,
                     }
                 } else if not
                     || is("isnull")
@@ -1411,15 +1362,7 @@ impl<'a> Parser<'_, 'a> {
                 return Err(Unsupported);
             }
             let arg = self.expr(level::UNARY_MINUS)?;
-            return Ok(self.push(Node::AExpr {
-                kind: "AEXPR_OP",
-                name: Name {
-                    text: "-",
-                    quoted: true,
-                },
-                lexpr: NONE,
-                rexpr: arg,
-            }));
+            return Ok(self.a_expr("AEXPR_OP", "-", NONE, arg));
         }
         let mut primary = self.primary()?;
         while self.eat_kind(TokenKind::Typecast) {
@@ -1608,15 +1551,7 @@ impl<'a> Parser<'_, 'a> {
             self.expect_kind(TokenKind::Comma)?;
             let rexpr = self.expr(0)?;
             self.expect_kind(TokenKind::CloseParen)?;
-            self.push(Node::AExpr {
-                kind: "AEXPR_NULLIF",
-                name: Name {
-                    text: "=",
-                    quoted: true,
-                },
-                lexpr,
-                rexpr,
-            })
+            self.a_expr("AEXPR_NULLIF", "=", lexpr, rexpr)
         } else {
             return Ok(None);
         };
@@ -1866,10 +1801,6 @@ enum Form {
         name: &'static str,
     },
     Between {
-        kind: &'static str,
-        name: &'static str,
-    },
-    Pattern {
         kind: &'static str,
         name: &'static str,
     },
@@ -2211,7 +2142,9 @@ impl Writer<'_, '_> {
                 self.text(kind);
                 self.node_field("lexpr", lexpr);
                 self.text("name");
-                self.string(name);
+                self.text("String");
+                self.text("str");
+                self.text(name);
                 if rexpr != NONE {
                     // A list in `rexpr` (IN, BETWEEN) is a set; a single node is not.
                     self.field("rexpr", |w| match w.nodes[rexpr as usize] {
