@@ -332,6 +332,60 @@ fn prepared_statements_survive_moving_between_servers() {
     });
 }
 
+/// Buffers grow for a burst and go back to their small size after it (an idle client holds a
+/// few pages): the messages on either side of the burst must come through whole.
+#[test]
+fn large_queries_and_results_pass_through_between_small_ones() {
+    let app = app();
+    let proxy = Proxy::start(&app, "default_pool_size = 1");
+    let url = proxy.url(&app);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let big = "x".repeat(3 << 20);
+        for round in 0..3 {
+            let n: i32 = client.query_one("SELECT 1", &[]).await.unwrap().get(0);
+            assert_eq!(n, 1);
+            // A large Bind from the client, and a large DataRow from the server.
+            let len: i32 = client
+                .query_one("SELECT length($1::text)", &[&big])
+                .await
+                .unwrap()
+                .get(0);
+            assert_eq!(len as usize, big.len(), "round {round}");
+            let text: String = client
+                .query_one("SELECT repeat('y', 4000000)", &[])
+                .await
+                .unwrap()
+                .get(0);
+            assert_eq!(text.len(), 4_000_000);
+            assert!(text.bytes().all(|b| b == b'y'));
+            // A large simple query.
+            let rows = client
+                .simple_query(&format!("SELECT length('{big}')"))
+                .await
+                .unwrap();
+            let len = rows.iter().find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+                _ => None,
+            });
+            assert_eq!(len, Some(big.len().to_string()));
+            let s: String = client
+                .query_one("SELECT $1::text", &[&"small"])
+                .await
+                .unwrap()
+                .get(0);
+            assert_eq!(s, "small");
+        }
+    });
+}
+
 #[test]
 fn a_cancel_request_reaches_the_right_server() {
     let app = app();

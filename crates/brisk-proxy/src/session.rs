@@ -41,6 +41,19 @@ pub enum SessionError {
     Refused(String),
 }
 
+/// The room a client read gets (a startup packet, a query, a batch of messages): more is
+/// reserved as a message needs it.
+const READ_SPACE: usize = 1024;
+/// A buffer grown past this by a burst goes back to its small size once empty.
+const KEPT_CAPACITY: usize = 64 * 1024;
+
+/// Leaves room in `buf` for a read: a read into a full buffer takes 64 bytes at a time.
+fn make_room(buf: &mut BytesMut) {
+    if buf.capacity() - buf.len() < READ_SPACE / 4 {
+        buf.reserve(READ_SPACE);
+    }
+}
+
 /// Client states, as `SHOW CLIENTS` names them.
 pub const STATE_IDLE: u8 = 0;
 pub const STATE_WAITING: u8 = 1;
@@ -204,7 +217,7 @@ const REPLAYED: &[&str] = &[
 pub async fn serve(shared: Arc<Shared>, tcp: tokio::net::TcpStream, peer: Option<SocketAddr>) {
     let _ = tcp.set_nodelay(true);
     let mut stream = Stream::Tcp(tcp);
-    let mut buf = BytesMut::with_capacity(8 * 1024);
+    let mut buf = BytesMut::with_capacity(READ_SPACE);
     let config = shared.config();
     let login = tokio::time::timeout(
         config.client_login_timeout,
@@ -278,6 +291,7 @@ async fn login(
         let packet = match protocol::decode_startup(buf) {
             Ok(Some(packet)) => packet,
             Ok(None) => {
+                make_room(buf);
                 if stream.read_buf(buf).await? == 0 {
                     return Ok(Login::Done);
                 }
@@ -617,6 +631,7 @@ pub async fn read_client_message(
             let _ = frame.split_to(5);
             return Ok((header.kind, frame));
         }
+        make_room(buf);
         if stream.read_buf(buf).await? == 0 {
             return Err(SessionError::Io(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
@@ -713,8 +728,10 @@ impl Session {
             transaction_mode,
             statements: ClientStatements::default(),
             params,
-            to_server: BytesMut::with_capacity(8 * 1024),
-            to_client: BytesMut::with_capacity(16 * 1024),
+            // Allocated on first use: an idle client costs a few pages of memory, not
+            // buffers sized for traffic it may never send.
+            to_server: BytesMut::new(),
+            to_client: BytesMut::new(),
             in_copy: false,
             request_started: None,
             transaction_started: None,
@@ -775,6 +792,7 @@ impl Session {
             self.flush_client().await?;
             self.maybe_release();
 
+            self.trim_buffers();
             let idle_limit = self.idle_transaction_limit();
             let attached = self.server.is_some();
             let event = {
@@ -841,6 +859,21 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// Gives back the memory a burst took (a large query, COPY, big rows) once it is
+    /// relayed, so that a client idle after it holds small buffers again, and leaves the
+    /// client's buffer room for its next read.
+    fn trim_buffers(&mut self) {
+        for buf in [&mut self.to_server, &mut self.to_client] {
+            if buf.is_empty() && buf.capacity() > KEPT_CAPACITY {
+                *buf = BytesMut::new();
+            }
+        }
+        if self.cbuf.is_empty() && self.cbuf.capacity() > KEPT_CAPACITY {
+            self.cbuf = BytesMut::with_capacity(READ_SPACE);
+        }
+        make_room(&mut self.cbuf);
     }
 
     fn idle_transaction_limit(&self) -> Option<Duration> {
