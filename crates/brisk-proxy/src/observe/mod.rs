@@ -15,8 +15,8 @@ mod registry;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
@@ -34,7 +34,9 @@ use nplusone::Streams;
 use registry::Registry;
 
 /// Statements in flight to the statistics thread. Past this, statements are counted as
-/// dropped rather than slowing the relay.
+/// dropped rather than slowing the relay. The channel itself is unbounded and this bound is
+/// kept by a counter: a bounded channel allocates and touches all its slots up front (7 MB
+/// at this size), where this one holds memory only while the thread is behind.
 const CHANNEL_CAPACITY: usize = 64 * 1024;
 /// Shapes the fingerprint cache remembers.
 const CACHE_CAPACITY: usize = 16 * 1024;
@@ -111,9 +113,38 @@ struct State {
     detections: Mutex<nplusone::Detections>,
 }
 
+/// The sending end of an unbounded channel, bounded by a count of what the receiver has not
+/// taken yet (it reports what it takes to `in_flight`).
+struct Bounded<T> {
+    sender: Sender<T>,
+    in_flight: Arc<AtomicUsize>,
+    capacity: usize,
+}
+
+impl<T> Bounded<T> {
+    fn new(sender: Sender<T>, capacity: usize) -> Bounded<T> {
+        Bounded {
+            sender,
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            capacity,
+        }
+    }
+
+    /// Sends `value` unless `capacity` values wait already or the receiver is gone.
+    fn send(&self, value: T) -> bool {
+        if self.in_flight.fetch_add(1, Ordering::Relaxed) >= self.capacity
+            || self.sender.send(value).is_err()
+        {
+            self.in_flight.fetch_sub(1, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+}
+
 /// The statistics of one proxy.
 pub struct Observer {
-    sender: SyncSender<Event>,
+    sender: Bounded<Event>,
     dropped: AtomicU64,
     state: Arc<State>,
     /// Taken by the proxy's explain worker when it starts.
@@ -133,7 +164,9 @@ impl Observer {
             None => None,
         };
         let (explain_sender, explain_jobs) = tokio::sync::mpsc::channel(EXPLAIN_QUEUE);
-        let (sender, receiver) = sync_channel(CHANNEL_CAPACITY);
+        let (sender, receiver) = channel();
+        let sender = Bounded::new(sender, CHANNEL_CAPACITY);
+        let taken = sender.in_flight.clone();
         let state = Arc::new(State {
             queries: Mutex::new(Registry::new()),
             detections: Mutex::new(nplusone::Detections::default()),
@@ -151,7 +184,7 @@ impl Observer {
                     explain: explain_sender,
                     explained: HashSet::new(),
                 };
-                thread.run(&receiver, &worker)
+                thread.run(&receiver, &taken, &worker)
             })?;
         Ok(Observer {
             sender,
@@ -174,9 +207,7 @@ impl Observer {
     /// Counts a statement. Never blocks: when the thread is behind, the statement is
     /// dropped and counted in [`Observer::dropped`].
     pub fn executed(&self, executed: Executed) {
-        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
-            self.sender.try_send(Event::Executed(executed))
-        {
+        if !self.sender.send(Event::Executed(executed)) {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -184,14 +215,14 @@ impl Observer {
     /// The client left: its statement stream ends (a run of repeats in progress is judged
     /// as it stands).
     pub fn client_gone(&self, id: u64) {
-        let _ = self.sender.try_send(Event::ClientGone(id));
+        let _ = self.sender.send(Event::ClientGone(id));
     }
 
     /// Waits (at most `limit`) until every statement handed over before the call is
     /// counted, so a snapshot taken next includes them.
     pub async fn settle(&self, limit: Duration) {
         let (done, wait) = tokio::sync::oneshot::channel();
-        if self.sender.try_send(Event::Barrier(done)).is_ok() {
+        if self.sender.send(Event::Barrier(done)) {
             let _ = tokio::time::timeout(limit, wait).await;
         }
     }
@@ -236,7 +267,7 @@ struct Thread {
 
 impl Thread {
     /// Runs until the proxy (every sender) is gone.
-    fn run(&mut self, receiver: &Receiver<Event>, state: &State) {
+    fn run(&mut self, receiver: &Receiver<Event>, in_flight: &AtomicUsize, state: &State) {
         let mut last_sweep = Instant::now();
         let mut batch = Vec::with_capacity(BATCH);
         loop {
@@ -254,6 +285,7 @@ impl Thread {
                     }
                 }
                 let full = batch.len() == BATCH;
+                in_flight.fetch_sub(batch.len(), Ordering::Relaxed);
                 self.count(state, &mut batch);
                 if gone {
                     return;
@@ -483,4 +515,25 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_channel_holds_at_most_its_capacity_until_the_receiver_takes() {
+        let (sender, receiver) = channel();
+        let bounded = Bounded::new(sender, 2);
+        assert!(bounded.send(1));
+        assert!(bounded.send(2));
+        assert!(!bounded.send(3), "full");
+        let taken: Vec<i32> = receiver.try_iter().collect();
+        assert_eq!(taken, [1, 2]);
+        bounded.in_flight.fetch_sub(taken.len(), Ordering::Relaxed);
+        assert!(bounded.send(4));
+        drop(receiver);
+        assert!(!bounded.send(5), "the receiver is gone");
+        assert_eq!(bounded.in_flight.load(Ordering::Relaxed), 1);
+    }
 }
