@@ -219,9 +219,11 @@ pub async fn serve(shared: Arc<Shared>, tcp: tokio::net::TcpStream, peer: Option
     let mut stream = Stream::Tcp(tcp);
     let mut buf = BytesMut::with_capacity(READ_SPACE);
     let config = shared.config();
+    // Boxed: the login's future (SCRAM, a first server connection) is larger than the
+    // relay's, and would size every client's task for the rest of its session.
     let login = tokio::time::timeout(
         config.client_login_timeout,
-        login(&shared, &mut stream, &mut buf, peer),
+        Box::pin(login(&shared, &mut stream, &mut buf, peer)),
     )
     .await;
     let outcome = match login {
@@ -238,7 +240,9 @@ pub async fn serve(shared: Arc<Shared>, tcp: tokio::net::TcpStream, peer: Option
     match outcome {
         Login::Done => {}
         Login::Admin(user) => {
-            if let Err(e) = crate::admin::serve(&shared, &mut stream, &mut buf, &user).await {
+            // Boxed, as the login is: admin sessions are few.
+            let admin = Box::pin(crate::admin::serve(&shared, &mut stream, &mut buf, &user));
+            if let Err(e) = admin.await {
                 tracing::debug!(error = %e, "admin session ended");
             }
         }
