@@ -333,7 +333,8 @@ fn prepared_statements_survive_moving_between_servers() {
 }
 
 /// Buffers grow for a burst and go back to their small size after it (an idle client holds a
-/// few pages): the messages on either side of the burst must come through whole.
+/// few pages, a pooled server connection 16 KB): the messages on either side of the burst
+/// must come through whole, on the one server the pool has.
 #[test]
 fn large_queries_and_results_pass_through_between_small_ones() {
     let app = app();

@@ -249,6 +249,7 @@ impl Pool {
         let now = Instant::now();
         if reusable && now.saturating_duration_since(conn.created) < settings.server_lifetime {
             conn.last_used = now;
+            conn.trim();
             lock(&self.idle).push_back(conn);
         } else {
             self.close(conn);

@@ -109,9 +109,20 @@ pub enum CancelAddress {
     Unix(std::path::PathBuf),
 }
 
+/// What a server connection's read buffer starts at, and goes back to after a large answer.
+const SERVER_READ_SPACE: usize = 16 * 1024;
+
 static NEXT_SERVER_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl ServerConn {
+    /// Gives back the memory a large answer took, once it is relayed: a pooled connection
+    /// would otherwise keep it for its whole lifetime.
+    pub fn trim(&mut self) {
+        if self.buf.is_empty() && self.buf.capacity() > 4 * SERVER_READ_SPACE {
+            self.buf = BytesMut::with_capacity(SERVER_READ_SPACE);
+        }
+    }
+
     /// Opens a connection and logs in, within the target's connect timeout.
     pub async fn connect(
         target: &ServerTarget,
@@ -163,7 +174,7 @@ impl ServerConn {
     fn new(stream: Stream, address: CancelAddress, id: u64, max_prepared: usize) -> ServerConn {
         ServerConn {
             stream,
-            buf: BytesMut::with_capacity(16 * 1024),
+            buf: BytesMut::with_capacity(SERVER_READ_SPACE),
             id,
             backend_key: (0, 0),
             params: HashMap::new(),
