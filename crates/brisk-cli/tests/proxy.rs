@@ -194,6 +194,23 @@ impl Drop for Proxy {
     }
 }
 
+/// A single-threaded runtime for a test's tokio-postgres clients.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A tokio-postgres client of `url`, its connection driven on the test's runtime.
+async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+}
+
 fn ok(output: &Output) -> String {
     assert!(
         output.status.success(),
@@ -295,20 +312,9 @@ fn prepared_statements_survive_moving_between_servers() {
     let app = app();
     let proxy = Proxy::start(&app, "default_pool_size = 1");
     let url = proxy.url(&app);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let connect = || async {
-            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(connection);
-            client
-        };
-        let a = connect().await;
-        let b = connect().await;
+    runtime().block_on(async {
+        let a = connect(&url).await;
+        let b = connect(&url).await;
         // Both prepare the same statement and a statement of their own, then use them in
         // turns; with one server they share it, and each Bind must find its statement.
         let shared_a = a.prepare("SELECT $1::int + 1").await.unwrap();
@@ -340,15 +346,8 @@ fn large_queries_and_results_pass_through_between_small_ones() {
     let app = app();
     let proxy = Proxy::start(&app, "default_pool_size = 1");
     let url = proxy.url(&app);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(connection);
+    runtime().block_on(async {
+        let client = connect(&url).await;
         let big = "x".repeat(3 << 20);
         for round in 0..3 {
             let n: i32 = client.query_one("SELECT 1", &[]).await.unwrap().get(0);
@@ -392,15 +391,8 @@ fn a_cancel_request_reaches_the_right_server() {
     let app = app();
     let proxy = Proxy::start(&app, "default_pool_size = 2");
     let url = proxy.url(&app);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(connection);
+    runtime().block_on(async {
+        let client = connect(&url).await;
         let token = client.cancel_token();
         let started = Instant::now();
         let sleeper = tokio::spawn(async move { client.simple_query("SELECT pg_sleep(30)").await });
@@ -453,15 +445,8 @@ fn session_features_pin_the_client_and_settings_follow_it() {
     let app = app();
     let proxy = Proxy::start(&app, "default_pool_size = 2");
     let url = proxy.url(&app);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(connection);
+    runtime().block_on(async {
+        let client = connect(&url).await;
         // A reported setting is replayed on whatever server the client gets next.
         client
             .batch_execute("SET application_name = 'billing'")
@@ -626,15 +611,8 @@ fn sigterm_lets_a_transaction_finish_and_then_stops() {
     let app = app();
     let proxy = Proxy::start(&app, "");
     let url = proxy.url(&app);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(connection);
+    runtime().block_on(async {
+        let client = connect(&url).await;
         client.batch_execute("BEGIN").await.unwrap();
         proxy.signal("TERM");
         tokio::time::sleep(Duration::from_millis(300)).await;
