@@ -440,6 +440,163 @@ fn a_client_that_disconnects_mid_transaction_releases_its_locks() {
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
+/// `SHOW name` on `client`.
+async fn show(client: &tokio_postgres::Client, name: &str) -> String {
+    let rows = client.simple_query(&format!("SHOW {name}")).await.unwrap();
+    rows.iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+            _ => None,
+        })
+        .unwrap()
+}
+
+#[test]
+fn no_client_sees_a_setting_another_client_left_on_a_shared_server() {
+    let app = app();
+    let proxy = Proxy::start(&app, "default_pool_size = 2");
+    let url = proxy.url(&app);
+    let direct = app.pg.url_for(APP_USER, APP_PASSWORD, &app.database);
+    runtime().block_on(async {
+        let server = connect(&direct).await;
+        let server_zone = show(&server, "TimeZone").await;
+        let server_work_mem = show(&server, "work_mem").await;
+        assert_ne!(server_zone, "Pacific/Chatham");
+        // The leak as reported: a SET outside a transaction (tracked, not pinned) reached
+        // every client that got the same server afterwards.
+        let a = connect(&url).await;
+        a.batch_execute("SET TimeZone = 'Pacific/Chatham'; SET application_name = 'a'")
+            .await
+            .unwrap();
+        for _ in 0..4 {
+            let other = connect(&url).await;
+            assert_eq!(show(&other, "TimeZone").await, server_zone);
+            assert_eq!(show(&other, "application_name").await, "");
+            assert_eq!(show(&a, "TimeZone").await, "Pacific/Chatham");
+        }
+        // Resets go back to the client's own startup values, not the server's.
+        let named = connect(&format!("{url}&application_name=reporting")).await;
+        for reset in [
+            "RESET application_name",
+            "RESET ALL",
+            "SET application_name TO DEFAULT",
+            "SET SESSION application_name = DEFAULT",
+            "DISCARD ALL",
+        ] {
+            named
+                .batch_execute("SET application_name = 'changed'")
+                .await
+                .unwrap();
+            assert_eq!(show(&named, "application_name").await, "changed");
+            named.batch_execute(reset).await.unwrap();
+            assert_eq!(
+                show(&named, "application_name").await,
+                "reporting",
+                "{reset}"
+            );
+        }
+        // Inside a transaction, and then after it.
+        named
+            .batch_execute("SET application_name = 'before'")
+            .await
+            .unwrap();
+        named
+            .batch_execute("BEGIN; SET LOCAL application_name TO DEFAULT")
+            .await
+            .unwrap();
+        assert_eq!(show(&named, "application_name").await, "reporting");
+        named.batch_execute("COMMIT").await.unwrap();
+        assert_eq!(show(&named, "application_name").await, "before");
+        // SET LOCAL ends with its transaction, for the client and for the server.
+        a.batch_execute("BEGIN; SET LOCAL TimeZone = 'Asia/Tokyo'; COMMIT")
+            .await
+            .unwrap();
+        assert_eq!(show(&a, "TimeZone").await, "Pacific/Chatham");
+        let other = connect(&url).await;
+        assert_eq!(show(&other, "TimeZone").await, server_zone);
+        // DISCARD ALL puts the client's settings back, as it does directly.
+        a.batch_execute("DISCARD ALL").await.unwrap();
+        assert_eq!(show(&a, "TimeZone").await, server_zone);
+        // An untracked setting pins its client, even when set inside a transaction that
+        // commits; its server is cleaned when the client leaves.
+        let pinned = connect(&url).await;
+        pinned
+            .batch_execute("BEGIN; SET work_mem = '1234kB'; COMMIT")
+            .await
+            .unwrap();
+        pinned
+            .batch_execute("SELECT set_config('statement_timeout', '4321', false)")
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            let other = connect(&url).await;
+            assert_eq!(show(&other, "work_mem").await, server_work_mem);
+        }
+        drop(pinned);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        for _ in 0..3 {
+            let other = connect(&url).await;
+            assert_eq!(show(&other, "work_mem").await, server_work_mem);
+            assert_eq!(show(&other, "statement_timeout").await, "0");
+        }
+    });
+}
+
+#[test]
+fn a_client_killed_in_a_statement_frees_its_locks_at_once() {
+    let app = app();
+    let proxy = Proxy::start(&app, "default_pool_size = 2");
+    ok(&proxy.psql(
+        &app,
+        "CREATE TABLE accounts (aid int PRIMARY KEY, balance int); \
+         INSERT INTO accounts VALUES (1, 0), (2, 0)",
+    ));
+    let mut holder = Command::new("psql")
+        .args(["-X", "-q", "-d", &proxy.url(&app)])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    holder
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(
+            b"BEGIN;\nUPDATE accounts SET balance = balance + 1 WHERE aid = 2;\nSELECT pg_sleep(20);\n",
+        )
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    // Directly and through PgBouncer the backend runs the sleep to its end and keeps the
+    // row lock for 19 more seconds; brisk cancels it, rolls back and reuses the server.
+    let direct = app.pg.url_for(APP_USER, APP_PASSWORD, &app.database);
+    let updated = Command::new("psql")
+        .args([
+            "-X",
+            "-Atq",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            &direct,
+            "-c",
+            "SET lock_timeout = '3s'",
+            "-c",
+            "UPDATE accounts SET balance = balance + 1 WHERE aid = 2 RETURNING balance",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(ok(&updated).lines().last(), Some("1"));
+    let sleeping = app
+        .pg
+        .psql(
+            &app.database,
+            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%pg_sleep%' AND pid <> pg_backend_pid()",
+        )
+        .unwrap();
+    assert_eq!(sleeping.trim(), "0");
+}
+
 #[test]
 fn session_features_pin_the_client_and_settings_follow_it() {
     let app = app();

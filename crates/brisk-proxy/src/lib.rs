@@ -34,6 +34,7 @@ pub mod protocol;
 mod proxy;
 mod server;
 mod session;
+mod session_state;
 mod stream;
 
 pub use config::{Config, ConfigError};

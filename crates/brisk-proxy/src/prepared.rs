@@ -118,6 +118,11 @@ impl ServerStatements {
         self.used.remove(name);
     }
 
+    /// The server forgot every statement (DISCARD ALL, DEALLOCATE ALL).
+    pub fn clear(&mut self) {
+        self.used.clear();
+    }
+
     pub fn len(&self) -> usize {
         self.used.len()
     }

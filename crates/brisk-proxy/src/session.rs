@@ -26,8 +26,9 @@ use crate::pool::{Checkout, Pool, PoolError};
 use crate::prepared::{ClientStatements, Statement};
 use crate::protocol::{self, ProtocolError, StartupPacket};
 use crate::proxy::Shared;
-use crate::server::{CancelAddress, MAX_BUFFERED_MESSAGE};
+use crate::server::{send_cancel, CancelAddress, MAX_BUFFERED_MESSAGE};
 use crate::server::{ServerError, ServerSecret};
+use crate::session_state::{effects, session_feature, tracked_index, Effects, TrackedSettings};
 use crate::stream::Stream;
 
 /// What can end a session early.
@@ -164,11 +165,12 @@ enum Request {
     Bind,
     Close,
     Describe,
-    /// With its statement's statistics when they are kept.
-    Execute(Option<Tracked>),
+    /// With its statement's statistics when they are kept, and what it does to the
+    /// session state brisk follows.
+    Execute(Option<Tracked>, Effects),
     Sync,
     /// A simple query or function call: its answers run until ReadyForQuery.
-    Query(Option<Tracked>),
+    Query(Option<Tracked>, Effects),
 }
 
 /// A statement in flight, for the per-query statistics.
@@ -201,17 +203,6 @@ impl Expect {
         }
     }
 }
-
-/// Parameters the server reports and brisk replays when a client moves to another server:
-/// the GUC_REPORT settings a client may change.
-const REPLAYED: &[&str] = &[
-    "application_name",
-    "client_encoding",
-    "DateStyle",
-    "IntervalStyle",
-    "TimeZone",
-    "standard_conforming_strings",
-];
 
 /// Serves one client connection to its end.
 pub async fn serve(shared: Arc<Shared>, tcp: tokio::net::TcpStream, peer: Option<SocketAddr>) {
@@ -246,7 +237,11 @@ pub async fn serve(shared: Arc<Shared>, tcp: tokio::net::TcpStream, peer: Option
                 tracing::debug!(error = %e, "admin session ended");
             }
         }
-        Login::Client { pool, info, params } => {
+        Login::Client {
+            pool,
+            info,
+            settings,
+        } => {
             shared.register_client(info.clone());
             pool.stats.clients.fetch_add(1, Ordering::Relaxed);
             let mut session = Session::new(
@@ -255,7 +250,7 @@ pub async fn serve(shared: Arc<Shared>, tcp: tokio::net::TcpStream, peer: Option
                 info.clone(),
                 stream,
                 buf,
-                params,
+                *settings,
             );
             if let Err(e) = session.run().await {
                 tracing::debug!(client = info.id, error = %e, "session ended");
@@ -279,8 +274,8 @@ enum Login {
     Client {
         pool: Arc<Pool>,
         info: Arc<ClientInfo>,
-        /// The parameters the client asked for at startup (those brisk replays).
-        params: HashMap<String, String>,
+        /// The client's tracked settings: its startup values, else its pool's defaults.
+        settings: Box<TrackedSettings>,
     },
 }
 
@@ -404,15 +399,7 @@ async fn login(
             return Ok(Login::Done);
         }
     };
-    let replayed: HashMap<String, String> = params
-        .iter()
-        .filter_map(|(k, v)| {
-            REPLAYED
-                .iter()
-                .find(|r| r.eq_ignore_ascii_case(k))
-                .map(|r| (r.to_string(), v.clone()))
-        })
-        .collect();
+    let settings = Box::new(TrackedSettings::new(&params, &server_params));
     let info = Arc::new(ClientInfo {
         id: shared.next_client_id(),
         user: user.clone(),
@@ -428,11 +415,15 @@ async fn login(
             i32::from_be_bytes(random_bytes::<4>()),
         ),
     });
-    greet(stream, &server_params, &replayed, info.cancel_key).await?;
+    let client_params: HashMap<String, String> = settings
+        .current()
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect();
+    greet(stream, &server_params, &client_params, info.cancel_key).await?;
     Ok(Login::Client {
         pool,
         info,
-        params: replayed,
+        settings,
     })
 }
 
@@ -668,8 +659,21 @@ struct Session {
     pinned: bool,
     transaction_mode: bool,
     statements: ClientStatements,
-    /// Parameters the client has set, to replay on every server it gets.
-    params: HashMap<String, String>,
+    /// The client's tracked settings, brought to every server it gets.
+    settings: TrackedSettings,
+    /// A statement reset tracked settings that the server put back to its own startup
+    /// values, not the client's: they are set again before the client's next message
+    /// (with `SET LOCAL` when the reset was local). See `session_state`.
+    restore: Option<bool>,
+    /// The server has answered everything up to a ReadyForQuery: brisk may send a simple
+    /// query of its own without breaking into the client's extended-protocol batch.
+    synced: bool,
+    /// What the unnamed statement, the unnamed portal and named ones (only those that
+    /// have any) do to the session state brisk follows.
+    unnamed_effects: Effects,
+    unnamed_portal_effects: Effects,
+    named_effects: HashMap<String, Effects>,
+    named_portal_effects: HashMap<String, Effects>,
     to_server: BytesMut,
     to_client: BytesMut,
     in_copy: bool,
@@ -710,7 +714,7 @@ impl Session {
         info: Arc<ClientInfo>,
         client: Stream,
         cbuf: BytesMut,
-        params: HashMap<String, String>,
+        settings: TrackedSettings,
     ) -> Session {
         let config = shared.config();
         let transaction_mode = config.pool_mode == PoolMode::Transaction;
@@ -731,7 +735,13 @@ impl Session {
             pinned: !transaction_mode,
             transaction_mode,
             statements: ClientStatements::default(),
-            params,
+            settings,
+            restore: None,
+            synced: true,
+            unnamed_effects: Effects::NONE,
+            unnamed_portal_effects: Effects::NONE,
+            named_effects: HashMap::new(),
+            named_portal_effects: HashMap::new(),
             // Allocated on first use: an idle client costs a few pages of memory, not
             // buffers sized for traffic it may never send.
             to_server: BytesMut::new(),
@@ -764,6 +774,8 @@ impl Session {
                     if !self.attach().await? {
                         return Ok(());
                     }
+                } else if self.restore.is_some() {
+                    self.restore_settings().await;
                 }
                 // Handled in place and then consumed: splitting the buffer per message
                 // costs reference counting and a drop for each.
@@ -781,6 +793,7 @@ impl Session {
                     if self.request_started.is_none() {
                         self.request_started = Some(self.now);
                     }
+                    self.synced = false;
                     if let Err(e) = server.conn.stream.write_all(&self.to_server).await {
                         self.server_lost(&e.to_string()).await?;
                         return Ok(());
@@ -913,25 +926,15 @@ impl Session {
             }
         };
         let mut checkout = checkout;
-        // Replay what the client set (application_name, TimeZone, ...) where this server
-        // differs.
-        let mut sets = String::new();
-        for (name, value) in &self.params {
-            if checkout.conn.params.get(name) != Some(value) {
-                sets.push_str(&format!(
-                    "SET {} = {};",
-                    quote_name(name),
-                    quote_literal(value)
-                ));
-            }
-        }
-        if !sets.is_empty() {
-            if let Err(e) = checkout.conn.simple(&sets).await {
-                tracing::warn!(client = self.info.id, error = %e, "cannot replay client settings");
-            }
+        // Bring the server to the client's settings (application_name, TimeZone, ...)
+        // where it differs: whatever the last client left there is not this client's.
+        if let Some(sets) = self.settings.differences(&checkout.conn.params, false) {
+            replay_settings(&mut checkout, &sets, self.info.id).await;
             // Replaying is not the statement's time.
             attached_at = Instant::now();
         }
+        self.restore = None;
+        self.synced = true;
         *lock(&self.info.attached) =
             Some((checkout.conn.address.clone(), checkout.conn.backend_key));
         self.info.state.store(STATE_ACTIVE, Ordering::Relaxed);
@@ -991,12 +994,18 @@ impl Session {
     }
 
     /// When the client leaves: a server at rest goes back to the pool; one in a transaction
-    /// is rolled back first; one with requests in flight is closed.
+    /// is rolled back first, and one that held the client's session state (pinned) is
+    /// cleaned with DISCARD ALL. A statement still running in the client's transaction is
+    /// cancelled first: its locks would otherwise be held until it ended, for a client that
+    /// will never commit. Any other request in flight closes the server.
     async fn detach_on_exit(&mut self) {
-        let Some(server) = self.server.as_mut() else {
+        if self.server.is_none() {
             return;
-        };
-        if !self.expected.is_empty() || self.in_copy {
+        }
+        // A request in flight leaves the server at rest only once it is answered.
+        let at_rest = self.expected.is_empty()
+            || (self.status == b'T' && !self.in_copy && self.cancel_in_flight().await);
+        if self.in_copy || !at_rest {
             self.release(false);
             return;
         }
@@ -1004,15 +1013,57 @@ impl Session {
             self.release(true);
             return;
         }
-        let reset = if self.transaction_mode {
-            "ROLLBACK"
-        } else {
-            "ROLLBACK; DISCARD ALL"
+        let Some(server) = self.server.as_mut() else {
+            return;
         };
-        let rolled_back =
-            tokio::time::timeout(Duration::from_secs(5), server.conn.simple(reset)).await;
-        let reusable = matches!(rolled_back, Ok(Ok(b'I')));
+        let clean = async {
+            let mut status = server.conn.simple("ROLLBACK").await?;
+            if self.pinned {
+                // One statement per query: DISCARD ALL refuses to run in the implicit
+                // transaction of a multi-statement query.
+                status = server.conn.simple("DISCARD ALL").await?;
+                server.conn.prepared.clear();
+            }
+            Ok::<u8, ServerError>(status)
+        };
+        let cleaned = tokio::time::timeout(Duration::from_secs(5), clean).await;
+        let reusable = matches!(cleaned, Ok(Ok(b'I')));
         self.release(reusable);
+    }
+
+    /// Cancels what the server is running for a client that left, and reads the answers
+    /// it still owes (at most 2 s). True when the server came to rest.
+    async fn cancel_in_flight(&mut self) -> bool {
+        let Some(server) = self.server.as_ref() else {
+            return false;
+        };
+        if let Err(e) = send_cancel(&server.conn.address, server.conn.backend_key).await {
+            tracing::warn!(client = self.info.id, error = %e, "cannot cancel a departed client's statement");
+            return false;
+        }
+        let drain = async {
+            while !self.expected.is_empty() {
+                let server = self.server.as_mut()?;
+                if server
+                    .conn
+                    .stream
+                    .read_buf(&mut server.conn.buf)
+                    .await
+                    .ok()?
+                    == 0
+                {
+                    return None;
+                }
+                self.server_messages().ok()?;
+                // Nobody is left to read it.
+                self.to_client.clear();
+            }
+            Some(())
+        };
+        matches!(
+            tokio::time::timeout(Duration::from_secs(2), drain).await,
+            Ok(Some(()))
+        )
     }
 
     /// Forwards one client message, rewriting prepared statement names in transaction mode.
@@ -1021,7 +1072,8 @@ impl Session {
         match kind {
             b'Q' => {
                 let query = protocol::decode_query(body)?;
-                if let Some(command) = LocalCommand::parse(query).filter(|_| rename && !self.pinned)
+                if let Some(command) =
+                    LocalCommand::parse(query).filter(|c| rename && self.answers_locally(c))
                 {
                     self.run_local(&command);
                     self.expected
@@ -1033,18 +1085,21 @@ impl Session {
                 protocol::put_message(&mut self.to_server, kind, body);
                 let tracked = self.observing.then(|| self.track(query.into(), None, None));
                 self.expected
-                    .push_back(Expect::Client(Request::Query(tracked)));
+                    .push_back(Expect::Client(Request::Query(tracked, effects(query))));
             }
             b'F' => {
                 protocol::put_message(&mut self.to_server, kind, body);
                 self.expected
-                    .push_back(Expect::Client(Request::Query(None)));
+                    .push_back(Expect::Client(Request::Query(None, Effects::NONE)));
             }
             b'P' => {
                 let parse = protocol::decode_parse(body)?;
                 self.unnamed_local = None;
-                if parse.name.is_empty() && rename && !self.pinned {
-                    if let Some(command) = LocalCommand::parse(parse.query) {
+                self.remember_statement_effects(parse.name, effects(parse.query));
+                if parse.name.is_empty() && rename {
+                    if let Some(command) =
+                        LocalCommand::parse(parse.query).filter(|c| self.answers_locally(c))
+                    {
                         // Answered by brisk: the Bind, Describe and Execute of the unnamed
                         // statement that follow are too.
                         self.unnamed_local = Some(command);
@@ -1107,6 +1162,7 @@ impl Session {
             }
             b'B' => {
                 let bind = protocol::decode_bind(body)?;
+                self.remember_portal_effects(bind.portal, bind.statement);
                 if self.observing {
                     self.remember_portal(bind.portal, bind.statement, bind.rest);
                 }
@@ -1133,6 +1189,15 @@ impl Session {
             }
             b'C' => {
                 let (which, name) = protocol::decode_target(kind, body)?;
+                if !name.is_empty() {
+                    let effects = match which {
+                        b'S' => &mut self.named_effects,
+                        _ => &mut self.named_portal_effects,
+                    };
+                    if !effects.is_empty() {
+                        effects.remove(name);
+                    }
+                }
                 if self.observing && !name.is_empty() {
                     match which {
                         b'S' => self.named_texts.remove(name).map(|(text, _)| text),
@@ -1151,8 +1216,18 @@ impl Session {
             }
             b'E' => {
                 protocol::put_message(&mut self.to_server, kind, body);
+                let portal = protocol::cstr(body).map(|(p, _)| p).unwrap_or("");
+                let effects = if portal.is_empty() {
+                    self.unnamed_portal_effects
+                } else if self.named_portal_effects.is_empty() {
+                    Effects::NONE
+                } else {
+                    self.named_portal_effects
+                        .get(portal)
+                        .copied()
+                        .unwrap_or_default()
+                };
                 let tracked = if self.observing {
-                    let portal = protocol::cstr(body).map(|(p, _)| p).unwrap_or("");
                     let found = if portal.is_empty() {
                         self.unnamed_portal.clone()
                     } else {
@@ -1163,7 +1238,7 @@ impl Session {
                     None
                 };
                 self.expected
-                    .push_back(Expect::Client(Request::Execute(tracked)));
+                    .push_back(Expect::Client(Request::Execute(tracked, effects)));
             }
             b'S' => {
                 protocol::put_message(&mut self.to_server, kind, body);
@@ -1275,15 +1350,19 @@ impl Session {
                     } else {
                         0
                     };
+                    let effects = self.front_effects();
+                    if kind == b'C' && !effects.is_none() {
+                        self.follow_effects(effects);
+                    }
                     match self.expected.front_mut() {
-                        Some(Expect::Client(Request::Execute(tracked))) => {
+                        Some(Expect::Client(Request::Execute(tracked, _))) => {
                             if let Some(mut tracked) = tracked.take() {
                                 tracked.rows = rows;
                                 self.finish(tracked);
                             }
                             self.expected.pop_front();
                         }
-                        Some(Expect::Client(Request::Query(Some(tracked)))) => {
+                        Some(Expect::Client(Request::Query(Some(tracked), _))) => {
                             tracked.rows += rows;
                         }
                         _ => {}
@@ -1293,14 +1372,20 @@ impl Session {
                 b'E' => self.server_error(),
                 b'Z' => {
                     self.status = body.first().copied().unwrap_or(b'E');
-                    if let Some(Expect::Client(Request::Query(Some(tracked)))) =
+                    if let Some(Expect::Client(Request::Query(Some(tracked), _))) =
                         self.expected.pop_front()
                     {
                         self.finish(tracked);
                     }
+                    self.synced = self.expected.is_empty();
                     if self.status == b'I' {
-                        // Named portals end with their transaction.
+                        // Named portals end with their transaction, and so do settings a
+                        // `SET LOCAL ... TO DEFAULT` reset: the server put back the client's.
                         self.named_portals.clear();
+                        self.named_portal_effects.clear();
+                        if self.restore == Some(true) {
+                            self.restore = None;
+                        }
                     }
                     self.count_completion();
                 }
@@ -1312,9 +1397,18 @@ impl Session {
                                 .params
                                 .insert(name.to_string(), value.to_string());
                         }
-                        // The client changed it (SET): replay it on its next servers.
-                        if REPLAYED.contains(&name) {
-                            self.params.insert(name.to_string(), value.to_string());
+                        if let Some(index) = tracked_index(name) {
+                            match self.settings.reset_value(index) {
+                                // A reset: the server went back to its own startup value,
+                                // the client to its own (set on the server before its next
+                                // statement, see `follow_effects`).
+                                Some(own) if self.front_effects().resets(index) && own != value => {
+                                    protocol::put_parameter_status(&mut self.to_client, name, own);
+                                    forward = false;
+                                }
+                                // The client changed it: follow it to its next servers.
+                                _ => self.settings.reported(index, value),
+                            }
                         }
                     }
                 }
@@ -1335,7 +1429,7 @@ impl Session {
     /// After an error, the server skips every message up to the next Sync: so do the
     /// expected answers. A Parse brisk recorded as prepared did not happen.
     fn server_error(&mut self) {
-        if let Some(Expect::Client(Request::Query(tracked))) = self.expected.front_mut() {
+        if let Some(Expect::Client(Request::Query(tracked, _))) = self.expected.front_mut() {
             if let Some(tracked) = tracked {
                 tracked.error = true;
             }
@@ -1348,7 +1442,7 @@ impl Session {
             if matches!(front.request(), Some(Request::Sync)) {
                 break;
             }
-            if let Expect::Client(Request::Execute(tracked)) = front {
+            if let Expect::Client(Request::Execute(tracked, _)) = front {
                 if failed.is_none() {
                     failed = Some(tracked.take());
                 }
@@ -1443,12 +1537,117 @@ impl Session {
         }
     }
 
-    /// Carries out a DEALLOCATE (or DISCARD ALL) on the client's own statements.
+    /// Carries out a DEALLOCATE (or DISCARD ALL) on the client's own statements, and a
+    /// DISCARD ALL's reset of its settings.
     fn run_local(&mut self, command: &LocalCommand) {
         match command {
-            LocalCommand::DeallocateAll(_) => self.statements = ClientStatements::default(),
+            LocalCommand::DeallocateAll(tag) => {
+                self.statements = ClientStatements::default();
+                if *tag == "DISCARD ALL" {
+                    self.settings.reset(effects(tag));
+                }
+            }
             LocalCommand::Deallocate(name) => {
                 self.statements.remove(name);
+            }
+        }
+    }
+
+    /// Whether brisk answers `command` itself rather than the server. Only what brisk can
+    /// carry out exactly as PostgreSQL would: a server would act on every client's
+    /// statements there, but a pinned client may have SQL-level ones (PREPARE) that only
+    /// the server knows; DISCARD ALL fails in a transaction block; a DEALLOCATE of a name
+    /// the client never prepared is the server's error to give.
+    fn answers_locally(&self, command: &LocalCommand) -> bool {
+        match command {
+            LocalCommand::DeallocateAll("DISCARD ALL") => !self.pinned && self.status == b'I',
+            LocalCommand::DeallocateAll(_) => !self.pinned,
+            LocalCommand::Deallocate(name) => self.statements.get(name).is_some(),
+        }
+    }
+
+    /// What the statement being answered now does to the session state brisk follows.
+    fn front_effects(&self) -> Effects {
+        match self.expected.front() {
+            Some(Expect::Client(Request::Query(_, effects) | Request::Execute(_, effects))) => {
+                *effects
+            }
+            _ => Effects::NONE,
+        }
+    }
+
+    /// Follows a statement that completed with `effects`: settings reset to the client's
+    /// own values (set on the server before its next statement when the server reset them
+    /// to its own), and prepared statements the server forgot.
+    fn follow_effects(&mut self, effects: Effects) {
+        if effects.resets_any() {
+            self.settings.reset(effects);
+            if let Some(server) = self.server.as_ref() {
+                if self
+                    .settings
+                    .differences(&server.conn.params, false)
+                    .is_some()
+                {
+                    // A LOCAL reset is restored with SET LOCAL, unless a session-level one
+                    // is already waiting.
+                    self.restore = Some(self.restore.unwrap_or(true) && effects.local());
+                }
+            }
+        }
+        if effects.forgets_prepared() {
+            self.statements = ClientStatements::default();
+            if let Some(server) = self.server.as_mut() {
+                server.conn.prepared.clear();
+            }
+        }
+    }
+
+    /// Records what a parsed statement does (most do nothing: the named map stays empty).
+    fn remember_statement_effects(&mut self, name: &str, effects: Effects) {
+        if name.is_empty() {
+            self.unnamed_effects = effects;
+        } else if !effects.is_none() {
+            self.named_effects.insert(name.to_string(), effects);
+        } else if !self.named_effects.is_empty() {
+            self.named_effects.remove(name);
+        }
+    }
+
+    /// A portal does what its statement does.
+    fn remember_portal_effects(&mut self, portal: &str, statement: &str) {
+        let effects = if statement.is_empty() {
+            self.unnamed_effects
+        } else if self.named_effects.is_empty() {
+            Effects::NONE
+        } else {
+            self.named_effects
+                .get(statement)
+                .copied()
+                .unwrap_or_default()
+        };
+        if portal.is_empty() {
+            self.unnamed_portal_effects = effects;
+        } else if !effects.is_none() {
+            self.named_portal_effects
+                .insert(portal.to_string(), effects);
+        } else if !self.named_portal_effects.is_empty() {
+            self.named_portal_effects.remove(portal);
+        }
+    }
+
+    /// Puts back the settings a reset took from the client (see `follow_effects`), once the
+    /// server has answered everything, before the client's next message goes out.
+    async fn restore_settings(&mut self) {
+        let Some(local) = self.restore else {
+            return;
+        };
+        if !(self.synced && self.expected.is_empty() && self.to_server.is_empty()) {
+            return;
+        }
+        self.restore = None;
+        if let Some(server) = self.server.as_mut() {
+            if let Some(sets) = self.settings.differences(&server.conn.params, local) {
+                replay_settings(server, &sets, self.info.id).await;
             }
         }
     }
@@ -1498,7 +1697,7 @@ impl Session {
         if self.pinned {
             return;
         }
-        if let Some(feature) = session_feature(query, self.status) {
+        if let Some(feature) = session_feature(query) {
             self.pinned = true;
             self.pool.stats.pinned.fetch_add(1, Ordering::Relaxed);
             tracing::info!(
@@ -1511,107 +1710,13 @@ impl Session {
     }
 }
 
-/// The session feature a query uses, if any: LISTEN, session advisory locks, WITH HOLD
-/// cursors, temporary tables, SQL-level PREPARE, and SET (outside a transaction) of a
-/// setting brisk cannot replay.
-pub fn session_feature(query: &str, status: u8) -> Option<&'static str> {
-    // Hot path: nearly every query is none of these; rule them out without lexing.
-    if !might_use_session_feature(query) {
-        return None;
+/// Runs brisk's `SET`s for a client's settings on its server, outside the client's
+/// traffic. A value the server refuses (a client's startup value PostgreSQL would have
+/// refused at login) is logged; the client keeps asking for it.
+async fn replay_settings(server: &mut Checkout, sets: &str, client: u64) {
+    if let Err(e) = server.conn.simple(sets).await {
+        tracing::warn!(client, error = %e, "cannot replay client settings");
     }
-    let words: Vec<String> = brisk_sql::Lexer::new(query)
-        .filter(|t| t.kind == brisk_sql::TokenKind::Identifier)
-        .take(64)
-        .map(|t| t.text.to_ascii_lowercase())
-        .collect();
-    let first = words.first().map(String::as_str)?;
-    let has = |w: &str| words.iter().any(|x| x == w);
-    match first {
-        "listen" => return Some("LISTEN"),
-        "prepare" => return Some("PREPARE"),
-        "declare" if has("hold") && has("with") => return Some("WITH HOLD cursor"),
-        "create" if has("temp") || has("temporary") => return Some("temporary table"),
-        "set" if status == b'I' => {
-            let second = words.get(1).map(String::as_str).unwrap_or("");
-            let name = if second == "session" {
-                words.get(2).map(String::as_str).unwrap_or("")
-            } else {
-                second
-            };
-            let replayable = matches!(
-                name,
-                "local"
-                    | "transaction"
-                    | "application_name"
-                    | "client_encoding"
-                    | "names"
-                    | "datestyle"
-                    | "intervalstyle"
-                    | "timezone"
-                    | "time"
-                    | "standard_conforming_strings"
-            );
-            if !replayable {
-                return Some("SET of a setting brisk cannot replay");
-            }
-        }
-        _ => {}
-    }
-    let advisory = words.iter().any(|w| {
-        matches!(
-            w.as_str(),
-            "pg_advisory_lock"
-                | "pg_advisory_lock_shared"
-                | "pg_try_advisory_lock"
-                | "pg_try_advisory_lock_shared"
-        )
-    });
-    advisory.then_some("session advisory lock")
-}
-
-/// A cheap first test: the query mentions an advisory lock, or its first word (after
-/// whitespace, comments and parentheses are skipped roughly) is one a session feature starts
-/// with. False positives are fine; the lexer decides.
-fn might_use_session_feature(query: &str) -> bool {
-    let bytes = query.as_bytes();
-    let start = bytes
-        .iter()
-        .position(|b| !(b.is_ascii_whitespace() || *b == b'('))
-        .unwrap_or(bytes.len());
-    let head = &bytes[start..bytes.len().min(start + 8)];
-    let starts =
-        |word: &[u8]| head.len() >= word.len() && head[..word.len()].eq_ignore_ascii_case(word);
-    starts(b"listen")
-        || starts(b"prepare")
-        || starts(b"declare")
-        || starts(b"create")
-        || starts(b"set")
-        || starts(b"/*")
-        || starts(b"--")
-        || contains_ignore_case(bytes, b"advisory")
-}
-
-/// Hot path (every query's text): a cheap scan for the first byte, in either case, and a
-/// comparison only where it matches.
-fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
-    let Some((&first, rest)) = needle.split_first() else {
-        return true;
-    };
-    let (lower, upper) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
-    haystack.iter().enumerate().any(|(at, &byte)| {
-        (byte == lower || byte == upper)
-            && haystack
-                .get(at + 1..at + needle.len())
-                .is_some_and(|tail| tail.eq_ignore_ascii_case(rest))
-    })
-}
-
-fn quote_name(name: &str) -> String {
-    brisk_sql::quote_ident(name)
-}
-
-fn quote_literal(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "''"))
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -1620,7 +1725,6 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 #[cfg(test)]
 mod tests {
-    use super::session_feature;
 
     #[test]
     fn deallocate_and_discard_are_recognised() {
@@ -1643,54 +1747,5 @@ mod tests {
         );
         assert_eq!(LocalCommand::parse("DEALLOCATE ALL; SELECT 1"), None);
         assert_eq!(LocalCommand::parse("SELECT 1"), None);
-    }
-
-    #[test]
-    fn contains_ignore_case_finds_the_needle_anywhere_in_any_case() {
-        use super::contains_ignore_case;
-        assert!(contains_ignore_case(
-            b"select pg_ADVISORY_lock(1)",
-            b"advisory"
-        ));
-        assert!(contains_ignore_case(b"xadvisory", b"advisory"));
-        assert!(contains_ignore_case(b"Advisory", b"advisory"));
-        assert!(!contains_ignore_case(b"advisor", b"advisory"));
-        assert!(!contains_ignore_case(b"a", b"advisory"));
-        assert!(!contains_ignore_case(b"", b"advisory"));
-        assert!(contains_ignore_case(b"", b""));
-    }
-
-    #[test]
-    fn session_features_are_recognised() {
-        assert_eq!(session_feature("LISTEN jobs", b'I'), Some("LISTEN"));
-        assert_eq!(
-            session_feature("select pg_advisory_lock(1)", b'I'),
-            Some("session advisory lock")
-        );
-        assert_eq!(
-            session_feature("SELECT pg_advisory_xact_lock(1)", b'T'),
-            None
-        );
-        assert_eq!(
-            session_feature("CREATE TEMP TABLE t (a int)", b'I'),
-            Some("temporary table")
-        );
-        assert_eq!(
-            session_feature("DECLARE c CURSOR WITH HOLD FOR SELECT 1", b'T'),
-            Some("WITH HOLD cursor")
-        );
-        assert_eq!(
-            session_feature("SET search_path TO app", b'I'),
-            Some("SET of a setting brisk cannot replay")
-        );
-        assert_eq!(session_feature("SET search_path TO app", b'T'), None);
-        assert_eq!(session_feature("SET application_name = 'x'", b'I'), None);
-        assert_eq!(session_feature("SET TIME ZONE 'UTC'", b'I'), None);
-        assert_eq!(
-            session_feature("SET LOCAL statement_timeout = 5", b'T'),
-            None
-        );
-        assert_eq!(session_feature("SELECT 1", b'I'), None);
-        assert_eq!(session_feature("", b'I'), None);
     }
 }

@@ -63,5 +63,5 @@ pub use fingerprint::{fingerprint, CacheStats, Fingerprint, FingerprintCache};
 pub use lexer::{Lexer, Token, TokenKind};
 pub use lint::{lint, LintError, LintIssue, LintOutcome, LintSeverity, Rule};
 pub use normalize::{normalize, normalize_into};
-pub use quote::quote_ident;
+pub use quote::{quote_ident, quote_literal};
 pub use shape::shape_key_into;

@@ -17,6 +17,25 @@ pub fn quote_ident(name: &str) -> String {
     }
 }
 
+/// `value` as a string literal that means the same whatever `standard_conforming_strings`
+/// is: a value with a backslash is written as an escape string (`E'a\\b'`).
+pub fn quote_literal(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 3);
+    if value.contains('\\') {
+        out.push('E');
+    }
+    out.push('\'');
+    for ch in value.chars() {
+        match ch {
+            '\'' => out.push_str("''"),
+            '\\' => out.push_str("\\\\"),
+            _ => out.push(ch),
+        }
+    }
+    out.push('\'');
+    out
+}
+
 /// PostgreSQL's keywords that are not "unreserved" (its reserved, type/function-name and
 /// column-name categories, PostgreSQL 17's `kwlist.h`), sorted. Like the
 /// server's `quote_ident`, brisk quotes every one of them: quoting more than needed is always
@@ -229,7 +248,7 @@ fn keyword_hash(word: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::{quote_ident, NOT_UNRESERVED};
+    use super::{quote_ident, quote_literal, NOT_UNRESERVED};
 
     #[test]
     fn every_listed_keyword_and_no_other_word_is_reserved() {
@@ -252,5 +271,13 @@ mod tests {
         assert_eq!(quote_ident("left"), "\"left\"");
         assert_eq!(quote_ident("timestamp"), "\"timestamp\"");
         assert_eq!(quote_ident("name"), "name");
+    }
+
+    #[test]
+    fn literals_mean_the_same_whatever_standard_conforming_strings_is() {
+        assert_eq!(quote_literal("UTC"), "'UTC'");
+        assert_eq!(quote_literal("it's"), "'it''s'");
+        assert_eq!(quote_literal(r"C:\tmp"), r"E'C:\\tmp'");
+        assert_eq!(quote_literal(""), "''");
     }
 }

@@ -188,23 +188,10 @@ pub fn substitute(query: &str, params: &[Option<String>]) -> Option<String> {
     Some(out)
 }
 
-/// `value` as a standard SQL string literal. Backslashes stay as they are, which is right
-/// with `standard_conforming_strings` on (PostgreSQL's default since 9.1).
-pub fn quote_literal(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    quote_literal_into(value, &mut out);
-    out
-}
+pub use brisk_sql::quote_literal;
 
 fn quote_literal_into(value: &str, out: &mut String) {
-    out.push('\'');
-    for ch in value.chars() {
-        if ch == '\'' {
-            out.push('\'');
-        }
-        out.push(ch);
-    }
-    out.push('\'');
+    out.push_str(&quote_literal(value));
 }
 
 fn fingerprint_of(query: &str) -> Option<String> {

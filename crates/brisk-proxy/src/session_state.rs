@@ -1,0 +1,522 @@
+//! The settings brisk follows for each client, so that a client sees on whatever server it
+//! borrows exactly what it would see on a direct connection.
+//!
+//! PostgreSQL reports these settings to the client (`GUC_REPORT`: a ParameterStatus message
+//! whenever they change), so brisk can follow every change without parsing SQL. Each client
+//! has a value for every one of them, never "whatever the last client left there":
+//! - its startup packet's value, else the server's default for its pool (the values a fresh
+//!   server connection reports; `application_name` defaults to empty, as it does on a direct
+//!   connection that names none, not to the `brisk` that brisk's own connections use);
+//! - then whatever the server reports while the client's statements run (`SET`, `SET LOCAL`,
+//!   the revert at the end of a transaction, a `set_config`).
+//!
+//! A `RESET` is the exception: a server resets to *its* startup values, not the client's, so
+//! brisk recognises the statements that reset (see [`effects`]) and puts the client's own
+//! values back.
+//!
+//! Architecture invariant: nothing here does I/O. The session compares a client's settings
+//! with a server's ([`TrackedSettings::differences`]) and sends the `SET`s.
+
+use std::collections::HashMap;
+
+use brisk_sql::{Lexer, TokenKind};
+
+/// The reported settings a client may change and brisk replays, as the server names them in
+/// ParameterStatus (PgBouncer tracks the same five, plus `standard_conforming_strings`).
+pub const TRACKED: [&str; 6] = [
+    "application_name",
+    "client_encoding",
+    "DateStyle",
+    "IntervalStyle",
+    "TimeZone",
+    "standard_conforming_strings",
+];
+
+/// The position of a tracked setting in [`TRACKED`], by its name in any case.
+pub fn tracked_index(name: &str) -> Option<usize> {
+    TRACKED.iter().position(|t| t.eq_ignore_ascii_case(name))
+}
+
+/// One client's tracked settings: the values a `RESET` goes back to, and the current ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackedSettings {
+    reset: [Option<String>; TRACKED.len()],
+    current: [Option<String>; TRACKED.len()],
+}
+
+impl TrackedSettings {
+    /// A client's settings at login: `startup` holds what its startup packet asked for (any
+    /// parameters; only the tracked ones are used), `server` what a fresh server connection
+    /// of its pool reported.
+    pub fn new(startup: &[(String, String)], server: &HashMap<String, String>) -> TrackedSettings {
+        let reset: [Option<String>; TRACKED.len()] = std::array::from_fn(|i| {
+            let name = TRACKED[i];
+            startup
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+                .or_else(|| {
+                    if name == "application_name" {
+                        Some(String::new())
+                    } else {
+                        server.get(name).cloned()
+                    }
+                })
+        });
+        TrackedSettings {
+            current: reset.clone(),
+            reset,
+        }
+    }
+
+    /// The current value of each tracked setting that has one.
+    pub fn current(&self) -> impl Iterator<Item = (&'static str, &str)> + '_ {
+        TRACKED
+            .iter()
+            .zip(&self.current)
+            .filter_map(|(name, value)| Some((*name, value.as_deref()?)))
+    }
+
+    /// Follows a value the server reported while the client's statement ran.
+    pub fn reported(&mut self, index: usize, value: &str) {
+        if self.current[index].as_deref() != Some(value) {
+            self.current[index] = Some(value.to_string());
+        }
+    }
+
+    /// The value a `RESET` of the setting at `index` gives this client.
+    pub fn reset_value(&self, index: usize) -> Option<&str> {
+        self.reset[index].as_deref()
+    }
+
+    /// Puts the settings named by `resets` back to the client's own reset values.
+    pub fn reset(&mut self, resets: Effects) {
+        for i in 0..TRACKED.len() {
+            if resets.resets(i) {
+                self.current[i] = self.reset[i].clone();
+            }
+        }
+    }
+
+    /// The statements that bring a server whose reported settings are `server` to this
+    /// client's values (`SET LOCAL` ones when `local`), or `None` when it has them already.
+    pub fn differences(&self, server: &HashMap<String, String>, local: bool) -> Option<String> {
+        let mut sets = String::new();
+        for (name, value) in self.current() {
+            if server.get(name).map(String::as_str) != Some(value) {
+                sets.push_str(if local { "SET LOCAL " } else { "SET " });
+                sets.push_str(&brisk_sql::quote_ident(name));
+                sets.push_str(" = ");
+                sets.push_str(&brisk_sql::quote_literal(value));
+                sets.push(';');
+            }
+        }
+        (!sets.is_empty()).then_some(sets)
+    }
+}
+
+/// What a statement does to the session state brisk follows: the tracked settings it resets
+/// to their startup values, whether that reset is `LOCAL`, and whether it makes the server
+/// forget every prepared statement. A bit set; empty for nearly every statement.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Effects(u8);
+
+const LOCAL: u8 = 1 << 6;
+const FORGETS_PREPARED: u8 = 1 << 7;
+const ALL_SETTINGS: u8 = (1 << TRACKED.len()) - 1;
+
+impl Effects {
+    pub const NONE: Effects = Effects(0);
+
+    pub fn is_none(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Whether the tracked setting at `index` goes back to its startup value.
+    pub fn resets(self, index: usize) -> bool {
+        self.0 & (1 << index) != 0
+    }
+
+    pub fn resets_any(self) -> bool {
+        self.0 & ALL_SETTINGS != 0
+    }
+
+    /// The reset lasts only until the end of the transaction (`SET LOCAL ... TO DEFAULT`).
+    pub fn local(self) -> bool {
+        self.0 & LOCAL != 0
+    }
+
+    /// The server forgets all prepared statements (`DISCARD ALL`, `DEALLOCATE ALL`).
+    pub fn forgets_prepared(self) -> bool {
+        self.0 & FORGETS_PREPARED != 0
+    }
+
+    fn with(self, bits: u8) -> Effects {
+        Effects(self.0 | bits)
+    }
+}
+
+/// The [`Effects`] of a query text (one statement or several).
+///
+/// Hot path: every Query and Parse comes here. Texts that cannot reset anything are ruled
+/// out by their first word without lexing: only a text that starts with `RESET`, `SET`,
+/// `DISCARD` or `DEALLOCATE` (or a comment), or that holds a `;`, is read further.
+pub fn effects(query: &str) -> Effects {
+    if !might_have_effects(query.as_bytes()) {
+        return Effects::NONE;
+    }
+    let mut effects = Effects::NONE;
+    let mut words: Vec<String> = Vec::new();
+    let tokens = Lexer::new(query).filter(|t| !t.kind.is_trivia());
+    for token in tokens.chain(std::iter::once(brisk_sql::Token {
+        kind: TokenKind::Semicolon,
+        start: query.len(),
+        text: ";",
+    })) {
+        match token.kind {
+            TokenKind::Semicolon => {
+                effects = effects.with(statement_effects(&words));
+                words.clear();
+            }
+            TokenKind::Identifier => words.push(token.text.to_ascii_lowercase()),
+            TokenKind::QuotedIdentifier => {
+                words.push(token.text.trim_matches('"').replace("\"\"", "\""))
+            }
+            // Only the first few words decide; values (strings, numbers) end the look.
+            _ => words.push(String::new()),
+        }
+    }
+    effects
+}
+
+fn might_have_effects(bytes: &[u8]) -> bool {
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    let head = &bytes[start..bytes.len().min(start + 10)];
+    let starts =
+        |word: &[u8]| head.len() >= word.len() && head[..word.len()].eq_ignore_ascii_case(word);
+    starts(b"reset")
+        || starts(b"set")
+        || starts(b"discard")
+        || starts(b"deallocate")
+        || starts(b"/*")
+        || starts(b"--")
+        || bytes.contains(&b';')
+}
+
+/// The effects of one statement, from its words (lowercased identifiers; any other token is
+/// an empty word).
+fn statement_effects(words: &[String]) -> u8 {
+    let words: Vec<&str> = words.iter().take(6).map(String::as_str).collect();
+    match words.as_slice() {
+        ["discard", "all"] => ALL_SETTINGS | FORGETS_PREPARED,
+        ["deallocate", "all"] | ["deallocate", "prepare", "all"] => FORGETS_PREPARED,
+        ["reset", "all"] => ALL_SETTINGS,
+        ["reset", "time", "zone"] => setting_bit("timezone"),
+        ["reset", name] => setting_bit(name),
+        ["set", rest @ ..] => {
+            let (local, rest) = match rest {
+                ["local", rest @ ..] => (LOCAL, rest),
+                ["session", rest @ ..] => (0, rest),
+                rest => (0, rest),
+            };
+            let bit = match rest {
+                ["time", "zone", "default" | "local"] => setting_bit("timezone"),
+                ["names", "default"] => setting_bit("client_encoding"),
+                [name, "to" | "", "default"] => setting_bit(name),
+                _ => 0,
+            };
+            if bit == 0 {
+                0
+            } else {
+                bit | local
+            }
+        }
+        _ => 0,
+    }
+}
+
+fn setting_bit(name: &str) -> u8 {
+    tracked_index(name).map_or(0, |i| 1 << i)
+}
+
+/// The session feature a query uses, if any: LISTEN, session advisory locks, WITH HOLD
+/// cursors, temporary tables, SQL-level PREPARE, and a session-level SET (or `set_config`
+/// without `is_local`) of a setting brisk does not track. Each statement of a multi-statement
+/// text counts.
+///
+/// A plain `SET` inside a transaction pins too: it outlives the transaction when it commits.
+/// `SET LOCAL` and `SET TRANSACTION` end with their transaction and never pin.
+pub fn session_feature(query: &str) -> Option<&'static str> {
+    // Hot path: nearly every query is none of these; rule them out without lexing.
+    if !might_use_session_feature(query) {
+        return None;
+    }
+    let mut words: Vec<String> = Vec::new();
+    let mut found = None;
+    let end = brisk_sql::Token {
+        kind: TokenKind::Semicolon,
+        start: query.len(),
+        text: ";",
+    };
+    for token in Lexer::new(query).chain(std::iter::once(end)) {
+        match token.kind {
+            TokenKind::Semicolon => {
+                found = found.or_else(|| statement_feature(&words));
+                words.clear();
+            }
+            TokenKind::Identifier => words.push(token.text.to_ascii_lowercase()),
+            TokenKind::QuotedIdentifier => {
+                words.push(token.text.trim_matches('"').replace("\"\"", "\""))
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
+/// The session feature of one statement, from its identifiers (lowercased).
+fn statement_feature(words: &[String]) -> Option<&'static str> {
+    let first = words.first().map(String::as_str)?;
+    let has = |w: &str| words.iter().any(|x| x == w);
+    match first {
+        "listen" => return Some("LISTEN"),
+        "prepare" => return Some("PREPARE"),
+        "declare" if has("hold") && has("with") => return Some("WITH HOLD cursor"),
+        "create" if has("temp") || has("temporary") => return Some("temporary table"),
+        "select" if has("into") && (has("temp") || has("temporary")) => {
+            return Some("temporary table")
+        }
+        "set" => {
+            let second = words.get(1).map(String::as_str).unwrap_or("");
+            let name = if second == "session" {
+                words.get(2).map(String::as_str).unwrap_or("")
+            } else {
+                second
+            };
+            let follows = matches!(
+                name,
+                "local"
+                    | "transaction"
+                    | "application_name"
+                    | "client_encoding"
+                    | "names"
+                    | "datestyle"
+                    | "intervalstyle"
+                    | "timezone"
+                    | "time"
+                    | "standard_conforming_strings"
+            );
+            if !follows {
+                return Some("SET of a setting brisk cannot replay");
+            }
+        }
+        _ => {}
+    }
+    // `set_config(name, value, is_local)`: only a literal `true` keeps it in the transaction.
+    if has("set_config") && !has("true") {
+        return Some("set_config of a session setting");
+    }
+    let advisory = words.iter().any(|w| {
+        matches!(
+            w.as_str(),
+            "pg_advisory_lock"
+                | "pg_advisory_lock_shared"
+                | "pg_try_advisory_lock"
+                | "pg_try_advisory_lock_shared"
+        )
+    });
+    advisory.then_some("session advisory lock")
+}
+
+/// A cheap first test: the query has more than one statement, mentions an advisory lock,
+/// `set_config` or a temporary table, or its first word (after whitespace and parentheses)
+/// is one a session feature starts with. False positives are fine; the lexer decides.
+fn might_use_session_feature(query: &str) -> bool {
+    let bytes = query.as_bytes();
+    let start = bytes
+        .iter()
+        .position(|b| !(b.is_ascii_whitespace() || *b == b'('))
+        .unwrap_or(bytes.len());
+    let head = &bytes[start..bytes.len().min(start + 8)];
+    let starts =
+        |word: &[u8]| head.len() >= word.len() && head[..word.len()].eq_ignore_ascii_case(word);
+    starts(b"listen")
+        || starts(b"prepare")
+        || starts(b"declare")
+        || starts(b"create")
+        || starts(b"set")
+        || starts(b"/*")
+        || starts(b"--")
+        || bytes.contains(&b';')
+        || contains_ignore_case(bytes, b"advisory")
+        || contains_ignore_case(bytes, b"set_config")
+        || contains_ignore_case(bytes, b"temp")
+}
+
+/// Hot path (every query's text): a cheap scan for the first byte, in either case, and a
+/// comparison only where it matches.
+fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    let (lower, upper) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
+    haystack.iter().enumerate().any(|(at, &byte)| {
+        (byte == lower || byte == upper)
+            && haystack
+                .get(at + 1..at + needle.len())
+                .is_some_and(|tail| tail.eq_ignore_ascii_case(rest))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server() -> HashMap<String, String> {
+        [
+            ("application_name", "brisk"),
+            ("client_encoding", "UTF8"),
+            ("DateStyle", "ISO, MDY"),
+            ("IntervalStyle", "postgres"),
+            ("TimeZone", "UTC"),
+            ("standard_conforming_strings", "on"),
+            ("server_version", "15.1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    #[test]
+    fn a_client_has_a_value_for_every_setting_from_its_startup_or_the_server() {
+        let startup = vec![
+            ("user".to_string(), "app".to_string()),
+            ("timezone".to_string(), "Europe/Paris".to_string()),
+        ];
+        let settings = TrackedSettings::new(&startup, &server());
+        let current: HashMap<_, _> = settings.current().collect();
+        assert_eq!(current["TimeZone"], "Europe/Paris");
+        assert_eq!(current["DateStyle"], "ISO, MDY");
+        // brisk's own application_name is not the server's default.
+        assert_eq!(current["application_name"], "");
+        assert_eq!(current.len(), TRACKED.len());
+    }
+
+    #[test]
+    fn differences_set_only_what_the_server_has_otherwise() {
+        let mut settings = TrackedSettings::new(&[], &server());
+        let mut on_server = server();
+        assert_eq!(
+            settings.differences(&on_server, false).as_deref(),
+            Some("SET application_name = '';")
+        );
+        on_server.insert("application_name".into(), String::new());
+        assert_eq!(settings.differences(&on_server, false), None);
+        settings.reported(tracked_index("TimeZone").unwrap(), "Pacific/Chatham");
+        on_server.insert("TimeZone".into(), "Asia/Tokyo".into());
+        assert_eq!(
+            settings.differences(&on_server, true).as_deref(),
+            Some("SET LOCAL \"TimeZone\" = 'Pacific/Chatham';")
+        );
+        settings.reset(effects("RESET TimeZone"));
+        assert_eq!(
+            settings.differences(&on_server, false).as_deref(),
+            Some("SET \"TimeZone\" = 'UTC';")
+        );
+    }
+
+    #[test]
+    fn resetting_statements_are_recognised() {
+        let tz = 1 << tracked_index("TimeZone").unwrap();
+        let app = 1 << tracked_index("application_name").unwrap();
+        assert_eq!(effects("RESET TimeZone"), Effects(tz));
+        assert_eq!(effects("reset time zone"), Effects(tz));
+        assert_eq!(effects("RESET \"TimeZone\";"), Effects(tz));
+        assert_eq!(effects("SET TIME ZONE LOCAL"), Effects(tz));
+        assert_eq!(effects("SET timezone TO DEFAULT"), Effects(tz));
+        assert_eq!(effects("SET SESSION timezone = DEFAULT"), Effects(tz));
+        assert_eq!(effects("SET LOCAL timezone = default"), Effects(tz | LOCAL));
+        assert_eq!(effects("RESET ALL"), Effects(ALL_SETTINGS));
+        assert_eq!(
+            effects("DISCARD ALL"),
+            Effects(ALL_SETTINGS | FORGETS_PREPARED)
+        );
+        assert_eq!(effects("DEALLOCATE ALL"), Effects(FORGETS_PREPARED));
+        assert_eq!(effects("SELECT 1; RESET application_name"), Effects(app));
+        assert_eq!(effects("/* app */ RESET application_name"), Effects(app));
+        // Not resets: values, untracked settings, other statements.
+        assert_eq!(effects("SET timezone = 'default'"), Effects::NONE);
+        assert_eq!(effects("SET TimeZone = 'UTC'"), Effects::NONE);
+        assert_eq!(effects("RESET work_mem"), Effects::NONE);
+        assert_eq!(effects("SELECT 'RESET ALL'"), Effects::NONE);
+        assert_eq!(effects("SELECT 1"), Effects::NONE);
+        assert_eq!(effects(""), Effects::NONE);
+    }
+
+    #[test]
+    fn contains_ignore_case_finds_the_needle_anywhere_in_any_case() {
+        use super::contains_ignore_case;
+        assert!(contains_ignore_case(
+            b"select pg_ADVISORY_lock(1)",
+            b"advisory"
+        ));
+        assert!(contains_ignore_case(b"xadvisory", b"advisory"));
+        assert!(contains_ignore_case(b"Advisory", b"advisory"));
+        assert!(!contains_ignore_case(b"advisor", b"advisory"));
+        assert!(!contains_ignore_case(b"a", b"advisory"));
+        assert!(!contains_ignore_case(b"", b"advisory"));
+        assert!(contains_ignore_case(b"", b""));
+    }
+
+    #[test]
+    fn session_features_are_recognised() {
+        assert_eq!(session_feature("LISTEN jobs"), Some("LISTEN"));
+        assert_eq!(
+            session_feature("select pg_advisory_lock(1)"),
+            Some("session advisory lock")
+        );
+        assert_eq!(session_feature("SELECT pg_advisory_xact_lock(1)"), None);
+        assert_eq!(
+            session_feature("CREATE TEMP TABLE t (a int)"),
+            Some("temporary table")
+        );
+        assert_eq!(
+            session_feature("DECLARE c CURSOR WITH HOLD FOR SELECT 1"),
+            Some("WITH HOLD cursor")
+        );
+        // Inside a transaction too: a plain SET outlives it once it commits.
+        assert_eq!(
+            session_feature("SET search_path TO app"),
+            Some("SET of a setting brisk cannot replay")
+        );
+        assert_eq!(
+            session_feature("SELECT 1; SET work_mem = '1GB'"),
+            Some("SET of a setting brisk cannot replay")
+        );
+        assert_eq!(
+            session_feature("SELECT set_config('work_mem', '1GB', false)"),
+            Some("set_config of a session setting")
+        );
+        assert_eq!(
+            session_feature("SELECT set_config('request.jwt', $1, true)"),
+            None
+        );
+        assert_eq!(
+            session_feature("SELECT * INTO TEMP t FROM users"),
+            Some("temporary table")
+        );
+        assert_eq!(session_feature("SELECT temperature FROM readings"), None);
+        assert_eq!(session_feature("SET application_name = 'x'"), None);
+        assert_eq!(session_feature("SET TIME ZONE 'UTC'"), None);
+        assert_eq!(
+            session_feature("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE"),
+            None
+        );
+        assert_eq!(session_feature("SET LOCAL statement_timeout = 5"), None);
+        assert_eq!(session_feature("SELECT 1"), None);
+        assert_eq!(session_feature(""), None);
+    }
+}
