@@ -14,6 +14,11 @@
 //! brisk recognises the statements that reset (see [`effects`]) and puts the client's own
 //! values back.
 //!
+//! What cannot be followed pins: [`session_feature`] names the statements that leave state
+//! in the server's session (temporary tables, session advisory locks, `LISTEN`, `WITH HOLD`
+//! cursors, SQL `PREPARE`, a session-level `SET` of an untracked setting), after which the
+//! client keeps its server, and the server is cleaned when the client leaves.
+//!
 //! Architecture invariant: nothing here does I/O. The session compares a client's settings
 //! with a server's ([`TrackedSettings::differences`]) and sends the `SET`s.
 
@@ -350,24 +355,25 @@ fn might_use_session_feature(query: &str) -> bool {
         || starts(b"set")
         || starts(b"/*")
         || starts(b"--")
-        || bytes.contains(&b';')
-        || contains_ignore_case(bytes, b"advisory")
-        || contains_ignore_case(bytes, b"set_config")
-        || contains_ignore_case(bytes, b"temp")
+        || mentions_session_words(bytes)
 }
 
-/// Hot path (every query's text): a cheap scan for the first byte, in either case, and a
-/// comparison only where it matches.
-fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
-    let Some((&first, rest)) = needle.split_first() else {
-        return true;
-    };
-    let (lower, upper) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
-    haystack.iter().enumerate().any(|(at, &byte)| {
-        (byte == lower || byte == upper)
-            && haystack
-                .get(at + 1..at + needle.len())
-                .is_some_and(|tail| tail.eq_ignore_ascii_case(rest))
+/// Hot path (every query's text): one pass for a `;`, or `advisory`, `set_config` or `temp`
+/// in any case, comparing only where a byte could start one of them.
+fn mentions_session_words(bytes: &[u8]) -> bool {
+    bytes.iter().enumerate().any(|(at, &byte)| {
+        if byte == b';' {
+            return true;
+        }
+        let rest: &[u8] = match byte | 0x20 {
+            b'a' => b"dvisory",
+            b's' => b"et_config",
+            b't' => b"emp",
+            _ => return false,
+        };
+        bytes
+            .get(at + 1..at + 1 + rest.len())
+            .is_some_and(|tail| tail.eq_ignore_ascii_case(rest))
     })
 }
 
@@ -457,18 +463,18 @@ mod tests {
     }
 
     #[test]
-    fn contains_ignore_case_finds_the_needle_anywhere_in_any_case() {
-        use super::contains_ignore_case;
-        assert!(contains_ignore_case(
-            b"select pg_ADVISORY_lock(1)",
-            b"advisory"
+    fn the_first_look_finds_session_words_anywhere_in_any_case() {
+        assert!(mentions_session_words(b"select pg_ADVISORY_lock(1)"));
+        assert!(mentions_session_words(b"xadvisory"));
+        assert!(mentions_session_words(b"SELECT SET_CONFIG('a', 'b', true)"));
+        assert!(mentions_session_words(b"select 1; select 2"));
+        assert!(mentions_session_words(b"INTO Temp t"));
+        assert!(!mentions_session_words(b"advisor"));
+        assert!(!mentions_session_words(b"select set_confi"));
+        assert!(!mentions_session_words(
+            b"SELECT id FROM users WHERE a = $1"
         ));
-        assert!(contains_ignore_case(b"xadvisory", b"advisory"));
-        assert!(contains_ignore_case(b"Advisory", b"advisory"));
-        assert!(!contains_ignore_case(b"advisor", b"advisory"));
-        assert!(!contains_ignore_case(b"a", b"advisory"));
-        assert!(!contains_ignore_case(b"", b"advisory"));
-        assert!(contains_ignore_case(b"", b""));
+        assert!(!mentions_session_words(b""));
     }
 
     #[test]
