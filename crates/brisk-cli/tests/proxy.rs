@@ -1984,3 +1984,75 @@ fn users_missing_from_the_config_log_in_through_auth_query_and_scram_pass_throug
         "carol's pool: {pools:?}"
     );
 }
+
+#[test]
+fn logins_that_time_out_holding_a_server_leave_the_pool_counts_right() {
+    let app = app();
+    let slow = format!("slow_{}", app.database);
+    let lookup = format!("lookup_{}", app.database);
+    // An auth_query that takes 3 s, under a client_login_timeout of 1 s: each login times
+    // out while it holds one of the lookup pool's servers.
+    app.pg
+        .psql(
+            &app.database,
+            &format!(
+                "CREATE ROLE {slow} LOGIN PASSWORD 'slow-secret';
+                 CREATE ROLE {lookup} LOGIN PASSWORD 'lookup-secret';
+                 CREATE FUNCTION public.slow_lookup(name text, OUT usename name, OUT passwd text)
+                   RETURNS record LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog
+                   AS $$ SELECT usename, passwd FROM pg_shadow, pg_sleep(3) WHERE usename = name $$;
+                 GRANT EXECUTE ON FUNCTION public.slow_lookup(text) TO {lookup};"
+            ),
+        )
+        .unwrap();
+    let proxy = Proxy::start_with(|port| {
+        format!(
+            "listen_port = {port}\nadmin_users = [\"admin\"]\nauth_user = \"{lookup}\"\n\
+             auth_query = \"SELECT usename, passwd FROM public.slow_lookup($1)\"\n\
+             client_login_timeout = 1\ndefault_pool_size = 4\nmin_pool_size = 2\n\
+             [databases]\n{db} = \"postgres://127.0.0.1:{pg_port}/{db}?sslmode=disable\"\n\
+             [users]\n{lookup} = \"lookup-secret\"\nadmin = \"admin-secret\"\n",
+            db = app.database,
+            pg_port = app.pg.port()
+        )
+    });
+    let url = format!(
+        "postgres://{slow}:slow-secret@127.0.0.1:{}/{}?sslmode=disable&connect_timeout=5",
+        proxy.port, app.database
+    );
+    let logins: Vec<_> = (0..4)
+        .map(|_| {
+            Command::new("psql")
+                .args(["-X", "-At", "-d", &url, "-c", "SELECT 1"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for login in logins {
+        let output = login.wait_with_output().unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("client_login_timeout"), "{stderr}");
+    }
+    // The timed-out logins' servers were closed, and the pool counts them as closed: it
+    // opens servers again up to min_pool_size (a count that drifted up would never let it).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let idle: usize = proxy
+            .admin_rows("SHOW POOLS")
+            .iter()
+            .filter(|row| row["user"] == lookup)
+            .map(|row| row["sv_idle"].parse::<usize>().unwrap())
+            .sum();
+        if idle == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the lookup pool has {idle} idle servers, not 2"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -67,10 +67,30 @@ pub struct PoolStats {
 }
 
 /// A server connection lent to a client, with the slot it occupies.
+///
+/// Dropped without [`Pool::release`] (a session that ended in a way nobody planned for, a
+/// login that timed out while it held one), its connection closes and the pool's count
+/// follows: the accounting is right by construction, not by every path remembering it.
 pub struct Checkout {
     /// Boxed: a checkout moves between the pool and a session on every transaction.
     pub conn: Box<ServerConn>,
+    slot: Slot,
+}
+
+/// The slot a lent connection occupies: its permit, and its place in the server count.
+struct Slot {
+    pool: Arc<Pool>,
     _permit: OwnedSemaphorePermit,
+    /// Given back through `release`, which did the accounting.
+    returned: bool,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if !self.returned {
+            self.pool.stats.servers.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
 }
 
 pub struct Pool {
@@ -137,7 +157,7 @@ impl Pool {
     }
 
     /// Waits for a free slot (fairly, in arrival order) and returns a logged-in server.
-    pub async fn acquire(&self) -> Result<Checkout, PoolError> {
+    pub async fn acquire(self: &Arc<Self>) -> Result<Checkout, PoolError> {
         let settings = self.settings();
         // Hot path: a free slot needs none of the waiting bookkeeping.
         // The slow paths (a wait, a health check, a new connection) are boxed: their
@@ -154,7 +174,11 @@ impl Pool {
         };
         Ok(Checkout {
             conn,
-            _permit: permit,
+            slot: Slot {
+                pool: self.clone(),
+                _permit: permit,
+                returned: false,
+            },
         })
     }
 
@@ -244,7 +268,8 @@ impl Pool {
     /// Takes a connection back. Only a connection at rest (idle, outside a transaction,
     /// nothing in flight) may be reused; anything else is closed.
     pub fn release(&self, checkout: Checkout, reusable: bool) {
-        let Checkout { mut conn, _permit } = checkout;
+        let Checkout { mut conn, mut slot } = checkout;
+        slot.returned = true;
         let settings = self.settings();
         let now = Instant::now();
         if reusable && now.saturating_duration_since(conn.created) < settings.server_lifetime {
