@@ -442,12 +442,21 @@ impl Proxy {
                 }
             }
         });
+        // Every client task holds a clone of `running` until it ends (admin sessions let go
+        // of theirs at login): once the last is dropped, `finished` yields None. Shutdown
+        // waits on that, not on a poll of the client count.
+        let (running, mut finished) = tokio::sync::mpsc::channel::<()>(1);
         tokio::pin!(stop);
         loop {
             tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok((tcp, peer)) => {
-                        tokio::spawn(crate::session::serve(shared.clone(), tcp, Some(peer)));
+                        tokio::spawn(crate::session::serve(
+                            shared.clone(),
+                            tcp,
+                            Some(peer),
+                            running.clone(),
+                        ));
                     }
                     Err(e) => {
                         // Out of file descriptors or similar: back off instead of spinning.
@@ -461,10 +470,8 @@ impl Proxy {
         drop(listener);
         tracing::info!("shutting down: waiting for clients to finish their transactions");
         shared.shutdown.send_replace(true);
-        let deadline = Instant::now() + DRAIN_TIMEOUT;
-        while shared.client_count() > 0 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        drop(running);
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT, finished.recv()).await;
         maintenance.abort();
         for task in observability {
             task.abort();

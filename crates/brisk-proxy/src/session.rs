@@ -204,8 +204,14 @@ impl Expect {
     }
 }
 
-/// Serves one client connection to its end.
-pub async fn serve(shared: Arc<Shared>, tcp: tokio::net::TcpStream, peer: Option<SocketAddr>) {
+/// Serves one client connection to its end. `running` is held until then, so that shutdown
+/// can wait for every client (an admin session lets go of it: it does not hold shutdown up).
+pub async fn serve(
+    shared: Arc<Shared>,
+    tcp: tokio::net::TcpStream,
+    peer: Option<SocketAddr>,
+    running: tokio::sync::mpsc::Sender<()>,
+) {
     let _ = tcp.set_nodelay(true);
     let mut stream = Stream::Tcp(tcp);
     let mut buf = BytesMut::with_capacity(READ_SPACE);
@@ -231,6 +237,7 @@ pub async fn serve(shared: Arc<Shared>, tcp: tokio::net::TcpStream, peer: Option
     match outcome {
         Login::Done => {}
         Login::Admin(user) => {
+            drop(running);
             // Boxed, as the login is: admin sessions are few.
             let admin = Box::pin(crate::admin::serve(&shared, &mut stream, &mut buf, &user));
             if let Err(e) = admin.await {
