@@ -3,7 +3,7 @@
 //! An index attached to a partitioned index is judged as part of its parent: it cannot be
 //! dropped alone, and the parent's size and scans are the sums over its leaves.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use brisk_pg::catalog::{quote_ident, ForeignKey, Index, StatsWindow};
 use brisk_report::{
@@ -187,11 +187,33 @@ pub fn plan(facts: &IndexFacts<'_>, options: &CheckOptions) -> Vec<Finding> {
     let trusted = facts
         .usage
         .is_some_and(|u| u.age_secs() >= options.unused_index_min_days * 86_400.0);
-    let mut order: Vec<&Index> = facts
-        .indexes
-        .iter()
-        .filter(|i| i.is_valid && standalone(i))
-        .collect();
+    // Indexes of different tables never stand in for each other: plan table by table, so
+    // the work grows with the indexes of a table, not of the database.
+    let mut tables: BTreeMap<u32, Vec<&Index>> = BTreeMap::new();
+    for index in facts.indexes.iter().filter(|i| i.is_valid && standalone(i)) {
+        tables.entry(index.table_oid).or_default().push(index);
+    }
+    let mut foreign_keys: HashMap<u32, Vec<&ForeignKey>> = HashMap::new();
+    for fk in facts.foreign_keys {
+        foreign_keys.entry(fk.table_oid).or_default().push(fk);
+    }
+    let mut findings = Vec::new();
+    for (table_oid, order) in &mut tables {
+        let foreign_keys = foreign_keys.get(table_oid).map_or(&[][..], Vec::as_slice);
+        plan_table(order, foreign_keys, facts, trusted, options, &mut findings);
+    }
+    findings
+}
+
+/// [`plan`] for the indexes of one table.
+fn plan_table<'a>(
+    order: &mut [&'a Index],
+    foreign_keys: &[&ForeignKey],
+    facts: &IndexFacts<'_>,
+    trusted: bool,
+    options: &CheckOptions,
+    findings: &mut Vec<Finding>,
+) {
     // Only an index at least as wide can serve another, so the wide are decided first and
     // each index then sees the fate of every index that could serve it. Among duplicates
     // the one to keep comes first.
@@ -202,15 +224,14 @@ pub fn plan(facts: &IndexFacts<'_>, options: &CheckOptions) -> Vec<Finding> {
             .then(b.is_unique.cmp(&a.is_unique))
             .then_with(|| keep_first(a, b))
     });
+    let order: &[&'a Index] = order;
     let mut fates: Vec<Fate> = Vec::with_capacity(order.len());
     for (position, index) in order.iter().copied().enumerate() {
         let named_to_stay = fates.iter().any(|f| stays_in(f, index));
         let kept_before = order[..position]
             .iter()
             .zip(&fates)
-            .filter(|(other, fate)| {
-                other.table_oid == index.table_oid && matches!(fate, Fate::Kept)
-            })
+            .filter(|(_, fate)| matches!(fate, Fate::Kept))
             .map(|(other, _)| *other);
         let fate = if named_to_stay {
             Fate::Kept
@@ -246,7 +267,6 @@ pub fn plan(facts: &IndexFacts<'_>, options: &CheckOptions) -> Vec<Finding> {
         fates.push(fate);
     }
 
-    let mut findings = Vec::new();
     if let Some(usage) = facts.usage {
         let mut unused: Vec<usize> = (0..order.len())
             .filter(|&n| {
@@ -261,14 +281,14 @@ pub fn plan(facts: &IndexFacts<'_>, options: &CheckOptions) -> Vec<Finding> {
             if fates.iter().any(|f| stays_in(f, index)) {
                 continue;
             }
-            if serves_a_foreign_key_alone(index, &order, &fates, facts.foreign_keys) {
+            if serves_a_foreign_key_alone(index, order, &fates, foreign_keys) {
                 continue;
             }
             if trusted {
                 fates[n] = Fate::Unused;
             }
             findings.push(unused_finding(
-                index, &order, &fates, facts, usage, trusted, options,
+                index, order, &fates, facts, usage, trusted, options,
             ));
         }
     }
@@ -281,7 +301,6 @@ pub fn plan(facts: &IndexFacts<'_>, options: &CheckOptions) -> Vec<Finding> {
             Fate::Kept | Fate::Unused => {}
         }
     }
-    findings
 }
 
 /// Whether `fate` names `index` as the one that stays.
@@ -297,14 +316,12 @@ fn serves_a_foreign_key_alone(
     index: &Index,
     order: &[&Index],
     fates: &[Fate],
-    foreign_keys: &[ForeignKey],
+    foreign_keys: &[&ForeignKey],
 ) -> bool {
     foreign_keys.iter().any(|fk| {
-        fk.table_oid == index.table_oid
-            && leads_with(index, &fk.columns)
+        leads_with(index, &fk.columns)
             && !order.iter().zip(fates).any(|(other, fate)| {
                 other.oid != index.oid
-                    && other.table_oid == index.table_oid
                     && matches!(fate, Fate::Kept)
                     && leads_with(other, &fk.columns)
             })
