@@ -27,6 +27,16 @@ pub fn run_lint(sources: &[LintSource], skip: &[Rule]) -> Report {
     for source in sources {
         let outcome = lint(&source.text, skip);
         statements += outcome.statements;
+        let parsed = outcome.statements.saturating_sub(outcome.errors.len());
+        let others = match parsed {
+            0 => String::new(),
+            n => format!(
+                " The other {} of {} {} still linted.",
+                plural(n, "statement", "statements"),
+                source.name,
+                if n == 1 { "was" } else { "were" }
+            ),
+        };
         for error in outcome.errors {
             report.findings.push(
                 Finding::new(
@@ -35,7 +45,9 @@ pub fn run_lint(sources: &[LintSource], skip: &[Rule]) -> Report {
                     location(source, error.offset),
                     error.message,
                 )
-                .detail("PostgreSQL's parser rejects this statement; the other statements were still linted."),
+                .detail(format!(
+                    "PostgreSQL's parser rejects this statement, so no rule could look at it.{others}"
+                )),
             );
         }
         for issue in outcome.issues {
@@ -58,11 +70,17 @@ pub fn run_lint(sources: &[LintSource], skip: &[Rule]) -> Report {
         }
     }
     report.notes.push(format!(
-        "{statements} statements in {} file(s) linted.",
-        sources.len()
+        "{} in {} linted.",
+        plural(statements, "statement", "statements"),
+        plural(sources.len(), "file", "files")
     ));
     report.sort();
     report
+}
+
+/// `1 statement`, `2 statements`.
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// `file:line:column` of a byte offset, both 1-based; columns count characters.

@@ -60,7 +60,8 @@ pub struct CheckArgs {
     #[arg(long, value_name = "PERCENT", default_value_t = 90.0)]
     connections_critical_pct: f64,
 
-    /// Days of statistics before an unused index is a warning rather than info.
+    /// Days of statistics before an unused index is a warning with a DROP; before that it
+    /// is info, and its fix says when to check again.
     #[arg(long, value_name = "DAYS", default_value_t = 7.0)]
     unused_index_min_days: f64,
 

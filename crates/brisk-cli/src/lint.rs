@@ -20,9 +20,10 @@ pub struct LintArgs {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
 
-    /// Exit with status 1 when a finding is at least this severe.
-    #[arg(long, value_enum)]
-    fail_on: Option<FailOn>,
+    /// Exit with status 1 when a finding is at least this severe. A syntax error is
+    /// critical, so by default a script PostgreSQL cannot parse fails, as in other linters.
+    #[arg(long, value_enum, default_value_t = FailOn::Critical)]
+    fail_on: FailOn,
 
     /// Do not apply this rule (repeatable): `sql.select_star` or `select_star`.
     #[arg(long, value_name = "RULE")]
@@ -76,7 +77,7 @@ pub fn run(args: LintArgs) -> anyhow::Result<ExitCode> {
         &report,
         Emit {
             format: args.format,
-            fail_on: args.fail_on,
+            fail_on: Some(args.fail_on),
             limit: args.limit,
         },
     )

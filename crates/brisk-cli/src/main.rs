@@ -2,8 +2,9 @@
 //! format. It holds no logic of its own; every judgement lives in a library crate.
 //!
 //! Exit codes: 0 when the command ran (and found nothing at or above `--fail-on`), 1 when a
-//! finding reached `--fail-on`, 2 for bad input of any kind (arguments, URL, connection,
-//! privileges), 130 when interrupted.
+//! finding reached `--fail-on` (for `lint`, `critical` unless told otherwise, which takes in
+//! syntax errors), 2 for bad input of any kind (arguments, URL, connection, privileges),
+//! 130 when interrupted.
 
 mod advise;
 mod check;

@@ -17,17 +17,21 @@ pub enum Format {
     Json,
 }
 
+/// The least severe finding that makes a command exit with status 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FailOn {
+    /// Never: exit 0 whatever was found.
+    None,
     Warning,
     Critical,
 }
 
 impl FailOn {
-    fn threshold(self) -> Severity {
+    fn threshold(self) -> Option<Severity> {
         match self {
-            FailOn::Warning => Severity::Warning,
-            FailOn::Critical => Severity::Critical,
+            FailOn::None => None,
+            FailOn::Warning => Some(Severity::Warning),
+            FailOn::Critical => Some(Severity::Critical),
         }
     }
 }
@@ -64,8 +68,8 @@ pub fn emit(report: &Report, how: Emit) -> anyhow::Result<ExitCode> {
             out.flush()?;
         }
     }
-    let failed = match (fail_on, report.max_severity()) {
-        (Some(fail_on), Some(worst)) => worst >= fail_on.threshold(),
+    let failed = match (fail_on.and_then(FailOn::threshold), report.max_severity()) {
+        (Some(threshold), Some(worst)) => worst >= threshold,
         _ => false,
     };
     Ok(if failed {

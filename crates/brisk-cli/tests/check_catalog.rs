@@ -5,8 +5,20 @@ mod common;
 
 use common::{assert_silent, check, evidence, finding, findings, Db};
 
+/// When the statistics of `db` will cover `days` days, as `brisk check` words it: from their
+/// last reset, or from the server's start when they were never reset.
+fn statistics_cover_days_at(db: &Db, days: u32) -> String {
+    db.sql(&format!(
+        "SELECT to_char((coalesce(stats_reset, pg_postmaster_start_time()) + interval '{days} days')
+                        AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC'
+           FROM pg_stat_database WHERE datname = current_database();"
+    ))
+    .trim()
+    .to_string()
+}
+
 #[test]
-fn unused_index_is_found_with_its_size_and_statistics_age() {
+fn unused_index_on_young_statistics_says_when_to_check_again_and_drops_nothing() {
     let db = Db::fresh("unused");
     db.sql(
         "CREATE TABLE items (id bigint PRIMARY KEY, sku text UNIQUE, note text);
@@ -17,31 +29,125 @@ fn unused_index_is_found_with_its_size_and_statistics_age() {
     let unused = finding(&report, "index.unused", "public.items_note_idx");
     assert!(evidence(unused, "size") > 0.0);
     assert!(evidence(unused, "statistics age") >= 0.0);
-    // Seconds of statistics prove little: info, not a warning.
+    // Seconds of statistics prove little: info, and no DROP until they cover a week.
     assert_eq!(unused["severity"], "info");
-    assert!(unused["fix"]["apply"]
-        .as_str()
-        .unwrap()
-        .contains("DROP INDEX CONCURRENTLY IF EXISTS public.items_note_idx"));
-    assert!(unused["fix"]["rollback"]
-        .as_str()
-        .unwrap()
-        .contains("CREATE INDEX CONCURRENTLY items_note_idx"));
+    assert_eq!(unused["fix"]["kind"], "manual");
+    let apply = unused["fix"]["apply"].as_str().unwrap();
+    assert!(!apply.contains("DROP"), "{apply}");
+    let date = statistics_cover_days_at(&db, 7);
+    assert!(
+        apply.starts_with(&format!("Check again on {date}")),
+        "{apply} (expected {date})"
+    );
     // Primary keys and unique indexes enforce something and are never "unused".
     assert_silent(&report, "index.unused", "public.items_pkey");
     assert_silent(&report, "index.unused", "public.items_sku_key");
 }
 
 #[test]
-fn unused_index_is_a_warning_once_statistics_are_old_enough() {
+fn unused_index_is_a_warning_with_a_drop_once_statistics_are_old_enough() {
     let db = Db::fresh("unused_old");
     db.sql(
         "CREATE TABLE items (id bigint PRIMARY KEY, note text);
          CREATE INDEX items_note_idx ON items (note);",
     );
+    // A threshold of 0 days makes seconds of statistics old enough.
     let report = check(&db.url(), &["--unused-index-min-days", "0"]);
     let unused = finding(&report, "index.unused", "public.items_note_idx");
     assert_eq!(unused["severity"], "warning");
+    assert_eq!(
+        unused["fix"]["apply"],
+        "DROP INDEX CONCURRENTLY IF EXISTS public.items_note_idx;"
+    );
+    assert!(unused["fix"]["rollback"]
+        .as_str()
+        .unwrap()
+        .contains("CREATE INDEX CONCURRENTLY items_note_idx"));
+    assert_silent(&report, "index.unused", "public.items_pkey");
+}
+
+#[test]
+fn of_two_unused_duplicates_one_is_dropped_and_the_other_stays() {
+    let db = Db::fresh("dup_unused");
+    db.sql(
+        "CREATE TABLE files (id bigint PRIMARY KEY, user_id bigint);
+         CREATE INDEX files_user_id_idx ON files (user_id);
+         CREATE INDEX files_user_id_idx1 ON files (user_id);",
+    );
+    for days in ["7", "0"] {
+        let report = check(&db.url(), &["--unused-index-min-days", days]);
+        let dup = finding(&report, "index.duplicate", "public.files_user_id_idx1");
+        assert!(dup["detail"]
+            .as_str()
+            .unwrap()
+            .contains("files_user_id_idx stays"));
+        // The one that stays gets no finding of its own: no second DROP.
+        for check_id in ["index.unused", "index.duplicate", "index.redundant"] {
+            assert_silent(&report, check_id, "public.files_user_id_idx");
+        }
+        assert_silent(&report, "index.unused", "public.files_user_id_idx1");
+    }
+}
+
+#[test]
+fn a_used_prefix_stays_once_its_unused_wider_index_can_be_judged() {
+    let db = Db::fresh("prefix_used");
+    db.sql(
+        "CREATE TABLE messages (id bigint PRIMARY KEY, conversation_id bigint, created_at timestamptz);
+         INSERT INTO messages SELECT g, g % 1000, now() - g * interval '1 s'
+           FROM generate_series(1, 100000) g;
+         CREATE INDEX messages_conv ON messages (conversation_id);
+         CREATE INDEX messages_conv_created ON messages (conversation_id, created_at);",
+    );
+    // Enough rows that the narrower index is the cheaper read, as in the demo.
+    db.sql("ANALYZE messages;");
+    db.sql("SELECT id FROM messages WHERE conversation_id = 7;");
+    db.wait_for_table_stat("messages", "idx_scan", 1);
+    let scanned =
+        db.sql("SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = 'messages_conv';");
+    assert_ne!(
+        scanned.trim(),
+        "0",
+        "the planner should read the narrower index"
+    );
+
+    // Old enough statistics: the wider index was never scanned, so it goes, as unused.
+    let report = check(&db.url(), &["--unused-index-min-days", "0"]);
+    let unused = finding(&report, "index.unused", "public.messages_conv_created");
+    assert!(unused["fix"]["apply"]
+        .as_str()
+        .unwrap()
+        .starts_with("DROP INDEX"));
+    assert!(unused["detail"]
+        .as_str()
+        .unwrap()
+        .contains("messages_conv stays"));
+    assert_silent(&report, "index.redundant", "public.messages_conv");
+
+    // Young statistics say nothing about the wider one: the prefix goes, the wider stays.
+    let report = check(&db.url(), &[]);
+    let redundant = finding(&report, "index.redundant", "public.messages_conv");
+    assert!(redundant["detail"]
+        .as_str()
+        .unwrap()
+        .contains("messages_conv_created stays: it is the wider one"));
+    assert_silent(&report, "index.unused", "public.messages_conv_created");
+}
+
+#[test]
+fn the_only_index_of_a_foreign_key_is_not_dropped_as_unused() {
+    let db = Db::fresh("fk_unused");
+    db.sql(
+        "CREATE TABLE users (id int PRIMARY KEY);
+         CREATE TABLE posts (id int PRIMARY KEY, user_id int REFERENCES users (id), tag text);
+         CREATE INDEX posts_user_id ON posts (user_id);
+         CREATE INDEX posts_tag ON posts (tag);",
+    );
+    let report = check(&db.url(), &["--unused-index-min-days", "0"]);
+    assert_silent(&report, "index.unused", "public.posts_user_id");
+    assert_silent(&report, "fk.unindexed", "public.posts (user_id)");
+    // An unused index that serves no foreign key is still found.
+    finding(&report, "index.unused", "public.posts_tag");
 }
 
 #[test]
@@ -125,7 +231,8 @@ fn partitioned_indexes_are_judged_once_at_the_parent() {
          CREATE TABLE p_2025 PARTITION OF p FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
          CREATE TABLE p_2026 PARTITION OF p FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
          CREATE INDEX p_a ON p (a);
-         CREATE INDEX p_a2 ON p (a);",
+         CREATE INDEX p_a2 ON p (a);
+         CREATE INDEX p_id ON p (id);",
     );
     let report = check(&db.url(), &[]);
     let dup: Vec<_> = findings(&report, "index.duplicate");
@@ -142,7 +249,7 @@ fn partitioned_indexes_are_judged_once_at_the_parent() {
         .into_iter()
         .map(|f| f["subject"].as_str().unwrap().to_string())
         .collect();
-    assert!(unused.contains(&"public.p_a".to_string()), "{unused:?}");
+    assert!(unused.contains(&"public.p_id".to_string()), "{unused:?}");
     assert!(unused.iter().all(|s| !s.contains("p_2025")), "{unused:?}");
 }
 

@@ -7,16 +7,29 @@ use std::process::{Command, Stdio};
 
 use common::brisk;
 
-fn lint_json(args: &[&str]) -> serde_json::Value {
+/// `brisk lint --format json` plus `args`, which must exit with `code`; returns the report.
+fn lint_json(args: &[&str], code: i32) -> serde_json::Value {
     let mut all = vec!["lint", "--format", "json"];
     all.extend_from_slice(args);
     let output = brisk(&all);
-    assert!(
-        output.status.success(),
+    assert_eq!(
+        output.status.code(),
+        Some(code),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// `brisk lint` plus `args` as text: its exit code and what it printed.
+fn lint_text(args: &[&str]) -> (Option<i32>, String) {
+    let mut all = vec!["lint"];
+    all.extend_from_slice(args);
+    let output = brisk(&all);
+    (
+        output.status.code(),
+        String::from_utf8(output.stdout).unwrap(),
+    )
 }
 
 fn write_sql(dir: &tempfile::TempDir, name: &str, sql: &str) -> String {
@@ -35,7 +48,8 @@ fn a_file_of_anti_patterns_gets_a_finding_each_with_line_and_rewrite() {
          SELECT id FROM users WHERE lower(email) = 'ann@example.com';\n\
          DELETE FROM sessions;\n",
     );
-    let report = lint_json(&[&file]);
+    // The DELETE without WHERE is critical: the run fails.
+    let report = lint_json(&[&file], 1);
     let found: Vec<(String, String)> = report["findings"]
         .as_array()
         .unwrap()
@@ -98,7 +112,7 @@ fn standard_input_is_linted() {
 fn invalid_sql_is_a_finding_with_its_position_not_a_crash() {
     let dir = tempfile::tempdir().unwrap();
     let file = write_sql(&dir, "bad.sql", "SELECT 1;\nSELECT id FROM WHERE x = 1;\n");
-    let report = lint_json(&[&file]);
+    let report = lint_json(&[&file], 1);
     let error = &report["findings"][0];
     assert_eq!(error["check"], "sql.syntax_error");
     assert_eq!(error["severity"], "critical");
@@ -107,6 +121,57 @@ fn invalid_sql_is_a_finding_with_its_position_not_a_crash() {
         .as_str()
         .unwrap()
         .contains("syntax error at or near \"WHERE\""));
+}
+
+#[test]
+fn a_syntax_error_or_a_critical_finding_fails_unless_fail_on_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = write_sql(&dir, "broken.sql", "SELEC 1;");
+    let critical = write_sql(&dir, "critical.sql", "DELETE FROM sessions;");
+    let warning = write_sql(&dir, "warning.sql", "SELECT * FROM users;");
+    assert_eq!(brisk(&["lint", &broken]).status.code(), Some(1));
+    assert_eq!(brisk(&["lint", &critical]).status.code(), Some(1));
+    // A warning alone does not fail by default, as in eslint.
+    assert_eq!(brisk(&["lint", &warning]).status.code(), Some(0));
+    for file in [&broken, &critical] {
+        assert_eq!(
+            brisk(&["lint", file, "--fail-on", "none"]).status.code(),
+            Some(0),
+            "--fail-on none never fails"
+        );
+    }
+}
+
+#[test]
+fn text_output_counts_in_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let alone = write_sql(&dir, "alone.sql", "SELEC 1;");
+    let (code, text) = lint_text(&[&alone]);
+    assert_eq!(code, Some(1));
+    assert!(text.contains("1 statement in 1 file linted."), "{text}");
+    assert!(text.contains("10 rules ran"), "{text}");
+    assert!(!text.contains("checks"), "{text}");
+    // The only statement failed to parse: nothing else was linted, and it does not say so.
+    assert!(!text.contains("other"), "{text}");
+
+    let among = write_sql(&dir, "among.sql", "SELECT 1;\nSELEC 2;\n");
+    let (_, text) = lint_text(&[&alone, &among, "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(report["notes"][0], "3 statements in 2 files linted.");
+    let detail = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["subject"] == format!("{among}:2:1"))
+        .unwrap()["detail"]
+        .as_str()
+        .unwrap();
+    assert!(
+        detail.ends_with(&format!(
+            "The other 1 statement of {among} was still linted."
+        )),
+        "{detail}"
+    );
 }
 
 #[test]

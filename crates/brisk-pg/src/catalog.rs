@@ -73,6 +73,9 @@ pub struct StatsWindow {
     pub since_reset_secs: Option<f64>,
     /// Seconds since the server started.
     pub since_start_secs: f64,
+    /// The server's clock when the window was read, in seconds since the Unix epoch: what
+    /// turns the ages above into dates.
+    pub read_at_unix_secs: f64,
 }
 
 impl StatsWindow {
@@ -81,6 +84,12 @@ impl StatsWindow {
     /// is a lower bound.
     pub fn age_secs(&self) -> f64 {
         self.since_reset_secs.unwrap_or(self.since_start_secs)
+    }
+
+    /// When the counters began (the reset, or else the server's start), in seconds since
+    /// the Unix epoch.
+    pub fn began_unix_secs(&self) -> f64 {
+        self.read_at_unix_secs - self.age_secs()
     }
 }
 
@@ -91,7 +100,8 @@ pub async fn stats_window(session: &Session) -> Result<StatsWindow, PgError> {
             "/* brisk */ SELECT \
                (SELECT extract(epoch FROM now() - stats_reset)::float8 FROM pg_stat_database \
                  WHERE datname = current_database()), \
-               extract(epoch FROM now() - pg_postmaster_start_time())::float8",
+               extract(epoch FROM now() - pg_postmaster_start_time())::float8, \
+               extract(epoch FROM now())::float8",
             &[],
         )
         .await
@@ -99,6 +109,7 @@ pub async fn stats_window(session: &Session) -> Result<StatsWindow, PgError> {
     Ok(StatsWindow {
         since_reset_secs: row.get(0),
         since_start_secs: row.get(1),
+        read_at_unix_secs: row.get(2),
     })
 }
 

@@ -79,6 +79,43 @@ pub fn format_duration_secs(value: f64) -> String {
     out
 }
 
+/// A moment as `2025-06-14 09:30 UTC`, from seconds since the Unix epoch. UTC because the
+/// server, brisk and the reader may each be in a different zone.
+pub fn format_utc_minute(unix_secs: f64) -> String {
+    if !unix_secs.is_finite() {
+        return format!("{unix_secs} s after 1970");
+    }
+    let minutes = (unix_secs / 60.0).floor() as i64;
+    let (days, minute_of_day) = (minutes.div_euclid(1440), minutes.rem_euclid(1440));
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        minute_of_day / 60,
+        minute_of_day % 60
+    )
+}
+
+/// The proleptic Gregorian date of a day number (0 is 1970-01-01), by Howard Hinnant's
+/// `civil_from_days` (chrono's and libc++'s algorithm): counts in 400-year eras from
+/// 0000-03-01, so leap days fall at the end of each year.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * shifted_month + 2) / 5 + 1) as u32;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
 fn format_millis(value: f64) -> String {
     if value >= 10_000.0 {
         format_duration_secs(value / 1000.0)
@@ -92,6 +129,20 @@ fn format_millis(value: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn moments_are_utc_dates_and_minutes() {
+        assert_eq!(format_utc_minute(0.0), "1970-01-01 00:00 UTC");
+        // Expected values from `date -u -d @SECONDS`. 23:59:59 rounds down to the minute.
+        assert_eq!(format_utc_minute(951_782_399.0), "2000-02-28 23:59 UTC");
+        assert_eq!(format_utc_minute(951_782_400.0), "2000-02-29 00:00 UTC");
+        assert_eq!(format_utc_minute(951_868_800.0), "2000-03-01 00:00 UTC");
+        // 2100 is not a leap year: 2100-02-28 is followed by 2100-03-01.
+        assert_eq!(format_utc_minute(4_107_542_399.0), "2100-02-28 23:59 UTC");
+        assert_eq!(format_utc_minute(4_107_542_400.0), "2100-03-01 00:00 UTC");
+        assert_eq!(format_utc_minute(1_749_893_400.5), "2025-06-14 09:30 UTC");
+        assert_eq!(format_utc_minute(-60.0), "1969-12-31 23:59 UTC");
+    }
 
     #[test]
     fn counts_get_thousands_separators() {

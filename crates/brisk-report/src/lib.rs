@@ -27,7 +27,9 @@ mod text;
 
 use serde::{Deserialize, Serialize};
 
-pub use format::{format_bytes, format_count, format_duration_secs, format_value};
+pub use format::{
+    format_bytes, format_count, format_duration_secs, format_utc_minute, format_value,
+};
 pub use json::{render_json, SCHEMA_VERSION};
 pub use text::{render_text, render_text_with, TextOptions};
 

@@ -116,13 +116,20 @@ pub fn render_text_with(report: &Report, options: TextOptions) -> String {
     }
 
     let summary = report.summary();
+    // What ran is a rule in lint's words and a check elsewhere.
+    let (one, many) = if report.command == "lint" {
+        ("rule", "rules")
+    } else {
+        ("check", "checks")
+    };
+    let ran = report.checks_run.len();
     let _ = writeln!(
         out,
-        "\n{BOLD}{} critical, {} warning, {} info{BOLD:#} · {} checks ran, {} not checked",
+        "\n{BOLD}{} critical, {} warning, {} info{BOLD:#} · {ran} {} ran, {} not checked",
         summary.critical,
         summary.warning,
         summary.info,
-        report.checks_run.len(),
+        if ran == 1 { one } else { many },
         report.skipped.len()
     );
     if report.findings.is_empty() {
@@ -303,6 +310,16 @@ mod tests {
             text.contains("0 critical, 5 warning"),
             "the summary counts all: {text}"
         );
+    }
+
+    #[test]
+    fn the_summary_counts_what_ran_in_the_commands_words() {
+        let mut report = Report::new("lint", Target::new("sql-files", "a.sql"));
+        report.checks_run = vec!["sql.select_star".into()];
+        assert!(plain(&render_text(&report)).contains("1 rule ran"));
+        report.command = "check".into();
+        report.checks_run.push("index.unused".into());
+        assert!(plain(&render_text(&report)).contains("2 checks ran"));
     }
 
     #[test]

@@ -25,6 +25,17 @@ pub const WORKLOAD: &[DemoQuery] = &[
         calls: 60,
         sql: "SELECT count(*) FROM conversations WHERE user_id = {n}",
     },
+    // A conversation's messages, by its foreign key: the planner reads the narrower of the
+    // two indexes that lead with conversation_id, so the wider one shows no scans.
+    DemoQuery {
+        calls: 30,
+        sql: "SELECT id, role, created_at FROM messages WHERE conversation_id = {n}",
+    },
+    // A user's files: one of the two identical indexes serves it, the other shows no scans.
+    DemoQuery {
+        calls: 30,
+        sql: "SELECT filename, size_bytes FROM files WHERE user_id = {n}",
+    },
     // Substring search over message bodies.
     DemoQuery {
         calls: 15,

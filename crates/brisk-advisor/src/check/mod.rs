@@ -13,6 +13,8 @@ mod maintenance;
 mod queries;
 mod schema;
 
+use std::sync::OnceLock;
+
 use brisk_pg::catalog::{
     self, Backend, DatabaseStats, ForeignKey, Index, Sequence, Settings, Statement,
     StatementsStatus, StatsWindow, Table,
@@ -35,8 +37,9 @@ pub struct CheckOptions {
     /// is critical.
     pub connections_warning_pct: f64,
     pub connections_critical_pct: f64,
-    /// An unused index is only a warning once the statistics cover this many days; before
-    /// that it is reported as info, because a week without a scan proves more than an hour.
+    /// An unused index is only a warning, with a DROP, once the statistics cover this many
+    /// days; before that it is info with a date to check again, because a week without a
+    /// scan (a full business cycle) proves more than an hour.
     pub unused_index_min_days: f64,
     /// Bloat below this many wasted bytes is not worth a rewrite.
     pub bloat_min_bytes: f64,
@@ -195,6 +198,9 @@ pub(crate) struct Snapshot {
     pub activity: Part<Vec<Backend>>,
     pub databases: Part<Vec<DatabaseStats>>,
     pub statements: Part<StatementsView>,
+    /// The findings of the three index checks, which are decided together
+    /// ([`indexes::plan`]); computed by whichever of them runs first.
+    pub index_plan: OnceLock<Part<Vec<Finding>>>,
 }
 
 /// What `pg_stat_statements` said, or why it could not say anything.
@@ -291,6 +297,7 @@ impl Snapshot {
             activity: part(activity),
             databases: part(databases),
             statements: part(statements),
+            index_plan: OnceLock::new(),
         })
     }
 
