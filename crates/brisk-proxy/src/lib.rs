@@ -8,7 +8,8 @@
 //!
 //! Layers, each with one job: `protocol` frames and decodes messages (no I/O); `auth`
 //! checks passwords; `server` opens and logs in server connections; `pool` lends them;
-//! `session` relays one client; `admin` answers the console; `proxy` listens, reloads and
+//! `session` serves one client (login, sockets, the server it borrows) and `relay` decides,
+//! without I/O, what each of its messages means; `admin` answers the console; `proxy` listens, reloads and
 //! drains; `observe` keeps per-fingerprint statistics and finds N+1s, off the hot path.
 //! With `http_listen` set, `http` serves `/metrics` (written by `metrics`) and `/health/...`
 //! (judged by `health`, from per-second pool samples and upstream probes).
@@ -32,10 +33,12 @@ mod pool;
 mod prepared;
 pub mod protocol;
 mod proxy;
+mod relay;
 mod server;
 mod session;
 mod session_state;
 mod stream;
+mod tracker;
 
 pub use config::{Config, ConfigError};
 pub use proxy::{Proxy, ProxyError, Shared};
