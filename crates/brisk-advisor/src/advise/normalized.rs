@@ -12,7 +12,10 @@
 //!    `$1 - $2` or `date $1 + $2` have no single operator for unknowns, and `now() - $1`
 //!    is inferred as a timestamp where the application sends an interval.
 //! 5. Representative values from `pg_stats` in place of the parameters: a plan for those
-//!    values, not a generic plan, and labeled as such in the findings.
+//!    values, not a generic plan, and labeled as such in the findings. The values are
+//!    untyped literals, which PostgreSQL resolves in each place as it resolved the
+//!    application's own: `owner_id = $1 OR name = $1` has no single type for `$1`, but
+//!    `owner_id = '7' OR name = '7'` plans.
 //!
 //! Only planning uses the rewritten text; reports show the text as the workload had it.
 
@@ -89,16 +92,7 @@ pub(crate) async fn plan(
         }
     }
 
-    // Values are literals of the type the context names, or untyped (`'7'`, `NULL`) for
-    // PostgreSQL to resolve as it resolves a literal in the application's own text.
-    let values: Vec<String> = params::values(&text, &named("unknown"), snapshot)
-        .into_iter()
-        .zip(&context)
-        .map(|(value, known)| match known {
-            Some(type_name) => format!("{value}::{type_name}"),
-            None => value,
-        })
-        .collect();
+    let values = params::values(&text, &named("unknown"), snapshot);
     let bound = brisk_sql::bind_placeholders(&text, &values);
     let planned = Planned {
         text: bound,

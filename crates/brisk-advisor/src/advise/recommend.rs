@@ -443,7 +443,7 @@ impl Advice {
         let representative = count(PlanBasis::Representative);
         if representative > 0 {
             notes.push(format!(
-                "{representative} normalized queries prepared with no typing of their parameters: they were planned with representative values from pg_stats in place of the parameters, so their plans are for those values."
+                "{representative} normalized queries did not prepare with any typing of their parameters: they were planned with representative values from pg_stats in place of the parameters, so their plans are for those values."
             ));
         }
         if self.not_queries > 0 {
