@@ -12,20 +12,18 @@
 
 use std::borrow::Cow;
 
-use pg_query::NodeRef;
-
-use crate::lexer::{Lexer, TokenKind};
+use crate::lexer::{Lexer, Token, TokenKind};
 
 /// Returns `sql` with every typed-literal placeholder (`interval $2`, `date $1`,
 /// `timestamp with time zone $3`, `public.mood $4`, `double precision $5`) written as a cast
 /// (`$2::interval`). Text without one, or that does not parse, is returned as it is.
 ///
-/// libpg_query's grammar, unlike the server's, accepts a placeholder where a typed literal
-/// takes its string (so that it can fingerprint normalized text), and reads it as a cast
-/// whose type name comes before its `$n`. Those casts, and only those, are rewritten: the
-/// grammar decides what is a type name, so `LIMIT $1` and `AT TIME ZONE $1` stay. An
-/// interval's qualifier stays after the cast (`interval $1 day` gives
-/// `$1::interval day`), where the server's grammar accepts it.
+/// The lexer finds the places where a placeholder follows what reads as a type name; the
+/// grammar decides. libpg_query's grammar, unlike the server's, accepts a placeholder where
+/// a typed literal takes its string (so that it can fingerprint normalized text), and reads
+/// it as a cast. A rewrite is kept only when the cast parses to the same tree, so
+/// `LIMIT $1`, `ESCAPE $1` and `AT TIME ZONE $1` stay. An interval's qualifier stays after
+/// the cast (`interval $1 day` gives `$1::interval day`), where the server accepts it.
 ///
 /// ```
 /// use brisk_sql::cast_typed_placeholders;
@@ -37,71 +35,104 @@ use crate::lexer::{Lexer, TokenKind};
 /// ```
 #[must_use]
 pub fn cast_typed_placeholders(sql: &str) -> Cow<'_, str> {
-    let Ok(parsed) = pg_query::parse(sql) else {
+    let Ok(tree) = pg_query::fingerprint(sql) else {
         return Cow::Borrowed(sql);
     };
-    // (where the type name starts, where the `$n` starts)
-    let mut typed: Vec<(usize, usize)> = Vec::new();
-    for (node, ..) in parsed.protobuf.nodes() {
-        let NodeRef::TypeCast(cast) = node else {
+    let tokens: Vec<Token<'_>> = Lexer::new(sql).filter(|t| !t.kind.is_trivia()).collect();
+    let mut out = String::with_capacity(sql.len());
+    let mut copied = 0;
+    for (at, parameter) in tokens.iter().enumerate() {
+        if parameter.kind != TokenKind::Parameter {
+            continue;
+        }
+        let Some(first) = type_name_start(&tokens[..at]) else {
             continue;
         };
-        let Some(pg_query::NodeEnum::ParamRef(param)) =
-            cast.arg.as_deref().and_then(|a| a.node.as_ref())
-        else {
+        let start = tokens[first].start;
+        if start < copied {
             continue;
-        };
-        let type_at = cast.type_name.as_ref().map(|t| t.location);
-        if let (Some(Ok(type_at)), Ok(param_at)) = (
-            type_at.map(usize::try_from),
-            usize::try_from(param.location),
-        ) {
-            if type_at < param_at {
-                typed.push((type_at, param_at));
-            }
+        }
+        let last = &tokens[at - 1];
+        let type_name = &sql[start..last.start + last.text.len()];
+        let end = parameter.start + parameter.text.len();
+        let cast = format!("{}::{type_name}", parameter.text);
+        let candidate = format!("{out}{}{cast}{}", &sql[copied..start], &sql[end..]);
+        let same_tree = pg_query::fingerprint(&candidate).is_ok_and(|f| f.hex == tree.hex);
+        if same_tree {
+            out.push_str(&sql[copied..start]);
+            out.push_str(&cast);
+            copied = end;
         }
     }
-    if typed.is_empty() {
+    if copied == 0 {
         return Cow::Borrowed(sql);
-    }
-    typed.sort_unstable();
-    let mut out = String::with_capacity(sql.len() + 2 * typed.len());
-    let mut copied = 0;
-    for (type_at, param_at) in typed {
-        let Some(rewrite) = cast_text(sql, type_at, param_at).filter(|_| type_at >= copied) else {
-            continue;
-        };
-        out.push_str(&sql[copied..type_at]);
-        out.push_str(&rewrite.cast);
-        copied = rewrite.end;
     }
     out.push_str(&sql[copied..]);
     Cow::Owned(out)
 }
 
-/// A typed placeholder written as a cast, and the byte where the original ends.
-struct Rewrite {
-    cast: String,
-    end: usize,
-}
-
-/// `$n::type` for the type name at `type_at` and the placeholder at `param_at`, from the
-/// tokens between them: the type name is everything up to the last token that is not a
-/// comment or whitespace.
-fn cast_text(sql: &str, type_at: usize, param_at: usize) -> Option<Rewrite> {
-    let between = sql.get(type_at..param_at)?;
-    let type_end = Lexer::new(between)
-        .filter(|t| !t.kind.is_trivia())
-        .last()
-        .map(|t| t.start + t.text.len())?;
-    let param = Lexer::new(sql.get(param_at..)?).next()?;
-    if param.kind != TokenKind::Parameter {
+/// The index of the first token of the type name that `tokens` end with, if they end with
+/// what reads as one: a possibly qualified name with an optional modifier
+/// (`numeric(10, 2)`), or one of the SQL standard's multi-word names.
+fn type_name_start(tokens: &[Token<'_>]) -> Option<usize> {
+    let word = |i: usize, words: &[&str]| {
+        tokens.get(i).is_some_and(|t| {
+            t.kind == TokenKind::Identifier && words.iter().any(|w| t.text.eq_ignore_ascii_case(w))
+        })
+    };
+    let is_name = |i: usize| {
+        tokens
+            .get(i)
+            .is_some_and(|t| matches!(t.kind, TokenKind::Identifier | TokenKind::QuotedIdentifier))
+    };
+    let end = tokens.len().checked_sub(1)?;
+    // `timestamp(3) with time zone`: the modifier sits inside the name.
+    if word(end, &["zone"]) && word(end.checked_sub(1)?, &["time"]) {
+        let with = end.checked_sub(2)?;
+        if !word(with, &["with", "without"]) {
+            return None;
+        }
+        let base = skip_modifier(tokens, with.checked_sub(1)?)?;
+        return word(base, &["timestamp", "time"]).then_some(base);
+    }
+    let end = skip_modifier(tokens, end)?;
+    if word(end, &["precision"]) {
+        let double = end.checked_sub(1)?;
+        return word(double, &["double"]).then_some(double);
+    }
+    if word(end, &["varying"]) {
+        let base = end.checked_sub(1)?;
+        if !word(base, &["character", "char", "bit"]) {
+            return None;
+        }
+        return Some(match base.checked_sub(1) {
+            Some(national) if word(national, &["national"]) => national,
+            _ => base,
+        });
+    }
+    if !is_name(end) {
         return None;
     }
-    Some(Rewrite {
-        cast: format!("{}::{}", param.text, &between[..type_end]),
-        end: param_at + param.text.len(),
-    })
+    let mut start = end;
+    while start >= 2 && tokens[start - 1].kind == TokenKind::Dot && is_name(start - 2) {
+        start -= 2;
+    }
+    Some(start)
+}
+
+/// When `tokens[end]` closes a parenthesized modifier (`(10, 2)`), the index of the token
+/// before its opening parenthesis; otherwise `end`.
+fn skip_modifier(tokens: &[Token<'_>], end: usize) -> Option<usize> {
+    if tokens[end].kind != TokenKind::CloseParen {
+        return Some(end);
+    }
+    let open = (0..end)
+        .rev()
+        .find(|&i| tokens[i].kind == TokenKind::OpenParen)?;
+    let modifier_only = tokens[open + 1..end]
+        .iter()
+        .all(|t| matches!(t.kind, TokenKind::Number | TokenKind::Comma));
+    modifier_only.then(|| open.checked_sub(1)).flatten()
 }
 
 /// Returns `sql` with each placeholder `$n` replaced by `values[n - 1]`, which the caller
@@ -182,11 +213,21 @@ mod tests {
     }
 
     #[test]
+    fn placeholders_anywhere_in_the_tree_are_found() {
+        assert_casts(
+            "SELECT count(*) FILTER (WHERE at > now() - interval $1), sum(n) OVER (ORDER BY at RANGE BETWEEN interval $2 PRECEDING AND CURRENT ROW) FROM t",
+            "SELECT count(*) FILTER (WHERE at > now() - $1::interval), sum(n) OVER (ORDER BY at RANGE BETWEEN $2::interval PRECEDING AND CURRENT ROW) FROM t",
+        );
+    }
+
+    #[test]
     fn what_parses_is_left_alone() {
         for sql in [
             "SELECT * FROM t WHERE a = $1 ORDER BY b LIMIT $2 OFFSET $3",
             "SELECT now() AT TIME ZONE $1",
             "SELECT x FROM t WHERE y LIKE $1 ESCAPE $2 AND z BETWEEN $3 AND $4",
+            "SELECT a FROM t ORDER BY a OFFSET $1 ROWS FETCH FIRST $2 ROWS ONLY",
+            "SELECT extract($1 FROM at) FROM t",
             "SELECT CASE WHEN a THEN $1 ELSE $2 END FROM t",
             "SELECT $1::interval",
         ] {
