@@ -707,7 +707,15 @@ async fn plan_baseline(
             return Err(format!("could not be planned: {e}"));
         }
     }
-    normalized::plan(session, snapshot, query, tables).await
+    // A workload's own text with `$n` (a .sql file of pg_stat_statements texts) is planned
+    // as written: brisk's normalization would also replace constants that are syntax there,
+    // such as `GROUP BY 1`.
+    let text = query
+        .examples
+        .iter()
+        .find(|e| workload::has_parameters(e))
+        .unwrap_or(&query.normalized);
+    normalized::plan(session, snapshot, text, tables).await
 }
 
 /// Names for every candidate, unique among them and among the database's indexes.

@@ -25,7 +25,6 @@ use brisk_pg::Session;
 use super::params;
 use super::snapshot::Snapshot;
 use super::whatif::Planned;
-use super::workload::Query;
 use super::PlanBasis;
 
 /// The types tried, in order, for parameters neither PostgreSQL nor their context types:
@@ -34,15 +33,14 @@ use super::PlanBasis;
 /// an interval for date arithmetic.
 const FALLBACK_TYPES: &[&str] = &["text", "integer", "numeric", "interval"];
 
-/// Plans `query`'s normalized text, reading `tables`; returns the recipe, its cost and how
-/// it was planned, or why it could not be.
+/// Plans the normalized text `original`, which reads `tables`; returns the recipe, its cost
+/// and how it was planned, or why it could not be.
 pub(crate) async fn plan(
     session: &Session,
     snapshot: &Snapshot,
-    query: &Query,
+    original: &str,
     tables: Vec<u32>,
 ) -> Result<(Planned, f64, PlanBasis), String> {
-    let original = &query.normalized;
     let attempt = |text: String, types: Vec<String>| {
         let tables = tables.clone();
         async move {
@@ -59,14 +57,14 @@ pub(crate) async fn plan(
             Ok::<_, brisk_pg::PgError>((planned, explained.plan.total_cost))
         }
     };
-    let first_error = match attempt(original.clone(), Vec::new()).await {
+    let first_error = match attempt(original.to_string(), Vec::new()).await {
         Ok((planned, cost)) => return Ok((planned, cost, PlanBasis::Generic)),
         Err(e) => e.to_string(),
     };
     let rewrite = |planned: (Planned, f64)| (planned.0, planned.1, PlanBasis::GenericRewritten);
 
     let text = brisk_sql::cast_typed_placeholders(original).into_owned();
-    if text != *original {
+    if text != original {
         if let Ok(planned) = attempt(text.clone(), Vec::new()).await {
             return Ok(rewrite(planned));
         }

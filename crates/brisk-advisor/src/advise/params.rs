@@ -386,10 +386,18 @@ fn column_ref(node: &Node) -> Option<(Option<String>, String)> {
     }
 }
 
-/// The parameter numbers in a node: `$1`, `$1::int`, a list of them, `ANY($1)`.
+/// The parameter numbers in a node: `$1`, `$1::int`, a list of them, `ANY($1)`, and the
+/// first operand of arithmetic (`$1 + $2`), which has the type of what it is compared with
+/// (`due_on < $1 + $2`: a date plus a number of days).
 fn params_in(node: &Node) -> Vec<usize> {
     match node.node.as_ref() {
         Some(NodeEnum::List(list)) => list.items.iter().filter_map(param_number).collect(),
+        Some(NodeEnum::AExpr(expr)) if matches!(operator_of(expr), "+" | "-") => expr
+            .lexpr
+            .as_deref()
+            .and_then(param_number)
+            .into_iter()
+            .collect(),
         _ => param_number(node).into_iter().collect(),
     }
 }
