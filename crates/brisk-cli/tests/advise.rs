@@ -351,6 +351,81 @@ fn queries_that_do_not_parse_are_listed_and_the_rest_is_advised() {
 }
 
 #[test]
+fn statements_that_do_not_prepare_as_printed_are_planned_and_coverage_heads_the_report() {
+    let db = chat_db("advise_coverage");
+    let dir = tempfile::tempdir().unwrap();
+    let (calls, mean_ms) = (100, 2.0);
+    let texts = [
+        // A typed literal pg_stat_statements turned into `interval $2`: not SQL as printed.
+        "SELECT id FROM messages m WHERE m.conversation_id = $1 AND m.created_at > now() - interval $2",
+        // PostgreSQL types $1 as a timestamp; only an interval plans.
+        "SELECT id FROM messages WHERE created_at > now() - $1 AND role = $2",
+        // unknown + unknown has no single operator; the compared column types the first.
+        "SELECT id FROM conversations WHERE updated_at < $1 + $2 AND user_id = $3",
+        // No single type for $1: planned with representative values.
+        "SELECT id FROM users WHERE id = $1 OR email = $1",
+        // Nothing makes this one plan.
+        "SELECT id FROM messages WHERE no_such_column = $1",
+    ];
+    let lines: Vec<(&str, &[&str], u64, f64)> = texts
+        .iter()
+        .map(|t| (*t, &[][..], calls, mean_ms))
+        .collect();
+    let workload = workload_file(dir.path(), &lines);
+    let report = advise(&db.url(), &["--workload", &workload]);
+
+    let coverage = &report["coverage"];
+    assert_eq!(coverage["statements"], texts.len());
+    assert_eq!(coverage["planned"], texts.len() - 1);
+    let pct = 100.0 * (texts.len() - 1) as f64 / texts.len() as f64;
+    assert!(
+        (coverage["time_pct"].as_f64().unwrap() - pct).abs() < 1e-9,
+        "{coverage}"
+    );
+    let skipped = findings(&report, "advise.skipped");
+    assert_eq!(skipped.len(), 1, "{skipped:#?}");
+    assert_eq!(skipped[0]["query"], texts[4]);
+    assert!(skipped[0]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("column \"no_such_column\" does not exist"));
+    let notes: Vec<&str> = report["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n.as_str())
+        .collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("3 of them did not prepare")),
+        "{notes:#?}"
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("1 normalized queries did not prepare with any typing")),
+        "{notes:#?}"
+    );
+    // The report shows the text as the workload had it, never brisk's rewrite.
+    let details: String = findings(&report, "advise.index")
+        .iter()
+        .map(|f| f["detail"].as_str().unwrap_or(""))
+        .collect();
+    assert!(details.contains(texts[0]), "{details}");
+    assert!(!details.contains("::interval"), "{details}");
+
+    let output = brisk(&["advise", &db.url(), "--workload", &workload]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    let headline = format!(
+        "Planned {} of {} statements, {pct:.1}% of the workload's total time.",
+        texts.len() - 1,
+        texts.len()
+    );
+    assert_eq!(text.lines().nth(1), Some(headline.as_str()), "{text}");
+}
+
+#[test]
 fn write_produces_numbered_migrations_that_say_why_no_transaction() {
     let db = chat_db("advise_write");
     let dir = tempfile::tempdir().unwrap();

@@ -7,7 +7,9 @@
 //!   force_generic_plan` for this transaction, `EXPLAIN EXECUTE` with values of the right
 //!   type, `DEALLOCATE`. The plan does not depend on the values; `EXECUTE` only needs valid
 //!   ones. [`Statement::Custom`] plans it for given values instead, as a driver that binds
-//!   parameters gets it for its first executions.
+//!   parameters gets it for its first executions. Both may name the parameters' types
+//!   (`PREPARE brisk_plan(integer, text) AS ...`) where PostgreSQL cannot infer them;
+//!   `unknown` leaves one to PostgreSQL.
 //! - [`HypoPg`] creates indexes that exist only in this backend's memory (HypoPG), so the
 //!   planner considers them in `EXPLAIN` without ANALYZE. They need no write and work in a
 //!   READ ONLY transaction; they are not transactional, so [`HypoPg::reset`] removes them.
@@ -35,10 +37,19 @@ pub enum Statement<'a> {
     /// One statement whose text holds its values (or needs none).
     Plain(&'a str),
     /// One statement with `$n` parameters, planned generically; `args` are SQL literals of
-    /// the right type for `EXECUTE` (`'42'`, `NULL`), one per parameter.
-    Generic { sql: &'a str, args: &'a [String] },
+    /// the right type for `EXECUTE` (`'42'`, `NULL`), one per parameter. `types` name the
+    /// parameters' types for `PREPARE`, in order; empty lets PostgreSQL infer them all.
+    Generic {
+        sql: &'a str,
+        types: &'a [String],
+        args: &'a [String],
+    },
     /// One statement with `$n` parameters, planned for the values `args` (SQL literals).
-    Custom { sql: &'a str, args: &'a [String] },
+    Custom {
+        sql: &'a str,
+        types: &'a [String],
+        args: &'a [String],
+    },
 }
 
 /// `EXPLAIN` options.
@@ -199,11 +210,11 @@ pub async fn explain(
                 .map_err(|e| PgError::query("explaining a query", e))
                 .and_then(|row| parse_explain(&row.get::<_, JsonText>(0).0))
         }
-        Statement::Generic { sql, args } => {
-            execute_prepared(session, sql, args, &words, true).await
+        Statement::Generic { sql, types, args } => {
+            execute_prepared(session, sql, types, args, &words, true).await
         }
-        Statement::Custom { sql, args } => {
-            execute_prepared(session, sql, args, &words, false).await
+        Statement::Custom { sql, types, args } => {
+            execute_prepared(session, sql, types, args, &words, false).await
         }
     };
     if result.is_err() {
@@ -215,6 +226,7 @@ pub async fn explain(
 async fn execute_prepared(
     session: &Session,
     sql: &str,
+    types: &[String],
     args: &[String],
     words: &str,
     generic: bool,
@@ -226,12 +238,7 @@ async fn execute_prepared(
             sqlstate: None,
         });
     }
-    // PREPARE goes through the extended protocol: one command only.
-    session
-        .client()
-        .execute(&format!("/* brisk */ PREPARE {PREPARED} AS {sql}"), &[])
-        .await
-        .map_err(|e| PgError::query("preparing a query", e))?;
+    prepare(session, sql, types).await?;
     let mode = if generic {
         "force_generic_plan"
     } else {
@@ -281,15 +288,69 @@ fn is_literal(arg: &str) -> bool {
     inner.replace("''", "").find('\'').is_none()
 }
 
+/// `PREPARE`s `sql` as brisk's statement, with the parameter types `types` (none: all
+/// inferred). It goes through the extended protocol, which refuses more than one command;
+/// the types come from the catalog, and are checked to be type names so that none can end
+/// the list early.
+async fn prepare(session: &Session, sql: &str, types: &[String]) -> Result<(), PgError> {
+    if let Some(bad) = types.iter().find(|t| !is_type_name(t)) {
+        return Err(PgError::Query {
+            context: "preparing a query".into(),
+            message: format!("{bad:?} is not a type name"),
+            sqlstate: None,
+        });
+    }
+    let list = if types.is_empty() {
+        String::new()
+    } else {
+        format!("({})", types.join(", "))
+    };
+    session
+        .client()
+        .execute(
+            &format!("/* brisk */ PREPARE {PREPARED}{list} AS {sql}"),
+            &[],
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| PgError::query("preparing a query", e))
+}
+
+/// Whether `text` reads as one type name as `format_type` writes them (`integer`,
+/// `character varying(20)`, `"Mood"[]`, `public.mood`): words, dots, brackets, quoted names
+/// and a modifier in parentheses, nothing that could close the parameter list or a cast.
+pub fn is_type_name(text: &str) -> bool {
+    let mut depth = 0i32;
+    let mut quoted = false;
+    for c in text.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            _ if quoted => {}
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth < 0 {
+                    return false;
+                }
+            }
+            ',' if depth == 0 => return false,
+            c if c.is_ascii_alphanumeric() || matches!(c, '_' | ' ' | '.' | '[' | ']' | ',') => {}
+            _ => return false,
+        }
+    }
+    depth == 0 && !quoted && !text.trim().is_empty()
+}
+
 /// The types PostgreSQL infers for the `$n` parameters of `sql`, in order
-/// (`integer`, `text[]`, `timestamp with time zone`).
-pub async fn parameter_types(session: &Session, sql: &str) -> Result<Vec<String>, PgError> {
+/// (`integer`, `text[]`, `timestamp with time zone`), given the types in `types` (none:
+/// all inferred; `unknown` leaves one to PostgreSQL).
+pub async fn parameter_types(
+    session: &Session,
+    sql: &str,
+    types: &[String],
+) -> Result<Vec<String>, PgError> {
     let result = async {
-        session
-            .client()
-            .execute(&format!("/* brisk */ PREPARE {PREPARED} AS {sql}"), &[])
-            .await
-            .map_err(|e| PgError::query("preparing a query", e))?;
+        prepare(session, sql, types).await?;
         let row = session
             .client()
             .query_one(
@@ -399,6 +460,32 @@ mod tests {
         assert!(!is_literal("'a'); DROP TABLE t; --'"));
         assert!(!is_literal("1"));
         assert!(!is_literal("'a"));
+    }
+
+    #[test]
+    fn only_type_names_pass_as_types() {
+        for name in [
+            "integer",
+            "character varying(20)",
+            "numeric(10,2)",
+            "timestamp with time zone",
+            "\"Mood\"[]",
+            "public.\"odd) name\"",
+            "unknown",
+        ] {
+            assert!(is_type_name(name), "{name}");
+        }
+        for bad in [
+            "int) AS DELETE FROM t; --",
+            "int, text",
+            "text'",
+            "(int",
+            "\"open",
+            "",
+            "int -- x",
+        ] {
+            assert!(!is_type_name(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Typed snapshots for the index advisor: planner statistics per column (`pg_stats`, with
 //! each column's type), the shape of each index column by column, the planner's cost
-//! settings, the extensions the advice depends on, and the whole `pg_stat_statements`
-//! workload.
+//! settings, the extensions the advice depends on, the whole `pg_stat_statements`
+//! workload, and the signatures of functions whose arguments a query leaves untyped.
 //!
 //! Like [`crate::catalog`], each function is one set-based query, starts with `/* brisk */`
 //! and judges nothing.
@@ -309,6 +309,42 @@ pub async fn workload_statements(
             .and_then(|row| row.get::<_, Option<f64>>(0))
     };
     Ok((statements, window))
+}
+
+/// One function's argument types, for typing the parameters a query passes to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionSignature {
+    /// Unqualified, as a query calls it: `date_trunc`.
+    pub name: String,
+    /// As `regtype` writes them: `integer`, `timestamp with time zone`, `text[]`.
+    pub arg_types: Vec<String>,
+}
+
+/// The signatures of the functions, procedures excepted, named `names` that the search path
+/// makes visible: one entry per overload.
+pub async fn function_signatures(
+    session: &Session,
+    names: &[String],
+) -> Result<Vec<FunctionSignature>, PgError> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = session
+        .query(
+            "reading function signatures",
+            "/* brisk */ SELECT p.proname::text, p.proargtypes::oid[]::regtype[]::text[]
+             FROM pg_proc p
+             WHERE p.proname = ANY($1) AND p.prokind <> 'p' AND pg_function_is_visible(p.oid)",
+            &[&names],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| FunctionSignature {
+            name: row.get(0),
+            arg_types: row.get(1),
+        })
+        .collect())
 }
 
 /// Whether an extension version such as `1.7` is older than `(major, minor)`.

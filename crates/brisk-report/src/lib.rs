@@ -268,6 +268,31 @@ pub struct Skipped {
     pub reason: String,
 }
 
+/// How much of a workload a command could judge: `planned` of `statements`, and the
+/// planned ones' share of the workload's measured time. The headline of `brisk advise`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Coverage {
+    pub planned: usize,
+    pub statements: usize,
+    /// 0 to 100; absent when the workload's times were not measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_pct: Option<f64>,
+}
+
+impl std::fmt::Display for Coverage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Planned {} of {} statements",
+            self.planned, self.statements
+        )?;
+        match self.time_pct {
+            Some(pct) => write!(f, ", {pct:.1}% of the workload's total time"),
+            None => write!(f, " (the workload's times were not measured)"),
+        }
+    }
+}
+
 /// Counts of findings by severity.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
@@ -286,6 +311,9 @@ pub struct Report {
     pub checks_run: Vec<String>,
     pub skipped: Vec<Skipped>,
     pub findings: Vec<Finding>,
+    /// For commands that judge a workload: how much of it they could judge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<Coverage>,
     /// Context a reader needs to weigh the findings (e.g. how old the statistics are).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -299,6 +327,7 @@ impl Report {
             checks_run: Vec::new(),
             skipped: Vec::new(),
             findings: Vec::new(),
+            coverage: None,
             notes: Vec::new(),
         }
     }

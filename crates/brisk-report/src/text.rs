@@ -53,6 +53,9 @@ pub fn render_text_with(report: &Report, options: TextOptions) -> String {
         header.push_str(&format!("  ({version})"));
     }
     let _ = writeln!(out, "{BOLD}{header}{BOLD:#}");
+    if let Some(coverage) = &report.coverage {
+        let _ = writeln!(out, "{BOLD}{coverage}.{BOLD:#}");
+    }
     for note in &report.notes {
         let _ = writeln!(out, "{DIM}{note}{DIM:#}");
     }

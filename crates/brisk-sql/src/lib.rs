@@ -12,6 +12,8 @@
 //! - [`analyze`] tells what each statement does: its kind, the tables it reads and writes,
 //!   whether its result may be cached, and, for each table reference, the columns it filters,
 //!   joins, sorts, groups and outputs. It has no catalog and never guesses a column's table.
+//! - [`cast_typed_placeholders`] and [`bind_placeholders`] rewrite normalized text so that
+//!   PostgreSQL can plan it: `interval $1` (not SQL) becomes `$1::interval`.
 //!
 //! Architecture invariant: this crate never opens a connection and never does I/O. It works on
 //! text it is handed, whether that came from the proxy, `pg_stat_activity` or a log.
@@ -47,6 +49,7 @@ mod fingerprint;
 mod lexer;
 mod lint;
 mod normalize;
+mod placeholders;
 mod quote;
 mod shape;
 #[cfg(test)]
@@ -63,5 +66,6 @@ pub use fingerprint::{fingerprint, CacheStats, Fingerprint, FingerprintCache};
 pub use lexer::{Lexer, Token, TokenKind};
 pub use lint::{lint, LintError, LintIssue, LintOutcome, LintSeverity, Rule};
 pub use normalize::{normalize, normalize_into};
+pub use placeholders::{bind_placeholders, cast_typed_placeholders};
 pub use quote::{quote_ident, quote_literal};
 pub use shape::shape_key_into;

@@ -421,7 +421,10 @@ pub(crate) fn generate(queries: &[Query], snapshot: &Snapshot) -> (Vec<Candidate
                 sort_allowed: !other_tables_sort(i),
             }
             .generate();
-            for mut candidate in from_usage {
+            // A normalized text's expression (`payload ->> $1`) or predicate holds a
+            // placeholder, not a value: no index can be built on it.
+            let buildable = from_usage.into_iter().filter(|c| !holds_placeholder(c));
+            for mut candidate in buildable {
                 candidate.origins = vec![query_index];
                 match seen.get(&candidate.identity()) {
                     Some(&at) => {
@@ -441,6 +444,16 @@ pub(crate) fn generate(queries: &[Query], snapshot: &Snapshot) -> (Vec<Candidate
     all.retain(|c| !served_by_existing(c, snapshot));
     let served = before - all.len();
     (all, served)
+}
+
+/// Whether a candidate's keys or predicate hold a `$n` placeholder.
+fn holds_placeholder(candidate: &Candidate) -> bool {
+    candidate
+        .keys
+        .iter()
+        .map(|k| k.text.as_str())
+        .chain(candidate.predicate.as_ref().map(|(p, _)| p.as_str()))
+        .any(|text| brisk_sql::Lexer::new(text).any(|t| t.kind == brisk_sql::TokenKind::Parameter))
 }
 
 /// Candidates from one table reference of one query.

@@ -7,7 +7,9 @@
 //!    file, grouped by fingerprint and analyzed by brisk-sql.
 //! 2. [`snapshot`]: tables, columns with `pg_stats`, existing indexes, cost settings.
 //! 3. Baseline plans: each query as it runs today; a normalized query (`$n`) gets a generic
-//!    plan with values from [`params`].
+//!    plan with values from [`params`], through the rewrites and typings of [`normalized`]
+//!    when PostgreSQL does not prepare it as it is. [`Coverage`] says how much of the
+//!    workload got a plan.
 //! 4. [`candidates`]: what each query's predicates ask for, minus what existing indexes serve.
 //! 5. [`whatif`] and [`select`]: HypoPG what-if costs, cached per (query, candidates on its
 //!    tables), and a workload-level greedy choice by benefit per byte under the budgets.
@@ -23,6 +25,7 @@
 //! removed (`hypopg_reset`) before the connection is released.
 
 mod candidates;
+mod normalized;
 mod params;
 mod recommend;
 mod select;
@@ -37,6 +40,7 @@ use std::time::Instant;
 use brisk_pg::explain::{self, ExplainOptions, HypoPg};
 use brisk_pg::stats::{self, ExtensionState};
 use brisk_pg::{catalog, PgError, Session};
+pub use brisk_report::Coverage;
 use brisk_sql::StatementKind;
 use brisk_workload::Workload;
 
@@ -143,8 +147,8 @@ pub struct QueryOutcome {
     pub paths_after: Vec<String>,
     /// The after-cost comes partly from the model (an index HypoPG cannot simulate).
     pub modeled: bool,
-    /// Planned generically, with values from `pg_stats`.
-    pub generic: bool,
+    /// How its plan was obtained.
+    pub basis: PlanBasis,
     pub kind: StatementKind,
     /// Estimated milliseconds per cost unit × calls.
     pub(crate) weight: f64,
@@ -158,6 +162,28 @@ impl QueryOutcome {
             self.weight * self.cost_before,
             self.weight * self.cost_after,
         )
+    }
+}
+
+/// How a query's plan was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanBasis {
+    /// With the values the workload recorded.
+    Values,
+    /// A generic plan of the normalized text, as PostgreSQL prepares it.
+    Generic,
+    /// A generic plan of the normalized text after brisk rewrote typed-literal placeholders
+    /// as casts or named the parameters' types: PostgreSQL did not prepare it as it is.
+    GenericRewritten,
+    /// No typing of the normalized text prepared: planned with representative values from
+    /// `pg_stats` in place of its parameters, so the plan is for those values.
+    Representative,
+}
+
+impl PlanBasis {
+    /// Planned without the workload's own values.
+    pub fn is_generic(self) -> bool {
+        matches!(self, PlanBasis::Generic | PlanBasis::GenericRewritten)
     }
 }
 
@@ -210,6 +236,10 @@ pub struct Advice {
     pub queries: Vec<QueryOutcome>,
     pub recommendations: Vec<Recommendation>,
     pub skipped: Vec<SkippedQuery>,
+    /// How much of the workload was planned: the headline of the report. Its statements
+    /// are the planned and the skipped ones (one per fingerprint); statements that are not
+    /// queries, and queries that name no table of this database, have nothing to plan.
+    pub coverage: Coverage,
     /// N+1 and row-by-row write runs the workload's proxy capture recorded.
     pub patterns: Vec<RepeatedRuns>,
     /// Statements that are not queries (DDL, `SET`, ...), left out.
@@ -257,15 +287,23 @@ pub async fn advise(
     } = collected;
 
     let mut names: Vec<String> = Vec::new();
+    let mut functions: Vec<String> = Vec::new();
     for query in &queries {
         for table in workload::tables_of(query) {
             if !names.contains(&table.name) {
                 names.push(table.name);
             }
         }
+        if workload::has_parameters(&query.normalized) {
+            for function in params::called_functions(&query.normalized) {
+                if !functions.contains(&function) {
+                    functions.push(function);
+                }
+            }
+        }
     }
     progress("reading the catalog and statistics");
-    let snapshot = Snapshot::read(session, &names).await?;
+    let snapshot = Snapshot::read(session, &names, &functions).await?;
     let window_secs = window_secs.unwrap_or_else(|| snapshot.window.age_secs());
 
     let hypopg = match &snapshot.hypopg {
@@ -300,6 +338,7 @@ pub async fn advise(
     }
     let mut planned = result?;
     planned.skipped.splice(0..0, skipped);
+    let coverage = coverage(&planned.outcomes, &planned.skipped);
     Ok(Advice {
         target: session.target().to_string(),
         server_version: session.server().display_version(),
@@ -307,6 +346,7 @@ pub async fn advise(
         queries: planned.outcomes,
         recommendations: planned.recommendations,
         skipped: planned.skipped,
+        coverage,
         patterns,
         not_queries,
         no_user_tables: planned.no_user_tables,
@@ -320,6 +360,25 @@ pub async fn advise(
         elapsed_secs: started.elapsed().as_secs_f64(),
         verification: None,
     })
+}
+
+/// The share of the workload that was planned: the statements, and their share of the
+/// measured total time (calls × mean time) when every statement was timed.
+fn coverage(planned: &[QueryOutcome], skipped: &[SkippedQuery]) -> Coverage {
+    let planned_ms: Option<f64> = planned
+        .iter()
+        .map(|q| q.mean_ms.map(|mean| mean * q.calls))
+        .sum();
+    let skipped_ms: Option<f64> = skipped.iter().map(|s| s.total_ms).sum();
+    let time_pct = match (planned_ms, skipped_ms) {
+        (Some(p), Some(s)) if p + s > 0.0 => Some(100.0 * p / (p + s)),
+        _ => None,
+    };
+    Coverage {
+        statements: planned.len() + skipped.len(),
+        planned: planned.len(),
+        time_pct,
+    }
 }
 
 /// Reads the workload from its source; also returns a label for reports and, for
@@ -420,7 +479,7 @@ async fn plan_and_choose(
 ) -> Result<PlanningResult, AdviseError> {
     let mut skipped = Vec::new();
     let mut no_user_tables = 0;
-    let mut kept: Vec<(Query, Planned, f64, bool)> = Vec::new();
+    let mut kept: Vec<(Query, Planned, f64, PlanBasis)> = Vec::new();
     let total = queries.len();
     for (n, query) in queries.into_iter().enumerate() {
         if n % 10 == 0 {
@@ -436,11 +495,12 @@ async fn plan_and_choose(
             continue;
         }
         match plan_baseline(session, snapshot, &query, tables).await {
-            Ok((planned, cost, generic)) => kept.push((query, planned, cost, generic)),
+            Ok((planned, cost, basis)) => kept.push((query, planned, cost, basis)),
             Err(reason) => skipped.push(SkippedQuery {
                 origin: format!("fingerprint {}", query.fingerprint),
                 query: query.normalized.clone(),
                 reason,
+                total_ms: query.mean_ms.map(|mean| mean * query.calls),
             }),
         }
     }
@@ -531,7 +591,7 @@ async fn plan_and_choose(
     let outcomes: Vec<QueryOutcome> = kept
         .iter()
         .enumerate()
-        .map(|(q, (query, plan, _, generic))| QueryOutcome {
+        .map(|(q, (query, plan, _, basis))| QueryOutcome {
             fingerprint: query.fingerprint.clone(),
             query: query.normalized.clone(),
             calls: query.calls,
@@ -541,7 +601,7 @@ async fn plan_and_choose(
             paths_before: before[q].paths.clone(),
             paths_after: after[q].paths.clone(),
             modeled: after[q].modeled,
-            generic: *generic,
+            basis: *basis,
             kind: query.analysis.kind,
             weight: weights[q],
             planned: plan.clone(),
@@ -590,8 +650,9 @@ async fn plan_and_choose(
     })
 }
 
-/// How a query is planned today: with its values when known, else generically. Returns
-/// the plan recipe, its cost, and whether it is generic; or why it cannot be planned.
+/// How a query is planned today: with its values when known, else from its normalized
+/// text ([`normalized`]). Returns the plan recipe, its cost, and how it was planned; or why
+/// it cannot be planned.
 ///
 /// With several examples, what-if planning uses the one the planner expects to read a
 /// typical number of rows for: the closest to the examples' mean. Values are often skewed
@@ -602,7 +663,7 @@ async fn plan_baseline(
     snapshot: &Snapshot,
     query: &Query,
     tables: Vec<u32>,
-) -> Result<(Planned, f64, bool), String> {
+) -> Result<(Planned, f64, PlanBasis), String> {
     if !query.needs_values() {
         let texts: Vec<&String> = if query.examples.is_empty() {
             vec![&query.normalized]
@@ -615,6 +676,7 @@ async fn plan_baseline(
             let planned = Planned {
                 text: text.clone(),
                 args: None,
+                types: Vec::new(),
                 tables: tables.clone(),
             };
             match explain::explain(session, planned.statement(), ExplainOptions::default()).await {
@@ -638,26 +700,22 @@ async fn plan_baseline(
                 / planned_examples.len() as f64;
             planned_examples.sort_by(|a, b| (a.2 - mean).abs().total_cmp(&(b.2 - mean).abs()));
             let (planned, cost, _) = planned_examples.swap_remove(0);
-            return Ok((planned, cost, false));
+            return Ok((planned, cost, PlanBasis::Values));
         }
         // Values that do not fit their types: plan the shape generically instead.
         if let Some(e) = first_error.filter(|_| !workload::has_parameters(&query.normalized)) {
             return Err(format!("could not be planned: {e}"));
         }
     }
-    let types = explain::parameter_types(session, &query.normalized)
-        .await
-        .map_err(|e| format!("could not be planned: {e}"))?;
-    let args = params::values(&query.normalized, &types, snapshot);
-    let planned = Planned {
-        text: query.normalized.clone(),
-        args: Some(args),
-        tables,
-    };
-    let explained = explain::explain(session, planned.statement(), ExplainOptions::default())
-        .await
-        .map_err(|e| format!("could not be planned: {e}"))?;
-    Ok((planned, explained.plan.total_cost, true))
+    // A workload's own text with `$n` (a .sql file of pg_stat_statements texts) is planned
+    // as written: brisk's normalization would also replace constants that are syntax there,
+    // such as `GROUP BY 1`.
+    let text = query
+        .examples
+        .iter()
+        .find(|e| workload::has_parameters(e))
+        .unwrap_or(&query.normalized);
+    normalized::plan(session, snapshot, text, tables).await
 }
 
 /// Names for every candidate, unique among them and among the database's indexes.

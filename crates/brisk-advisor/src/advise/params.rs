@@ -7,8 +7,15 @@
 //! equality, a bound that keeps a tenth of the rows for a range, a piece of a real value for
 //! a pattern. A parameter with no column, or a column without statistics, gets a plain value
 //! of its type. Values are SQL literals, ready for `EXECUTE`.
+//!
+//! [`context_types`] names the parameters' types where PostgreSQL cannot infer them (its
+//! `PREPARE` fails): the type of the column a parameter is compared with, an argument type
+//! every overload of the called function agrees on, the type of a cast around arithmetic
+//! on parameters, and `bigint` for `LIMIT` and `OFFSET`.
 
-use brisk_pg::stats::ColumnInfo;
+use std::collections::HashMap;
+
+use brisk_pg::stats::{ColumnInfo, FunctionSignature};
 use brisk_sql::TableName;
 use brisk_workload::quote_literal;
 use pg_query::protobuf::{AExprKind, Node};
@@ -29,12 +36,28 @@ enum Use {
     Offset,
 }
 
+/// What a parameter's type is, given the type of the column it is tied to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Typed {
+    /// The column's type: `col = $1`, `col IN ($1)`, `col BETWEEN $1 AND $2`.
+    AsColumn,
+    /// An array of it: `col = ANY($1)`.
+    ArrayOfColumn,
+    /// `text`: a `LIKE` pattern.
+    Text,
+    /// The column's type only for array and `jsonb` columns: `tags @> $1`.
+    AsContainer,
+    /// Not from the column: `col ? $1`, `col @@ $1`, `$1 <-> col`.
+    Unknown,
+}
+
 /// One parameter tied to a column (or to `LIMIT`/`OFFSET`).
 #[derive(Debug, Clone, PartialEq)]
 struct ParamUse {
     number: usize,
     column: Option<(Option<String>, String)>,
     usage: Use,
+    typed: Typed,
 }
 
 /// SQL literals for the parameters `$1..$n` of `sql`, whose types PostgreSQL inferred as
@@ -71,6 +94,178 @@ pub(crate) fn values(sql: &str, types: &[String], snapshot: &Snapshot) -> Vec<St
         .collect()
 }
 
+/// The types of the parameters `$1..$count` of `sql` as their context says, `None` where it
+/// says nothing (see the module documentation). `functions` are the signatures of the
+/// functions `sql` calls ([`called_functions`]).
+pub(crate) fn context_types(
+    sql: &str,
+    count: usize,
+    snapshot: &Snapshot,
+    functions: &[FunctionSignature],
+) -> Vec<Option<String>> {
+    let mut types: Vec<Option<String>> = vec![None; count];
+    let Ok(parsed) = pg_query::parse(sql) else {
+        return types;
+    };
+    // The names go into `PREPARE` and casts: a catalog's odd type name is left out.
+    let mut set = |number: usize, type_name: String| {
+        if !brisk_pg::explain::is_type_name(&type_name) {
+            return;
+        }
+        if let Some(slot @ None) = number.checked_sub(1).and_then(|i| types.get_mut(i)) {
+            *slot = Some(type_name);
+        }
+    };
+    let (uses, relations) = walk(&parsed);
+    for u in &uses {
+        if matches!(u.usage, Use::Limit | Use::Offset) {
+            set(u.number, "bigint".to_string());
+            continue;
+        }
+        let Some(column) = column_for(u, &relations, snapshot) else {
+            continue;
+        };
+        let container = column.type_category == 'A' || column.type_name == "jsonb";
+        let type_name = match u.typed {
+            Typed::AsColumn => column.type_name.clone(),
+            Typed::ArrayOfColumn if column.type_category != 'A' => {
+                format!("{}[]", column.type_name)
+            }
+            Typed::Text => "text".to_string(),
+            Typed::AsContainer if container => column.type_name.clone(),
+            Typed::ArrayOfColumn | Typed::AsContainer | Typed::Unknown => continue,
+        };
+        set(u.number, type_name);
+    }
+    let mut by_name: HashMap<&str, Vec<&FunctionSignature>> = HashMap::new();
+    for f in functions {
+        by_name.entry(f.name.as_str()).or_default().push(f);
+    }
+    for (node, ..) in parsed.protobuf.nodes() {
+        match node {
+            NodeRef::FuncCall(call) => {
+                let Some(name) = last_name(&call.funcname) else {
+                    continue;
+                };
+                let overloads: Vec<&&FunctionSignature> = by_name
+                    .get(name)
+                    .map(|all| {
+                        all.iter()
+                            .filter(|f| f.arg_types.len() == call.args.len())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                for (position, arg) in call.args.iter().enumerate() {
+                    let Some(number) = direct_param(arg) else {
+                        continue;
+                    };
+                    let mut types = overloads.iter().map(|f| &f.arg_types[position]);
+                    // Overloads that disagree are what PostgreSQL could not choose between.
+                    if let Some(first) = types.next() {
+                        if types.all(|t| t == first) {
+                            set(number, first.clone());
+                        }
+                    }
+                }
+            }
+            NodeRef::TypeCast(cast) => {
+                let Some(type_name) = cast.type_name.as_ref().and_then(type_name_of) else {
+                    continue;
+                };
+                let arg = cast.arg.as_deref();
+                // `$1::date`: the parameter is what it is cast to, whatever a fallback
+                // would make of the others.
+                if let Some(number) = arg.and_then(direct_param) {
+                    set(number, type_name);
+                    continue;
+                }
+                // `($1 - $2)::integer`: arithmetic on parameters alone is ambiguous, and
+                // the cast says what it computes in. Concatenation computes text whatever
+                // its result is cast to, so it is left to the text fallback.
+                let Some(NodeEnum::AExpr(expr)) = arg.and_then(|a| a.node.as_ref()) else {
+                    continue;
+                };
+                if matches!(operator_of(expr), "+" | "-" | "*" | "/" | "%") {
+                    for side in [expr.lexpr.as_deref(), expr.rexpr.as_deref()]
+                        .into_iter()
+                        .flatten()
+                    {
+                        if let Some(number) = direct_param(side) {
+                            set(number, type_name.clone());
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    types
+}
+
+/// The functions `sql` passes a parameter to, by name, for [`context_types`].
+pub(crate) fn called_functions(sql: &str) -> Vec<String> {
+    let Ok(parsed) = pg_query::parse(sql) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = Vec::new();
+    for (node, ..) in parsed.protobuf.nodes() {
+        if let NodeRef::FuncCall(call) = node {
+            if let Some(name) = last_name(&call.funcname) {
+                if call.args.iter().any(|a| direct_param(a).is_some())
+                    && !names.iter().any(|n| n == name)
+                {
+                    names.push(name.to_string());
+                }
+            }
+        }
+    }
+    names
+}
+
+/// A parameter as it is, not inside a cast (which types it already).
+fn direct_param(node: &Node) -> Option<usize> {
+    match node.node.as_ref()? {
+        NodeEnum::ParamRef(param) => usize::try_from(param.number).ok(),
+        _ => None,
+    }
+}
+
+/// The last part of a qualified name (`pg_catalog.date_trunc` gives `date_trunc`).
+fn last_name(names: &[Node]) -> Option<&str> {
+    names
+        .iter()
+        .filter_map(|n| match &n.node {
+            Some(NodeEnum::String(s)) => Some(s.sval.as_str()),
+            _ => None,
+        })
+        .next_back()
+}
+
+fn operator_of(expr: &pg_query::protobuf::AExpr) -> &str {
+    last_name(&expr.name).unwrap_or("")
+}
+
+/// A cast's type as SQL (`pg_catalog.int4`, `text[]`), without its modifier, which
+/// planning does not need; quoted where it must be.
+fn type_name_of(type_name: &pg_query::protobuf::TypeName) -> Option<String> {
+    let parts: Vec<String> = type_name
+        .names
+        .iter()
+        .filter_map(|n| match &n.node {
+            Some(NodeEnum::String(s)) => Some(brisk_sql::quote_ident(&s.sval)),
+            _ => None,
+        })
+        .collect();
+    if parts.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "{}{}",
+        parts.join("."),
+        "[]".repeat(type_name.array_bounds.len())
+    ))
+}
+
 /// Every parameter use, and the relations the statement names (name, alias).
 fn walk(parsed: &pg_query::ParseResult) -> (Vec<ParamUse>, Vec<(TableName, Option<String>)>) {
     let mut uses = Vec::new();
@@ -95,6 +290,7 @@ fn walk(parsed: &pg_query::ParseResult) -> (Vec<ParamUse>, Vec<(TableName, Optio
                             number,
                             column: None,
                             usage,
+                            typed: Typed::Unknown,
                         });
                     }
                 }
@@ -108,15 +304,7 @@ fn walk(parsed: &pg_query::ParseResult) -> (Vec<ParamUse>, Vec<(TableName, Optio
 
 /// The parameters an `A_Expr` compares with a column.
 fn comparison(expr: &pg_query::protobuf::AExpr) -> Vec<ParamUse> {
-    let operator = expr
-        .name
-        .iter()
-        .filter_map(|n| match &n.node {
-            Some(NodeEnum::String(s)) => Some(s.sval.as_str()),
-            _ => None,
-        })
-        .next_back()
-        .unwrap_or("");
+    let operator = operator_of(expr);
     let kind = AExprKind::try_from(expr.kind).unwrap_or(AExprKind::Undefined);
     let (left, right) = (expr.lexpr.as_deref(), expr.rexpr.as_deref());
     let (column, params, flipped) = match (left.and_then(column_ref), right) {
@@ -124,6 +312,24 @@ fn comparison(expr: &pg_query::protobuf::AExpr) -> Vec<ParamUse> {
         _ => match (right.and_then(column_ref), left) {
             (Some(column), Some(left)) => (column, params_in(left), true),
             _ => return Vec::new(),
+        },
+    };
+    let typed = match kind {
+        AExprKind::AexprOpAny | AExprKind::AexprOpAll => Typed::ArrayOfColumn,
+        AExprKind::AexprLike | AExprKind::AexprIlike | AExprKind::AexprSimilar => Typed::Text,
+        AExprKind::AexprIn
+        | AExprKind::AexprDistinct
+        | AExprKind::AexprNotDistinct
+        | AExprKind::AexprNullif
+        | AExprKind::AexprBetween
+        | AExprKind::AexprNotBetween
+        | AExprKind::AexprBetweenSym
+        | AExprKind::AexprNotBetweenSym => Typed::AsColumn,
+        _ => match operator {
+            "=" | "<>" | "!=" | "<" | "<=" | ">" | ">=" => Typed::AsColumn,
+            "~~" | "~~*" | "!~~" | "!~~*" | "~" | "~*" | "!~" | "!~*" => Typed::Text,
+            "@>" | "<@" | "&&" => Typed::AsContainer,
+            _ => Typed::Unknown,
         },
     };
     let usage = |position: usize| match kind {
@@ -152,6 +358,7 @@ fn comparison(expr: &pg_query::protobuf::AExpr) -> Vec<ParamUse> {
             number,
             column: Some(column.clone()),
             usage: usage(position),
+            typed,
         })
         .collect()
 }
@@ -179,10 +386,18 @@ fn column_ref(node: &Node) -> Option<(Option<String>, String)> {
     }
 }
 
-/// The parameter numbers in a node: `$1`, `$1::int`, a list of them, `ANY($1)`.
+/// The parameter numbers in a node: `$1`, `$1::int`, a list of them, `ANY($1)`, and the
+/// first operand of arithmetic (`$1 + $2`), which has the type of what it is compared with
+/// (`due_on < $1 + $2`: a date plus a number of days).
 fn params_in(node: &Node) -> Vec<usize> {
     match node.node.as_ref() {
         Some(NodeEnum::List(list)) => list.items.iter().filter_map(param_number).collect(),
+        Some(NodeEnum::AExpr(expr)) if matches!(operator_of(expr), "+" | "-") => expr
+            .lexpr
+            .as_deref()
+            .and_then(param_number)
+            .into_iter()
+            .collect(),
         _ => param_number(node).into_iter().collect(),
     }
 }
@@ -318,6 +533,42 @@ mod tests {
                 (9, None, Use::Limit),
                 (10, None, Use::Offset),
             ]
+        );
+    }
+
+    #[test]
+    fn the_operator_says_whether_the_column_types_a_parameter() {
+        let parsed = pg_query::parse(
+            "SELECT 1 FROM t WHERE a = $1 AND b = ANY($2) AND c ILIKE $3 AND tags @> $4 \
+             AND doc ? $5 AND d IN ($6) AND e IS DISTINCT FROM $7 AND v @@ $8",
+        )
+        .unwrap();
+        let (mut found, _) = walk(&parsed);
+        found.sort_by_key(|u| u.number);
+        let typed: Vec<Typed> = found.iter().map(|u| u.typed).collect();
+        assert_eq!(
+            typed,
+            [
+                Typed::AsColumn,
+                Typed::ArrayOfColumn,
+                Typed::Text,
+                Typed::AsContainer,
+                Typed::Unknown,
+                Typed::AsColumn,
+                Typed::AsColumn,
+                Typed::Unknown,
+            ]
+        );
+    }
+
+    #[test]
+    fn functions_are_looked_up_only_where_a_parameter_is_passed() {
+        assert_eq!(
+            called_functions(
+                "SELECT to_char(made_at, $1), lower(name), pg_catalog.date_trunc($2, made_at), \
+                 to_char($3, 'YYYY') FROM t"
+            ),
+            ["to_char", "date_trunc"]
         );
     }
 

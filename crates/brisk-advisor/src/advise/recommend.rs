@@ -6,7 +6,7 @@
 
 use brisk_report::{format_bytes, Evidence, Finding, Fix, Report, Severity, Target, Unit};
 
-use super::{Advice, HypoStatus, Method, Purpose, Recommendation, RepeatedRuns};
+use super::{Advice, HypoStatus, Method, PlanBasis, Purpose, Recommendation, RepeatedRuns};
 
 /// The finding ids `brisk advise` produces, with what each says.
 pub const ADVISE_CHECKS: &[(&str, &str)] = &[
@@ -67,6 +67,7 @@ impl Advice {
         target.version = Some(self.server_version.clone());
         let mut report = Report::new("advise", target);
         report.checks_run = ADVISE_CHECKS.iter().map(|(id, _)| id.to_string()).collect();
+        report.coverage = Some(self.coverage);
         let (workload_before, _) = self.workload_ms();
         if let HypoStatus::Missing { available } = self.hypopg {
             report
@@ -147,7 +148,12 @@ impl Advice {
                 "Query {} ({} calls{}): cost {} -> {} planner units; {} -> {}. {}",
                 i + 1,
                 brisk_report::format_count(query.calls),
-                if query.generic { ", generic plan" } else { "" },
+                match query.basis {
+                    PlanBasis::Values => "",
+                    PlanBasis::Generic | PlanBasis::GenericRewritten => ", generic plan",
+                    PlanBasis::Representative =>
+                        ", planned with representative values from pg_stats",
+                },
                 brisk_report::format_count(query.cost_before),
                 brisk_report::format_count(query.cost_after),
                 join_paths(&query.paths_before),
@@ -294,13 +300,12 @@ impl Advice {
     fn summary(&self) -> Finding {
         let (before, after) = self.workload_ms();
         let planned = self.queries.len();
+        let coverage = self.coverage;
         let title = if self.recommendations.is_empty() {
-            format!(
-                "{planned} queries planned: no index would save enough to be worth it (estimate)"
-            )
+            format!("{coverage}: no index would save enough to be worth it (estimate)")
         } else {
             format!(
-                "{planned} queries planned: {} indexes cut the estimated workload time by {:.0}%",
+                "{coverage}: {} indexes cut the estimated workload time by {:.0}%",
                 self.recommendations.len(),
                 -change_pct(before, after)
             )
@@ -316,6 +321,11 @@ impl Advice {
             ))
             .evidence(Evidence::new("queries planned", planned as f64, Unit::Count))
             .evidence(Evidence::new("queries skipped", self.skipped.len() as f64, Unit::Count))
+            .evidence(Evidence::new(
+                "statements to plan",
+                self.coverage.statements as f64,
+                Unit::Count,
+            ))
             .evidence(Evidence::new("candidate indexes", self.candidates as f64, Unit::Count))
             .evidence(Evidence::new(
                 "what-if EXPLAIN calls",
@@ -341,6 +351,9 @@ impl Advice {
                 Unit::Percent,
             ))
             .estimated(Evidence::new("new index size", total_size, Unit::Bytes));
+        if let Some(pct) = coverage.time_pct {
+            finding = finding.evidence(Evidence::new("workload time planned", pct, Unit::Percent));
+        }
         if let Some(v) = &self.verification {
             let (mut b, mut a) = (0.0, 0.0);
             for m in &v.measured {
@@ -414,10 +427,23 @@ impl Advice {
                 super::DEFAULT_MS_PER_COST_UNIT
             )
         });
-        let generic = self.queries.iter().filter(|q| q.generic).count();
+        let count = |basis: PlanBasis| self.queries.iter().filter(|q| q.basis == basis).count();
+        let generic = self.queries.iter().filter(|q| q.basis.is_generic()).count();
         if generic > 0 {
             notes.push(format!(
                 "{generic} normalized queries were planned generically (PREPARE, plan_cache_mode = force_generic_plan, EXPLAIN EXECUTE with values from pg_stats)."
+            ));
+        }
+        let rewritten = count(PlanBasis::GenericRewritten);
+        if rewritten > 0 {
+            notes.push(format!(
+                "{rewritten} of them did not prepare as pg_stat_statements prints them: brisk wrote typed placeholders (interval $1) as casts or named their parameters' types, for planning only."
+            ));
+        }
+        let representative = count(PlanBasis::Representative);
+        if representative > 0 {
+            notes.push(format!(
+                "{representative} normalized queries did not prepare with any typing of their parameters: they were planned with representative values from pg_stats in place of the parameters, so their plans are for those values."
             ));
         }
         if self.not_queries > 0 {

@@ -1,11 +1,14 @@
 //! What the advisor reads from the catalog before it plans anything: the tables with their
 //! write counters, the columns of the tables the workload names (types and `pg_stats`), the
-//! existing indexes column by column, the planner's cost settings and the extensions.
+//! existing indexes column by column, the planner's cost settings, the extensions, and the
+//! signatures of the functions the workload passes parameters to.
 
 use std::collections::HashMap;
 
 use brisk_pg::catalog::{self, Index, StatsWindow, Table};
-use brisk_pg::stats::{self, ColumnInfo, ExtensionState, IndexShape, PlannerCosts};
+use brisk_pg::stats::{
+    self, ColumnInfo, ExtensionState, FunctionSignature, IndexShape, PlannerCosts,
+};
 use brisk_pg::{PgError, Session};
 use brisk_sql::TableName;
 
@@ -20,12 +23,18 @@ pub(crate) struct Snapshot {
     pub search_path: Vec<String>,
     pub hypopg: ExtensionState,
     pub pg_trgm: ExtensionState,
+    /// Every visible overload of the functions the workload passes a parameter to.
+    pub functions: Vec<FunctionSignature>,
 }
 
 impl Snapshot {
     /// Reads the snapshot; `table_names` are the names the workload uses, whose columns it
-    /// needs.
-    pub async fn read(session: &Session, table_names: &[String]) -> Result<Snapshot, PgError> {
+    /// needs, and `function_names` the functions it passes parameters to.
+    pub async fn read(
+        session: &Session,
+        table_names: &[String],
+        function_names: &[String],
+    ) -> Result<Snapshot, PgError> {
         session.begin().await?;
         let result = async {
             let tables = catalog::tables(session).await?;
@@ -38,6 +47,7 @@ impl Snapshot {
             let mut extensions = stats::extensions(session, &["hypopg", "pg_trgm"]).await?;
             let pg_trgm = extensions.pop().unwrap_or(ExtensionState::Missing);
             let hypopg = extensions.pop().unwrap_or(ExtensionState::Missing);
+            let functions = stats::function_signatures(session, function_names).await?;
             Ok(Snapshot {
                 tables,
                 columns,
@@ -48,6 +58,7 @@ impl Snapshot {
                 search_path,
                 hypopg,
                 pg_trgm,
+                functions,
             })
         }
         .await;

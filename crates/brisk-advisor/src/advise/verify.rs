@@ -304,6 +304,7 @@ async fn measure(
     let statement = match &planned.args {
         Some(args) => Statement::Custom {
             sql: &planned.text,
+            types: &planned.types,
             args,
         },
         None => Statement::Plain(&planned.text),

@@ -26,6 +26,9 @@ pub(crate) struct Planned {
     pub text: String,
     /// Values for the `$n` of a normalized text: it then gets a generic plan.
     pub args: Option<Vec<String>>,
+    /// The parameters' types for `PREPARE` where brisk had to name them; empty when
+    /// PostgreSQL infers them all.
+    pub types: Vec<String>,
     /// The oids of the tables it names.
     pub tables: Vec<u32>,
 }
@@ -35,6 +38,7 @@ impl Planned {
         match &self.args {
             Some(args) => Statement::Generic {
                 sql: &self.text,
+                types: &self.types,
                 args,
             },
             None => Statement::Plain(&self.text),

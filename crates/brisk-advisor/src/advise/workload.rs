@@ -52,6 +52,8 @@ pub struct SkippedQuery {
     /// Normalized text, values replaced by `$n`.
     pub query: String,
     pub reason: String,
+    /// Its calls × mean time in milliseconds, when the source measured it.
+    pub total_ms: Option<f64>,
 }
 
 /// What a source yields.
@@ -256,6 +258,7 @@ fn group(samples: impl Iterator<Item = Sample>) -> Collected {
                 origin: sample.origin,
                 query: sample.normalized,
                 reason,
+                total_ms: sample.total_ms,
             });
             continue;
         };
@@ -297,6 +300,7 @@ fn group(samples: impl Iterator<Item = Sample>) -> Collected {
                     origin: group.origin,
                     query: group.normalized,
                     reason: format!("does not parse: {e}"),
+                    total_ms: group.total_ms.filter(|_| group.all_timed),
                 });
                 continue;
             }
@@ -306,6 +310,7 @@ fn group(samples: impl Iterator<Item = Sample>) -> Collected {
                 origin: group.origin,
                 query: group.normalized,
                 reason: "holds several statements; give them one per line".to_string(),
+                total_ms: group.total_ms.filter(|_| group.all_timed),
             });
             continue;
         };
