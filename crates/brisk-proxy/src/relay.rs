@@ -99,6 +99,8 @@ impl Expect {
 enum Owed {
     /// A message with an empty body: ParseComplete, BindComplete, CloseComplete, NoData.
     Empty(u8),
+    /// ParameterDescription of a statement without parameters.
+    NoParameters,
     /// CommandComplete with this tag.
     Complete(&'static str),
     /// ReadyForQuery with the session's current transaction status.
@@ -267,6 +269,10 @@ pub struct Relay {
     /// The unnamed statement is a DEALLOCATE brisk answers itself.
     unnamed_local: Option<LocalCommand>,
     effects: EffectsByName,
+    /// The effects of the statements completed since the last ReadyForQuery: PostgreSQL
+    /// (14 and later) reports changed settings just before ReadyForQuery, after the
+    /// statement that changed them has completed.
+    batch_effects: Effects,
     pub tracker: StatementTracker,
     /// Bytes for the server and for the client, written out by the session.
     pub to_server: BytesMut,
@@ -299,6 +305,7 @@ impl Relay {
             synced: true,
             unnamed_local: None,
             effects: EffectsByName::default(),
+            batch_effects: Effects::NONE,
             tracker,
             // Allocated on first use: an idle client costs a few pages of memory, not
             // buffers sized for traffic it may never send.
@@ -335,12 +342,23 @@ impl Relay {
     }
 
     /// Whether the server can be handed back: the client's transaction is over, nothing is
-    /// in flight, no COPY, and nothing ties the client to this server.
+    /// in flight, no COPY, nothing ties the client to this server, and the server has
+    /// answered a ReadyForQuery after the last message it got. Without that last condition
+    /// a server would go back in the middle of an extended-protocol batch (Parse, Describe,
+    /// Flush, as asyncpg prepares; or after an error, waiting for the Sync that discards the
+    /// rest), and the next client's messages would be read as part of it.
     pub fn at_rest(&self) -> bool {
         !self.pinned
+            && self.synced
             && self.expected.is_empty()
             && self.status == TransactionStatus::Idle
             && !self.in_copy
+    }
+
+    /// The server was brought to the client's settings: its reports are the values it
+    /// normalized (`'utf-8'` becomes `UTF8`), and the client's from now on.
+    pub fn settings_applied(&mut self, server: &HashMap<String, String>) {
+        self.settings.adopt(server);
     }
 
     /// The client sits in a transaction with nothing in flight (for
@@ -458,9 +476,22 @@ impl Relay {
                 } else {
                     let statement = Statement::new(parse.query, parse.param_types);
                     self.statements.insert(parse.name, statement.clone());
-                    if server_has(server.prepared, &statement.server_name) {
+                    let prepared_there = server_has(server.prepared, &statement.server_name);
+                    if prepared_there && !describes_session_state(parse.query) {
                         self.expected.push_back(Expect::Owed(Owed::Empty(b'1')));
                     } else {
+                        if prepared_there {
+                            // Prepared again, as the client asked: its description is the
+                            // cursor's or the statement's as they are now.
+                            protocol::put_target(
+                                &mut self.to_server,
+                                b'C',
+                                b'S',
+                                &statement.server_name,
+                            );
+                            self.expected.push_back(Expect::Brisk(Request::Close));
+                            server.prepared.remove(&statement.server_name);
+                        }
                         self.prepare_on_server(server.prepared, &statement, false);
                     }
                 }
@@ -471,8 +502,12 @@ impl Relay {
                 self.expected.push_back(Expect::Owed(Owed::Empty(b'2')));
             }
             b'D' if self.unnamed_local.is_some()
-                && protocol::decode_target(kind, body)? == (b'P', "") =>
+                && matches!(protocol::decode_target(kind, body)?, (b'P' | b'S', "")) =>
             {
+                // A statement's description starts with its parameters: it has none.
+                if protocol::decode_target(kind, body)?.0 == b'S' {
+                    self.expected.push_back(Expect::Owed(Owed::NoParameters));
+                }
                 self.expected.push_back(Expect::Owed(Owed::Empty(b'n')));
             }
             b'E' if self.unnamed_local.is_some()
@@ -637,6 +672,7 @@ impl Relay {
                     };
                     let effects = self.front_effects();
                     if kind == b'C' && !effects.is_none() {
+                        self.batch_effects = self.batch_effects.union(effects);
                         self.follow_effects(effects, &mut *server.prepared, server.params);
                     }
                     match self.expected.front_mut() {
@@ -663,6 +699,7 @@ impl Relay {
                         self.tracker.finish(tracked, self.now);
                     }
                     self.synced = self.expected.is_empty();
+                    self.batch_effects = Effects::NONE;
                     if self.status == TransactionStatus::Idle {
                         // Named portals end with their transaction, and so do settings a
                         // `SET LOCAL ... TO DEFAULT` reset: the server put back the client's.
@@ -678,13 +715,16 @@ impl Relay {
                     if let Ok((name, value)) = protocol::decode_parameter_status(body) {
                         server.params.insert(name.to_string(), value.to_string());
                         if let Some(index) = tracked_index(name) {
+                            let resets = self.front_effects().union(self.batch_effects);
                             match self.settings.reset_value(index) {
                                 // A reset: the server went back to its own startup value,
-                                // the client to its own (set on the server before its next
-                                // statement, see `follow_effects`).
-                                Some(own) if self.front_effects().resets(index) && own != value => {
+                                // the client to its own, which brisk sets on the server
+                                // before the client's next statement.
+                                Some(own) if resets.resets(index) && own != value => {
                                     protocol::put_parameter_status(&mut self.to_client, name, own);
                                     forward = false;
+                                    self.restore =
+                                        Some(self.restore.unwrap_or(true) && resets.local());
                                 }
                                 // The client changed it: follow it to its next servers.
                                 _ => self.settings.reported(index, value),
@@ -739,6 +779,7 @@ impl Relay {
         while let Some(Expect::Owed(owed)) = self.expected.front() {
             match owed {
                 Owed::Empty(kind) => protocol::put_message(&mut self.to_client, *kind, &[]),
+                Owed::NoParameters => protocol::put_message(&mut self.to_client, b't', &[0, 0]),
                 Owed::Complete(tag) => protocol::put_command_complete(&mut self.to_client, tag),
                 Owed::Ready => {
                     protocol::put_ready_for_query(&mut self.to_client, self.status.byte())
@@ -839,6 +880,20 @@ impl Relay {
             self.transaction_started = Some(now);
         }
     }
+}
+
+/// Whether a statement's result description depends on the session as it is when it is
+/// prepared (`FETCH` and `MOVE` describe a cursor, `EXECUTE` a statement prepared with SQL),
+/// so that a copy prepared earlier, by this client or another, may describe something that
+/// no longer exists. Those are prepared afresh whenever a client prepares them.
+fn describes_session_state(query: &str) -> bool {
+    brisk_sql::Lexer::new(query)
+        .find(|t| !t.kind.is_trivia())
+        .is_some_and(|first| {
+            ["fetch", "move", "execute"]
+                .iter()
+                .any(|w| first.text.eq_ignore_ascii_case(w))
+        })
 }
 
 fn server_has(prepared: &mut ServerStatements, name: &str) -> bool {
@@ -1031,6 +1086,19 @@ mod tests {
     }
 
     #[test]
+    fn a_fetch_is_prepared_afresh_for_the_cursor_as_it_is_now() {
+        let mut script = Script::new(&[]);
+        script.client(&[parse("f", "FETCH 2 FROM c"), sync()]);
+        script.server(&[(b'1', vec![]), ready(b'I')]);
+        // Prepared again (the cursor may be another by now): brisk closes its copy first
+        // and swallows that answer.
+        let sent = script.client(&[parse("g", "FETCH 2 FROM c"), sync()]);
+        assert_eq!(kinds(&sent), "CPS");
+        let answers = script.server(&[(b'3', vec![]), (b'1', vec![]), ready(b'I')]);
+        assert_eq!(kinds(&answers), "1Z");
+    }
+
+    #[test]
     fn a_server_that_forgot_the_statement_gets_it_from_brisk_and_swallows_the_answer() {
         let mut script = Script::new(&[]);
         script.client(&[parse("s1", "SELECT 1"), sync()]);
@@ -1097,6 +1165,19 @@ mod tests {
     }
 
     #[test]
+    fn a_local_deallocate_is_described_as_postgresql_would() {
+        // asyncpg without a statement cache: Parse, Describe the statement, then run it.
+        let mut script = Script::new(&[]);
+        let describe = (b'D', body(|o| protocol::put_target(o, b'D', b'S', "")));
+        let sent = script.client(&[parse("", "DISCARD ALL"), describe, sync()]);
+        assert_eq!(kinds(&sent), "S");
+        assert_eq!(kinds(&script.server(&[ready(b'I')])), "1tnZ");
+        let sent = script.client(&[bind(""), execute(), sync()]);
+        assert_eq!(kinds(&sent), "S");
+        assert_eq!(kinds(&script.server(&[ready(b'I')])), "2CZ");
+    }
+
+    #[test]
     fn discard_all_is_local_outside_a_transaction_and_the_servers_inside_one() {
         let mut script = Script::new(&[]);
         assert!(script.client(&[query("DISCARD ALL")]).is_empty());
@@ -1131,6 +1212,55 @@ mod tests {
         let answers = script.server(&[parameter("TimeZone", "UTC"), complete("SET"), ready(b'I')]);
         assert_eq!(answers[0], parameter("TimeZone", "UTC"));
         assert_eq!(script.relay.take_restore(), None);
+    }
+
+    #[test]
+    fn a_reset_reported_after_its_completion_is_still_a_reset() {
+        // PostgreSQL 14 and later report changed settings just before ReadyForQuery, after
+        // the Execute's CommandComplete.
+        let mut script = Script::new(&[("application_name", "billing")]);
+        script
+            .params
+            .insert("application_name".into(), "billing".into());
+        script.client(&[parse("", "RESET ALL"), bind(""), execute(), sync()]);
+        let answers = script.server(&[
+            (b'1', vec![]),
+            (b'2', vec![]),
+            complete("RESET"),
+            parameter("application_name", "brisk"),
+            ready(b'I'),
+        ]);
+        assert_eq!(answers[3], parameter("application_name", "billing"));
+        assert_eq!(script.relay.take_restore(), Some(false));
+        // The next batch's reports are the client's own again.
+        script.client(&[query("SET application_name = 'x'")]);
+        let answers = script.server(&[
+            complete("SET"),
+            parameter("application_name", "x"),
+            ready(b'I'),
+        ]);
+        assert_eq!(answers[1], parameter("application_name", "x"));
+    }
+
+    #[test]
+    fn a_server_in_the_middle_of_an_extended_batch_is_not_at_rest() {
+        let mut script = Script::new(&[]);
+        // Parse, Describe, Flush: answered, but the server waits for the rest of the batch.
+        script.client(&[
+            parse("", "SELECT 1"),
+            (b'D', body(|o| protocol::put_target(o, b'D', b'S', ""))),
+            (b'H', Vec::new()),
+        ]);
+        script.server(&[(b'1', vec![]), (b't', vec![0, 0]), (b'n', vec![])]);
+        assert!(!script.relay.awaiting_answers());
+        assert!(!script.relay.at_rest());
+        // An error skips to the Sync, which the client sends next.
+        script.client(&[bind(""), execute(), (b'H', Vec::new())]);
+        script.server(&[error()]);
+        assert!(!script.relay.at_rest());
+        script.client(&[sync()]);
+        script.server(&[ready(b'I')]);
+        assert!(script.relay.at_rest());
     }
 
     #[test]

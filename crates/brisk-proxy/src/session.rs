@@ -744,7 +744,9 @@ impl Session {
             .settings()
             .differences(&checkout.conn.params, false)
         {
-            replay_settings(&mut checkout, &sets, self.info.id).await;
+            if replay_settings(&mut checkout, &sets, self.info.id).await {
+                self.relay.settings_applied(&checkout.conn.params);
+            }
             // Replaying is not the statement's time.
             attached_at = Instant::now();
         }
@@ -901,7 +903,9 @@ impl Session {
                 .settings()
                 .differences(&server.conn.params, local)
             {
-                replay_settings(server, &sets, self.info.id).await;
+                if replay_settings(server, &sets, self.info.id).await {
+                    self.relay.settings_applied(&server.conn.params);
+                }
             }
         }
     }
@@ -961,9 +965,13 @@ impl Session {
 /// Runs brisk's `SET`s for a client's settings on its server, outside the client's
 /// traffic. A value the server refuses (a client's startup value PostgreSQL would have
 /// refused at login) is logged; the client keeps asking for it.
-async fn replay_settings(server: &mut Checkout, sets: &str, client: u64) {
-    if let Err(e) = server.conn.simple(sets).await {
-        tracing::warn!(client, error = %e, "cannot replay client settings");
+async fn replay_settings(server: &mut Checkout, sets: &str, client: u64) -> bool {
+    match server.conn.simple(sets).await {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::warn!(client, error = %e, "cannot replay client settings");
+            false
+        }
     }
 }
 

@@ -89,6 +89,25 @@ impl TrackedSettings {
         }
     }
 
+    /// Takes the server's reports as the client's values, after the server accepted the
+    /// client's: the server reports them normalized (`'utf-8'` as `UTF8`, `iso` as
+    /// `ISO, MDY`), and comparing the raw value with the normalized one would send the same
+    /// `SET` on every attach. A reset value that was the same setting follows.
+    pub fn adopt(&mut self, server: &HashMap<String, String>) {
+        for (i, name) in TRACKED.iter().enumerate() {
+            let Some(reported) = server.get(*name) else {
+                continue;
+            };
+            if self.current[i].as_deref() == Some(reported.as_str()) {
+                continue;
+            }
+            if self.reset[i] == self.current[i] {
+                self.reset[i] = Some(reported.clone());
+            }
+            self.current[i] = Some(reported.clone());
+        }
+    }
+
     /// The value a `RESET` of the setting at `index` gives this client.
     pub fn reset_value(&self, index: usize) -> Option<&str> {
         self.reset[index].as_deref()
@@ -154,6 +173,11 @@ impl Effects {
     /// The server forgets all prepared statements (`DISCARD ALL`, `DEALLOCATE ALL`).
     pub fn forgets_prepared(self) -> bool {
         self.0 & FORGETS_PREPARED != 0
+    }
+
+    /// The effects of both.
+    pub fn union(self, other: Effects) -> Effects {
+        Effects(self.0 | other.0)
     }
 
     fn with(self, bits: u8) -> Effects {
