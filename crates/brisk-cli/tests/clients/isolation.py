@@ -222,18 +222,15 @@ class Asyncpg:
         self.asyncpg = asyncpg
 
     async def connect(self, url, startup, options):
-        conn = await self.asyncpg.connect(
+        return AsyncpgHandle(await self.asyncpg.connect(
             url, statement_cache_size=options["statement_cache_size"], server_settings=startup
-        )
-        conn.notes = []
-        conn.named = {}
-        conn.listeners = {}
-        return conn
+        ))
 
     def ph(self, i):
         return f"${i}"
 
-    async def run(self, conn, sql, args=(), mode="extended"):
+    async def run(self, handle, sql, args=(), mode="extended"):
+        conn = handle.conn
         if mode == "simple" and not args:
             return await conn.execute(sql)
         if mode == "prepared":
@@ -245,30 +242,30 @@ class Asyncpg:
             rows = await conn.fetch(sql, *args)
         return [tuple(str(v) for v in row) for row in rows]
 
-    async def named(self, conn, name, sql, args):
-        if name not in conn.named:
-            conn.named[name] = await conn.prepare(sql, name=name)
-        return [tuple(str(v) for v in row) for row in await conn.named[name].fetch(*args)]
+    async def named(self, handle, name, sql, args):
+        if name not in handle.named:
+            handle.named[name] = await handle.conn.prepare(sql, name=name)
+        return [tuple(str(v) for v in row) for row in await handle.named[name].fetch(*args)]
 
-    async def listen(self, conn, channel):
+    async def listen(self, handle, channel):
         def callback(_conn, _pid, channel, payload):
-            conn.notes.append((channel.rsplit("_", 1)[1], payload))
+            handle.notes.append((channel.rsplit("_", 1)[1], payload))
 
-        if channel in conn.listeners:
+        if channel in handle.listeners:
             return "already listening"
-        conn.listeners[channel] = callback
-        await conn.add_listener(channel, callback)
+        handle.listeners[channel] = callback
+        await handle.conn.add_listener(channel, callback)
         return "LISTEN"
 
-    async def unlisten(self, conn, channel):
+    async def unlisten(self, handle, channel):
         # asyncpg sends UNLISTEN when the channel's last callback goes.
-        callback = conn.listeners.pop(channel, None)
+        callback = handle.listeners.pop(channel, None)
         if callback is None:
-            return await conn.execute(f"UNLISTEN {channel}")
-        await conn.remove_listener(channel, callback)
+            return await handle.conn.execute(f"UNLISTEN {channel}")
+        await handle.conn.remove_listener(channel, callback)
         return "UNLISTEN"
 
-    async def cancel_running(self, conn, running):
+    async def cancel_running(self, handle, running):
         # asyncpg cancels the statement of a cancelled task with a CancelRequest, and the
         # connection stays usable.
         running.cancel()
@@ -278,17 +275,29 @@ class Asyncpg:
             return "ERR cancelled"
         return "not cancelled"
 
-    def is_closed(self, conn):
-        return conn.is_closed()
+    def is_closed(self, handle):
+        return handle.conn.is_closed()
 
-    async def close(self, conn, abrupt):
+    async def close(self, handle, abrupt):
         if abrupt:
-            conn.terminate()
+            handle.conn.terminate()
         else:
-            await conn.close()
+            await handle.conn.close()
 
-    def notes(self, conn):
-        return conn.notes
+    def notes(self, handle):
+        return handle.notes
+
+
+class AsyncpgHandle:
+    """An asyncpg connection and what the harness keeps beside it (asyncpg's connections
+    take no attributes): notifications received, named statements, listeners."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.notes = []
+        self.named = {}
+        self.listeners = {}
+
 
 
 class Client:
