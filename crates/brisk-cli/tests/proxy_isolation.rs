@@ -10,31 +10,29 @@ mod common;
 
 use std::process::{Command, Stdio};
 
-use brisk_sandbox::{shared_postgres, Postgres};
+use brisk_sandbox::Postgres;
 
 const APP_USER: &str = "app";
 const APP_PASSWORD: &str = "app-secret";
 
-/// A fresh database owned by an ordinary role, and a transaction-mode proxy in front of it
-/// with a pool of four servers: fewer servers than clients, so that clients take turns on
-/// each.
+/// A database owned by an ordinary role, and a transaction-mode proxy in front of it with a
+/// pool of four servers: fewer servers than clients, so that clients take turns on each.
+/// Each test has a cluster of its own: a difference can take a server down (a crashed
+/// backend restarts the whole cluster), and it must not show up as the other driver's.
 struct Isolation {
-    pg: &'static Postgres,
+    pg: Postgres,
     database: String,
     proxy: common::ProxyProcess,
 }
 
 impl Isolation {
     fn start() -> Isolation {
-        let pg = shared_postgres().expect("the shared sandbox starts");
-        static ROLE: std::sync::Once = std::sync::Once::new();
-        ROLE.call_once(|| {
-            pg.psql(
-                "postgres",
-                &format!("CREATE ROLE {APP_USER} LOGIN PASSWORD '{APP_PASSWORD}';"),
-            )
-            .unwrap();
-        });
+        let pg = Postgres::start().expect("the sandbox starts");
+        pg.psql(
+            "postgres",
+            &format!("CREATE ROLE {APP_USER} LOGIN PASSWORD '{APP_PASSWORD}';"),
+        )
+        .unwrap();
         let database = pg.fresh_database("isolation").unwrap();
         pg.psql(
             &database,
