@@ -232,7 +232,18 @@ fn might_have_effects(bytes: &[u8]) -> bool {
         || starts(b"deallocate")
         || starts(b"/*")
         || starts(b"--")
-        || bytes.contains(&b';')
+        || holds_more_than_one_statement(bytes)
+}
+
+/// A `;` with something after it other than blanks: the text may hold another statement.
+/// (Hot path: a trailing `;`, as pgbench and psql send, is not one.)
+fn holds_more_than_one_statement(bytes: &[u8]) -> bool {
+    bytes.iter().enumerate().any(|(at, &byte)| {
+        byte == b';'
+            && bytes[at + 1..]
+                .iter()
+                .any(|b| !b.is_ascii_whitespace() && *b != b';')
+    })
 }
 
 /// The effects of one statement, from its words (lowercased identifiers; any other token is
@@ -387,7 +398,7 @@ fn might_use_session_feature(query: &str) -> bool {
 fn mentions_session_words(bytes: &[u8]) -> bool {
     bytes.iter().enumerate().any(|(at, &byte)| {
         if byte == b';' {
-            return true;
+            return holds_more_than_one_statement(&bytes[at..]);
         }
         let rest: &[u8] = match byte | 0x20 {
             b'a' => b"dvisory",
@@ -484,6 +495,8 @@ mod tests {
         assert_eq!(effects("SELECT 'RESET ALL'"), Effects::NONE);
         assert_eq!(effects("SELECT 1"), Effects::NONE);
         assert_eq!(effects(""), Effects::NONE);
+        assert!(!might_have_effects(b"SELECT 1;"));
+        assert!(might_have_effects(b"SELECT 1; RESET ALL"));
     }
 
     #[test]
@@ -492,6 +505,9 @@ mod tests {
         assert!(mentions_session_words(b"xadvisory"));
         assert!(mentions_session_words(b"SELECT SET_CONFIG('a', 'b', true)"));
         assert!(mentions_session_words(b"select 1; select 2"));
+        assert!(!mentions_session_words(
+            b"SELECT abalance FROM a WHERE aid = 42;\n"
+        ));
         assert!(mentions_session_words(b"INTO Temp t"));
         assert!(!mentions_session_words(b"advisor"));
         assert!(!mentions_session_words(b"select set_confi"));
