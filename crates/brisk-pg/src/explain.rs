@@ -282,6 +282,17 @@ fn is_literal(arg: &str) -> bool {
     if arg == "NULL" {
         return true;
     }
+    // An escape string (`brisk_sql::quote_literal` writes one for a value with a
+    // backslash): every backslash doubled, so none can escape the closing quote.
+    if let Some(inner) = arg.strip_prefix("E'").and_then(|a| a.strip_suffix('\'')) {
+        let mut chars = inner.chars();
+        while let Some(c) = chars.next() {
+            if (c == '\\' || c == '\'') && chars.next() != Some(c) {
+                return false;
+            }
+        }
+        return true;
+    }
     let Some(inner) = arg.strip_prefix('\'').and_then(|a| a.strip_suffix('\'')) else {
         return false;
     };
@@ -460,6 +471,10 @@ mod tests {
         assert!(!is_literal("'a'); DROP TABLE t; --'"));
         assert!(!is_literal("1"));
         assert!(!is_literal("'a"));
+        assert!(is_literal(&brisk_sql::quote_literal(r#"{"{\"ms\": 1}"}"#)));
+        assert!(is_literal(r"E'a\\b'"));
+        assert!(!is_literal(r"E'a\'; DROP TABLE t; --'"));
+        assert!(!is_literal(r"E'\''"));
     }
 
     #[test]
