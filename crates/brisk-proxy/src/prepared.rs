@@ -30,10 +30,12 @@ impl Statement {
         hash.update(param_types);
         let digest = hash.finalize();
         // 128 bits: two different statements never share a name in practice.
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut name = String::with_capacity(6 + 32);
         name.push_str("brisk_");
         for byte in &digest[..16] {
-            name.push_str(&format!("{byte:02x}"));
+            name.push(HEX[usize::from(byte >> 4)] as char);
+            name.push(HEX[usize::from(byte & 0xf)] as char);
         }
         Statement {
             server_name: name.into(),
