@@ -200,6 +200,54 @@ fn a_low_hit_ratio_and_unread_expiries_are_found() {
     assert!(evidence(expired, "expired keys") >= 1000.0);
 }
 
+#[test]
+fn the_hit_ratio_is_the_applications_and_a_run_adds_only_the_documented_hits() {
+    let redis = cache();
+    // 100 hits in 1,000 reads: a 10% hit ratio. 50 pages and the warm key, all with a TTL.
+    lua(
+        &redis,
+        "redis.call('SET','warm','1','EX',600) \
+         for i=1,50 do redis.call('SET','page:'..i,'<html>'..i,'EX',600) end \
+         for i=1,900 do redis.call('GET','cold:'..i) end \
+         for i=1,100 do redis.call('GET','warm') end",
+    );
+    let reported = |report: &Value| {
+        let hit = finding(report, "redis.hit_ratio", "server");
+        (evidence(hit, "hits"), evidence(hit, "misses"))
+    };
+    let getranges = |redis: &Redis| {
+        cli(redis, &["INFO", "commandstats"])
+            .lines()
+            .find_map(|l| l.strip_prefix("cmdstat_getrange:calls="))
+            .and_then(|v| v.split(',').next()?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+
+    // Every key has a TTL, so INFO keyspace answers PTTL: TYPE and OBJECT ENCODING are the
+    // only lookups per key, plus one GETRANGE per sampled value.
+    let first = analyze(&redis.url(), &[]);
+    assert_eq!(reported(&first), (100.0, 900.0));
+    let sampled = getranges(&redis);
+    assert!(sampled > 0.0);
+    let second = analyze(&redis.url(), &[]);
+    assert_eq!(reported(&second), (100.0 + 2.0 * 51.0 + sampled, 900.0));
+    let group = finding(&second, "redis.keyspace", "page:*");
+    assert_eq!(evidence(group, "without TTL"), 0.0);
+
+    // One key without a TTL: now PTTL asks every key, a third hit per key.
+    cli(&redis, &["SET", "config", "x"]);
+    let (hits, misses) = (
+        info_field(&redis, "keyspace_hits") as f64,
+        info_field(&redis, "keyspace_misses") as f64,
+    );
+    let before = getranges(&redis);
+    let third = analyze(&redis.url(), &[]);
+    assert_eq!(reported(&third), (hits, misses));
+    let sampled = getranges(&redis) - before;
+    let fourth = analyze(&redis.url(), &[]);
+    assert_eq!(reported(&fourth), (hits + 3.0 * 52.0 + sampled, misses));
+}
+
 /// Waits until INFO's `field` reaches `at_least` (Redis expires keys in the background).
 fn wait_for_info(redis: &Redis, field: &str, at_least: u64) {
     let deadline = Instant::now() + Duration::from_secs(20);

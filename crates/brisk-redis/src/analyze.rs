@@ -132,10 +132,14 @@ pub async fn analyze(
     for node in &nodes {
         connections.push(node.connect().await?);
     }
+    // Every node's INFO is read before any scan starts: the scan's own lookups count as
+    // keyspace hits, and the checks must judge the application's reads, not brisk's.
     let mut servers = Vec::with_capacity(nodes.len());
     for (node, conn) in nodes.iter().zip(connections.iter_mut()) {
         servers.push(server::read(node, conn).await?);
     }
+    // A cluster has only database 0.
+    let db = if cluster { 0 } else { target.db() };
 
     let counters = ScanCounters {
         scanned: AtomicU64::new(0),
@@ -147,16 +151,21 @@ pub async fn analyze(
             total: counters.total.load(Ordering::Relaxed),
         })
     };
-    let scans = nodes.iter().zip(&connections).map(|(node, conn)| {
-        scan_node(
-            node,
-            conn.clone(),
-            options.sample,
-            options.big_key_bytes,
-            &counters,
-            &report_progress,
-        )
-    });
+    let scans = nodes
+        .iter()
+        .zip(&connections)
+        .zip(&servers)
+        .map(|((node, conn), server)| {
+            scan_node(
+                node,
+                conn.clone(),
+                server.known_ttls(db),
+                options.sample,
+                options.big_key_bytes,
+                &counters,
+                &report_progress,
+            )
+        });
     let mut keyspace = Keyspace::default();
     for node_keyspace in try_join_all(scans).await? {
         keyspace.merge(node_keyspace);

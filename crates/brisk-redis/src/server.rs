@@ -1,6 +1,8 @@
 //! What a node says about itself: `INFO`, the settings brisk judges (`CONFIG GET`), and the
-//! slow log (`SLOWLOG GET`). Read once, before the scan, so the slow log is the
-//! application's and not brisk's own.
+//! slow log (`SLOWLOG GET`). Read once, before the scan, so the slow log and the counters the
+//! checks judge (`keyspace_hits`, `keyspace_misses`, `evicted_keys`, `expired_keys`) are the
+//! application's and not brisk's own: the scan's `TYPE` and `OBJECT ENCODING` count as
+//! keyspace hits (docs/redis.md says how many).
 
 use std::collections::HashMap;
 
@@ -75,6 +77,39 @@ impl ServerSnapshot {
         out.sort();
         out
     }
+
+    /// What `INFO keyspace` says about the TTLs of database `db`'s keys. `keys` and
+    /// `expires` are the sizes of Redis's two dictionaries, so `expires=0` and
+    /// `expires=keys` are exact at the moment INFO ran.
+    pub fn known_ttls(&self, db: i64) -> KnownTtls {
+        let Some(line) = self.info.get(&format!("db{db}")) else {
+            // No line: the database was empty, so whatever the scan finds was written since.
+            return KnownTtls::Mixed;
+        };
+        let field = |name: &str| -> Option<u64> {
+            line.split(',')
+                .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))?
+                .parse()
+                .ok()
+        };
+        match (field("keys"), field("expires")) {
+            (Some(_), Some(0)) => KnownTtls::None,
+            (Some(keys), Some(expires)) if keys == expires => KnownTtls::All,
+            _ => KnownTtls::Mixed,
+        }
+    }
+}
+
+/// Whether the keys of a database have TTLs, as far as INFO knows. When it knows, the scan
+/// skips `PTTL`, which Redis counts as a keyspace hit per key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KnownTtls {
+    /// `expires=0`: no key has a TTL.
+    None,
+    /// `expires` equals `keys`: every key has one.
+    All,
+    /// Some keys have one, or INFO does not say: `PTTL` asks each key.
+    Mixed,
 }
 
 /// Parses INFO's `name:value` lines; `# Section` headers and blank lines are skipped.
@@ -257,6 +292,14 @@ mod tests {
         };
         assert_eq!(snapshot.info["redis_version"], "7.0.15");
         assert_eq!(snapshot.databases(), vec![(0, 12), (3, 5)]);
+        assert_eq!(snapshot.known_ttls(0), KnownTtls::Mixed);
+        assert_eq!(snapshot.known_ttls(3), KnownTtls::None);
+        assert_eq!(snapshot.known_ttls(7), KnownTtls::Mixed);
+        let all = ServerSnapshot {
+            info: parse_info("db0:keys=4,expires=4,avg_ttl=10\r\n"),
+            ..snapshot
+        };
+        assert_eq!(all.known_ttls(0), KnownTtls::All);
     }
 
     #[test]
