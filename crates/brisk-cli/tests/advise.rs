@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{brisk, evidence, findings, Db};
+use common::{advise, brisk, evidence, findings, Db};
 use serde_json::Value;
 
 /// A chat backend: most conversations archived, a hundred messages in each of the first
@@ -57,20 +57,6 @@ fn workload_file(dir: &Path, lines: &[(&str, &[&str], u64, f64)]) -> String {
     let path = dir.join("workload.jsonl");
     std::fs::write(&path, text).unwrap();
     path.display().to_string()
-}
-
-/// `brisk advise URL --format json` plus `extra`, which must succeed.
-fn advise(url: &str, extra: &[&str]) -> Value {
-    let mut args = vec!["advise", url, "--format", "json"];
-    args.extend_from_slice(extra);
-    let output = brisk(&args);
-    assert!(
-        output.status.success(),
-        "brisk advise failed ({}): {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("brisk advise prints JSON")
 }
 
 /// The SQL of every recommendation.

@@ -13,7 +13,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{brisk, findings, Db};
+use common::{advise, findings, Db};
 use serde_json::Value;
 
 const SCHEMA: &str = include_str!("advise_corpus/schema.sql");
@@ -25,19 +25,6 @@ fn statement_count(text: &str) -> usize {
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with("--"))
         .count()
-}
-
-fn advise(url: &str, extra: &[&str]) -> Value {
-    let mut args = vec!["advise", url, "--format", "json"];
-    args.extend_from_slice(extra);
-    let output = brisk(&args);
-    assert!(
-        output.status.success(),
-        "brisk advise failed ({}): {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("brisk advise prints JSON")
 }
 
 /// Every statement was planned, at least `expected` of them; otherwise the failure names

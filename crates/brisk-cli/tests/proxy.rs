@@ -1895,23 +1895,28 @@ fn the_capture_records_n_plus_one_runs_and_advise_reports_them() {
     );
 }
 
-#[test]
-fn users_missing_from_the_config_log_in_through_auth_query_and_scram_pass_through() {
-    let app = app();
-    // Roles are cluster-wide: named after this test's database.
-    let carol = format!("carol_{}", app.database);
+/// A proxy that learns users missing from its config through `auth_query`, as PgBouncer's
+/// documentation sets it up: an unprivileged `auth_user` that may only call a SECURITY
+/// DEFINER lookup reading `lookup_from` (pg_shadow, maybe joined with something slow). Makes
+/// the role `user` with `password`; returns the proxy and the auth_user's name. Roles are
+/// cluster-wide: both are named after the test's database. `extra` goes into the config.
+fn auth_query_proxy(
+    app: &App,
+    user: &str,
+    password: &str,
+    lookup_from: &str,
+    extra: &str,
+) -> (Proxy, String) {
     let lookup = format!("lookup_{}", app.database);
-    // An unprivileged auth_user that may only call a SECURITY DEFINER lookup, as PgBouncer's
-    // documentation sets it up; carol's password is only in PostgreSQL.
     app.pg
         .psql(
             &app.database,
             &format!(
-                "CREATE ROLE {carol} LOGIN PASSWORD 'carol-secret';
+                "CREATE ROLE {user} LOGIN PASSWORD '{password}';
                  CREATE ROLE {lookup} LOGIN PASSWORD 'lookup-secret';
                  CREATE FUNCTION public.user_lookup(name text, OUT usename name, OUT passwd text)
                    RETURNS record LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog
-                   AS $$ SELECT usename, passwd FROM pg_shadow WHERE usename = name $$;
+                   AS $$ SELECT usename, passwd FROM {lookup_from} WHERE usename = name $$;
                  REVOKE ALL ON FUNCTION public.user_lookup(text) FROM public;
                  GRANT EXECUTE ON FUNCTION public.user_lookup(text) TO {lookup};"
             ),
@@ -1920,13 +1925,23 @@ fn users_missing_from_the_config_log_in_through_auth_query_and_scram_pass_throug
     let proxy = Proxy::start_with(|port| {
         format!(
             "listen_port = {port}\nadmin_users = [\"admin\"]\nauth_user = \"{lookup}\"\n\
-             auth_query = \"SELECT usename, passwd FROM public.user_lookup($1)\"\n\
+             auth_query = \"SELECT usename, passwd FROM public.user_lookup($1)\"\n{extra}\n\
              [databases]\n{db} = \"postgres://127.0.0.1:{pg_port}/{db}?sslmode=disable\"\n\
              [users]\n{lookup} = \"lookup-secret\"\nadmin = \"admin-secret\"\n",
             db = app.database,
             pg_port = app.pg.port()
         )
     });
+    (proxy, lookup)
+}
+
+#[test]
+fn users_missing_from_the_config_log_in_through_auth_query_and_scram_pass_through() {
+    let app = app();
+    // Roles are cluster-wide: named after this test's database.
+    let carol = format!("carol_{}", app.database);
+    // carol's password is only in PostgreSQL.
+    let (proxy, _) = auth_query_proxy(&app, &carol, "carol-secret", "pg_shadow", "");
     let url = |user: &str, password: &str| {
         format!(
             "postgres://{user}:{password}@127.0.0.1:{}/{}?sslmode=disable",
@@ -1989,33 +2004,15 @@ fn users_missing_from_the_config_log_in_through_auth_query_and_scram_pass_throug
 fn logins_that_time_out_holding_a_server_leave_the_pool_counts_right() {
     let app = app();
     let slow = format!("slow_{}", app.database);
-    let lookup = format!("lookup_{}", app.database);
-    // An auth_query that takes 3 s, under a client_login_timeout of 1 s: each login times
-    // out while it holds one of the lookup pool's servers.
-    app.pg
-        .psql(
-            &app.database,
-            &format!(
-                "CREATE ROLE {slow} LOGIN PASSWORD 'slow-secret';
-                 CREATE ROLE {lookup} LOGIN PASSWORD 'lookup-secret';
-                 CREATE FUNCTION public.slow_lookup(name text, OUT usename name, OUT passwd text)
-                   RETURNS record LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog
-                   AS $$ SELECT usename, passwd FROM pg_shadow, pg_sleep(3) WHERE usename = name $$;
-                 GRANT EXECUTE ON FUNCTION public.slow_lookup(text) TO {lookup};"
-            ),
-        )
-        .unwrap();
-    let proxy = Proxy::start_with(|port| {
-        format!(
-            "listen_port = {port}\nadmin_users = [\"admin\"]\nauth_user = \"{lookup}\"\n\
-             auth_query = \"SELECT usename, passwd FROM public.slow_lookup($1)\"\n\
-             client_login_timeout = 1\ndefault_pool_size = 4\nmin_pool_size = 2\n\
-             [databases]\n{db} = \"postgres://127.0.0.1:{pg_port}/{db}?sslmode=disable\"\n\
-             [users]\n{lookup} = \"lookup-secret\"\nadmin = \"admin-secret\"\n",
-            db = app.database,
-            pg_port = app.pg.port()
-        )
-    });
+    // A lookup that takes 3 s, under a client_login_timeout of 1 s: each login times out
+    // while it holds one of the lookup pool's servers.
+    let (proxy, lookup) = auth_query_proxy(
+        &app,
+        &slow,
+        "slow-secret",
+        "pg_shadow, pg_sleep(3)",
+        "client_login_timeout = 1\ndefault_pool_size = 4\nmin_pool_size = 2",
+    );
     let url = format!(
         "postgres://{slow}:slow-secret@127.0.0.1:{}/{}?sslmode=disable&connect_timeout=5",
         proxy.port, app.database

@@ -21,7 +21,9 @@ use bytes::BytesMut;
 use crate::prepared::{ClientStatements, ServerStatements, Statement};
 use crate::protocol::{self, ProtocolError};
 use crate::server::MAX_BUFFERED_MESSAGE;
-use crate::session_state::{effects, session_feature, tracked_index, Effects, TrackedSettings};
+use crate::session_state::{
+    describes_session_state, effects, session_feature, tracked_index, Effects, TrackedSettings,
+};
 use crate::tracker::{StatementTracker, Tracked};
 
 /// The transaction status a ReadyForQuery reports.
@@ -880,20 +882,6 @@ impl Relay {
             self.transaction_started = Some(now);
         }
     }
-}
-
-/// Whether a statement's result description depends on the session as it is when it is
-/// prepared (`FETCH` and `MOVE` describe a cursor, `EXECUTE` a statement prepared with SQL),
-/// so that a copy prepared earlier, by this client or another, may describe something that
-/// no longer exists. Those are prepared afresh whenever a client prepares them.
-fn describes_session_state(query: &str) -> bool {
-    brisk_sql::Lexer::new(query)
-        .find(|t| !t.kind.is_trivia())
-        .is_some_and(|first| {
-            ["fetch", "move", "execute"]
-                .iter()
-                .any(|w| first.text.eq_ignore_ascii_case(w))
-        })
 }
 
 fn server_has(prepared: &mut ServerStatements, name: &str) -> bool {

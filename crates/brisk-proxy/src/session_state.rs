@@ -19,6 +19,9 @@
 //! cursors, SQL `PREPARE`, a session-level `SET` of an untracked setting), after which the
 //! client keeps its server, and the server is cleaned when the client leaves.
 //!
+//! And [`describes_session_state`] names the statements whose description depends on the
+//! session (`FETCH`, `MOVE`, `EXECUTE`), which a server's shared copy cannot stand for.
+//!
 //! Architecture invariant: nothing here does I/O. The session compares a client's settings
 //! with a server's ([`TrackedSettings::differences`]) and sends the `SET`s.
 
@@ -280,6 +283,20 @@ fn statement_effects(words: &[String]) -> u8 {
 
 fn setting_bit(name: &str) -> u8 {
     tracked_index(name).map_or(0, |i| 1 << i)
+}
+
+/// Whether a statement's result description depends on the session as it is when it is
+/// prepared (`FETCH` and `MOVE` describe a cursor, `EXECUTE` a statement prepared with SQL),
+/// so that a copy prepared earlier, by this client or another, may describe something that
+/// no longer exists. Those are prepared afresh whenever a client prepares them.
+pub fn describes_session_state(query: &str) -> bool {
+    Lexer::new(query)
+        .find(|t| !t.kind.is_trivia())
+        .is_some_and(|first| {
+            ["fetch", "move", "execute"]
+                .iter()
+                .any(|w| first.text.eq_ignore_ascii_case(w))
+        })
 }
 
 /// The session feature a query uses, if any: LISTEN, session advisory locks, WITH HOLD

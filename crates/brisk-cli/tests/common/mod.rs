@@ -137,16 +137,27 @@ pub fn brisk_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
 
 /// `brisk check URL --format json` plus `extra`, which must succeed; returns the report.
 pub fn check(url: &str, extra: &[&str]) -> Value {
-    let mut args = vec!["check", url, "--format", "json"];
+    report("check", url, extra)
+}
+
+/// `brisk advise URL --format json` plus `extra`, which must succeed; returns the report.
+pub fn advise(url: &str, extra: &[&str]) -> Value {
+    report("advise", url, extra)
+}
+
+/// `brisk COMMAND URL --format json` plus `extra`, which must succeed.
+fn report(command: &str, url: &str, extra: &[&str]) -> Value {
+    let mut args = vec![command, url, "--format", "json"];
     args.extend_from_slice(extra);
     let output = brisk(&args);
     assert!(
         output.status.success(),
-        "brisk check failed ({}): {}",
+        "brisk {command} failed ({}): {}",
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
-    serde_json::from_slice(&output.stdout).expect("brisk check prints JSON")
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("brisk {command} prints JSON: {e}"))
 }
 
 /// The findings of one check.
