@@ -231,26 +231,17 @@ async fn execute_prepared(
     words: &str,
     generic: bool,
 ) -> Result<Explained, PgError> {
-    if let Some(bad) = args.iter().find(|a| !is_literal(a)) {
-        return Err(PgError::Query {
-            context: "explaining a query".into(),
-            message: format!("{bad:?} is not a SQL literal"),
-            sqlstate: None,
-        });
-    }
+    let text =
+        PreparedExplain::new(PREPARED, sql, types, args, words, generic).map_err(|message| {
+            PgError::Query {
+                context: "explaining a query".into(),
+                message,
+                sqlstate: None,
+            }
+        })?;
     prepare(session, sql, types).await?;
-    let mode = if generic {
-        "force_generic_plan"
-    } else {
-        "force_custom_plan"
-    };
     // Only brisk's own text from here on, so the simple protocol's one round trip is safe.
-    let batch = format!(
-        "/* brisk */ SET LOCAL plan_cache_mode = {mode}; \
-         /* brisk */ EXPLAIN ({words}) EXECUTE {PREPARED}({}); \
-         /* brisk */ DEALLOCATE {PREPARED}",
-        args.join(", ")
-    );
+    let batch = format!("/* brisk */ {}", text.explain);
     let messages = session
         .client()
         .simple_query(&batch)
@@ -304,27 +295,77 @@ fn is_literal(arg: &str) -> bool {
 /// the types come from the catalog, and are checked to be type names so that none can end
 /// the list early.
 async fn prepare(session: &Session, sql: &str, types: &[String]) -> Result<(), PgError> {
-    if let Some(bad) = types.iter().find(|t| !is_type_name(t)) {
-        return Err(PgError::Query {
+    let text = PreparedExplain::new(PREPARED, sql, types, &[], "", true)
+        .map_err(|message| PgError::Query {
             context: "preparing a query".into(),
-            message: format!("{bad:?} is not a type name"),
+            message,
             sqlstate: None,
-        });
-    }
-    let list = if types.is_empty() {
-        String::new()
-    } else {
-        format!("({})", types.join(", "))
-    };
+        })?
+        .prepare;
     session
         .client()
-        .execute(
-            &format!("/* brisk */ PREPARE {PREPARED}{list} AS {sql}"),
-            &[],
-        )
+        .execute(&format!("/* brisk */ {text}"), &[])
         .await
         .map(|_| ())
         .map_err(|e| PgError::query("preparing a query", e))
+}
+
+/// The SQL that plans a `$n` statement through a prepared statement: the one way brisk does
+/// it, for the advisor (with typed values) and for the proxy's plans of slow statements
+/// (with NULLs, which a forced generic plan ignores). Run `prepare`, then `explain` in the
+/// same transaction; `explain` ends by deallocating the statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedExplain {
+    /// `PREPARE name(types) AS sql`: run it alone (the extended protocol refuses a second
+    /// statement smuggled into `sql`).
+    pub prepare: String,
+    /// `SET LOCAL plan_cache_mode = ...; EXPLAIN (options) EXECUTE name(args); DEALLOCATE
+    /// name`: brisk's own text only.
+    pub explain: String,
+}
+
+impl PreparedExplain {
+    /// The statements for `sql` with parameter `types` (empty: PostgreSQL infers them) and
+    /// `args` (SQL literals: `NULL`, `'42'`), EXPLAIN `options` (`FORMAT JSON`, or empty),
+    /// a generic plan when `generic`, else a custom one for the values. Fails when a type or
+    /// an argument is not what it claims to be.
+    pub fn new(
+        name: &str,
+        sql: &str,
+        types: &[String],
+        args: &[String],
+        options: &str,
+        generic: bool,
+    ) -> Result<PreparedExplain, String> {
+        if let Some(bad) = types.iter().find(|t| !is_type_name(t)) {
+            return Err(format!("{bad:?} is not a type name"));
+        }
+        if let Some(bad) = args.iter().find(|a| !is_literal(a)) {
+            return Err(format!("{bad:?} is not a SQL literal"));
+        }
+        let list = if types.is_empty() {
+            String::new()
+        } else {
+            format!("({})", types.join(", "))
+        };
+        let mode = if generic {
+            "force_generic_plan"
+        } else {
+            "force_custom_plan"
+        };
+        let options = if options.is_empty() {
+            String::new()
+        } else {
+            format!("({options}) ")
+        };
+        Ok(PreparedExplain {
+            prepare: format!("PREPARE {name}{list} AS {sql}"),
+            explain: format!(
+                "SET LOCAL plan_cache_mode = {mode}; EXPLAIN {options}EXECUTE {name}({}); DEALLOCATE {name}",
+                args.join(", ")
+            ),
+        })
+    }
 }
 
 /// Whether `text` reads as one type name as `format_type` writes them (`integer`,

@@ -21,10 +21,11 @@ use bytes::BytesMut;
 use crate::prepared::{ClientStatements, ServerStatements, Statement};
 use crate::protocol::{self, ProtocolError};
 use crate::server::MAX_BUFFERED_MESSAGE;
-use crate::session_state::{
-    describes_session_state, effects, session_feature, tracked_index, Effects, TrackedSettings,
-};
+use crate::session_state::TrackedSettings;
 use crate::tracker::{StatementTracker, Tracked};
+use brisk_sql::session::{
+    describes_session_state, effects, session_feature, tracked_index, Effects,
+};
 
 /// The transaction status a ReadyForQuery reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,6 +12,10 @@
 //! - [`analyze`] tells what each statement does: its kind, the tables it reads and writes,
 //!   whether its result may be cached, and, for each table reference, the columns it filters,
 //!   joins, sorts, groups and outputs. It has no catalog and never guesses a column's table.
+//! - [`session`] tells what a statement does to the session: the settings it resets, the
+//!   features that tie a client to one server connection.
+//! - [`split`] cuts a text into statements as psql runs them, and [`first_keyword`] reads a
+//!   statement's first word: the one splitter and classifier every command shares.
 //! - [`cast_typed_placeholders`] and [`bind_placeholders`] rewrite normalized text so that
 //!   PostgreSQL can plan it: `interval $1` (not SQL) becomes `$1::interval`.
 //!
@@ -51,7 +55,9 @@ mod lint;
 mod normalize;
 mod placeholders;
 mod quote;
+pub mod session;
 mod shape;
+mod statements;
 #[cfg(test)]
 mod test_inputs;
 
@@ -69,3 +75,4 @@ pub use normalize::{normalize, normalize_into};
 pub use placeholders::{bind_placeholders, cast_typed_placeholders};
 pub use quote::{quote_ident, quote_literal};
 pub use shape::shape_key_into;
+pub use statements::{first_keyword, split, starts_with_keyword, Statement};

@@ -186,9 +186,14 @@ pub(crate) fn from_workload(workload: &Workload) -> Collected {
 
 /// From a plain SQL file: each statement is one call, with its values.
 pub(crate) fn from_sql(text: &str) -> Collected {
-    let samples = split_statements(text)
-        .into_iter()
-        .map(|(line, statement)| Sample {
+    // brisk-sql's split keeps each statement with a syntax error apart, to be reported
+    // alone, and a `BEGIN ATOMIC` body with its function.
+    let samples = brisk_sql::split(text).into_iter().map(
+        |brisk_sql::Statement {
+             line,
+             text: statement,
+             ..
+         }| Sample {
             origin: format!("line {line}"),
             fingerprint: brisk_sql::fingerprint(statement)
                 .ok()
@@ -198,35 +203,9 @@ pub(crate) fn from_sql(text: &str) -> Collected {
             calls: 1.0,
             total_ms: None,
             rows: None,
-        });
+        },
+    );
     group(samples)
-}
-
-/// The statements of a file with the line each starts on, split at semicolons outside
-/// strings, quoted identifiers, dollar quotes and comments (brisk-sql's lexer). A statement
-/// with a syntax error stays a statement of its own, so it can be reported alone;
-/// PostgreSQL's parser would refuse to split the whole file.
-fn split_statements(text: &str) -> Vec<(usize, &str)> {
-    let mut ranges: Vec<(usize, usize)> = Vec::new();
-    let mut start: Option<usize> = None;
-    let mut end = 0;
-    for token in brisk_sql::Lexer::new(text) {
-        if token.kind == brisk_sql::TokenKind::Semicolon {
-            if let Some(start) = start.take() {
-                ranges.push((start, end));
-            }
-        } else if !token.kind.is_trivia() {
-            start.get_or_insert(token.start);
-            end = token.start + token.text.len();
-        }
-    }
-    if let Some(start) = start {
-        ranges.push((start, end));
-    }
-    ranges
-        .into_iter()
-        .map(|(start, end)| (text[..start].matches('\n').count() + 1, &text[start..end]))
-        .collect()
 }
 
 /// Whether the text holds a `$n` parameter outside strings and comments.
@@ -461,6 +440,25 @@ mod tests {
         assert_eq!(collected.skipped.len(), 1);
         assert_eq!(collected.skipped[0].origin, "line 4");
         assert!(collected.skipped[0].reason.starts_with("does not parse"));
+    }
+
+    #[test]
+    fn a_function_with_a_begin_atomic_body_is_one_statement_not_fragments() {
+        // Split at every `;`, the body's `SELECT`s became queries of their own and the rest
+        // "did not parse".
+        let text = "CREATE FUNCTION active(u int) RETURNS bigint LANGUAGE sql\n\
+                    BEGIN ATOMIC\n\
+                      SELECT count(*) FROM sessions WHERE user_id = u;\n\
+                    END;\n\
+                    SELECT id FROM users WHERE email = 'a@x';\n";
+        let collected = from_sql(text);
+        assert!(collected.skipped.is_empty(), "{:?}", collected.skipped);
+        assert_eq!(collected.not_queries, 1);
+        assert_eq!(collected.queries.len(), 1);
+        assert_eq!(
+            collected.queries[0].normalized,
+            "SELECT id FROM users WHERE email = $1"
+        );
     }
 
     #[test]

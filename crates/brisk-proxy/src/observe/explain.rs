@@ -135,41 +135,31 @@ fn explain_sql(job: &ExplainJob, major: u32) -> Result<Explain, String> {
             "EXPLAIN (GENERIC_PLAN) {normalized}"
         )));
     }
-    let nulls = vec!["NULL"; parameters].join(", ");
+    let nulls = vec!["NULL".to_string(); parameters];
+    let text = brisk_pg::explain::PreparedExplain::new(
+        "brisk_explain",
+        &normalized,
+        &[],
+        &nulls,
+        "",
+        true,
+    )?;
     Ok(Explain::Prepared {
-        prepare: format!(
-            "SET LOCAL plan_cache_mode = force_generic_plan; PREPARE brisk_explain AS {normalized}"
-        ),
-        execute: format!("EXPLAIN EXECUTE brisk_explain({nulls})"),
+        prepare: text.prepare,
+        execute: text.explain,
     })
 }
 
 /// One statement of a kind that has a plan.
 pub fn explainable(query: &str) -> bool {
-    let mut tokens = Lexer::new(query).filter(|t| !t.kind.is_trivia());
-    let first = match tokens.next() {
-        Some(t) if t.kind == TokenKind::OpenParen => tokens.next(),
-        other => other,
-    };
-    let Some(first) = first else {
-        return false;
-    };
-    let keyword = first.text.to_ascii_lowercase();
-    if !matches!(
-        keyword.as_str(),
-        "select" | "insert" | "update" | "delete" | "merge" | "values" | "with" | "table"
-    ) {
-        return false;
-    }
-    // A second statement after a semicolon is not one statement.
-    let mut after_semicolon = false;
-    for token in tokens {
-        if after_semicolon {
-            return false;
-        }
-        after_semicolon = token.kind == TokenKind::Semicolon;
-    }
-    true
+    let statements = brisk_sql::split(query);
+    statements.len() == 1
+        && brisk_sql::starts_with_keyword(
+            statements[0].text,
+            &[
+                "select", "insert", "update", "delete", "merge", "values", "with", "table",
+            ],
+        )
 }
 
 #[cfg(test)]
@@ -211,8 +201,8 @@ mod tests {
         assert_eq!(
             explain_sql(&job(lookup, None, false), 15).unwrap(),
             Explain::Prepared {
-                prepare: "SET LOCAL plan_cache_mode = force_generic_plan; PREPARE brisk_explain AS SELECT * FROM t WHERE id = $1 AND note = $2".into(),
-                execute: "EXPLAIN EXECUTE brisk_explain(NULL, NULL)".into(),
+                prepare: "PREPARE brisk_explain AS SELECT * FROM t WHERE id = $1 AND note = $2".into(),
+                execute: "SET LOCAL plan_cache_mode = force_generic_plan; EXPLAIN EXECUTE brisk_explain(NULL, NULL); DEALLOCATE brisk_explain".into(),
             }
         );
         let simple = "SELECT * FROM t WHERE name = 'ann'";

@@ -344,16 +344,8 @@ impl Streams {
     }
 }
 
-/// The first keyword of a statement, lowercased.
-fn first_keyword(text: &str) -> Option<String> {
-    Lexer::new(text)
-        .find(|t| !t.kind.is_trivia() && t.kind != TokenKind::OpenParen)
-        .filter(|t| t.kind == TokenKind::Identifier)
-        .map(|t| t.text.to_ascii_lowercase())
-}
-
 fn is_insert(text: &str) -> bool {
-    first_keyword(text).as_deref() == Some("insert")
+    brisk_sql::starts_with_keyword(text, &["insert"])
 }
 
 /// The value of `traceparent='...'` in a sqlcommenter-style comment.

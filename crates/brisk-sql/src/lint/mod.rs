@@ -159,9 +159,13 @@ const LARGE_OFFSET: i64 = 1_000;
 /// ```
 pub fn lint(text: &str, skip: &[Rule]) -> LintOutcome {
     let mut outcome = LintOutcome::default();
-    let statements = split(text);
     let mut inserts: Vec<InsertRun> = Vec::new();
-    for (start, statement) in statements {
+    for crate::Statement {
+        offset: start,
+        text: statement,
+        ..
+    } in crate::split(text)
+    {
         outcome.statements += 1;
         let parsed = match pg_query::parse(statement) {
             Ok(parsed) => parsed,
@@ -203,44 +207,10 @@ pub fn lint(text: &str, skip: &[Rule]) -> LintOutcome {
     outcome
 }
 
-/// Statements of `text` with their byte offsets. The parser splits correctly even inside
-/// `BEGIN ATOMIC` function bodies; if some statement does not parse, brisk's lexer splits
-/// at every `;` outside strings, quoted names and comments, and that statement's error is
-/// reported when it is parsed alone. (pg_query's scanner split drops a last statement
-/// that ends in `;`, so it is not used.)
-fn split(text: &str) -> Vec<(usize, &str)> {
-    let pieces = pg_query::split_with_parser(text).unwrap_or_else(|_| split_at_semicolons(text));
-    let base = text.as_ptr() as usize;
-    pieces
-        .into_iter()
-        .filter_map(|piece| {
-            // Each piece is a slice of `text`; its address gives its offset.
-            let offset = (piece.as_ptr() as usize).checked_sub(base)?;
-            let trimmed = piece.trim_start();
-            let offset = offset + (piece.len() - trimmed.len());
-            let trimmed = trimmed.trim_end();
-            (!trimmed.is_empty()).then_some((offset, trimmed))
-        })
-        .collect()
-}
-
 /// What the rules know about the statement (or subquery) being walked.
 struct Frame<'a> {
     scope: Scope,
     select: Option<&'a SelectStmt>,
-}
-
-fn split_at_semicolons(text: &str) -> Vec<&str> {
-    let mut pieces = Vec::new();
-    let mut start = 0;
-    for token in crate::lexer::Lexer::new(text) {
-        if token.kind == crate::lexer::TokenKind::Semicolon {
-            pieces.extend(text.get(start..token.start));
-            start = token.start + token.text.len();
-        }
-    }
-    pieces.extend(text.get(start..));
-    pieces
 }
 
 struct Rules<'a> {
