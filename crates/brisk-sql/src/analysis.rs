@@ -20,6 +20,8 @@ mod predicates;
 mod query;
 mod scope;
 
+pub(crate) use expr::for_each_child;
+
 pub use cacheable::VOLATILE_FUNCTIONS;
 
 /// Analyzes every statement in `sql`, in order: its kind, the tables it reads and writes,

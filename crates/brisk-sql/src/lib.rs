@@ -73,6 +73,6 @@ pub use lexer::{Lexer, Token, TokenKind};
 pub use lint::{lint, LintError, LintIssue, LintOutcome, LintSeverity, Rule};
 pub use normalize::{normalize, normalize_into};
 pub use placeholders::{bind_placeholders, cast_typed_placeholders};
-pub use quote::{quote_ident, quote_literal};
+pub use quote::{index_name, quote_ident, quote_literal};
 pub use shape::shape_key_into;
 pub use statements::{first_keyword, split, starts_with_keyword, Statement};

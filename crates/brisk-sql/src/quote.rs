@@ -1,4 +1,5 @@
-//! Quoting identifiers for SQL that brisk writes (fixes, rewrites, index definitions).
+//! Quoting identifiers and values, and naming indexes, for SQL that brisk writes (fixes,
+//! rewrites, index definitions).
 
 /// Quotes an identifier when PostgreSQL would need it quoted, as `quote_ident` does.
 pub fn quote_ident(name: &str) -> String {
@@ -15,6 +16,53 @@ pub fn quote_ident(name: &str) -> String {
     } else {
         format!("\"{}\"", name.replace('"', "\"\""))
     }
+}
+
+/// PostgreSQL's limit on an identifier's length, in bytes (`NAMEDATALEN - 1`).
+const MAX_IDENTIFIER: usize = 63;
+
+/// The name of an index brisk proposes, from what it is: `parts` such as the table, the
+/// columns and a suffix (`["users", "lower", "email", "idx"]` gives `users_lower_email_idx`).
+/// The one naming rule of every command (`check`, `lint`, `advise`).
+///
+/// The name needs no quoting: lowercase ASCII letters, digits and single `_`. It fits
+/// PostgreSQL's 63-byte limit; a longer one keeps its start and its last part, with a hash of
+/// the whole between them, so two long names that share a start do not collide (PostgreSQL
+/// itself would cut them to the same 63 bytes).
+pub fn index_name(parts: &[&str]) -> String {
+    let raw = parts.join("_").to_lowercase();
+    let mut name = String::with_capacity(raw.len());
+    for ch in raw.chars() {
+        let ch = if ch.is_ascii_alphanumeric() { ch } else { '_' };
+        if !(ch == '_' && (name.is_empty() || name.ends_with('_'))) {
+            name.push(ch);
+        }
+    }
+    while name.ends_with('_') {
+        name.pop();
+    }
+    if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
+        name.insert_str(0, "idx_");
+    }
+    if name.len() <= MAX_IDENTIFIER {
+        return name;
+    }
+    // FNV-1a over the whole: stable across runs and platforms, so a re-run names alike.
+    let hash = raw.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let last = parts
+        .last()
+        .map(|p| index_name(&[p]))
+        .filter(|p| p.len() <= 16)
+        .unwrap_or_default();
+    let tail = format!(
+        "_{:08x}{}{last}",
+        hash as u32,
+        if last.is_empty() { "" } else { "_" }
+    );
+    let start = name[..MAX_IDENTIFIER - tail.len()].trim_end_matches('_');
+    format!("{start}{tail}")
 }
 
 /// `value` as a string literal that means the same whatever `standard_conforming_strings`
@@ -248,7 +296,28 @@ fn keyword_hash(word: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::{quote_ident, quote_literal, NOT_UNRESERVED};
+    use super::{index_name, quote_ident, quote_literal, NOT_UNRESERVED};
+
+    #[test]
+    fn index_names_need_no_quoting_and_fit_postgresql() {
+        assert_eq!(
+            index_name(&["users", "lower", "email", "idx"]),
+            "users_lower_email_idx"
+        );
+        assert_eq!(
+            index_name(&["Order Items", "Café", "idx"]),
+            "order_items_caf_idx"
+        );
+        assert_eq!(index_name(&["1st", "idx"]), "idx_1st_idx");
+        let long_a = index_name(&[&"t".repeat(60), "column_with_a_long_name", "idx"]);
+        let long_b = index_name(&[&"t".repeat(60), "column_with_another_name", "idx"]);
+        for long in [&long_a, &long_b] {
+            assert!(long.len() <= 63, "{long}");
+            assert!(long.ends_with("_idx"), "{long}");
+            assert_eq!(quote_ident(long), *long);
+        }
+        assert_ne!(long_a, long_b);
+    }
 
     #[test]
     fn every_listed_keyword_and_no_other_word_is_reserved() {

@@ -331,24 +331,8 @@ impl Candidate {
             }
             .into(),
         );
-        let raw = parts.join("_").to_lowercase();
-        let mut name = String::with_capacity(raw.len());
-        for ch in raw.chars() {
-            let ch = if ch.is_ascii_alphanumeric() { ch } else { '_' };
-            if !(ch == '_' && name.ends_with('_')) {
-                name.push(ch);
-            }
-        }
-        let name = name.trim_matches('_').to_string();
-        if name.len() <= 63 {
-            return name;
-        }
-        // Long names keep their start and a hash of the whole, so two long candidates on the
-        // same table never collide.
-        let hash = raw.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
-        format!("{}_{:08x}", name[..54].trim_end_matches('_'), hash as u32)
+        let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+        brisk_sql::index_name(&parts)
     }
 
     /// Every table column the index stores or tests: an update that changes one of them

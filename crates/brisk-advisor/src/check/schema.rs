@@ -275,22 +275,12 @@ pub(super) fn unindexed_foreign_keys(
     Ok(findings)
 }
 
-/// `table_col1_col2_idx`, cut to PostgreSQL's 63-byte identifier limit on a char boundary.
+/// `table_col1_col2_idx`: brisk-sql's one naming rule, which needs no quoting.
 fn index_name(table: &str, columns: &[String]) -> String {
-    let mut name = format!("{}_{}_idx", table, columns.join("_"));
-    while name.len() > 63 {
-        let cut = name
-            .char_indices()
-            .rev()
-            .nth(4)
-            .map(|(i, _)| i)
-            .unwrap_or(0);
-        name = format!("{}_idx", &name[..cut]);
-        if cut == 0 {
-            break;
-        }
-    }
-    name
+    let mut parts: Vec<&str> = vec![table];
+    parts.extend(columns.iter().map(String::as_str));
+    parts.push("idx");
+    brisk_sql::index_name(&parts)
 }
 
 pub(super) fn no_primary_key(snapshot: &Snapshot, _options: &CheckOptions) -> Part<Vec<Finding>> {

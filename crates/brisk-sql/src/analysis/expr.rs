@@ -175,7 +175,7 @@ macro_rules! for_each_child {
 }
 
 /// Calls `visit` on each expression directly below `node`: see [`for_each_child!`].
-pub(super) fn for_each_child<'a>(node: &'a NodeEnum, visit: &mut dyn FnMut(&'a Node)) {
+pub(crate) fn for_each_child<'a>(node: &'a NodeEnum, visit: &mut dyn FnMut(&'a Node)) {
     for_each_child!(node, visit, as_deref, iter)
 }
 

@@ -113,6 +113,21 @@ fn functions_on_filtered_columns_get_an_expression_index() {
     assert!(rules("SELECT id FROM t GROUP BY id HAVING count(id) > 5").is_empty());
 }
 
+/// The rules see every expression the analysis sees: a filter inside a boolean test, a
+/// CASE, next to a JSON constructor or in an aggregate's FILTER is still a filter.
+#[test]
+fn rules_reach_into_every_kind_of_expression() {
+    for sql in [
+        "SELECT id FROM users WHERE (lower(email) = $1) IS TRUE",
+        "SELECT id FROM users WHERE CASE WHEN $2 THEN lower(email) = $1 END",
+        "SELECT id FROM users WHERE json_build_object('a', 1) IS NOT NULL AND lower(email) = $1",
+    ] {
+        assert_eq!(rules(sql), [Rule::FunctionOnColumn], "{sql}");
+    }
+    let sql = "SELECT count(*) FILTER (WHERE lower(email) = $1) FROM users";
+    assert_eq!(rules(sql), [Rule::FunctionOnColumn], "{sql}");
+}
+
 #[test]
 fn not_in_subquery_becomes_not_exists() {
     let issue = only(

@@ -343,30 +343,13 @@ impl Scope {
     }
 }
 
-/// An index name from a table and parts: `users_lower_email_idx`, cut to PostgreSQL's
-/// 63-byte limit.
+/// The name of an index on `table` (schema dropped) from `parts`: `users_lower_email_idx`.
 pub(super) fn index_name(table: &str, parts: &[&str], suffix: &str) -> String {
-    let table = table.rsplit('.').next().unwrap_or(table);
-    let mut name = String::new();
-    for part in std::iter::once(table)
-        .chain(parts.iter().copied())
-        .chain([suffix])
-    {
-        let clean: String = part
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .collect::<String>()
-            .to_ascii_lowercase();
-        if clean.is_empty() {
-            continue;
-        }
-        if !name.is_empty() {
-            name.push('_');
-        }
-        name.push_str(&clean);
-    }
-    name.truncate(63);
-    quote_ident(&name)
+    let table = table.rsplit('.').next().unwrap_or(table).trim_matches('"');
+    let mut all = vec![table];
+    all.extend_from_slice(parts);
+    all.push(suffix);
+    crate::index_name(&all)
 }
 
 /// A function (or cast) around a column: `lower(email)`, `date_trunc('day', at)`,

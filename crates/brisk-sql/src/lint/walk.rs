@@ -154,48 +154,35 @@ fn nodes<'a>(list: &'a [Node], place: Place, visitor: &mut dyn Visitor<'a>) {
     }
 }
 
-/// Walks an expression, depth first, parents before children.
+/// Walks an expression, depth first, parents before children. Its children are the ones the
+/// analysis walks (`analysis::for_each_child`, one list of every expression node), so the
+/// rules and the analysis never disagree on what an expression holds; a subquery is walked as
+/// a statement of its own.
 pub(crate) fn expression<'a>(node: &'a Node, place: Place, visitor: &mut dyn Visitor<'a>) {
     let Some(node) = inner(node) else {
         return;
     };
     visitor.expression(node, place);
     match node {
-        NodeEnum::AExpr(e) => {
-            optional(e.lexpr.as_deref(), place, visitor);
-            optional(e.rexpr.as_deref(), place, visitor);
-        }
-        NodeEnum::BoolExpr(e) => nodes(&e.args, place, visitor),
-        NodeEnum::FuncCall(f) => {
-            nodes(&f.args, place, visitor);
-            optional(f.agg_filter.as_deref(), Place::Filter, visitor);
-        }
-        NodeEnum::TypeCast(t) => optional(t.arg.as_deref(), place, visitor),
-        NodeEnum::NullTest(t) => optional(t.arg.as_deref(), place, visitor),
-        NodeEnum::BooleanTest(t) => optional(t.arg.as_deref(), place, visitor),
-        NodeEnum::RowExpr(r) => nodes(&r.args, place, visitor),
-        NodeEnum::List(l) => nodes(&l.items, place, visitor),
-        NodeEnum::CoalesceExpr(c) => nodes(&c.args, place, visitor),
-        NodeEnum::MinMaxExpr(m) => nodes(&m.args, place, visitor),
-        NodeEnum::AArrayExpr(a) => nodes(&a.elements, place, visitor),
-        NodeEnum::ResTarget(t) => optional(t.val.as_deref(), place, visitor),
-        NodeEnum::SortBy(s) => optional(s.node.as_deref(), place, visitor),
-        NodeEnum::CaseExpr(c) => {
-            optional(c.arg.as_deref(), place, visitor);
-            nodes(&c.args, place, visitor);
-            optional(c.defresult.as_deref(), place, visitor);
-        }
-        NodeEnum::CaseWhen(w) => {
-            optional(w.expr.as_deref(), place, visitor);
-            optional(w.result.as_deref(), place, visitor);
-        }
+        NodeEnum::SelectStmt(_) | NodeEnum::CommonTableExpr(_) => statement(node, visitor),
         NodeEnum::SubLink(s) => {
             optional(s.testexpr.as_deref(), place, visitor);
             if let Some(query) = s.subselect.as_deref().and_then(inner) {
                 statement(query, visitor);
             }
         }
-        NodeEnum::SelectStmt(_) | NodeEnum::CommonTableExpr(_) => statement(node, visitor),
-        _ => {}
+        NodeEnum::FuncCall(f) => {
+            // An aggregate's FILTER decides which rows it counts.
+            let filter = f.agg_filter.as_deref();
+            crate::analysis::for_each_child(node, &mut |child| {
+                let place = if filter.is_some_and(|f| std::ptr::eq(f, child)) {
+                    Place::Filter
+                } else {
+                    place
+                };
+                expression(child, place, visitor);
+            });
+        }
+        _ => crate::analysis::for_each_child(node, &mut |child| expression(child, place, visitor)),
     }
 }
