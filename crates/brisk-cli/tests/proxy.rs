@@ -1895,6 +1895,94 @@ fn the_capture_records_n_plus_one_runs_and_advise_reports_them() {
     );
 }
 
+/// An N+1 whose repeated statement scans (reviews.book_id has no index), written as
+/// SQLAlchemy writes SQL: the console and `brisk advise` hand over the ORM's idiom, labelled
+/// as a hint, and advise names the index the repeated statement needs.
+#[test]
+fn an_orm_n_plus_one_gets_the_orms_idiom_and_the_index_it_needs() {
+    let app = app();
+    bookshop(&app);
+    app.pg
+        .psql(
+            &app.database,
+            &format!(
+                "CREATE TABLE reviews (id int PRIMARY KEY, book_id int NOT NULL, stars int NOT NULL);
+                 INSERT INTO reviews SELECT i, 1 + i % 4000, i % 5 FROM generate_series(1, 200000) i;
+                 ANALYZE reviews;
+                 GRANT SELECT ON reviews TO {APP_USER};"
+            ),
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("capture.jsonl");
+    let proxy = Proxy::start(&app, &format!("capture_file = \"{}\"", capture.display()));
+    run_bookshop(&proxy, &app, "orm");
+    let detections = proxy.admin_rows("SHOW N_PLUS_ONE");
+    let lookup = detections
+        .iter()
+        .find(|d| d["repeated"].contains("FROM reviews"))
+        .unwrap_or_else(|| panic!("no N+1 in {detections:?}"));
+    assert!(
+        lookup["orm_hint"].starts_with("SQLAlchemy hint: ")
+            && lookup["orm_hint"].contains("selectinload"),
+        "{lookup:?}"
+    );
+    // Hand-written SQL names no ORM.
+    assert!(detections
+        .iter()
+        .filter(|d| !d["repeated"].contains("FROM reviews"))
+        .all(|d| d["orm_hint"].is_empty()));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&capture)
+        .unwrap_or_default()
+        .contains("\"pattern\"")
+    {
+        assert!(Instant::now() < deadline, "no pattern line in the capture");
+        proxy.admin("SHOW N_PLUS_ONE");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_brisk"))
+        .args([
+            "advise",
+            &app.pg.url(&app.database),
+            "--format",
+            "json",
+            "--workload",
+        ])
+        .arg(&capture)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let findings = report["findings"].as_array().unwrap();
+    let n_plus_one = findings
+        .iter()
+        .find(|f| {
+            f["check"] == "advise.n_plus_one"
+                && f["query"].as_str().unwrap_or("").contains("FROM reviews")
+        })
+        .unwrap_or_else(|| panic!("no advise.n_plus_one in {findings:?}"));
+    let detail = n_plus_one["detail"].as_str().unwrap();
+    assert!(detail.contains("SQLAlchemy hint: "), "{detail}");
+    assert!(
+        detail.contains(
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS reviews_book_id_idx ON public.reviews"
+        ),
+        "{detail}"
+    );
+    assert!(
+        n_plus_one["fix"]["apply"]
+            .as_str()
+            .unwrap()
+            .contains("WHERE reviews.book_id = ANY($1)"),
+        "{n_plus_one}"
+    );
+}
+
 /// A proxy that learns users missing from its config through `auth_query`, as PgBouncer's
 /// documentation sets it up: an unprivileged `auth_user` that may only call a SECURITY
 /// DEFINER lookup reading `lookup_from` (pg_shadow, maybe joined with something slow). Makes

@@ -511,6 +511,7 @@ async fn n_plus_one(shared: &Arc<Shared>) -> Result<Table, String> {
                 d.source.as_ref().map(|s| s.to_string()),
                 text(&d.repeated),
                 text(&d.suggestion),
+                d.orm_hint.clone(),
             ]
         })
         .collect();
@@ -529,6 +530,7 @@ async fn n_plus_one(shared: &Arc<Shared>) -> Result<Table, String> {
             "source",
             "repeated",
             "suggestion",
+            "orm_hint",
         ],
         rows,
     })

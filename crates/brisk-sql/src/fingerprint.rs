@@ -97,6 +97,16 @@ impl Hasher for ShapeHasher {
 
 type ShapeMap = HashMap<Box<str>, Fingerprint, BuildHasherDefault<ShapeHasher>>;
 
+/// What [`FingerprintCache::key`] gives: a statement's key, and whether it is PostgreSQL's
+/// fingerprint (else a hash of the statement's shape).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StatementKey {
+    /// The fingerprint, or the shape's hash.
+    pub value: u64,
+    /// Whether PostgreSQL's parser accepted the statement.
+    pub parsed: bool,
+}
+
 /// How often the cache answered without the parser.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CacheStats {
@@ -172,6 +182,25 @@ impl FingerprintCache {
         Ok(computed)
     }
 
+    /// A key for any statement: its fingerprint when PostgreSQL's parser accepts it
+    /// (`parsed`), else a hash of its shape (constants replaced, case and blanks folded), so
+    /// that text the parser rejects, such as a statement cut short in a log, still groups with
+    /// its kind. The one keying of the proxy's statistics, its N+1 detector and the log
+    /// reader; stable across runs and builds (XXH3 of the shape key).
+    pub fn key(&mut self, sql: &str) -> StatementKey {
+        match self.fingerprint(sql) {
+            Ok(found) => StatementKey {
+                value: found.0,
+                parsed: true,
+            },
+            // `fingerprint` left the shape key of `sql` in `self.key`.
+            Err(_) => StatementKey {
+                value: xxhash_rust::xxh3::xxh3_64(self.key.as_bytes()),
+                parsed: false,
+            },
+        }
+    }
+
     fn insert(&mut self, value: Fingerprint) {
         if self.young.len() >= self.capacity / 2 {
             self.old = std::mem::take(&mut self.young);
@@ -199,6 +228,27 @@ impl FingerprintCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_statement_has_a_key_and_text_the_parser_rejects_groups_by_shape() {
+        let mut cache = FingerprintCache::new(16);
+        let parsed = cache.key("SELECT * FROM t WHERE id = 1");
+        assert!(parsed.parsed);
+        assert_eq!(
+            parsed.value,
+            fingerprint("SELECT * FROM t WHERE id = 2").unwrap().0
+        );
+        // Cut short, as a log or pg_stat_activity may: no fingerprint, but one key per shape.
+        let a = cache.key("SELECT * FROM t WHERE id = 1 AND");
+        let b = cache.key("select *  from T where id = 7 and");
+        assert!(!a.parsed);
+        assert_eq!(a, b);
+        assert_ne!(a, cache.key("SELECT * FROM u WHERE id = 1 AND"));
+        // Stable across runs and builds: a fixed hash of the shape key.
+        let mut key = String::new();
+        shape_key_into("SELECT * FROM t WHERE id = 1 AND", &mut key);
+        assert_eq!(a.value, xxhash_rust::xxh3::xxh3_64(key.as_bytes()));
+    }
 
     #[test]
     fn equals_pg_query_and_ignores_values() {

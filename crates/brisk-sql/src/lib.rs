@@ -68,7 +68,7 @@ pub use analysis::{
     StatementAnalysis, StatementKind, TableName, TableUsage, UnresolvedColumn, VOLATILE_FUNCTIONS,
 };
 pub use error::SqlError;
-pub use fingerprint::{fingerprint, CacheStats, Fingerprint, FingerprintCache};
+pub use fingerprint::{fingerprint, CacheStats, Fingerprint, FingerprintCache, StatementKey};
 pub use lexer::{Lexer, Token, TokenKind};
 pub use lint::{lint, LintError, LintIssue, LintOutcome, LintSeverity, Rule};
 pub use normalize::{normalize, normalize_into};

@@ -95,10 +95,83 @@ impl Advice {
         }
         report
             .findings
-            .extend(self.patterns.iter().map(pattern_finding));
+            .extend(self.patterns.iter().map(|p| self.pattern_finding(p)));
         report.notes = self.notes();
         report.sort();
         report
+    }
+
+    /// An N+1 or row-by-row write the capture recorded: the rewrite, the index the
+    /// repeated statement needs when this advice has one for it, and the ORM's idiom when
+    /// the client or the SQL shows the ORM.
+    fn pattern_finding(&self, p: &RepeatedRuns) -> Finding {
+        let runs = match p.runs {
+            1 => "1 run".to_string(),
+            n => format!("{n} runs"),
+        };
+        let title = if p.kind == "bulk-write" {
+            format!(
+                "Row-by-row INSERTs: {}, {} statements, {:.1} ms in all",
+                runs, p.executions, p.total_ms
+            )
+        } else {
+            format!(
+                "N+1: one statement per row, {}, {} statements, {:.1} ms in all",
+                runs, p.executions, p.total_ms
+            )
+        };
+        let mut detail = Vec::new();
+        if let Some(source) = &p.source {
+            detail.push(format!("After: {source}"));
+        }
+        detail.push(format!(
+            "Repeated, with different values, up to {} times in a row (recorded by brisk proxy's capture).",
+            p.longest_run
+        ));
+        if !p.applications.is_empty() {
+            detail.push(format!("application_name: {}.", p.applications.join(", ")));
+        }
+        if let Some(trace) = &p.traceparent {
+            detail.push(format!("Latest traceparent: {trace}."));
+        }
+        // Batched or not, the repeated statement reads its rows the same way: an index this
+        // advice proposes for it serves the batched form too.
+        let repeated = brisk_sql::fingerprint(&p.repeated)
+            .ok()
+            .map(|f| f.to_string());
+        for index in self.recommendations.iter().filter(|r| {
+            r.helps
+                .iter()
+                .any(|&q| Some(&self.queries[q].fingerprint) == repeated.as_ref())
+        }) {
+            detail.push(format!(
+                "The index this report proposes for the repeated statement serves it, batched or not: {}",
+                index.create_sql
+            ));
+        }
+        let kind = if p.kind == "bulk-write" {
+            brisk_patterns::DetectionKind::BulkWrite
+        } else {
+            brisk_patterns::DetectionKind::NPlusOne
+        };
+        let application = p.applications.first().map_or("", String::as_str);
+        if let Some(hint) = brisk_patterns::orm_hint(kind, application, &p.repeated, "") {
+            detail.push(format!("{hint}."));
+        }
+        let mut finding = Finding::new("advise.n_plus_one", Severity::Warning, "workload", title)
+            .detail(detail.join(" "))
+            .query(p.repeated.clone())
+            .evidence(Evidence::new("runs", p.runs as f64, Unit::Count))
+            .evidence(Evidence::new(
+                "statements",
+                p.executions as f64,
+                Unit::Count,
+            ))
+            .evidence(Evidence::new("time", p.total_ms, Unit::Milliseconds));
+        if let Some(suggestion) = &p.suggestion {
+            finding = finding.fix(Fix::manual(suggestion.clone()));
+        }
+        finding
     }
 
     fn recommendation(&self, r: &Recommendation, workload_ms: f64) -> Finding {
@@ -604,51 +677,4 @@ fn hypopg_missing(available: bool, version: &str) -> Finding {
             .rollback("DROP EXTENSION hypopg;")
             .note("HypoPG's hypothetical indexes live only in the memory of brisk's own connection: they change nothing on disk and no other session sees them."),
     )
-}
-
-/// An N+1 or row-by-row writes from a proxy capture: no index fixes it, the rewrite does.
-fn pattern_finding(p: &RepeatedRuns) -> Finding {
-    let runs = match p.runs {
-        1 => "1 run".to_string(),
-        n => format!("{n} runs"),
-    };
-    let title = if p.kind == "bulk-write" {
-        format!(
-            "Row-by-row INSERTs: {}, {} statements, {:.1} ms in all",
-            runs, p.executions, p.total_ms
-        )
-    } else {
-        format!(
-            "N+1: one statement per row, {}, {} statements, {:.1} ms in all",
-            runs, p.executions, p.total_ms
-        )
-    };
-    let mut detail = Vec::new();
-    if let Some(source) = &p.source {
-        detail.push(format!("After: {source}"));
-    }
-    detail.push(format!(
-        "Repeated, with different values, up to {} times in a row (recorded by brisk proxy's capture).",
-        p.longest_run
-    ));
-    if !p.applications.is_empty() {
-        detail.push(format!("application_name: {}.", p.applications.join(", ")));
-    }
-    if let Some(trace) = &p.traceparent {
-        detail.push(format!("Latest traceparent: {trace}."));
-    }
-    let mut finding = Finding::new("advise.n_plus_one", Severity::Warning, "workload", title)
-        .detail(detail.join(" "))
-        .query(p.repeated.clone())
-        .evidence(Evidence::new("runs", p.runs as f64, Unit::Count))
-        .evidence(Evidence::new(
-            "statements",
-            p.executions as f64,
-            Unit::Count,
-        ))
-        .evidence(Evidence::new("time", p.total_ms, Unit::Milliseconds));
-    if let Some(suggestion) = &p.suggestion {
-        finding = finding.fix(Fix::manual(suggestion.clone()));
-    }
-    finding
 }

@@ -1,5 +1,5 @@
 """A small psycopg 3 app with the classic N+1: a list of books, then one author lookup per
-book. `n+1` runs it that way (and writes an audit row per book, row by row); `batched`
+book. `orm` runs a review lookup per book written as SQLAlchemy writes it. `n+1` runs it that way (and writes an audit row per book, row by row); `batched`
 fetches the authors in one query. Each lookup sleeps 5 ms in the server, so 20 lookups
 cross the default 50 ms N+1 threshold as a slow network or a cold cache would.
 
@@ -40,6 +40,17 @@ with psycopg.connect(url, autocommit=True, application_name="shop-api") as conn:
         # The same row twenty times is a caching question, not an N+1: it stays silent too.
         for _ in range(20):
             conn.execute("SELECT name, pg_sleep(0.005) FROM authors WHERE id = %s", (1,))
+    elif mode == "orm":
+        # As SQLAlchemy's lazy loading writes it: every column labelled table_column, the
+        # key compared as `param = table.column`. reviews.book_id has no index.
+        for book_id, _ in books:
+            started = time.perf_counter()
+            conn.execute(
+                "SELECT reviews.id AS reviews_id, reviews.stars AS reviews_stars, "
+                "pg_sleep(0.003) AS pause FROM reviews WHERE %s = reviews.book_id",
+                (book_id,),
+            ).fetchall()
+            timings.append((time.perf_counter() - started) * 1000)
     else:
         sys.exit(f"unknown mode {mode}")
 print(json.dumps({"lookup_ms": timings}))

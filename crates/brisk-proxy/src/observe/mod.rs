@@ -9,7 +9,6 @@
 
 mod capture;
 pub mod explain;
-mod nplusone;
 mod registry;
 
 use std::collections::{HashMap, HashSet};
@@ -18,19 +17,19 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
+use brisk_patterns::{Detections, Streams, Thresholds};
 use brisk_sql::{Fingerprint, FingerprintCache};
 use brisk_workload::QuerySample;
 
 use crate::session::ClientInfo;
 
-pub use nplusone::{Detection, DetectionKind};
+pub use brisk_patterns::{Detection, DetectionKind};
 pub use registry::{QueriesSnapshot, QuerySummary, BUCKET_BOUNDS_MS};
 
 use capture::Capture;
 use explain::ExplainJob;
-use nplusone::Streams;
 use registry::Registry;
 
 /// Statements in flight to the statistics thread. Past this, statements are counted as
@@ -110,7 +109,7 @@ enum Event {
 struct State {
     settings: RwLock<ObserveSettings>,
     queries: Mutex<Registry>,
-    detections: Mutex<nplusone::Detections>,
+    detections: Mutex<Detections>,
 }
 
 /// The sending end of an unbounded channel, bounded by a count of what the receiver has not
@@ -169,7 +168,7 @@ impl Observer {
         let taken = sender.in_flight.clone();
         let state = Arc::new(State {
             queries: Mutex::new(Registry::new()),
-            detections: Mutex::new(nplusone::Detections::default()),
+            detections: Mutex::new(Detections::default()),
             settings: RwLock::new(settings),
         });
         let worker = state.clone();
@@ -259,7 +258,7 @@ struct Thread {
     /// statement's), by the text's address: a lookup instead of a shape key. Each entry
     /// holds its text, so the address cannot be reused while it is here.
     shared_texts: HashMap<usize, (Arc<str>, (u64, bool))>,
-    streams: Streams,
+    streams: Streams<PatternClient>,
     capture: Option<Capture>,
     explain: tokio::sync::mpsc::Sender<ExplainJob>,
     explained: HashSet<(Arc<str>, u64)>,
@@ -295,7 +294,7 @@ impl Thread {
                 }
             }
             if last_sweep.elapsed() >= SWEEP_EVERY {
-                self.streams.sweep();
+                self.streams.sweep(SystemTime::now());
                 self.capture_patterns();
                 last_sweep = Instant::now();
             }
@@ -320,10 +319,10 @@ impl Thread {
                     Event::Executed(executed) => {
                         let (fingerprint, parsed) = self.fingerprint(&executed.query);
                         let text = queries.record(fingerprint, &executed, settings.limit);
-                        let order = self.streams.observe(
+                        let order = self.patterns(
                             &executed,
                             fingerprint,
-                            text.clone(),
+                            &text,
                             &settings,
                             &mut detections,
                         );
@@ -344,6 +343,52 @@ impl Thread {
         for done in barriers {
             let _ = done.send(());
         }
+    }
+
+    /// Follows the statement in its client's stream (brisk-patterns), logging a pattern the
+    /// first time it is seen; returns the statement's position in the stream.
+    fn patterns(
+        &mut self,
+        executed: &Executed,
+        fingerprint: u64,
+        text: &Arc<str>,
+        settings: &ObserveSettings,
+        detections: &mut Detections,
+    ) -> u64 {
+        let statement = brisk_patterns::Executed {
+            fingerprint,
+            normalized: text.clone(),
+            query: &executed.query,
+            params: executed
+                .params
+                .unwrap_or_else(|| hash_of(executed.query.as_ref())),
+            duration: executed.duration,
+            at: SystemTime::now(),
+        };
+        let thresholds = Thresholds {
+            min_repeats: settings.n_plus_one_min_repeats,
+            min_total: settings.n_plus_one_min_total,
+        };
+        let client = PatternClient(executed.client.clone());
+        let observed = self
+            .streams
+            .observe(&client, statement, &thresholds, detections);
+        if let Some(found) = observed.new {
+            tracing::warn!(
+                kind = found.kind.name(),
+                database = %found.database,
+                source = found.source.as_deref().unwrap_or(""),
+                repeated = %found.repeated,
+                executions = found.executions,
+                total_ms = found.total.as_secs_f64() * 1000.0,
+                application_name = %found.application_name,
+                traceparent = found.traceparent.as_deref().unwrap_or(""),
+                suggestion = %found.suggestion,
+                orm_hint = found.orm_hint.as_deref().unwrap_or(""),
+                "repeated statement pattern"
+            );
+        }
+        observed.order
     }
 
     /// The fingerprint of a statement's text, and whether PostgreSQL's parser made it.
@@ -477,13 +522,13 @@ impl Thread {
                 total_ms: Some(run.total.as_secs_f64() * 1000.0),
                 mean_ms: None,
                 rows: None,
-                session: Some(run.client.id.to_string()),
+                session: Some(run.client.0.id.to_string()),
                 order: None,
                 pattern: Some(brisk_workload::Pattern {
                     kind: run.kind.name().to_string(),
                     source: run.source.map(|text| text.to_string()),
                     suggestion: Some(run.suggestion),
-                    application_name: non_empty(&run.client.application_name),
+                    application_name: non_empty(&run.client.0.application_name),
                     traceparent: run.traceparent,
                 }),
             };
@@ -492,16 +537,26 @@ impl Thread {
     }
 }
 
-/// The fingerprint of a statement, and whether PostgreSQL's parser made it; one the parser
-/// rejects is keyed by its shape instead.
+/// The key of a statement (brisk-sql's, the same the log reader uses), and whether
+/// PostgreSQL's parser made it.
 fn fingerprint(cache: &mut FingerprintCache, query: &str) -> (u64, bool) {
-    match cache.fingerprint(query) {
-        Ok(found) => (found.0, true),
-        Err(_) => {
-            let mut key = String::new();
-            brisk_sql::shape_key_into(query, &mut key);
-            (hash_of(&key), false)
-        }
+    let key = cache.key(query);
+    (key.value, key.parsed)
+}
+
+/// A proxy client as brisk-patterns sees it.
+#[derive(Clone)]
+struct PatternClient(Arc<ClientInfo>);
+
+impl brisk_patterns::Client for PatternClient {
+    fn id(&self) -> u64 {
+        self.0.id
+    }
+    fn database(&self) -> &str {
+        &self.0.database
+    }
+    fn application_name(&self) -> &str {
+        &self.0.application_name
     }
 }
 
