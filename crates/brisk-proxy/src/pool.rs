@@ -99,6 +99,8 @@ pub struct Pool {
     /// Behind a lock: a login through `auth_query` may bring a newer secret.
     target: Mutex<ServerTarget>,
     settings: Mutex<PoolSettings>,
+    /// The ages every checkout and return compare with, copied out of `settings`.
+    ages: Ages,
     main: Arc<Semaphore>,
     reserve: Arc<Semaphore>,
     idle: Mutex<VecDeque<Box<ServerConn>>>,
@@ -108,6 +110,34 @@ pub struct Pool {
     started: Instant,
     /// Start times (µs since `started`) of waits in progress, for `maxwait`.
     waits: Mutex<Vec<u64>>,
+}
+
+/// The three ages the per-transaction path compares a server with, readable without a lock
+/// (hot path: every checkout and every return; a lock and a clone of the settings there cost
+/// more than the rest of the bookkeeping). A reload stores them anew; a checkout that reads
+/// them mid-reload sees each age either before or after it, which is all either side needs.
+#[derive(Debug, Default)]
+struct Ages {
+    /// Nanoseconds, saturated at u64::MAX (584 years: no limit).
+    lifetime: AtomicU64,
+    idle_timeout: AtomicU64,
+    check_delay: AtomicU64,
+}
+
+impl Ages {
+    fn store(&self, settings: &PoolSettings) {
+        let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.lifetime
+            .store(nanos(settings.server_lifetime), Ordering::Relaxed);
+        self.idle_timeout
+            .store(nanos(settings.server_idle_timeout), Ordering::Relaxed);
+        self.check_delay
+            .store(nanos(settings.server_check_delay), Ordering::Relaxed);
+    }
+
+    fn read(age: &AtomicU64) -> Duration {
+        Duration::from_nanos(age.load(Ordering::Relaxed))
+    }
 }
 
 impl Pool {
@@ -123,6 +153,11 @@ impl Pool {
             main: Arc::new(Semaphore::new(settings.size)),
             reserve: Arc::new(Semaphore::new(settings.reserve_size)),
             target: Mutex::new(target),
+            ages: {
+                let ages = Ages::default();
+                ages.store(&settings);
+                ages
+            },
             settings: Mutex::new(settings),
             idle: Mutex::new(VecDeque::new()),
             stats: PoolStats::default(),
@@ -153,21 +188,21 @@ impl Pool {
                 .reserve
                 .forget_permits(settings.reserve_size - new.reserve_size);
         }
+        self.ages.store(&new);
         *settings = new;
     }
 
     /// Waits for a free slot (fairly, in arrival order) and returns a logged-in server.
     pub async fn acquire(self: &Arc<Self>) -> Result<Checkout, PoolError> {
-        let settings = self.settings();
-        // Hot path: a free slot needs none of the waiting bookkeeping.
+        // Hot path: a free slot needs none of the waiting bookkeeping, nor the settings.
         // The slow paths (a wait, a health check, a new connection) are boxed: their
         // futures are large, and every client's task would otherwise hold room for them
         // (with 1,000 idle clients, 2 KB each).
         let permit = match self.main.clone().try_acquire_owned() {
             Ok(permit) => permit,
-            Err(_) => Box::pin(self.wait(&settings)).await?,
+            Err(_) => Box::pin(self.wait(&self.settings())).await?,
         };
-        let conn = self.take_idle(&settings).await;
+        let conn = self.take_idle().await;
         let conn = match conn {
             Some(conn) => conn,
             None => Box::pin(self.open()).await?,
@@ -228,19 +263,20 @@ impl Pool {
     }
 
     /// The newest idle connection that is still fit to use.
-    async fn take_idle(&self, settings: &PoolSettings) -> Option<Box<ServerConn>> {
+    async fn take_idle(&self) -> Option<Box<ServerConn>> {
+        let lifetime = Ages::read(&self.ages.lifetime);
+        let idle_timeout = Ages::read(&self.ages.idle_timeout);
+        let check_delay = Ages::read(&self.ages.check_delay);
         loop {
             let conn = lock(&self.idle).pop_back()?;
             // One clock read for the three ages (hot path: every transaction comes here).
             let now = Instant::now();
             let idle_for = now.saturating_duration_since(conn.last_used);
-            if now.saturating_duration_since(conn.created) >= settings.server_lifetime
-                || idle_for >= settings.server_idle_timeout
-            {
+            if now.saturating_duration_since(conn.created) >= lifetime || idle_for >= idle_timeout {
                 self.close(conn);
                 continue;
             }
-            if idle_for >= settings.server_check_delay {
+            if idle_for >= check_delay {
                 let mut conn = conn;
                 // PgBouncer's server_check_query; an empty query is the cheapest round trip.
                 match Box::pin(conn.simple(";")).await {
@@ -270,9 +306,9 @@ impl Pool {
     pub fn release(&self, checkout: Checkout, reusable: bool) {
         let Checkout { mut conn, mut slot } = checkout;
         slot.returned = true;
-        let settings = self.settings();
         let now = Instant::now();
-        if reusable && now.saturating_duration_since(conn.created) < settings.server_lifetime {
+        if reusable && now.saturating_duration_since(conn.created) < Ages::read(&self.ages.lifetime)
+        {
             conn.last_used = now;
             conn.trim();
             lock(&self.idle).push_back(conn);
