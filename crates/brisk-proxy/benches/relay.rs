@@ -12,11 +12,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use brisk_proxy::prepared::ServerStatements;
-use brisk_proxy::protocol;
 use brisk_proxy::relay::{Relay, ServerState};
 use brisk_proxy::session_state::TrackedSettings;
 use brisk_proxy::tracker::StatementTracker;
 use brisk_proxy::ClientInfo;
+use brisk_wire::protocol;
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 

@@ -14,10 +14,10 @@ use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
 
 use crate::config::PoolMode;
-use crate::protocol;
 use crate::proxy::Shared;
 use crate::session::{read_client_message, SessionError, STATE_ACTIVE, STATE_WAITING};
 use crate::stream::Stream;
+use brisk_wire::protocol;
 
 /// The name clients connect to for the console.
 pub const ADMIN_DATABASE: &str = "brisk";

@@ -453,7 +453,7 @@ impl Config {
             let plain = raw
                 .users
                 .get(user)
-                .is_some_and(|p| crate::auth::Secret::parse(p).plain().is_some());
+                .is_some_and(|p| brisk_wire::auth::Secret::parse(p).plain().is_some());
             if !plain {
                 return Err(invalid(format!(
                     "auth_user: \"{user}\" needs its plain-text password in [users], to run auth_query"

@@ -23,7 +23,6 @@
 //! ```
 
 pub mod admin;
-mod auth;
 pub mod config;
 mod health;
 mod http;
@@ -31,7 +30,6 @@ mod metrics;
 pub mod observe;
 mod pool;
 pub mod prepared;
-pub mod protocol;
 mod proxy;
 pub mod relay;
 mod server;

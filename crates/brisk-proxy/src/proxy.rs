@@ -11,13 +11,13 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-use crate::auth::Secret;
 use crate::config::{Config, ConfigError, Database};
 use crate::health::Health;
 use crate::observe::{CaptureSettings, ObserveSettings, Observer};
 use crate::pool::{Pool, PoolSettings};
 use crate::server::{send_cancel, ServerSecret, ServerTarget};
 use crate::session::ClientInfo;
+use brisk_wire::auth::Secret;
 
 /// What stops the proxy from starting.
 #[derive(Debug, thiserror::Error)]

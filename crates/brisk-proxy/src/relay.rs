@@ -19,13 +19,13 @@ use std::time::Instant;
 use bytes::BytesMut;
 
 use crate::prepared::{ClientStatements, ServerStatements, Statement};
-use crate::protocol::{self, ProtocolError};
 use crate::server::MAX_BUFFERED_MESSAGE;
 use crate::session_state::TrackedSettings;
 use crate::tracker::{StatementTracker, Tracked};
 use brisk_sql::session::{
     describes_session_state, effects, session_feature, tracked_index, Effects,
 };
+use brisk_wire::protocol::{self, ProtocolError};
 
 /// The transaction status a ReadyForQuery reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

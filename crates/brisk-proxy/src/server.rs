@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 
 use brisk_pg::conninfo::{ConnInfo, HostAddr, SslMode};
 use bytes::{Buf, BytesMut};
-use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
 
-use crate::protocol::{self, put_request, put_startup, put_with, SSL_REQUEST};
 use crate::stream::Stream;
+use brisk_wire::login::{LoginError, LoginEvent, ServerLogin};
+use brisk_wire::protocol::{self, put_request, put_startup, put_with, SSL_REQUEST};
 
 /// The largest message brisk buffers whole. Larger ones (big rows, COPY data) are relayed
 /// in pieces and never held entirely; this bounds only the messages brisk must read.
@@ -38,27 +38,7 @@ pub enum ServerError {
     Io(#[from] std::io::Error),
 }
 
-/// How brisk proves itself to a server as the pool's user.
-#[derive(Clone, PartialEq, Eq)]
-pub enum ServerSecret {
-    /// The password: answers every method.
-    Password(String),
-    /// What `pg_authid` stores for md5 (`md5` + 32 hex digits): answers md5.
-    Md5Hash(String),
-    /// The keys of a client's SCRAM login (pass-through): answers SCRAM-SHA-256 when the
-    /// server stores the verifier the client logged in with.
-    Scram(crate::auth::ScramKeys),
-}
-
-impl std::fmt::Debug for ServerSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ServerSecret::Password(_) => "Password(..)",
-            ServerSecret::Md5Hash(_) => "Md5Hash(..)",
-            ServerSecret::Scram(_) => "Scram(..)",
-        })
-    }
-}
+pub use brisk_wire::login::ServerSecret;
 
 /// Where and as whom to open server connections for one pool.
 #[derive(Debug, Clone)]
@@ -200,172 +180,37 @@ impl ServerConn {
         Ok(())
     }
 
+    /// Logs in: brisk-wire's [`ServerLogin`] answers each authentication request; this
+    /// only carries the messages and keeps what the login learned.
     async fn login(&mut self, target: &ServerTarget) -> Result<(), ServerError> {
-        let describe = target.describe();
-        let protocol_error = |message: String| ServerError::Protocol {
-            target: describe.clone(),
-            message,
-        };
         self.send_startup(target).await?;
+        let mut login = ServerLogin::new(&target.user, target.secret.clone());
         let mut out = BytesMut::new();
-        let mut scram: Option<ScramSha256> = None;
-        let mut pass_through: Option<crate::auth::ScramClient> = None;
         loop {
             let (kind, body) = self.read_message().await?;
-            match kind {
-                b'R' => {
-                    let code = body
-                        .get(..4)
-                        .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]));
-                    let payload = body.get(4..).unwrap_or(&[]);
-                    let no_secret = |what: &str| {
-                        ServerError::Login {
-                        target: describe.clone(),
-                        message: format!(
-                            "the server asks for {what} and brisk has no secret for user {} that answers it: set the password in the database URL or as plain text in [users]",
-                            target.user
-                        ),
-                    }
-                    };
-                    let password = |what: &str| match &target.secret {
-                        Some(ServerSecret::Password(p)) => Ok(p.clone()),
-                        _ => Err(no_secret(what)),
-                    };
-                    out.clear();
-                    match code {
-                        Some(0) => {}
-                        Some(3) => {
-                            let password = password("a clear-text password")?;
-                            put_with(&mut out, b'p', |b| protocol::put_cstr(b, &password));
-                        }
-                        Some(5) => {
-                            let salt: [u8; 4] = payload
-                                .get(..4)
-                                .and_then(|s| s.try_into().ok())
-                                .ok_or_else(|| protocol_error("short md5 salt".into()))?;
-                            let response = match &target.secret {
-                                Some(ServerSecret::Password(password)) => {
-                                    postgres_protocol::authentication::md5_hash(
-                                        target.user.as_bytes(),
-                                        password.as_bytes(),
-                                        salt,
-                                    )
-                                }
-                                Some(ServerSecret::Md5Hash(hash)) => {
-                                    crate::auth::md5_response_from_hash(hash, salt)
-                                        .ok_or_else(|| no_secret("an md5 password"))?
-                                }
-                                _ => return Err(no_secret("an md5 password")),
-                            };
-                            put_with(&mut out, b'p', |b| protocol::put_cstr(b, &response));
-                        }
-                        Some(10) => {
-                            let mechanisms: Vec<&str> = payload
-                                .split(|b| *b == 0)
-                                .filter_map(|m| std::str::from_utf8(m).ok())
-                                .collect();
-                            if !mechanisms.contains(&"SCRAM-SHA-256") {
-                                return Err(protocol_error(format!(
-                                    "no supported SASL mechanism among {mechanisms:?}"
-                                )));
-                            }
-                            // Channel binding is not used: brisk says it does not support it,
-                            // which the server accepts over TLS and plain connections alike.
-                            let first: Vec<u8> = match &target.secret {
-                                Some(ServerSecret::Password(password)) => {
-                                    let client = ScramSha256::new(
-                                        password.as_bytes(),
-                                        ChannelBinding::unsupported(),
-                                    );
-                                    let first = client.message().to_vec();
-                                    scram = Some(client);
-                                    first
-                                }
-                                Some(ServerSecret::Scram(keys)) => {
-                                    let client = crate::auth::ScramClient::new(keys.clone());
-                                    let first = client.client_first().into_bytes();
-                                    pass_through = Some(client);
-                                    first
-                                }
-                                _ => return Err(no_secret("a SCRAM-SHA-256 login")),
-                            };
-                            put_with(&mut out, b'p', |b| {
-                                protocol::put_cstr(b, "SCRAM-SHA-256");
-                                b.extend_from_slice(&(first.len() as i32).to_be_bytes());
-                                b.extend_from_slice(&first);
-                            });
-                        }
-                        Some(11) => {
-                            let message = if let Some(client) = pass_through.as_mut() {
-                                client
-                                    .client_final(payload)
-                                    .map_err(|e| ServerError::Login {
-                                        target: describe.clone(),
-                                        message: format!("SCRAM pass-through: {e}"),
-                                    })?
-                                    .into_bytes()
-                            } else {
-                                let client = scram.as_mut().ok_or_else(|| {
-                                    protocol_error("SASL continue before start".into())
-                                })?;
-                                client
-                                    .update(payload)
-                                    .map_err(|e| protocol_error(format!("SCRAM: {e}")))?;
-                                client.message().to_vec()
-                            };
-                            put_with(&mut out, b'p', |b| b.extend_from_slice(&message));
-                        }
-                        Some(12) => {
-                            let verified = if let Some(client) = pass_through.as_ref() {
-                                client.verify(payload).map_err(|e| e.to_string())
-                            } else {
-                                let client = scram.as_mut().ok_or_else(|| {
-                                    protocol_error("SASL final before start".into())
-                                })?;
-                                client.finish(payload).map_err(|e| e.to_string())
-                            };
-                            verified.map_err(|e| ServerError::Login {
-                                target: describe.clone(),
-                                message: format!("the server's SCRAM signature is wrong: {e}"),
-                            })?;
-                        }
-                        other => {
-                            return Err(protocol_error(format!(
-                                "unsupported authentication request {other:?}"
-                            )))
-                        }
-                    }
-                    if !out.is_empty() {
-                        self.stream.write_all(&out).await?;
-                    }
-                }
-                b'S' => {
-                    if let Ok((name, value)) = protocol::decode_parameter_status(&body) {
-                        self.params.insert(name.to_string(), value.to_string());
-                    }
-                }
-                b'K' => {
-                    if body.len() >= 8 {
-                        let pid = i32::from_be_bytes([body[0], body[1], body[2], body[3]]);
-                        let secret = i32::from_be_bytes([body[4], body[5], body[6], body[7]]);
-                        self.backend_key = (pid, secret);
-                    }
-                }
-                b'E' => {
-                    let message = error_message(&body);
-                    return Err(ServerError::Login {
-                        target: describe,
+            out.clear();
+            let event = login
+                .on_message(kind, &body, &mut out)
+                .map_err(|e| match e {
+                    LoginError::Protocol(message) => ServerError::Protocol {
+                        target: target.describe(),
                         message,
-                    });
+                    },
+                    refused => ServerError::Login {
+                        target: target.describe(),
+                        message: refused.to_string(),
+                    },
+                })?;
+            if !out.is_empty() {
+                self.stream.write_all(&out).await?;
+            }
+            match event {
+                LoginEvent::Continue => {}
+                LoginEvent::Parameter(name, value) => {
+                    self.params.insert(name, value);
                 }
-                b'N' => {}
-                b'Z' => return Ok(()),
-                other => {
-                    return Err(protocol_error(format!(
-                        "unexpected message {:?} during login",
-                        other as char
-                    )))
-                }
+                LoginEvent::BackendKey(pid, secret) => self.backend_key = (pid, secret),
+                LoginEvent::Ready => return Ok(()),
             }
         }
     }
@@ -405,7 +250,7 @@ impl ServerConn {
         loop {
             let (kind, body) = self.read_message().await?;
             match kind {
-                b'E' => failed = Some(error_message(&body)),
+                b'E' => failed = Some(protocol::error_text(&body)),
                 b'D' => rows.push(first_value(&body).unwrap_or_default()),
                 b'Z' => {
                     return match failed {
@@ -452,7 +297,7 @@ impl ServerConn {
         loop {
             let (kind, body) = self.read_message().await?;
             match kind {
-                b'E' => failed = Some(error_message(&body)),
+                b'E' => failed = Some(protocol::error_text(&body)),
                 b'D' => match protocol::decode_data_row(&body) {
                     Some(row) => rows.push(row),
                     None => failed = Some("malformed DataRow".into()),
@@ -481,7 +326,7 @@ impl ServerConn {
         loop {
             let (kind, body) = self.read_message().await?;
             match kind {
-                b'E' => failed = Some(error_message(&body)),
+                b'E' => failed = Some(protocol::error_text(&body)),
                 b'S' => {
                     if let Ok((name, value)) = protocol::decode_parameter_status(&body) {
                         self.params.insert(name.to_string(), value.to_string());
@@ -589,7 +434,7 @@ async fn probe_host(
             if code.starts_with("57") || code.starts_with("53") || code == "3D000" {
                 Err(ServerError::Login {
                     target: target.describe(),
-                    message: error_message(&body),
+                    message: protocol::error_text(&body),
                 })
             } else {
                 Ok(())
@@ -653,22 +498,6 @@ fn first_value(body: &[u8]) -> Option<String> {
     let len = i32::from_be_bytes(body.get(2..6)?.try_into().ok()?);
     let len = usize::try_from(len).ok()?;
     Some(String::from_utf8_lossy(body.get(6..6 + len)?).into_owned())
-}
-
-/// The `M` (message) field of an ErrorResponse, with its SQLSTATE.
-pub fn error_message(body: &[u8]) -> String {
-    let fields = protocol::decode_fields(body);
-    let get = |code: u8| {
-        fields
-            .iter()
-            .find(|(c, _)| *c == code)
-            .map(|(_, v)| v.as_str())
-    };
-    match (get(b'M'), get(b'C')) {
-        (Some(message), Some(code)) => format!("{message} (SQLSTATE {code})"),
-        (Some(message), None) => message.to_string(),
-        _ => "unknown error".to_string(),
-    }
 }
 
 /// Sends a CancelRequest for the server's own key on a new connection, as PostgreSQL asks.

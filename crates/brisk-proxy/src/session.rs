@@ -19,10 +19,8 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::auth::{check_md5, random_bytes, ScramServer, Secret};
 use crate::config::{AuthType, ClientTls, Config, Database, PoolMode};
 use crate::pool::{Checkout, Pool, PoolError};
-use crate::protocol::{self, ProtocolError, StartupPacket};
 use crate::proxy::Shared;
 use crate::relay::{Counts, Relay, ServerState, TransactionStatus};
 use crate::server::{send_cancel, CancelAddress, MAX_BUFFERED_MESSAGE};
@@ -30,6 +28,11 @@ use crate::server::{ServerError, ServerSecret};
 use crate::session_state::TrackedSettings;
 use crate::stream::Stream;
 use crate::tracker::StatementTracker;
+use brisk_wire::auth::{check_md5, random_bytes, ScramServer, Secret};
+use brisk_wire::login::{
+    AUTH_MD5, AUTH_OK, AUTH_SASL, AUTH_SASL_CONTINUE, AUTH_SASL_FINAL, SCRAM_SHA_256,
+};
+use brisk_wire::protocol::{self, ProtocolError, StartupPacket};
 
 /// What can end a session early.
 #[derive(Debug, thiserror::Error)]
@@ -361,7 +364,7 @@ async fn authenticate(
         AuthType::Trust => Ok(Authenticated::Yes(None)),
         AuthType::Md5 => {
             let salt = random_bytes::<4>();
-            protocol::put_auth(&mut out, 5, &salt);
+            protocol::put_auth(&mut out, AUTH_MD5, &salt);
             stream.write_all(&out).await?;
             let (kind, body) = read_client_message(stream, buf).await?;
             let response = protocol::cstr(&body)
@@ -384,24 +387,33 @@ async fn authenticate(
             // An unknown user still goes through the exchange, against a verifier nobody
             // knows the password of, so the answer does not reveal which users exist.
             let verifier = secret.as_ref().and_then(Secret::scram).or_else(|| {
-                crate::auth::ScramVerifier::from_password(&format!("{:?}", random_bytes::<16>()))
+                brisk_wire::auth::ScramVerifier::from_password(&format!(
+                    "{:?}",
+                    random_bytes::<16>()
+                ))
             });
             let Some(verifier) = verifier else {
                 fatal(stream, "28P01", &failed).await?;
                 return Ok(Authenticated::No);
             };
-            protocol::put_auth(&mut out, 10, b"SCRAM-SHA-256\0\0");
+            protocol::put_auth(
+                &mut out,
+                AUTH_SASL,
+                format!("{SCRAM_SHA_256}\0\0").as_bytes(),
+            );
             stream.write_all(&out).await?;
             let (kind, body) = read_client_message(stream, buf).await?;
-            let Some((mechanism, rest)) = protocol::cstr(&body).filter(|_| kind == b'p') else {
+            let Some((mechanism, first)) =
+                protocol::decode_sasl_initial_response(&body).filter(|_| kind == b'p')
+            else {
                 fatal(stream, "08P01", "expected a SASLInitialResponse").await?;
                 return Ok(Authenticated::No);
             };
-            if mechanism != "SCRAM-SHA-256" || rest.len() < 4 {
+            if mechanism != SCRAM_SHA_256 {
                 fatal(stream, "28000", "brisk supports SCRAM-SHA-256 only").await?;
                 return Ok(Authenticated::No);
             }
-            let scram = match ScramServer::start(verifier, &rest[4..]) {
+            let scram = match ScramServer::start(verifier, first) {
                 Ok(s) => s,
                 Err(e) => {
                     fatal(stream, "28000", &e.to_string()).await?;
@@ -409,13 +421,17 @@ async fn authenticate(
                 }
             };
             out.clear();
-            protocol::put_auth(&mut out, 11, scram.server_first().as_bytes());
+            protocol::put_auth(
+                &mut out,
+                AUTH_SASL_CONTINUE,
+                scram.server_first().as_bytes(),
+            );
             stream.write_all(&out).await?;
             let (kind, body) = read_client_message(stream, buf).await?;
             match (kind, scram.finish(&body)) {
                 (b'p', Ok((server_final, keys))) if secret.is_some() => {
                     out.clear();
-                    protocol::put_auth(&mut out, 12, server_final.as_bytes());
+                    protocol::put_auth(&mut out, AUTH_SASL_FINAL, server_final.as_bytes());
                     stream.write_all(&out).await?;
                     Ok(Authenticated::Yes(Some(ServerSecret::Scram(keys))))
                 }
@@ -471,7 +487,7 @@ async fn greet(
     key: (i32, i32),
 ) -> Result<(), SessionError> {
     let mut out = BytesMut::new();
-    protocol::put_auth(&mut out, 0, &[]);
+    protocol::put_auth(&mut out, AUTH_OK, &[]);
     let mut names: Vec<&String> = server_params.keys().collect();
     names.sort();
     for name in names {

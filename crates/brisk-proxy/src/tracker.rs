@@ -16,8 +16,8 @@ use bytes::Bytes;
 
 use crate::observe::Executed;
 use crate::prepared::ClientStatements;
-use crate::protocol;
 use crate::session::ClientInfo;
+use brisk_wire::protocol;
 
 /// A statement in flight, for the per-query statistics.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -397,6 +397,43 @@ pub fn decode_fields(body: &[u8]) -> Vec<(u8, String)> {
     fields
 }
 
+/// A SASLInitialResponse's mechanism and initial data (the `p` message a client sends first
+/// in a SASL login). `None` when the body is malformed; a length of -1 means no data.
+pub fn decode_sasl_initial_response(body: &[u8]) -> Option<(&str, &[u8])> {
+    let (mechanism, rest) = cstr(body)?;
+    let length = i32::from_be_bytes(rest.get(..4)?.try_into().ok()?);
+    let data = &rest[4..];
+    match length {
+        -1 => Some((mechanism, &[])),
+        n => Some((mechanism, data.get(..usize::try_from(n).ok()?)?)),
+    }
+}
+
+/// Writes a SASLInitialResponse: the mechanism and its initial data.
+pub fn put_sasl_initial_response(out: &mut BytesMut, mechanism: &str, data: &[u8]) {
+    put_with(out, b'p', |b| {
+        put_cstr(b, mechanism);
+        b.put_i32(data.len() as i32);
+        b.extend_from_slice(data);
+    });
+}
+
+/// The text of an ErrorResponse or NoticeResponse body: its message, with the SQLSTATE.
+pub fn error_text(body: &[u8]) -> String {
+    let fields = decode_fields(body);
+    let get = |code: u8| {
+        fields
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map(|(_, v)| v.as_str())
+    };
+    match (get(b'M'), get(b'C')) {
+        (Some(message), Some(code)) => format!("{message} (SQLSTATE {code})"),
+        (Some(message), None) => message.to_string(),
+        _ => "unknown error".to_string(),
+    }
+}
+
 /// Appends a typed message: type byte, length, body.
 pub fn put_message(out: &mut BytesMut, kind: u8, body: &[u8]) {
     out.reserve(5 + body.len());
