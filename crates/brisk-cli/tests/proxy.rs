@@ -1849,24 +1849,7 @@ fn the_capture_records_n_plus_one_runs_and_advise_reports_them() {
     assert_eq!(executions, 20);
 
     // brisk advise reads the capture: each pattern becomes a finding with its rewrite.
-    let output = Command::new(env!("CARGO_BIN_EXE_brisk"))
-        .args([
-            "advise",
-            &app.pg.url(&app.database),
-            "--format",
-            "json",
-            "--workload",
-        ])
-        .arg(&capture)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let findings = report["findings"].as_array().unwrap();
+    let findings = advise_on(&app, &capture);
     let n_plus_one = findings
         .iter()
         .find(|f| f["check"] == "advise.n_plus_one" && f["query"] == lookup)
@@ -1893,6 +1876,28 @@ fn the_capture_records_n_plus_one_runs_and_advise_reports_them() {
                 .starts_with("Row-by-row INSERTs: 1 run, 10 statements")),
         "{findings:?}"
     );
+}
+
+/// The findings of `brisk advise --workload capture` on the app's database.
+fn advise_on(app: &App, capture: &std::path::Path) -> Vec<serde_json::Value> {
+    let output = Command::new(env!("CARGO_BIN_EXE_brisk"))
+        .args([
+            "advise",
+            &app.pg.url(&app.database),
+            "--format",
+            "json",
+            "--workload",
+        ])
+        .arg(capture)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    report["findings"].as_array().unwrap().clone()
 }
 
 /// An N+1 whose repeated statement scans (reviews.book_id has no index), written as
@@ -1941,24 +1946,7 @@ fn an_orm_n_plus_one_gets_the_orms_idiom_and_the_index_it_needs() {
         proxy.admin("SHOW N_PLUS_ONE");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let output = Command::new(env!("CARGO_BIN_EXE_brisk"))
-        .args([
-            "advise",
-            &app.pg.url(&app.database),
-            "--format",
-            "json",
-            "--workload",
-        ])
-        .arg(&capture)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let findings = report["findings"].as_array().unwrap();
+    let findings = advise_on(&app, &capture);
     let n_plus_one = findings
         .iter()
         .find(|f| {
