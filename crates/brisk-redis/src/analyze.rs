@@ -170,6 +170,8 @@ pub async fn analyze(
     for node_keyspace in try_join_all(scans).await? {
         keyspace.merge(node_keyspace);
     }
+    // Once more with every key in (and every node's patterns side by side).
+    keyspace.generalize();
 
     let compression = if options.runs("redis.compressible") {
         let groups = compression_candidates(&keyspace, options.compression_groups);
