@@ -264,7 +264,7 @@ pub async fn analyze(
 
 /// The primaries of a cluster, from `CLUSTER SLOTS` (every Redis since 3.0): each entry is
 /// `[first slot, last slot, [host, port, id], replicas...]`.
-async fn cluster_primaries(
+pub(crate) async fn cluster_primaries(
     seed: &RedisTarget,
     conn: &mut redis::aio::MultiplexedConnection,
 ) -> Result<Vec<RedisTarget>, Error> {

@@ -213,6 +213,19 @@ impl Keyspace {
             .add(meta, big_key_bytes, random);
     }
 
+    /// Counts one key known only by its size and whether it has a TTL (`brisk cleanup`'s
+    /// scan, which reads no type or encoding).
+    pub fn add_sized(&mut self, key: Vec<u8>, bytes: u64, has_ttl: bool, random: &mut XorShift) {
+        let meta = KeyMeta {
+            key,
+            kind: "unread".to_string(),
+            bytes,
+            has_ttl,
+            encoding: "unread".to_string(),
+        };
+        self.add(meta, u64::MAX, random);
+    }
+
     /// Merges the groups whose patterns [`generalize`] folds into one, and remembers the new
     /// patterns for the keys still to come. The scan calls it as patterns pile up; call it
     /// once more when every key is in.

@@ -50,6 +50,7 @@ mod lexer;
 mod lint;
 mod normalize;
 mod placeholders;
+mod predicate;
 mod quote;
 mod shape;
 #[cfg(test)]
@@ -67,5 +68,6 @@ pub use lexer::{Lexer, Token, TokenKind};
 pub use lint::{lint, LintError, LintIssue, LintOutcome, LintSeverity, Rule};
 pub use normalize::{normalize, normalize_into};
 pub use placeholders::{bind_placeholders, cast_typed_placeholders};
+pub use predicate::{parse_predicate, Predicate};
 pub use quote::{quote_ident, quote_literal};
 pub use shape::shape_key_into;
