@@ -286,11 +286,11 @@ fn print_plan(plan: &DeletePlan, options: &DeleteOptions, dry_run: bool) -> anyh
             writeln!(out, "Index: none serves the condition; {reason}.")?
         }
     }
-    writeln!(out, "Plan of one batch:")?;
-    for line in &plan.batch_plan {
-        writeln!(out, "  {line}")?;
-    }
     if dry_run {
+        writeln!(out, "Plan of one batch:")?;
+        for line in &plan.batch_plan {
+            writeln!(out, "  {line}")?;
+        }
         writeln!(
             out,
             "Dry run: nothing was deleted. Add --apply to delete in batches."
