@@ -23,7 +23,7 @@ pub enum CleanupError {
         deleted: u64,
         detail: String,
     },
-    #[error("{failures} batches in a row on {table} hit the lock_timeout or statement_timeout, down to {size} rows per batch, after deleting {deleted} rows (committed, kept): something holds the rows' locks; run again later")]
+    #[error("{failures} batches in a row on {table} hit the lock_timeout or statement_timeout, down to {size} keys per batch, after deleting {deleted} rows (committed, kept): something holds the rows' locks; run again later")]
     KeepsTimingOut {
         table: String,
         failures: u32,

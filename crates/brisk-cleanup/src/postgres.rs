@@ -1,24 +1,23 @@
 //! The dry run ([`plan`]) and the batched delete ([`apply`]).
 //!
-//! One batch is one statement in its own READ COMMITTED transaction:
+//! A batch is a range of the primary key: the next `size` keys after where the last batch
+//! ended, whatever rows they hold. In its own READ COMMITTED transaction it finds the end of
+//! its range, then deletes the matching rows inside it:
 //!
 //! ```sql
-//! WITH batch AS MATERIALIZED (
-//!     SELECT id FROM messages WHERE id > $1::text::bigint AND (expires_at < now())
-//!     ORDER BY id LIMIT 5000
-//! ), deleted AS (
-//!     DELETE FROM messages WHERE (id) IN (SELECT id FROM batch) AND (expires_at < now())
-//!     RETURNING 1
-//! )
-//! SELECT (SELECT count(*) FROM batch), (SELECT count(*) FROM deleted),
-//!        (SELECT ARRAY[id::text] FROM batch ORDER BY id DESC LIMIT 1)
+//! SELECT ARRAY[id::text] FROM messages WHERE (id) > ($1::text::bigint)
+//!     ORDER BY id OFFSET 4999 LIMIT 1;                        -- the range's last key
+//! DELETE FROM messages WHERE (id) > ($1::text::bigint) AND (id) <= ($2::text::bigint)
+//!     AND (expires_at < now());
 //! ```
 //!
-//! The last key of a batch is where the next one starts, so no batch reads again what an
-//! earlier one walked past, and the run is one pass over the primary key. The condition is
-//! repeated in the `DELETE`: READ COMMITTED re-checks it on a row another transaction
-//! changed meanwhile, so a row the application just extended is kept. Keys travel as text
+//! So a batch's work is bounded by its number of keys, not by how many rows match: a
+//! batch "of 5,000 matching rows" after the last expired row would walk the rest of the
+//! table to learn that none is left (measured in scripts/bench-cleanup: past the statement
+//! timeout at any size). The whole run is one pass over the primary key. Keys travel as text
 //! and are cast back to the key's type, which works for every type with a text form.
+//! Under READ COMMITTED a row that another transaction changed meanwhile is checked against
+//! the condition again, so a row the application has just extended is kept.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -47,8 +46,8 @@ const MAX_TIMEOUTS_IN_A_ROW: u32 = 5;
 const MAX_SHRINK: f64 = 2.0;
 const MAX_GROW: f64 = 1.5;
 
-/// Batch size limits. Below 10 rows the per-transaction overhead dominates; above 100,000
-/// the rows' locks and WAL of one transaction are what batching exists to avoid.
+/// Batch size limits, in keys. Below 10 the per-transaction overhead dominates; above
+/// 100,000 the locks and WAL of one transaction are what batching exists to avoid.
 const MIN_BATCH: u64 = 10;
 const MAX_BATCH: u64 = 100_000;
 
@@ -66,7 +65,8 @@ pub struct DeleteOptions {
     pub table: String,
     /// The condition of the rows to delete (`expires_at < now()`).
     pub condition: String,
-    /// Rows in the first batch; later batches adapt to [`Self::batch_target`].
+    /// Keys of the primary key in the first batch (the matching rows among them are
+    /// deleted); later batches adapt to [`Self::batch_target`].
     pub batch: u64,
     /// How long one batch should take.
     pub batch_target: Duration,
@@ -120,7 +120,7 @@ pub struct DeletePlan {
     pub matching_rows_estimated: bool,
     /// The planner's row count of the whole table (`pg_class.reltuples`).
     pub table_rows_estimate: f64,
-    /// `EXPLAIN` of the first batch, one line per plan line.
+    /// `EXPLAIN` of the first batch's `DELETE`, one line per plan line.
     pub batch_plan: Vec<String>,
     pub index: IndexAdvice,
     #[serde(skip)]
@@ -144,7 +144,7 @@ pub enum IndexAdvice {
 pub struct Progress {
     pub deleted: u64,
     pub batches: u64,
-    /// Rows the next batch will ask for.
+    /// Keys the next batch will walk.
     pub batch_size: u64,
     pub last_batch: Duration,
     pub elapsed: Duration,
@@ -287,39 +287,62 @@ async fn resolve_table(session: &Session, name: &str) -> Result<Table, CleanupEr
     })
 }
 
-/// The statement of one batch of at most `limit` rows; with `after_key`, it takes the last
-/// key of the previous batch as `$1..$n` (text).
-fn batch_sql(
+/// `(a, b) > ($1::text::t1, $2::text::t2)` for the key, its parameters from `$first`.
+fn key_bound(columns: &[String], key_types: &[String], op: &str, first: usize) -> String {
+    let params: Vec<String> = key_types
+        .iter()
+        .enumerate()
+        .map(|(i, ty)| format!("${}::text::{ty}", first + i))
+        .collect();
+    format!("({}) {op} ({})", columns.join(", "), params.join(", "))
+}
+
+/// The last key of the next range of `size` keys (after `$1..$n` with `after_key`), as text.
+fn range_end_sql(
+    table: &str,
+    key: &[String],
+    key_types: &[String],
+    after_key: bool,
+    size: u64,
+) -> String {
+    let columns: Vec<String> = key.iter().map(|c| quote_ident(c)).collect();
+    let as_text: Vec<String> = columns.iter().map(|c| format!("{c}::text")).collect();
+    let lower = if after_key {
+        format!("WHERE {} ", key_bound(&columns, key_types, ">", 1))
+    } else {
+        String::new()
+    };
+    format!(
+        "/* brisk cleanup */ SELECT ARRAY[{}] FROM {table} {lower}ORDER BY {} OFFSET {} LIMIT 1",
+        as_text.join(", "),
+        columns.join(", "),
+        size.saturating_sub(1)
+    )
+}
+
+/// The `DELETE` of one range: after `$1..$n` (with `after_key`) and up to the next `n`
+/// parameters (with `bounded`; the last range runs to the end of the table).
+fn delete_sql(
     table: &str,
     key: &[String],
     key_types: &[String],
     condition: &str,
     after_key: bool,
-    limit: u64,
+    bounded: bool,
 ) -> String {
     let columns: Vec<String> = key.iter().map(|c| quote_ident(c)).collect();
-    let list = columns.join(", ");
-    let keyset = if after_key {
-        let params: Vec<String> = key_types
-            .iter()
-            .enumerate()
-            .map(|(i, ty)| format!("${}::text::{ty}", i + 1))
-            .collect();
-        format!("({list}) > ({}) AND ", params.join(", "))
-    } else {
-        String::new()
-    };
-    let as_text: Vec<String> = columns.iter().map(|c| format!("{c}::text")).collect();
-    let descending: Vec<String> = columns.iter().map(|c| format!("{c} DESC")).collect();
+    let mut bounds = Vec::new();
+    if after_key {
+        bounds.push(key_bound(&columns, key_types, ">", 1));
+    }
+    if bounded {
+        let first = if after_key { key.len() + 1 } else { 1 };
+        bounds.push(key_bound(&columns, key_types, "<=", first));
+    }
+    bounds.push(format!("({condition})"));
     format!(
-        "/* brisk cleanup */ WITH batch AS MATERIALIZED (\
-         SELECT {list} FROM {table} WHERE {keyset}({condition}) ORDER BY {list} LIMIT {limit}\
-         ), deleted AS (\
-         DELETE FROM {table} WHERE ({list}) IN (SELECT {list} FROM batch) AND ({condition}) RETURNING 1\
-         ) SELECT (SELECT count(*) FROM batch), (SELECT count(*) FROM deleted), \
-         (SELECT ARRAY[{}] FROM batch ORDER BY {} LIMIT 1)",
-        as_text.join(", "),
-        descending.join(", ")
+        "/* brisk cleanup */ DELETE FROM {table} WHERE {}",
+        bounds.join(" AND ")
     )
 }
 
@@ -331,13 +354,22 @@ pub async fn plan(session: &Session, options: &DeleteOptions) -> Result<DeletePl
     // Again with the table's name, so `messages.expires_at` is read as its column.
     let predicate = parse_predicate(&table.name, &options.condition)?;
     let condition = predicate.sql.clone();
+    // Errors of the condition itself: class 42 (an unknown column or function, a type
+    // mismatch; but not a missing privilege) and class 22 (a literal that is not a value of
+    // its type).
     let doesnt_apply = |e: PgError, table: &str| match e {
         PgError::Query {
-            message, sqlstate, ..
-        } if sqlstate.as_deref() != Some(QUERY_CANCELED) => CleanupError::ConditionDoesNotApply {
-            table: table.to_string(),
-            detail: message,
-        },
+            message,
+            sqlstate: Some(code),
+            ..
+        } if (code.starts_with("42") || code.starts_with("22"))
+            && code != brisk_pg::INSUFFICIENT_PRIVILEGE =>
+        {
+            CleanupError::ConditionDoesNotApply {
+                table: table.to_string(),
+                detail: message,
+            }
+        }
         other => other.into(),
     };
 
@@ -358,17 +390,41 @@ pub async fn plan(session: &Session, options: &DeleteOptions) -> Result<DeletePl
         .and_then(|r| rows_estimate(&r.get::<_, String>(0)))
         .unwrap_or(0);
 
-    let batch = batch_sql(
-        &table.name,
-        &table.key,
-        &table.key_types,
-        &condition,
-        false,
-        options.batch,
-    );
     let batch_plan = in_transaction(session, async {
+        let first_end = session
+            .query(
+                "finding the first batch's keys",
+                &range_end_sql(
+                    &table.name,
+                    &table.key,
+                    &table.key_types,
+                    false,
+                    options.batch,
+                ),
+                &[],
+            )
+            .await?
+            .first()
+            .and_then(|r| r.get::<_, Option<Vec<String>>>(0));
+        let delete = delete_sql(
+            &table.name,
+            &table.key,
+            &table.key_types,
+            &condition,
+            false,
+            first_end.is_some(),
+        );
+        let params: Vec<&(dyn ToSql + Sync)> = first_end
+            .iter()
+            .flatten()
+            .map(|k| k as &(dyn ToSql + Sync))
+            .collect();
         let rows = session
-            .query("explaining one batch", &format!("EXPLAIN {batch}"), &[])
+            .query(
+                "explaining one batch",
+                &format!("EXPLAIN {delete}"),
+                &params,
+            )
             .await
             .map_err(|e| doesnt_apply(e, &table.name))?;
         Ok(rows
@@ -552,19 +608,11 @@ pub async fn apply(
             break Stop::Interrupted;
         }
 
-        let sql = batch_sql(
-            &plan.table,
-            &plan.primary_key,
-            &plan.key_types,
-            &plan.condition,
-            last_key.is_some(),
-            size,
-        );
         let batch_started = Instant::now();
-        let result = run_batch(session, options, &sql, last_key.as_deref()).await;
+        let result = run_batch(session, plan, options, size, last_key.as_deref()).await;
         let took = batch_started.elapsed();
         match result {
-            Ok((scanned, deleted, key)) => {
+            Ok((deleted, end)) => {
                 timeouts_in_a_row = 0;
                 longest = longest.max(took);
                 progress.deleted += deleted;
@@ -572,12 +620,13 @@ pub async fn apply(
                 progress.last_batch = took;
                 progress.elapsed = started.elapsed();
                 progress.remaining_estimate = plan.matching_rows.saturating_sub(progress.deleted);
-                if scanned < size || key.is_none() {
+                let Some(end) = end else {
+                    // The range ran to the end of the table.
                     progress.remaining_estimate = 0;
                     on_batch(&progress);
                     break Stop::Done;
-                }
-                last_key = key;
+                };
+                last_key = Some(end);
                 size = next_size(size, took, options.batch_target);
                 progress.batch_size = size;
                 on_batch(&progress);
@@ -634,14 +683,16 @@ enum BatchError {
 }
 
 /// One batch in its own READ COMMITTED transaction (not brisk's usual REPEATABLE READ: a
-/// concurrent update of a row must make the `DELETE` re-check the condition, not fail).
-/// Returns the rows the batch walked, the rows it deleted, and its last key.
+/// concurrent update of a row must make the `DELETE` re-check the condition, not fail): the
+/// next `size` keys after `after`, and the matching rows among them deleted. Returns the rows
+/// deleted and the range's last key, `None` when the range ran to the end of the table.
 async fn run_batch(
     session: &Session,
+    plan: &DeletePlan,
     options: &DeleteOptions,
-    sql: &str,
+    size: u64,
     after: Option<&[String]>,
-) -> Result<(u64, u64, Option<Vec<String>>), BatchError> {
+) -> Result<(u64, Option<Vec<String>>), BatchError> {
     let client = session.client();
     let failed = |e: tokio_postgres::Error| {
         let code = e.code().map(|c| c.code().to_string());
@@ -665,13 +716,37 @@ async fn run_batch(
         ))
         .await
         .map_err(failed)?;
-    let params: Vec<&(dyn ToSql + Sync)> = after
-        .unwrap_or(&[])
-        .iter()
-        .map(|k| k as &(dyn ToSql + Sync))
-        .collect();
-    let row = match client.query_one(sql, &params).await {
-        Ok(row) => row,
+    let work = async {
+        let key = &plan.primary_key;
+        let types = &plan.key_types;
+        let lower: Vec<&(dyn ToSql + Sync)> = after
+            .unwrap_or(&[])
+            .iter()
+            .map(|k| k as &(dyn ToSql + Sync))
+            .collect();
+        let end: Option<Vec<String>> = client
+            .query(
+                &range_end_sql(&plan.table, key, types, after.is_some(), size),
+                &lower,
+            )
+            .await?
+            .first()
+            .and_then(|r| r.get(0));
+        let mut params = lower.clone();
+        params.extend(end.iter().flatten().map(|k| k as &(dyn ToSql + Sync)));
+        let delete = delete_sql(
+            &plan.table,
+            key,
+            types,
+            &plan.condition,
+            after.is_some(),
+            end.is_some(),
+        );
+        let deleted = client.execute(&delete, &params).await?;
+        Ok::<_, tokio_postgres::Error>((deleted, end))
+    };
+    let (deleted, end) = match work.await {
+        Ok(done) => done,
         Err(e) => {
             let _ = client.batch_execute("/* brisk */ ROLLBACK").await;
             return Err(failed(e));
@@ -681,10 +756,7 @@ async fn run_batch(
         .batch_execute("/* brisk */ COMMIT")
         .await
         .map_err(failed)?;
-    let scanned: i64 = row.get(0);
-    let deleted: i64 = row.get(1);
-    let key: Option<Vec<String>> = row.get(2);
-    Ok((scanned.max(0) as u64, deleted.max(0) as u64, key))
+    Ok((deleted, end))
 }
 
 /// Waits while a replica lags more than allowed, backing off from the pause up to
@@ -794,34 +866,32 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_starts_after_the_last_key_and_rechecks_the_condition() {
-        let first = batch_sql(
-            "public.t",
-            &["id".into()],
-            &["bigint".into()],
-            "x < 1",
-            false,
-            50,
+    fn a_batch_is_a_range_of_keys_after_the_last_one() {
+        let one = (["id".to_string()], ["bigint".to_string()]);
+        assert_eq!(
+            range_end_sql("public.t", &one.0, &one.1, false, 50),
+            "/* brisk cleanup */ SELECT ARRAY[id::text] FROM public.t ORDER BY id OFFSET 49 LIMIT 1"
         );
-        assert!(
-            first.contains("WHERE (x < 1) ORDER BY id LIMIT 50"),
-            "{first}"
+        assert_eq!(
+            delete_sql("public.t", &one.0, &one.1, "x < 1", false, true),
+            "/* brisk cleanup */ DELETE FROM public.t WHERE (id) <= ($1::text::bigint) AND (x < 1)"
         );
-        let next = batch_sql(
-            "public.t",
-            &["tenant".into(), "Id".into()],
-            &["integer".into(), "uuid".into()],
-            "x < 1",
-            true,
-            50,
+        let two = (
+            ["tenant".to_string(), "Id".to_string()],
+            ["integer".to_string(), "uuid".to_string()],
         );
-        assert!(
-            next.contains(r#"(tenant, "Id") > ($1::text::integer, $2::text::uuid) AND (x < 1)"#),
-            "{next}"
+        assert!(range_end_sql("t", &two.0, &two.1, true, 10).contains(
+            r#"WHERE (tenant, "Id") > ($1::text::integer, $2::text::uuid) ORDER BY tenant, "Id" OFFSET 9"#
+        ));
+        assert_eq!(
+            delete_sql("t", &two.0, &two.1, "x < 1", true, true),
+            "/* brisk cleanup */ DELETE FROM t WHERE (tenant, \"Id\") > ($1::text::integer, $2::text::uuid) \
+             AND (tenant, \"Id\") <= ($3::text::integer, $4::text::uuid) AND (x < 1)"
         );
-        assert!(
-            next.contains(r#"IN (SELECT tenant, "Id" FROM batch) AND (x < 1)"#),
-            "{next}"
+        // The last range runs to the end of the table.
+        assert_eq!(
+            delete_sql("t", &one.0, &one.1, "x < 1", true, false),
+            "/* brisk cleanup */ DELETE FROM t WHERE (id) > ($1::text::bigint) AND (x < 1)"
         );
     }
 

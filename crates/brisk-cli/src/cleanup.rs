@@ -50,7 +50,8 @@ pub struct CleanupArgs {
     #[arg(long)]
     apply: bool,
 
-    /// Rows in the first batch; later batches adapt to --batch-target.
+    /// Keys of the primary key in the first batch (the matching rows among them are
+    /// deleted); later batches adapt to --batch-target.
     #[arg(long, value_name = "ROWS", default_value_t = 1000)]
     batch: u64,
 
@@ -200,7 +201,7 @@ pub async fn run(args: CleanupArgs) -> anyhow::Result<ExitCode> {
             .map(|lag| format!(", waiting: a replica lags {}", seconds(lag.as_secs_f64())))
             .unwrap_or_default();
         progress.step(&format!(
-            "deleted {} of about {} rows, {} rows/s, batch {} rows in {} ms{eta}{waiting}",
+            "deleted {} of about {} rows, {} rows/s, batch of {} keys in {} ms{eta}{waiting}",
             format_count(p.deleted as f64),
             format_count(plan.matching_rows as f64),
             format_count(rate),
@@ -271,7 +272,7 @@ fn print_plan(plan: &DeletePlan, options: &DeleteOptions, dry_run: bool) -> anyh
     )?;
     writeln!(
         out,
-        "Batches of {} rows to start with, by primary key ({}), adapted to take about {} ms each.",
+        "Batches of {} keys of the primary key ({}) to start with, the matching rows among them deleted, adapted to take about {} ms each.",
         format_count(options.batch as f64),
         plan.primary_key.join(", "),
         options.batch_target.as_millis()
@@ -279,7 +280,7 @@ fn print_plan(plan: &DeletePlan, options: &DeleteOptions, dry_run: bool) -> anyh
     match &plan.index {
         IndexAdvice::Served { index } => writeln!(out, "Index: {index} serves the condition.")?,
         IndexAdvice::Create { sql, .. } => {
-            writeln!(out, "Index: none serves the condition, so each batch walks the primary key and filters (the whole run reads the table once). To find the rows directly, create one first:")?;
+            writeln!(out, "Index: none serves the condition. Batches walk the primary key and filter, so the whole run reads the table once; to find the rows directly (and count them fast), create one first:")?;
             writeln!(out, "  {sql}")?;
         }
         IndexAdvice::None { reason } => {

@@ -183,19 +183,92 @@ fn a_composite_key_and_an_interrupted_run_resume_where_they_left_off() {
         "--max-duration",
         "1ms",
     ];
-    // Stopped after its first batch.
+    let left = || -> u64 { db.sql(old).trim().parse().unwrap() };
+    // Stopped after its first batch: 100 keys, about half of them matching.
     let first = cleanup(&db.url(), &args);
     assert_eq!(first["outcome"]["stop"], "max_duration");
-    assert_eq!(first["outcome"]["deleted"], 100);
-    assert_eq!(db.sql(old).trim(), "1900");
+    assert_eq!(first["outcome"]["batches"], 1);
+    let deleted = first["outcome"]["deleted"].as_u64().unwrap();
+    assert!((20..=80).contains(&deleted), "{deleted}");
+    assert_eq!(left(), 2_000 - deleted);
     // Running it again goes on; without the limit it finishes.
     let second = cleanup(&db.url(), &args);
-    assert_eq!(second["outcome"]["deleted"], 100);
+    let deleted = deleted + second["outcome"]["deleted"].as_u64().unwrap();
+    assert_eq!(left(), 2_000 - deleted);
     let last = cleanup(&db.url(), &args[..args.len() - 2]);
     assert_eq!(last["outcome"]["stop"], "done");
-    assert_eq!(last["outcome"]["deleted"], 1_800);
+    assert_eq!(
+        last["outcome"]["deleted"].as_u64().unwrap(),
+        2_000 - deleted
+    );
     assert_eq!(db.sql(old).trim(), "0");
     assert_eq!(db.sql("SELECT count(*) FROM events").trim(), "2000");
+}
+
+#[test]
+fn ctrl_c_stops_after_the_batch_under_way_and_a_new_run_finishes() {
+    let db = Db::fresh("cleanup_ctrl_c");
+    messages(&db, 30_000);
+    let kept = kept_rows(&db);
+    // Small, slow batches: 10,000 rows in batches of 10 to 15 rows, 20 ms apart.
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_brisk"))
+        .args([
+            "cleanup",
+            &db.url(),
+            "--table",
+            "messages",
+            "--where",
+            EXPIRED,
+            "--apply",
+            "--batch",
+            "10",
+            "--batch-target",
+            "1ms",
+            "--pause",
+            "20ms",
+            "--format",
+            "json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("brisk runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while count(&db, EXPIRED) == 10_000 {
+        assert!(std::time::Instant::now() < deadline, "no batch ran");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let output = child.wait_with_output().expect("brisk ends");
+    assert_eq!(
+        output.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).expect("JSON after Ctrl-C");
+    assert_eq!(report["outcome"]["stop"], "interrupted");
+    let deleted = report["outcome"]["deleted"].as_u64().unwrap();
+    // Every batch that ran was committed whole, and is counted.
+    assert_eq!(count(&db, EXPIRED), 10_000 - deleted);
+    assert!(deleted > 0 && deleted < 10_000, "{deleted}");
+
+    let rest = cleanup(
+        &db.url(),
+        &[
+            "--table", "messages", "--where", EXPIRED, "--apply", "--pause", "1ms",
+        ],
+    );
+    assert_eq!(
+        rest["outcome"]["deleted"].as_u64().unwrap(),
+        10_000 - deleted
+    );
+    assert_eq!(count(&db, EXPIRED), 0);
+    assert_eq!(kept_rows(&db), kept);
 }
 
 /// Exit code 2, one line on stderr containing `needle`, nothing on stdout.

@@ -186,18 +186,20 @@ impl Keyspace {
         if meta.has_ttl {
             self.with_ttl += 1;
         }
-        let shape = Shape::of(&meta.key);
+        let mut shape = Shape::of(&meta.key);
         let mut pattern = shape.render();
         if !self.groups.contains_key(&pattern) {
             if let Some(template) = self.templates.find(&shape) {
-                pattern = template.to_string();
+                shape = template.clone();
+                pattern = shape.render();
             }
         }
         if !self.groups.contains_key(&pattern) {
             if self.groups.len() >= self.generalize_at.max(FIRST_GENERALIZATION) {
                 self.generalize();
                 if let Some(template) = self.templates.find(&shape) {
-                    pattern = template.to_string();
+                    shape = template.clone();
+                    pattern = shape.render();
                 }
             }
             if !self.groups.contains_key(&pattern) && self.groups.len() >= MAX_GROUPS {
@@ -238,11 +240,14 @@ impl Keyspace {
         let mut renamed = HashMap::new();
         for (general, name) in generalize(&shapes).into_iter().zip(names) {
             if general.render() != name {
-                self.templates.insert(&general);
                 renamed.insert(name, general);
             }
         }
         if !renamed.is_empty() {
+            self.templates.rename(&renamed);
+            for general in renamed.values() {
+                self.templates.insert(general);
+            }
             let mut groups = HashMap::with_capacity(self.groups.len());
             for (name, mut group) in std::mem::take(&mut self.groups) {
                 let name = match renamed.remove(&name) {

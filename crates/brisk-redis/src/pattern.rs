@@ -329,7 +329,25 @@ pub(crate) struct Templates {
 struct TemplateNode {
     names: HashMap<Token, TemplateNode>,
     value: Option<Box<TemplateNode>>,
-    pattern: Option<String>,
+    /// The pattern of the keys that end here: the template itself, or what a later
+    /// generalization made of it.
+    pattern: Option<Shape>,
+}
+
+impl TemplateNode {
+    fn rename(&mut self, renamed: &HashMap<String, Shape>) {
+        if let Some(pattern) = &self.pattern {
+            if let Some(general) = renamed.get(&pattern.render()) {
+                self.pattern = Some(general.clone());
+            }
+        }
+        for child in self.names.values_mut() {
+            child.rename(renamed);
+        }
+        if let Some(child) = self.value.as_deref_mut() {
+            child.rename(renamed);
+        }
+    }
 }
 
 impl Templates {
@@ -341,14 +359,23 @@ impl Templates {
                 name => node.names.entry(name.clone()).or_default(),
             };
         }
-        node.pattern = Some(shape.render());
+        node.pattern = Some(shape.clone());
     }
 
-    /// The most specific template that `shape` fits (names before `*`, left to right).
-    pub fn find(&self, shape: &Shape) -> Option<&str> {
-        fn walk<'a>(node: &'a TemplateNode, tokens: &[Token]) -> Option<&'a str> {
+    /// Points the templates whose pattern was generalized again (keyed by its old name) at
+    /// the new pattern, so a key that fits an older template joins the group it became.
+    pub fn rename(&mut self, renamed: &HashMap<String, Shape>) {
+        for root in self.roots.values_mut() {
+            root.rename(renamed);
+        }
+    }
+
+    /// The pattern of the most specific template that `shape` fits (names before `*`, left
+    /// to right).
+    pub fn find(&self, shape: &Shape) -> Option<&Shape> {
+        fn walk<'a>(node: &'a TemplateNode, tokens: &[Token]) -> Option<&'a Shape> {
             let Some((first, rest)) = tokens.split_first() else {
-                return node.pattern.as_deref();
+                return node.pattern.as_ref();
             };
             if *first != Token::Value {
                 if let Some(found) = node.names.get(first).and_then(|n| walk(n, rest)) {
@@ -419,16 +446,36 @@ mod tests {
     }
 
     #[test]
-    fn templates_place_new_keys_most_specific_first() {
+    fn templates_place_new_keys_most_specific_first_and_follow_renames() {
         let mut templates = Templates::default();
         templates.insert(&Shape::of(b"chat:conv:1234567890:history"));
         let mut config = Shape::of(b"chat:conv:limits:history");
         templates.insert(&config);
+        let found = |t: &Templates, key: &Shape| t.find(key).map(Shape::render);
+        let short_id = Shape::of(b"chat:conv:b3f:history");
         assert_eq!(
-            templates.find(&Shape::of(b"chat:conv:b3f:history")),
+            found(&templates, &short_id).as_deref(),
             Some("chat:conv:*:history")
         );
-        assert_eq!(templates.find(&config), Some("chat:conv:limits:history"));
+        assert_eq!(
+            found(&templates, &config).as_deref(),
+            Some("chat:conv:limits:history")
+        );
+        // Generalized again: both templates now lead to the new pattern.
+        let mut general = Shape::of(b"chat:x:*:history");
+        general.tokens[1] = Token::Value;
+        templates.rename(&HashMap::from([
+            ("chat:conv:*:history".to_string(), general.clone()),
+            ("chat:conv:limits:history".to_string(), general),
+        ]));
+        assert_eq!(
+            found(&templates, &short_id).as_deref(),
+            Some("chat:*:*:history")
+        );
+        assert_eq!(
+            found(&templates, &config).as_deref(),
+            Some("chat:*:*:history")
+        );
         config.separators[0] = '/';
         assert_eq!(templates.find(&config), None);
         assert_eq!(templates.find(&Shape::of(b"chat:conv:b3f")), None);
