@@ -21,7 +21,7 @@ use crate::output::{Format, Progress};
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   brisk cleanup postgres://app@db/app --table messages --where \"expires_at < now()\"
-  brisk cleanup URL --table messages --where \"expires_at < now()\" --apply --batch 5000 --max-duration 10m
+  brisk cleanup URL --table messages --where \"expires_at < now()\" --apply --max-duration 10m
   brisk cleanup redis://cache:6379 --pattern 'chat:conv:*' --set-ttl 7d
   brisk cleanup redis://cache:6379 --pattern 'chat:conv:*' --set-ttl 7d --apply")]
 pub struct CleanupArgs {
@@ -52,7 +52,7 @@ pub struct CleanupArgs {
 
     /// Keys of the primary key in the first batch (the matching rows among them are
     /// deleted); later batches adapt to --batch-target.
-    #[arg(long, value_name = "ROWS", default_value_t = 1000)]
+    #[arg(long, value_name = "KEYS", default_value_t = 1000)]
     batch: u64,
 
     /// How long one batch (one transaction) should take.
@@ -67,19 +67,21 @@ pub struct CleanupArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     max_duration: Option<Duration>,
 
-    /// Give up on a batch that waits this long for a lock, and retry it smaller.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "1s")]
-    lock_timeout: Duration,
+    /// Give up on a batch that waits this long for a lock, and retry it smaller (the name
+    /// `check` and `advise` use).
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    lock_timeout_ms: u64,
 
     /// Cancel a batch that runs this long, and retry it smaller.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "2s")]
-    statement_timeout: Duration,
+    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    statement_timeout_ms: u64,
 
     /// Pause while a replica lags more than this (pg_stat_replication; needs
     /// pg_read_all_stats to see it).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
     max_replication_lag: Duration,
 
+    /// json: the plan and the outcome as one object (docs/cleanup.md).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
 }
@@ -136,8 +138,8 @@ pub async fn run(args: CleanupArgs) -> anyhow::Result<ExitCode> {
         batch_target: args.batch_target,
         pause: args.pause,
         max_duration: args.max_duration,
-        lock_timeout: args.lock_timeout,
-        statement_timeout: args.statement_timeout,
+        lock_timeout: Duration::from_millis(args.lock_timeout_ms.max(1)),
+        statement_timeout: Duration::from_millis(args.statement_timeout_ms.max(1)),
         max_replication_lag: args.max_replication_lag,
         ..DeleteOptions::new(table, condition)
     };
