@@ -744,6 +744,10 @@ mod tests {
             ]
             .map(String::from),
         );
+        // Namespaces with digits in them, each holding ids.
+        for namespace in ["s3", "oauth2", "i18n", "l10n", "v1"] {
+            keys.extend((0..50).map(|i| format!("{namespace}:{i}")));
+        }
         let found = patterns(&keys);
         let names: Vec<&str> = found.keys().map(String::as_str).collect();
         assert_eq!(
@@ -751,9 +755,14 @@ mod tests {
             [
                 "config:flags",
                 "config:limits",
+                "i18n:*",
+                "l10n:*",
+                "oauth2:*",
+                "s3:*",
                 "user:*:profile",
                 "user:count",
-                "user:me:profile"
+                "user:me:profile",
+                "v1:*",
             ]
         );
     }

@@ -245,7 +245,8 @@ fn is_value(part: &str) -> bool {
 /// The generalization of each shape by cardinality: a position becomes `*` where, among the
 /// shapes that agree on every other position, it takes [`ID_SIBLINGS`] id-like values or
 /// [`WORD_SIBLINGS`] values of any kind, or one id-like value beside values already `*`; or
-/// where it takes [`ID_AFTER_PREFIX`] id-like values after the same prefix. Repeated until
+/// where it takes [`ID_AFTER_PREFIX`] id-like values after the same prefix. The first
+/// position, the namespace, only by [`WORD_SIBLINGS`]. Repeated until
 /// nothing changes, since one generalized position can make the keys agree elsewhere.
 ///
 /// Only ever turns positions into `*`, so the result on a subset of keys generalizes no
@@ -299,7 +300,11 @@ fn star_variable(out: &mut [Shape], members: &[usize], at: usize, siblings: bool
         names.dedup();
         let has_value = group.iter().any(|&m| out[m].tokens[at] == Token::Value);
         let id_like = names.iter().filter(|t| t.is_id_like()).count();
-        let variable = if siblings {
+        // The first part names the namespace (`s3:`, `oauth2:`, `v1:`), and a few with digits
+        // are common: there, only many values of any kind make it variable.
+        let variable = if at == 0 {
+            siblings && names.len() >= WORD_SIBLINGS
+        } else if siblings {
             id_like >= ID_SIBLINGS || names.len() >= WORD_SIBLINGS || (has_value && id_like >= 1)
         } else {
             id_like >= ID_AFTER_PREFIX
