@@ -8,6 +8,7 @@
 
 mod advise;
 mod check;
+mod cleanup;
 mod lint;
 mod output;
 mod proxy;
@@ -47,6 +48,9 @@ enum Command {
     /// TTL, what compression would save, hit ratio, evictions, fragmentation, cache settings
     /// and the slow log. Read-only.
     Redis(redis::RedisArgs),
+    /// Delete expired rows in short batches that the live application does not feel, or give
+    /// Redis keys without a TTL one. A dry run unless --apply is given (see docs/cleanup.md).
+    Cleanup(cleanup::CleanupArgs),
     /// Run the transaction-pooling proxy in front of PostgreSQL (see docs/proxy.md).
     ///
     /// SIGHUP reloads the configuration; SIGTERM and SIGINT stop accepting clients and let
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Advise(args) => block_on(advise::run(args)),
         Command::Check(args) => block_on(check::run(args)),
+        Command::Cleanup(args) => block_on(cleanup::run(args)),
         Command::Lint(args) => lint::run(args),
         Command::Redis(args) => block_on(redis::run(args)),
         // The proxy sizes its own runtime from its configuration.

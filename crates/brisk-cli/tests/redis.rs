@@ -91,6 +91,93 @@ fn a_well_configured_cache_stays_silent() {
     assert_eq!(evidence(group, "without TTL"), 0.0);
 }
 
+/// Keys as applications write them: ids that look like ids and ids that do not (short hex
+/// of any length, nanoids, ULIDs, UUIDs), dates, timestamps, e-mail and IP addresses, other
+/// separators, and a few names that must stay apart. One pattern per shape, no more.
+#[test]
+fn realistic_keys_make_one_pattern_per_shape() {
+    let redis = cache();
+    lua(
+        &redis,
+        r#"
+        local hex = '0123456789abcdef'
+        local b64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-'
+        local function tok(a, n)
+          local t = {}
+          for i = 1, n do local k = math.random(#a) t[i] = a:sub(k, k) end
+          return table.concat(t)
+        end
+        for i = 1, 300 do
+          local id = tok(hex, math.random(16))
+          redis.call('SET', 'chat:conv:' .. id .. ':history', 'x')
+          redis.call('SET', 'chat:conv:' .. id .. ':meta', 'x')
+        end
+        for i = 1, 200 do redis.call('SET', 'session:' .. tok(b64, 21), 'x') end
+        for i = 1, 50 do
+          redis.call('SET', 'job:' .. tok('0123456789ABCDEFGHJKMNPQRSTVWXYZ', 26) .. ':status', 'x')
+          local u = tok(hex, 32)
+          redis.call('SET', 'obj:' .. u:sub(1, 8) .. '-' .. u:sub(9, 12) .. '-' .. u:sub(13, 16)
+            .. '-' .. u:sub(17, 20) .. '-' .. u:sub(21), 'x')
+        end
+        for d = 1, 28 do
+          redis.call('SET', string.format('stats:2026-11-%02d', d), '1')
+          redis.call('SET', 'events:' .. (1733443200 + d * 3600), '1')
+          redis.call('SET', string.format('ts:2026-11-%02dT10:00:00Z:hits', d), '1')
+        end
+        for i = 1, 40 do
+          redis.call('SET', 'ratelimit:ip:10.' .. math.random(0, 255) .. '.' .. math.random(0, 255)
+            .. '.' .. math.random(0, 255), '1')
+          redis.call('SET', 'user:' .. tok('abcdefghijklmnopqrstuvwxyz', 3 + math.random(5))
+            .. '@example.com:cart', 'x')
+        end
+        for i = 1, 60 do
+          redis.call('SET', 'cdn/img/' .. tok(hex, 10) .. '.png', 'x')
+          redis.call('SET', 'app.cache.user.' .. i, 'x')
+          redis.call('SET', 'queue|jobs|' .. i, 'x')
+          redis.call('SET', 'thread:' .. tok(hex, 2 + math.random(4)) .. ':reply:' .. tok(hex, 3), 'x')
+        end
+        for _, k in ipairs({'config:limits', 'config:flags', 'config:features', 'api:v1:config',
+                            'api:v2:config', 'leaderboard'}) do
+          redis.call('SET', k, 'x')
+        end
+        "#,
+    );
+    let report = analyze(&redis.url(), &["--groups", "100"]);
+    let mut patterns: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == "redis.keyspace")
+        .map(|f| f["subject"].as_str().unwrap())
+        .collect();
+    patterns.sort_unstable();
+    assert_eq!(
+        patterns,
+        [
+            "api:v1:config",
+            "api:v2:config",
+            "app.cache.user.*",
+            "cdn/img/*",
+            "chat:conv:*:history",
+            "chat:conv:*:meta",
+            "config:features",
+            "config:flags",
+            "config:limits",
+            "events:*",
+            "job:*:status",
+            "leaderboard",
+            "obj:*",
+            "queue|jobs|*",
+            "ratelimit:ip:*",
+            "session:*",
+            "stats:*",
+            "thread:*:reply:*",
+            "ts:*:hits",
+            "user:*:cart",
+        ]
+    );
+}
+
 #[test]
 fn big_keys_are_found_by_pattern() {
     let redis = cache();

@@ -170,6 +170,8 @@ pub async fn analyze(
     for node_keyspace in try_join_all(scans).await? {
         keyspace.merge(node_keyspace);
     }
+    // Once more with every key in (and every node's patterns side by side).
+    keyspace.generalize();
 
     let compression = if options.runs("redis.compressible") {
         let groups = compression_candidates(&keyspace, options.compression_groups);
@@ -262,7 +264,7 @@ pub async fn analyze(
 
 /// The primaries of a cluster, from `CLUSTER SLOTS` (every Redis since 3.0): each entry is
 /// `[first slot, last slot, [host, port, id], replicas...]`.
-async fn cluster_primaries(
+pub(crate) async fn cluster_primaries(
     seed: &RedisTarget,
     conn: &mut redis::aio::MultiplexedConnection,
 ) -> Result<Vec<RedisTarget>, Error> {

@@ -194,8 +194,8 @@ pub(crate) fn no_ttl(obs: &Observations, options: &AnalyzeOptions) -> Vec<Findin
             .evidence(Evidence::new("share", pct, Unit::Percent))
             .evidence(Evidence::new("their memory", no_ttl_bytes.round(), Unit::Bytes))
             .fix(Fix::manual(format!(
-                "Write keys of {} with a TTL (SET key value EX seconds, or EXPIRE after HSET/RPUSH/SADD).",
-                group.pattern
+                "Write keys of {pattern} with a TTL (SET key value EX seconds, or EXPIRE after HSET/RPUSH/SADD); for those already written: brisk cleanup <url> --pattern '{pattern}' --set-ttl 7d --apply (docs/cleanup.md).",
+                pattern = group.pattern
             )))
         })
         .collect()

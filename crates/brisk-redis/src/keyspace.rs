@@ -19,7 +19,7 @@ use redis::aio::MultiplexedConnection;
 use redis::Value;
 
 use crate::error::{one_line, Error};
-use crate::pattern::key_pattern;
+use crate::pattern::{generalize, Shape, Templates};
 use crate::server::KnownTtls;
 use crate::target::RedisTarget;
 
@@ -35,6 +35,11 @@ const PIPELINES_IN_FLIGHT: usize = 8;
 /// Distinct patterns kept; keys of further patterns are counted under [`OTHER_PATTERNS`], so a
 /// keyspace without structure cannot make brisk's memory grow with the number of keys.
 const MAX_GROUPS: usize = 20_000;
+
+/// Patterns at which the scan first generalizes by cardinality (then at twice what is left):
+/// ids that do not look like ids make one pattern per key until it does. A generalization of
+/// 4,096 shapes takes about a millisecond.
+const FIRST_GENERALIZATION: usize = 4_096;
 pub(crate) const OTHER_PATTERNS: &str = "(other patterns)";
 
 /// The biggest keys remembered per group.
@@ -56,6 +61,8 @@ struct KeyMeta {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Group {
     pub pattern: String,
+    /// The pattern as parts; `None` for [`OTHER_PATTERNS`].
+    shape: Option<Shape>,
     pub keys: u64,
     pub bytes: u64,
     /// `MEMORY USAGE` of every key, for percentiles.
@@ -75,9 +82,10 @@ pub(crate) struct Group {
 }
 
 impl Group {
-    fn new(pattern: String) -> Group {
+    fn new(pattern: String, shape: Option<Shape>) -> Group {
         Group {
             pattern,
+            shape,
             ..Group::default()
         }
     }
@@ -166,6 +174,10 @@ pub(crate) struct Keyspace {
     pub with_ttl: u64,
     /// Whether the scan stopped early at `--sample`.
     pub sampled: bool,
+    /// Patterns generalized by cardinality so far, to place further keys.
+    templates: Templates,
+    /// Group count at which to generalize next; 0 for [`FIRST_GENERALIZATION`].
+    generalize_at: usize,
 }
 
 impl Keyspace {
@@ -174,14 +186,97 @@ impl Keyspace {
         if meta.has_ttl {
             self.with_ttl += 1;
         }
-        let mut pattern = key_pattern(&meta.key);
-        if !self.groups.contains_key(&pattern) && self.groups.len() >= MAX_GROUPS {
-            pattern = OTHER_PATTERNS.to_string();
+        let mut shape = Shape::of(&meta.key);
+        let mut pattern = shape.render();
+        if !self.groups.contains_key(&pattern) {
+            if let Some(template) = self.templates.find(&shape) {
+                shape = template.clone();
+                pattern = shape.render();
+            }
+        }
+        if !self.groups.contains_key(&pattern) {
+            if self.groups.len() >= self.generalize_at.max(FIRST_GENERALIZATION) {
+                self.generalize();
+                if let Some(template) = self.templates.find(&shape) {
+                    shape = template.clone();
+                    pattern = shape.render();
+                }
+            }
+            if !self.groups.contains_key(&pattern) && self.groups.len() >= MAX_GROUPS {
+                pattern = OTHER_PATTERNS.to_string();
+            }
         }
         self.groups
             .entry(pattern)
-            .or_insert_with_key(|p| Group::new(p.clone()))
+            .or_insert_with_key(|p| {
+                let shape = (p != OTHER_PATTERNS).then_some(shape);
+                Group::new(p.clone(), shape)
+            })
             .add(meta, big_key_bytes, random);
+    }
+
+    /// Counts one key known only by its size and whether it has a TTL (`brisk cleanup`'s
+    /// scan, which reads no type or encoding).
+    pub fn add_sized(&mut self, key: Vec<u8>, bytes: u64, has_ttl: bool, random: &mut XorShift) {
+        let meta = KeyMeta {
+            key,
+            kind: "unread".to_string(),
+            bytes,
+            has_ttl,
+            encoding: "unread".to_string(),
+        };
+        self.add(meta, u64::MAX, random);
+    }
+
+    /// Merges the groups whose patterns [`generalize`] folds into one, and remembers the new
+    /// patterns for the keys still to come. The scan calls it as patterns pile up; call it
+    /// once more when every key is in.
+    pub fn generalize(&mut self) {
+        let (shapes, names): (Vec<Shape>, Vec<String>) = self
+            .groups
+            .values()
+            .filter_map(|g| Some((g.shape.clone()?, g.pattern.clone())))
+            .unzip();
+        let mut renamed = HashMap::new();
+        for (general, name) in generalize(&shapes).into_iter().zip(names) {
+            if general.render() != name {
+                renamed.insert(name, general);
+            }
+        }
+        if !renamed.is_empty() {
+            self.templates.rename(&renamed);
+            for general in renamed.values() {
+                self.templates.insert(general);
+            }
+            let mut groups = HashMap::with_capacity(self.groups.len());
+            for (name, mut group) in std::mem::take(&mut self.groups) {
+                let name = match renamed.remove(&name) {
+                    Some(general) => {
+                        group.pattern = general.render();
+                        group.shape = Some(general);
+                        group.pattern.clone()
+                    }
+                    None => name,
+                };
+                match groups.entry(name) {
+                    std::collections::hash_map::Entry::Occupied(mut mine) => {
+                        Group::merge(mine.get_mut(), group)
+                    }
+                    std::collections::hash_map::Entry::Vacant(slot) => {
+                        slot.insert(group);
+                    }
+                }
+            }
+            self.groups = groups;
+        }
+        // Next time at twice what is left, so a keyspace that does not fold is not
+        // generalized again for every new key; once at the cap, only new keys of known
+        // patterns find a group.
+        self.generalize_at = if self.groups.len() >= MAX_GROUPS {
+            usize::MAX
+        } else {
+            (2 * self.groups.len()).clamp(FIRST_GENERALIZATION, MAX_GROUPS)
+        };
     }
 
     pub fn merge(&mut self, other: Keyspace) {
@@ -469,5 +564,206 @@ mod tests {
         assert_eq!((group.keys, group.bytes, group.big_keys), (2, 510, 1));
         assert_eq!(group.biggest[0].0, 500);
         assert_eq!(a.scanned, 2);
+    }
+
+    /// Pattern → keys, after a scan of `keys` in this order.
+    fn patterns(keys: &[String]) -> BTreeMap<String, u64> {
+        let mut keyspace = Keyspace::default();
+        let mut random = XorShift::new();
+        for key in keys {
+            keyspace.add(meta(key, 10, false), 1 << 20, &mut random);
+        }
+        keyspace.generalize();
+        keyspace
+            .groups
+            .values()
+            .map(|g| (g.pattern.clone(), g.keys))
+            .collect()
+    }
+
+    /// A random token of `min` to `min + spread - 1` characters of `alphabet`.
+    fn token(random: &mut XorShift, alphabet: &[u8], min: usize, spread: u64) -> String {
+        let len = min + random.below(spread) as usize;
+        (0..len)
+            .map(|_| alphabet[random.below(alphabet.len() as u64) as usize] as char)
+            .collect()
+    }
+
+    const HEX: &[u8] = b"0123456789abcdef";
+    const BASE64URL: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
+    const CROCKFORD: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+    /// Keys as applications write them, each with the one pattern it belongs to.
+    fn realistic_keys(seed: u64) -> Vec<(String, &'static str)> {
+        let mut r = XorShift(seed);
+        let mut keys = Vec::new();
+        for _ in 0..300 {
+            // Hex ids of any length, as `format!("{:x}", n)` writes them.
+            let id = token(&mut r, HEX, 1, 16);
+            keys.push((format!("chat:conv:{id}:history"), "chat:conv:*:history"));
+            if r.below(2) == 0 {
+                keys.push((format!("chat:conv:{id}:meta"), "chat:conv:*:meta"));
+            }
+        }
+        for _ in 0..200 {
+            let id = token(&mut r, BASE64URL, 21, 1);
+            keys.push((format!("session:{id}"), "session:*"));
+        }
+        for _ in 0..50 {
+            let ulid = token(&mut r, CROCKFORD, 26, 1);
+            keys.push((format!("job:{ulid}:status"), "job:*:status"));
+        }
+        for _ in 0..50 {
+            let u = token(&mut r, HEX, 32, 1);
+            let uuid = format!(
+                "{}-{}-{}-{}-{}",
+                &u[..8],
+                &u[8..12],
+                &u[12..16],
+                &u[16..20],
+                &u[20..]
+            );
+            keys.push((format!("obj:{uuid}"), "obj:*"));
+        }
+        for day in 1..=28 {
+            keys.push((format!("stats:2026-11-{day:02}"), "stats:*"));
+            keys.push((format!("stats:2026-11-{day:02}:signups"), "stats:*:signups"));
+            let at = 1_733_443_200 + day * 3600;
+            keys.push((format!("events:{at}"), "events:*"));
+            keys.push((
+                format!("ts:2026-11-{day:02}T{:02}:00:00Z:hits", day % 24),
+                "ts:*:hits",
+            ));
+        }
+        for _ in 0..40 {
+            let name = token(&mut r, b"abcdefghijklmnopqrstuvwxyz", 3, 6);
+            keys.push((format!("user:{name}@example.com:cart"), "user:*:cart"));
+            let ip = format!("10.{}.{}.{}", r.below(256), r.below(256), r.below(256));
+            keys.push((format!("ratelimit:ip:{ip}"), "ratelimit:ip:*"));
+        }
+        for _ in 0..120 {
+            // User names: plain words, many of them.
+            let name = token(&mut r, b"abcdefghijklmnopqrstuvwxyz", 4, 5);
+            keys.push((format!("prefs:{name}:theme"), "prefs:*:theme"));
+        }
+        for word in ["limits", "flags", "features", "maintenance"] {
+            keys.push((
+                format!("config:{word}"),
+                [
+                    "config:limits",
+                    "config:flags",
+                    "config:features",
+                    "config:maintenance",
+                ]
+                .into_iter()
+                .find(|p| p.ends_with(word))
+                .unwrap_or(""),
+            ));
+        }
+        for (key, pattern) in [
+            ("feature:dark_mode", "feature:dark_mode"),
+            ("feature:beta_search", "feature:beta_search"),
+            ("api:v1:config", "api:v1:config"),
+            ("api:v2:config", "api:v2:config"),
+            ("leaderboard", "leaderboard"),
+            ("counter", "counter"),
+        ] {
+            keys.push((key.to_string(), pattern));
+        }
+        for _ in 0..60 {
+            let name = token(&mut r, HEX, 10, 1);
+            keys.push((format!("cdn/img/{name}.png"), "cdn/img/*"));
+            let n = r.below(100_000);
+            keys.push((format!("app.cache.user.{n}"), "app.cache.user.*"));
+            keys.push((format!("queue|jobs|{n}"), "queue|jobs|*"));
+            keys.push((format!("cache:page:/blog/{n}"), "cache:page:/blog/*"));
+            keys.push((
+                format!("cache:page:/blog/{n}/comments"),
+                "cache:page:/blog/*/comments",
+            ));
+            // Two short ids in one key: neither looks like an id, and no two keys share
+            // everything but one of them.
+            let thread = token(&mut r, HEX, 3, 4);
+            let reply = token(&mut r, HEX, 3, 3);
+            keys.push((format!("thread:{thread}:reply:{reply}"), "thread:*:reply:*"));
+        }
+        keys
+    }
+
+    #[test]
+    fn one_pattern_per_shape_of_realistic_keys() {
+        for seed in [0x9e37_79b9_7f4a_7c15, 42, 7_777_777] {
+            let keys = realistic_keys(seed);
+            let mut expected: BTreeMap<String, u64> = BTreeMap::new();
+            for (_, pattern) in &keys {
+                *expected.entry(pattern.to_string()).or_default() += 1;
+            }
+            let names: Vec<String> = keys.iter().map(|(k, _)| k.clone()).collect();
+            assert_eq!(patterns(&names), expected, "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn the_order_of_keys_does_not_change_the_patterns() {
+        let names: Vec<String> = realistic_keys(1).into_iter().map(|(k, _)| k).collect();
+        let expected = patterns(&names);
+        let mut r = XorShift(99);
+        for _ in 0..3 {
+            let mut shuffled = names.clone();
+            for i in (1..shuffled.len()).rev() {
+                shuffled.swap(i, r.below(i as u64 + 1) as usize);
+            }
+            assert_eq!(patterns(&shuffled), expected);
+        }
+    }
+
+    #[test]
+    fn ids_that_never_look_like_ids_fold_while_scanning() {
+        // Short hex ids: one pattern per key until the scan generalizes, far more keys than
+        // the cap on patterns.
+        let mut r = XorShift(5);
+        let keys: Vec<String> = (0..3 * MAX_GROUPS)
+            .map(|i| format!("chat:conv:{}{:x}:history", token(&mut r, HEX, 2, 1), i))
+            .collect();
+        let found = patterns(&keys);
+        assert_eq!(
+            found,
+            BTreeMap::from([("chat:conv:*:history".to_string(), keys.len() as u64)])
+        );
+    }
+
+    #[test]
+    fn a_few_names_beside_many_stay_apart() {
+        let mut keys: Vec<String> = (0..500).map(|i| format!("user:{i}:profile")).collect();
+        keys.extend(
+            [
+                "user:me:profile",
+                "user:count",
+                "config:limits",
+                "config:flags",
+            ]
+            .map(String::from),
+        );
+        // Namespaces with digits in them, each holding ids.
+        for namespace in ["s3", "oauth2", "i18n", "l10n", "v1"] {
+            keys.extend((0..50).map(|i| format!("{namespace}:{i}")));
+        }
+        let found = patterns(&keys);
+        let names: Vec<&str> = found.keys().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            [
+                "config:flags",
+                "config:limits",
+                "i18n:*",
+                "l10n:*",
+                "oauth2:*",
+                "s3:*",
+                "user:*:profile",
+                "user:count",
+                "user:me:profile",
+                "v1:*",
+            ]
+        );
     }
 }

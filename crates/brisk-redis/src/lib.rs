@@ -13,6 +13,9 @@
 //!   O(1) tag invalidation, `get_or_compute` with stampede protection, compression above a
 //!   threshold (kept only when it pays), and a bounded in-process tier in front.
 //!
+//! - [`expire`] (behind `brisk cleanup redis://...`) gives the keys of a pattern that have
+//!   no TTL one, with `EXPIRE ... NX`; it writes only when asked to apply.
+//!
 //! Architecture invariant: the analyzer only reads. It sends no command that writes, never
 //! `KEYS`, and nothing that blocks the server for long (every batch is bounded); a test runs it
 //! as an ACL user without `@write` and checks the server's `INFO commandstats`.
@@ -33,6 +36,7 @@ mod checks;
 pub mod codec;
 mod compressibility;
 mod error;
+pub mod expire;
 mod keyspace;
 mod pattern;
 mod server;

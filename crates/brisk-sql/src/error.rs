@@ -5,8 +5,9 @@ use std::ffi::CString;
 /// What went wrong with a piece of SQL.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SqlError {
-    /// PostgreSQL's parser rejected the text. `position` is the byte offset it pointed at,
-    /// when it pointed at one.
+    /// PostgreSQL's parser rejected the text, or it parsed but is not what was asked for (one
+    /// condition for [`crate::parse_predicate`]). `position` is the byte offset the parser
+    /// pointed at, when it pointed at one.
     #[error("{message}")]
     Parse {
         /// The parser's message, e.g. `syntax error at or near "FROM"`.

@@ -6,7 +6,7 @@
 //! a rewrite is clear, carries it as SQL built by editing the parse tree and deparsing it,
 //! so the rewrite is valid SQL rather than text surgery.
 
-mod tree;
+pub(crate) mod tree;
 mod walk;
 
 use pg_query::protobuf::{AExprKind, BoolExprType, Node, SelectStmt, SubLinkType};

@@ -109,7 +109,7 @@ fn deparse_statement(statement: NodeEnum, version: i32) -> Option<String> {
 
 /// Deparses an expression on its own, by deparsing `SELECT WHERE <expr>` and taking the
 /// condition back out: the deparser only prints whole statements.
-fn deparse_condition(condition: Node, version: i32) -> Option<String> {
+pub(crate) fn deparse_condition(condition: Node, version: i32) -> Option<String> {
     let select = SelectStmt {
         where_clause: Some(Box::new(condition)),
         ..empty_select()
