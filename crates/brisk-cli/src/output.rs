@@ -79,6 +79,40 @@ pub fn emit(report: &Report, how: Emit) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Prints the checks (or rules) a command runs, for `--list-checks`: aligned columns, or a
+/// JSON array of `{"id", "about"}` objects.
+pub fn list_checks<'a>(
+    checks: impl Iterator<Item = (&'a str, &'a str)>,
+    format: Format,
+) -> anyhow::Result<()> {
+    let checks: Vec<(&str, &str)> = checks.collect();
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Text => {
+            let width = checks.iter().map(|(id, _)| id.len()).max().unwrap_or(0);
+            for (id, about) in &checks {
+                writeln!(out, "{id:<width$}  {about}")?;
+            }
+        }
+        Format::Json => {
+            // Written by hand so that "id" comes first (serde_json's maps sort their keys).
+            writeln!(out, "[")?;
+            for (i, (id, about)) in checks.iter().enumerate() {
+                let comma = if i + 1 < checks.len() { "," } else { "" };
+                writeln!(
+                    out,
+                    "  {{\"id\": {}, \"about\": {}}}{comma}",
+                    serde_json::to_string(id)?,
+                    serde_json::to_string(about)?
+                )?;
+            }
+            writeln!(out, "]")?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
 /// A spinner on stderr while long work runs. indicatif hides it when stderr is not a
 /// terminal, so piped and CI output stays clean.
 pub struct Progress(ProgressBar);
