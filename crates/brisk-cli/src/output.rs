@@ -56,6 +56,7 @@ pub fn emit(report: &Report, how: Emit) -> anyhow::Result<ExitCode> {
         Format::Text => {
             let options = TextOptions {
                 max_per_check: (limit > 0).then_some(limit),
+                width: text_width(),
             };
             // anstream strips the styles when stdout is not a terminal or NO_COLOR is set.
             let mut out = anstream::stdout();
@@ -77,6 +78,21 @@ pub fn emit(report: &Report, how: Emit) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The width to wrap a report to: `COLUMNS` when set (as `ls` reads it), else the terminal's
+/// width, at most 120 columns because longer lines of prose are hard to read; when stdout is
+/// not a terminal, brisk_report's default.
+fn text_width() -> usize {
+    const MAX: usize = 120;
+    let columns = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok());
+    let terminal =
+        || terminal_size::terminal_size_of(std::io::stdout()).map(|(w, _)| usize::from(w.0));
+    columns
+        .or_else(terminal)
+        .map_or(brisk_report::DEFAULT_WIDTH, |w| w.min(MAX))
 }
 
 /// Prints the checks (or rules) a command runs, for `--list-checks`: aligned columns, or a
