@@ -857,13 +857,10 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
     if key.is_empty() {
         return None;
     }
-    let section = before
-        .lines()
-        .filter_map(|l| {
-            let l = l.trim();
-            l.strip_prefix('[')?.strip_suffix(']').map(str::trim)
-        })
-        .last();
+    let section = before.lines().rev().find_map(|l| {
+        let l = l.trim();
+        l.strip_prefix('[')?.strip_suffix(']').map(str::trim)
+    });
     Some(match section {
         Some(section) => format!("{section}.{key}"),
         None => key.to_string(),

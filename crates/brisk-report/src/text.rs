@@ -332,8 +332,7 @@ fn wrap_sql(line: &str, width: usize) -> Vec<String> {
         let within = breaks
             .iter()
             .copied()
-            .filter(|&b| b > start && line[start..b].chars().count() <= limit)
-            .last();
+            .rfind(|&b| b > start && line[start..b].chars().count() <= limit);
         let Some(cut) = within.or_else(|| breaks.iter().copied().find(|&b| b > start)) else {
             pieces.push(rest.to_string());
             break;
