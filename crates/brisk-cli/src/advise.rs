@@ -5,13 +5,15 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use brisk_advisor::advise::{self, AdviseOptions, Source, VerifyOptions, VerifyTarget};
+use brisk_advisor::advise::{
+    self, AdviseOptions, Source, VerifyOptions, VerifyTarget, ADVISE_CHECKS,
+};
 use brisk_pg::{Session, SessionOptions};
 use clap::Args;
 
 use crate::check::millis;
 use crate::connect::{connect, start_demo, stop_demo};
-use crate::output::{emit, Emit, FailOn, Format, Progress};
+use crate::output::{emit, list_checks, Emit, FailOn, Format, Progress};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -83,7 +85,7 @@ pub struct AdviseArgs {
     #[arg(long)]
     apply: bool,
 
-    /// Output format.
+    /// Output format (also of --list-checks).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
 
@@ -95,6 +97,11 @@ pub struct AdviseArgs {
     /// Text output: show at most this many findings of one kind per severity (0: all).
     #[arg(long, value_name = "N", default_value_t = 20)]
     limit: usize,
+
+    /// Print the kinds of findings advise reports and exit. (There is no --skip: they are
+    /// the steps of one pipeline, not separate checks.)
+    #[arg(long)]
+    list_checks: bool,
 
     /// statement_timeout of brisk's own queries on the advised database.
     #[arg(long, value_name = "MS",
@@ -173,6 +180,10 @@ impl AdviseArgs {
 }
 
 pub async fn run(args: AdviseArgs) -> anyhow::Result<ExitCode> {
+    if args.list_checks {
+        list_checks(ADVISE_CHECKS.iter().copied(), args.format)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let options = args.options()?;
     let source = args.source()?;
     if let Some(dir) = &args.write {
