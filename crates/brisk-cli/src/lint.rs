@@ -46,7 +46,7 @@ pub struct LintArgs {
     #[arg(long, value_name = "N", default_value_t = 20)]
     limit: usize,
 
-    /// Print the rules and exit (also --list-rules).
+    /// Print the rules and exit.
     #[arg(long, visible_alias = "list-rules")]
     list_checks: bool,
 }

@@ -14,7 +14,7 @@ Examples:
   brisk proxy --init                            # write a commented brisk.toml here
   brisk proxy                                   # run with ./brisk.toml
   brisk proxy --config /etc/brisk/brisk.toml
-  BRISK_LOG=debug brisk proxy -c brisk.toml     # log every connection";
+  BRISK_LOG=debug brisk proxy -c brisk.toml     # debug-level logs on stderr";
 
 #[derive(Debug, Args)]
 #[command(after_help = EXAMPLES)]
