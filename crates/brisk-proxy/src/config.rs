@@ -752,9 +752,29 @@ fn describe(error: &toml::de::Error, text: &str) -> String {
             Some(key) => key,
             None => "a value".to_string(),
         };
-        return format!("{what} must be {expected}, not {got}{line}");
+        return format!(
+            "{what} must be {expected}, not {got}{line}{}",
+            misplaced(&what)
+        );
     }
     format!("{message}{line}")
+}
+
+/// When `section.key` is a top-level setting written after a `[section]` header, where TOML
+/// reads it as part of the section: says so.
+fn misplaced(qualified: &str) -> String {
+    let Some((section, key)) = qualified.split_once('.') else {
+        return String::new();
+    };
+    // serde names the fields it knows only in its unknown-field message.
+    let probe = toml::from_str::<RawConfig>("__brisk_probe__ = 0").err();
+    let message = probe.as_ref().map(|e| e.message()).unwrap_or_default();
+    match unknown_field(message) {
+        Some((_, known)) if known.contains(&key) => format!(
+            "; {key} is a top-level setting: move it above [{section}], since TOML puts every key after a [section] line into that section"
+        ),
+        _ => String::new(),
+    }
 }
 
 /// serde's "unknown field `x`, expected one of `a`, `b`": the key and the known ones.
@@ -1038,6 +1058,14 @@ mod tests {
         assert!(
             nested.contains("databases.app must be a string"),
             "{nested}"
+        );
+        assert!(!nested.contains("top-level"), "{nested}");
+        let misplaced = parse(&format!("{db}listen_port = 7000\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            misplaced.contains("listen_port is a top-level setting: move it above [databases]"),
+            "{misplaced}"
         );
     }
 
