@@ -6,6 +6,18 @@ use brisk_sql::{lint, LintSeverity, Rule};
 /// The check id of a statement PostgreSQL's parser rejects.
 pub const SYNTAX_ERROR: &str = "sql.syntax_error";
 
+/// Every rule `brisk lint` applies, with what it looks for: brisk-sql's rules, then the
+/// syntax check, which always runs (a statement that does not parse cannot be linted).
+pub fn rules() -> impl Iterator<Item = (&'static str, &'static str)> {
+    Rule::ALL
+        .into_iter()
+        .map(|rule| (rule.id(), rule.describe()))
+        .chain([(
+            SYNTAX_ERROR,
+            "statements PostgreSQL's parser rejects (always applied)",
+        )])
+}
+
 /// One script to lint: where it came from and its text.
 pub struct LintSource {
     /// A path, or `<stdin>`.

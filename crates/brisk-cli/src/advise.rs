@@ -5,17 +5,29 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use brisk_advisor::advise::{self, AdviseOptions, Source, VerifyOptions, VerifyTarget};
-use brisk_pg::conninfo::ConnInfo;
+use brisk_advisor::advise::{
+    self, AdviseOptions, Source, VerifyOptions, VerifyTarget, ADVISE_CHECKS,
+};
 use brisk_pg::{Session, SessionOptions};
 use clap::Args;
 
-use crate::output::{emit, Emit, FailOn, Format, Progress};
+use crate::check::millis;
+use crate::connect::{connect, start_demo, stop_demo};
+use crate::output::{emit, list_checks, Emit, FailOn, Format, Progress};
+
+const EXAMPLES: &str = "\
+Examples:
+  brisk advise                               # the demo, with a planted workload
+  brisk advise postgres://app@db.internal:5432/app --write migrations/
+  brisk advise URL --workload queries.sql --verify     # measured on a sandbox copy
+  brisk advise URL --budget-bytes 2GB --max-indexes 3 --format json";
 
 #[derive(Debug, Args)]
+#[command(after_help = EXAMPLES)]
 pub struct AdviseArgs {
     /// A libpq URL (postgres://user@host:5432/db) or key=value string; PG* environment
-    /// variables fill in what it leaves out, as in psql.
+    /// variables fill in what it leaves out, as in psql. Without one (and without PG*
+    /// variables), brisk advises on its demo.
     url: Option<String>,
 
     /// Read the workload from pg_stat_statements (the default).
@@ -33,15 +45,16 @@ pub struct AdviseArgs {
     budget_bytes: Option<u64>,
 
     /// Recommend at most this many new indexes.
-    #[arg(long, value_name = "N", default_value_t = 10)]
+    #[arg(long, value_name = "N", default_value_t = AdviseOptions::default().max_indexes)]
     max_indexes: usize,
 
     /// An index must save at least this share of the workload's estimated time.
-    #[arg(long, value_name = "PERCENT", default_value_t = 1.0)]
+    #[arg(long, value_name = "PERCENT",
+          default_value_t = AdviseOptions::default().min_benefit_pct)]
     min_benefit_pct: f64,
 
     /// How many pg_stat_statements entries to read, by total time.
-    #[arg(long, value_name = "N", default_value_t = 500)]
+    #[arg(long, value_name = "N", default_value_t = AdviseOptions::default().top_statements)]
     top: i64,
 
     /// Write numbered migration and rollback files into DIR.
@@ -59,18 +72,20 @@ pub struct AdviseArgs {
     verify_on: Option<String>,
 
     /// Runs of each query before and after, for --verify.
-    #[arg(long, value_name = "N", default_value_t = 5)]
+    #[arg(long, value_name = "N", default_value_t = VerifyOptions::default().runs)]
     verify_runs: usize,
 
-    /// statement_timeout of each verification run and index build.
-    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
-    verify_timeout_secs: u64,
+    /// statement_timeout of each verification run and index build, for --verify.
+    #[arg(long, value_name = "MS",
+          default_value_t = millis(VerifyOptions::default().statement_timeout))]
+    verify_statement_timeout_ms: u64,
 
     /// Build the recommended indexes on the database (CREATE INDEX CONCURRENTLY). Without
     /// it, brisk advise only reads.
     #[arg(long)]
     apply: bool,
 
+    /// Output format (also of --list-checks).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
 
@@ -83,12 +98,19 @@ pub struct AdviseArgs {
     #[arg(long, value_name = "N", default_value_t = 20)]
     limit: usize,
 
+    /// Print the kinds of findings advise reports and exit. (There is no --skip: they are
+    /// the steps of one pipeline, not separate checks.)
+    #[arg(long)]
+    list_checks: bool,
+
     /// statement_timeout of brisk's own queries on the advised database.
-    #[arg(long, value_name = "MS", default_value_t = 5000)]
+    #[arg(long, value_name = "MS",
+          default_value_t = millis(SessionOptions::default().statement_timeout))]
     statement_timeout_ms: u64,
 
     /// lock_timeout of brisk's own queries, and of the builds of --apply.
-    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    #[arg(long, value_name = "MS",
+          default_value_t = millis(SessionOptions::default().lock_timeout))]
     lock_timeout_ms: u64,
 }
 
@@ -158,6 +180,10 @@ impl AdviseArgs {
 }
 
 pub async fn run(args: AdviseArgs) -> anyhow::Result<ExitCode> {
+    if args.list_checks {
+        list_checks(ADVISE_CHECKS.iter().copied(), args.format)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let options = args.options()?;
     let source = args.source()?;
     if let Some(dir) = &args.write {
@@ -166,20 +192,27 @@ pub async fn run(args: AdviseArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let work = async {
-        let info = ConnInfo::from_env_and_str(args.url.as_deref())?;
-        for warning in &info.warnings {
-            eprintln!("brisk: {warning}");
-        }
-        let progress = Progress::start(&format!("advising {}", info.redacted()));
+        // Without a URL, as `brisk check`, the demo: its planted workload is in
+        // pg_stat_statements. The server stops when `demo` is dropped.
+        let (demo, url) = if crate::connect::nothing_named(args.url.as_deref()) {
+            let progress = Progress::start("starting the demo");
+            let (pg, url) = start_demo(&progress).await?;
+            (Some(pg), Some(url))
+        } else {
+            (None, args.url.clone())
+        };
+        let (info, session, progress) = connect(url.as_deref(), &args.session_options(), |info| {
+            format!("advising {}", info.redacted())
+        })
+        .await?;
         let step = |message: &str| progress.step(message);
-        let session = Session::connect(&info, &args.session_options()).await?;
         let mut advice = advise::advise(&session, source, &options, &step).await?;
         drop(session);
 
         let target = match (&args.verify_on, args.verify) {
             (Some(url), _) => Some(VerifyTarget::Url(url.clone())),
             (None, true) => Some(VerifyTarget::SandboxCopy {
-                source: args.url.clone(),
+                source: url.clone(),
             }),
             (None, false) => None,
         };
@@ -187,8 +220,8 @@ pub async fn run(args: AdviseArgs) -> anyhow::Result<ExitCode> {
             if !advice.recommendations.is_empty() {
                 let verify_options = VerifyOptions {
                     runs: args.verify_runs.max(1),
-                    statement_timeout: Duration::from_secs(args.verify_timeout_secs),
-                    keep: false,
+                    statement_timeout: Duration::from_millis(args.verify_statement_timeout_ms),
+                    ..VerifyOptions::default()
                 };
                 advise::verify(&mut advice, target, &verify_options, &step).await?;
             }
@@ -196,6 +229,12 @@ pub async fn run(args: AdviseArgs) -> anyhow::Result<ExitCode> {
 
         let mut failures = Vec::new();
         let mut report = advice.report();
+        if demo.is_some() {
+            report.notes.insert(
+                0,
+                "This is brisk's demo: a throwaway PostgreSQL with a small chat backend and the workload planted in it. Advise on your own database with: brisk advise postgres://user@host:5432/dbname".to_string(),
+            );
+        }
         if args.apply && !advice.recommendations.is_empty() {
             progress.step("building the indexes (CREATE INDEX CONCURRENTLY)");
             let writer = SessionOptions {
@@ -240,6 +279,9 @@ pub async fn run(args: AdviseArgs) -> anyhow::Result<ExitCode> {
                 limit: args.limit,
             },
         )?;
+        if let Some(pg) = demo {
+            stop_demo(pg).await?;
+        }
         if let Some(first) = failures.first() {
             bail!("{first}");
         }

@@ -5,18 +5,30 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use brisk_advisor::lint::{run_lint, LintSource};
+use brisk_advisor::lint::{rules, run_lint, LintSource, SYNTAX_ERROR};
 use brisk_sql::Rule;
 use clap::Args;
 
-use crate::output::{emit, Emit, FailOn, Format};
+use crate::output::{emit, list_checks, Emit, FailOn, Format};
+
+const EXAMPLES: &str = "\
+Examples:
+  brisk lint migrations/*.sql
+  git diff --name-only -- '*.sql' | xargs brisk lint --fail-on warning
+  pg_dump --schema-only app | brisk lint - --skip select_star
+  brisk lint --list-checks --format json";
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = EXAMPLES,
+    override_usage = "brisk lint [OPTIONS] <FILE>...\n       brisk lint --list-checks [--format json]"
+)]
 pub struct LintArgs {
     /// SQL files to lint, `-` for standard input. Statements end with `;`.
-    #[arg(required_unless_present = "list_rules")]
+    #[arg(value_name = "FILE", required_unless_present = "list_checks")]
     files: Vec<PathBuf>,
 
+    /// Output format (also of --list-checks).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
 
@@ -25,7 +37,8 @@ pub struct LintArgs {
     #[arg(long, value_enum, default_value_t = FailOn::Critical)]
     fail_on: FailOn,
 
-    /// Do not apply this rule (repeatable): `sql.select_star` or `select_star`.
+    /// Do not apply this rule (repeatable): `sql.select_star` or `select_star`;
+    /// `--list-checks` shows the ids.
     #[arg(long, value_name = "RULE")]
     skip: Vec<String>,
 
@@ -34,22 +47,23 @@ pub struct LintArgs {
     limit: usize,
 
     /// Print the rules and exit.
-    #[arg(long)]
-    list_rules: bool,
+    #[arg(long, visible_alias = "list-rules")]
+    list_checks: bool,
 }
 
 pub fn run(args: LintArgs) -> anyhow::Result<ExitCode> {
-    if args.list_rules {
-        for rule in Rule::ALL {
-            println!("{:<28} {}", rule.id(), rule.describe());
-        }
+    if args.list_checks {
+        list_checks(rules(), args.format)?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut skip = Vec::new();
     for id in &args.skip {
         match Rule::from_id(id) {
             Some(rule) => skip.push(rule),
-            None => bail!("--skip {id}: no such rule; `brisk lint --list-rules` lists them"),
+            None if id == SYNTAX_ERROR || SYNTAX_ERROR.strip_prefix("sql.") == Some(id) => bail!(
+                "--skip {id}: a statement that does not parse cannot be linted, so this rule always applies; --fail-on none keeps it from failing the run"
+            ),
+            None => bail!("--skip {id}: no such rule; `brisk lint --list-checks` lists them"),
         }
     }
     let mut sources = Vec::new();

@@ -9,19 +9,31 @@
 mod advise;
 mod check;
 mod cleanup;
+mod completions;
+mod connect;
 mod lint;
+mod man;
 mod output;
 mod proxy;
 mod redis;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// brisk finds what makes a PostgreSQL + Redis backend slow, proves each fix with numbers,
 /// and keeps it fast.
+///
+/// It reads your database and tells you what is wrong, with the evidence and the SQL that
+/// fixes it: unused and missing indexes, bloat, vacuum falling behind, sequences running
+/// out, connection trouble, slow statements. It recommends indexes for your workload and
+/// proves them, lints SQL files, analyzes a Redis, and runs a pooling proxy. It only reads
+/// unless you pass a flag that says otherwise (--apply).
+///
+/// `brisk check` and `brisk advise` without a URL start a throwaway PostgreSQL with a demo
+/// database and run on that, so you can see what brisk does before pointing it at yours.
 #[derive(Debug, Parser)]
-#[command(name = "brisk", version, about, max_term_width = 100)]
+#[command(name = "brisk", version, max_term_width = 100, after_help = EXAMPLES)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -56,7 +68,21 @@ enum Command {
     /// SIGHUP reloads the configuration; SIGTERM and SIGINT stop accepting clients and let
     /// those connected finish their transactions.
     Proxy(proxy::ProxyArgs),
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
+    Completions(completions::CompletionsArgs),
+    /// Print brisk's man page (roff), or a subcommand's.
+    Man(man::ManArgs),
 }
+
+const EXAMPLES: &str = "\
+Examples:
+  brisk check                                   # see it work: the demo database
+  brisk check postgres://app@db.internal:5432/app
+  brisk advise postgres://app@db.internal:5432/app --write migrations/
+  brisk lint migrations/*.sql
+  brisk redis redis://cache.internal:6379
+
+  brisk COMMAND --help shows a command's options. docs/ in the repository has the details.";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -68,6 +94,8 @@ fn main() -> ExitCode {
         Command::Redis(args) => block_on(redis::run(args)),
         // The proxy sizes its own runtime from its configuration.
         Command::Proxy(args) => proxy::main(args),
+        Command::Completions(args) => completions::run(args, Cli::command()),
+        Command::Man(args) => man::run(args, Cli::command()),
     };
     exit_code(result)
 }

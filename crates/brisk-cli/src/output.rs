@@ -56,6 +56,7 @@ pub fn emit(report: &Report, how: Emit) -> anyhow::Result<ExitCode> {
         Format::Text => {
             let options = TextOptions {
                 max_per_check: (limit > 0).then_some(limit),
+                width: text_width(),
             };
             // anstream strips the styles when stdout is not a terminal or NO_COLOR is set.
             let mut out = anstream::stdout();
@@ -77,6 +78,55 @@ pub fn emit(report: &Report, how: Emit) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The width to wrap a report to: `COLUMNS` when set (as `ls` reads it), else the terminal's
+/// width, at most 120 columns because longer lines of prose are hard to read; when stdout is
+/// not a terminal, brisk_report's default.
+fn text_width() -> usize {
+    const MAX: usize = 120;
+    let columns = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok());
+    let terminal =
+        || terminal_size::terminal_size_of(std::io::stdout()).map(|(w, _)| usize::from(w.0));
+    columns
+        .or_else(terminal)
+        .map_or(brisk_report::DEFAULT_WIDTH, |w| w.min(MAX))
+}
+
+/// Prints the checks (or rules) a command runs, for `--list-checks`: aligned columns, or a
+/// JSON array of `{"id", "about"}` objects.
+pub fn list_checks<'a>(
+    checks: impl Iterator<Item = (&'a str, &'a str)>,
+    format: Format,
+) -> anyhow::Result<()> {
+    let checks: Vec<(&str, &str)> = checks.collect();
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Text => {
+            let width = checks.iter().map(|(id, _)| id.len()).max().unwrap_or(0);
+            for (id, about) in &checks {
+                writeln!(out, "{id:<width$}  {about}")?;
+            }
+        }
+        Format::Json => {
+            // Written by hand so that "id" comes first (serde_json's maps sort their keys).
+            writeln!(out, "[")?;
+            for (i, (id, about)) in checks.iter().enumerate() {
+                let comma = if i + 1 < checks.len() { "," } else { "" };
+                writeln!(
+                    out,
+                    "  {{\"id\": {}, \"about\": {}}}{comma}",
+                    serde_json::to_string(id)?,
+                    serde_json::to_string(about)?
+                )?;
+            }
+            writeln!(out, "]")?;
+        }
+    }
+    out.flush()?;
+    Ok(())
 }
 
 /// A spinner on stderr while long work runs. indicatif hides it when stderr is not a

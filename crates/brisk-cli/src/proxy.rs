@@ -1,6 +1,6 @@
 //! `brisk proxy`: arguments, logging and signals.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -9,16 +9,32 @@ use brisk_proxy::config::LogFormat;
 use clap::Args;
 use tokio::signal::unix::{signal, SignalKind};
 
+const EXAMPLES: &str = "\
+Examples:
+  brisk proxy --init                            # write a commented brisk.toml here
+  brisk proxy                                   # run with ./brisk.toml
+  brisk proxy --config /etc/brisk/brisk.toml
+  BRISK_LOG=debug brisk proxy -c brisk.toml     # debug-level logs on stderr";
+
 #[derive(Debug, Args)]
+#[command(after_help = EXAMPLES)]
 pub struct ProxyArgs {
     /// The configuration file (TOML; see docs/proxy.md).
     #[arg(long, short, value_name = "FILE", default_value = "brisk.toml")]
     config: PathBuf,
+
+    /// Write a commented configuration to the --config file and exit. An existing file is
+    /// never overwritten.
+    #[arg(long)]
+    init: bool,
 }
 
 /// Loads the configuration, then runs the proxy on a runtime with the configured number of
 /// worker threads.
 pub fn main(args: ProxyArgs) -> anyhow::Result<ExitCode> {
+    if args.init {
+        return init(&args.config);
+    }
     let config = brisk_proxy::Config::load(&args.config)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = brisk_proxy::config::worker_threads(config.threads, cores);
@@ -34,6 +50,30 @@ pub fn main(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(run(args, config))
+}
+
+/// Writes the example configuration to `path`, unless something is there already.
+fn init(path: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let mut file = match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => anyhow::bail!(
+            "{} exists already; brisk proxy --init never overwrites a file (give --config NEW_FILE)",
+            path.display()
+        ),
+        Err(e) => anyhow::bail!("cannot create {}: {e}", path.display()),
+    };
+    file.write_all(brisk_proxy::Config::EXAMPLE.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    eprintln!(
+        "brisk: wrote {}: edit [databases] and [users], then run brisk proxy -c {}",
+        path.display(),
+        path.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn run(args: ProxyArgs, config: brisk_proxy::Config) -> anyhow::Result<ExitCode> {

@@ -8,7 +8,8 @@ use anyhow::bail;
 use brisk_redis::{analyze, AnalyzeOptions, CacheRole, RedisTarget, CHECKS};
 use clap::{Args, ValueEnum};
 
-use crate::output::{emit, Emit, FailOn, Format, Progress};
+use crate::check::millis;
+use crate::output::{emit, list_checks, Emit, FailOn, Format, Progress};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Role {
@@ -20,11 +21,27 @@ enum Role {
     Store,
 }
 
+const EXAMPLES: &str = "\
+Examples:
+  brisk redis redis://localhost:6379
+  brisk redis rediss://:password@cache.internal:6380/0 --tls-ca ca.pem
+  brisk redis redis://cache.internal:6379 --sample 100000 --role cache
+  brisk redis --list-checks --format json";
+
+/// The defaults of the thresholds, from the library (each says where its number comes from).
+fn defaults() -> AnalyzeOptions {
+    AnalyzeOptions::default()
+}
+
 #[derive(Debug, Args)]
+#[command(
+    after_help = EXAMPLES,
+    override_usage = "brisk redis [OPTIONS] <URL>\n       brisk redis --list-checks [--format json]"
+)]
 pub struct RedisArgs {
-    /// redis://[user:password@]host[:port][/db], or rediss:// for TLS. Any node of a Redis
-    /// Cluster will do: brisk finds the others.
-    #[arg(required_unless_present = "list_checks")]
+    /// Required: redis://[user:password@]host[:port][/db], or rediss:// for TLS. Any node
+    /// of a Redis Cluster will do: brisk finds the others.
+    #[arg(value_name = "URL", required_unless_present = "list_checks")]
     url: Option<String>,
 
     /// Read the metadata of at most N keys (per cluster node) and extrapolate, instead of
@@ -32,6 +49,7 @@ pub struct RedisArgs {
     #[arg(long, value_name = "N")]
     sample: Option<u64>,
 
+    /// Output format (also of --list-checks).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
 
@@ -57,35 +75,44 @@ pub struct RedisArgs {
     role: Role,
 
     /// Key patterns summarized (redis.keyspace), largest first.
-    #[arg(long, value_name = "N", default_value_t = 20)]
+    #[arg(long, value_name = "N", default_value_t = defaults().groups)]
     groups: usize,
 
     /// Keys at least this big are big keys.
-    #[arg(long, value_name = "MIB", default_value_t = 1.0)]
+    #[arg(long, value_name = "MIB", help_heading = "Thresholds",
+          default_value_t = mib(defaults().big_key_bytes))]
     big_key_mb: f64,
 
     /// On a cache, report patterns with at least this share of keys without a TTL.
-    #[arg(long, value_name = "PERCENT", default_value_t = 50.0)]
+    #[arg(long, value_name = "PERCENT", help_heading = "Thresholds",
+          default_value_t = defaults().no_ttl_min_pct)]
     no_ttl_min_pct: f64,
 
     /// Report hit ratios below this.
-    #[arg(long, value_name = "PERCENT", default_value_t = 80.0)]
+    #[arg(long, value_name = "PERCENT", help_heading = "Thresholds",
+          default_value_t = defaults().hit_ratio_min_pct)]
     hit_ratio_min_pct: f64,
 
-    /// Report fragmentation from this ratio of resident to used memory...
-    #[arg(long, value_name = "RATIO", default_value_t = 1.5)]
+    /// Report fragmentation from this ratio of resident to used memory (with
+    /// --fragmentation-min-mb).
+    #[arg(long, value_name = "RATIO", help_heading = "Thresholds",
+          default_value_t = defaults().fragmentation_ratio)]
     fragmentation_ratio: f64,
 
-    /// ...when at least this much memory is held but unused.
-    #[arg(long, value_name = "MIB", default_value_t = 100.0)]
+    /// Report fragmentation only when at least this much memory is held but unused.
+    #[arg(long, value_name = "MIB", help_heading = "Thresholds",
+          default_value_t = mib(defaults().fragmentation_min_bytes))]
     fragmentation_min_mb: f64,
 
-    /// Report patterns whose values compression would shrink by at least this share...
-    #[arg(long, value_name = "PERCENT", default_value_t = 20.0)]
+    /// Report patterns whose values compression would shrink by at least this share (with
+    /// --compress-min-saved-mb).
+    #[arg(long, value_name = "PERCENT", help_heading = "Thresholds",
+          default_value_t = defaults().compress_min_saving_pct)]
     compress_min_saving_pct: f64,
 
-    /// ...and by at least this much memory in all.
-    #[arg(long, value_name = "MIB", default_value_t = 1.0)]
+    /// Report compression only when it would save at least this much memory in all.
+    #[arg(long, value_name = "MIB", help_heading = "Thresholds",
+          default_value_t = mib(defaults().compress_min_saved_bytes))]
     compress_min_saved_mb: f64,
 
     /// PEM file of the CA that signed the server's certificate (rediss:// only); without
@@ -94,11 +121,17 @@ pub struct RedisArgs {
     tls_ca: Option<PathBuf>,
 
     /// How long one reply may take before the connection counts as lost.
-    #[arg(long, value_name = "MS", default_value_t = 10_000)]
-    timeout_ms: u64,
+    #[arg(long, value_name = "MS", visible_alias = "timeout-ms",
+          default_value_t = millis(RedisTarget::DEFAULT_RESPONSE_TIMEOUT))]
+    reply_timeout_ms: u64,
 }
 
 const MIB: f64 = 1024.0 * 1024.0;
+
+/// Bytes in MiB, for a flag's default.
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / MIB
+}
 
 impl RedisArgs {
     fn options(&self) -> anyhow::Result<AnalyzeOptions> {
@@ -130,17 +163,15 @@ impl RedisArgs {
 
 pub async fn run(args: RedisArgs) -> anyhow::Result<ExitCode> {
     if args.list_checks {
-        for (id, description) in CHECKS {
-            println!("{id:<22} {description}");
-        }
+        list_checks(CHECKS.iter().copied(), args.format)?;
         return Ok(ExitCode::SUCCESS);
     }
     let options = args.options()?;
     let Some(url) = args.url.as_deref() else {
         bail!("name the Redis to analyze: brisk redis redis://host:6379");
     };
-    let mut target =
-        RedisTarget::parse(url)?.with_response_timeout(Duration::from_millis(args.timeout_ms));
+    let mut target = RedisTarget::parse(url)?
+        .with_response_timeout(Duration::from_millis(args.reply_timeout_ms));
     if let Some(ca) = &args.tls_ca {
         target = target.with_ca_file(ca)?;
     }

@@ -220,10 +220,12 @@ fn slow_statements_are_ranked_from_pg_stat_statements() {
     );
     assert_eq!(evidence(sleep, "calls"), 2.0);
     assert!(evidence(sleep, "mean time") >= 150.0);
-    assert!(sleep["title"]
-        .as_str()
-        .unwrap()
-        .contains("#1 by total time"));
+    let title = sleep["title"].as_str().unwrap();
+    assert!(title.contains("#1 by total time"), "{title}");
+    assert!(
+        title.starts_with("SELECT: "),
+        "says what the query is: {title}"
+    );
     // brisk's own catalog queries never show up.
     assert!(top
         .iter()

@@ -85,6 +85,38 @@ fn the_demo_finds_every_planted_problem_and_cleans_up() {
 }
 
 #[test]
+fn advise_without_a_url_runs_on_the_demo_and_cleans_up() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let before = sandbox_dirs();
+    let output = brisk(&["advise", "--format", "json"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["command"], "advise");
+    assert!(
+        report["notes"][0].as_str().unwrap().contains("demo"),
+        "{report:#}"
+    );
+    // The planted workload has an unindexed foreign key the advice must cover.
+    let recommended: Vec<&str> = findings(&report, "advise.index")
+        .iter()
+        .filter_map(|f| f["fix"]["apply"].as_str())
+        .collect();
+    assert!(
+        recommended
+            .iter()
+            .any(|sql| sql.contains("ON public.conversations") && sql.contains("(user_id)")),
+        "{recommended:#?}"
+    );
+    let after = sandbox_dirs();
+    let left: Vec<_> = after.difference(&before).collect();
+    assert!(left.is_empty(), "the demo left {left:?} behind");
+}
+
+#[test]
 fn ctrl_c_during_the_demo_stops_the_server_and_removes_its_files() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let before = sandbox_dirs();

@@ -11,7 +11,7 @@ pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
 pub enum PgError {
     #[error(transparent)]
     ConnInfo(#[from] ConnInfoError),
-    #[error("cannot reach PostgreSQL at {target}: {reason}. Check that the server is running and accepts connections on that host and port")]
+    #[error("cannot reach PostgreSQL at {target}: {reason}. Check that the server is running and accepts connections there")]
     Unreachable { target: String, reason: String },
     #[error("PostgreSQL at {target} refused the login of user \"{user}\": {reason}. Check the password (URL, PGPASSWORD or ~/.pgpass) and pg_hba.conf")]
     AuthFailed {

@@ -331,6 +331,17 @@ fn classify_connect_error(
             .as_secs();
         return PgError::ConnectTimeout { target, seconds };
     }
+    // A socket is shown as the file that was tried, unencoded (the URL form percent-encodes
+    // its directory), with the user and database that went with it.
+    let target = match &host.addr {
+        HostAddr::Unix(dir) => format!(
+            "the local socket {} (user \"{}\", database \"{}\")",
+            dir.join(format!(".s.PGSQL.{}", host.port)).display(),
+            info.user,
+            info.dbname
+        ),
+        HostAddr::Tcp { .. } => target,
+    };
     PgError::Unreachable {
         target,
         reason: text

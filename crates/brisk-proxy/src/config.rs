@@ -12,10 +12,14 @@ use serde::Deserialize;
 /// What is wrong with a configuration, naming the file and the key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read {path}: {source}")]
+    #[error("{path} does not exist: `brisk proxy --init` writes a commented example there (or give --config FILE)")]
+    Missing { path: PathBuf },
+    // The OS error is part of the message and not a `source`, so that printing the chain
+    // (anyhow's `{:#}`) does not repeat it.
+    #[error("cannot read {path}: {reason}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
@@ -356,11 +360,23 @@ pub struct Config {
 }
 
 impl Config {
+    /// A commented `brisk.toml` for `brisk proxy --init`: every key, commented out at its
+    /// default, and one database to edit.
+    pub const EXAMPLE: &'static str = include_str!("example.toml");
+
     /// Reads and validates `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
+        let text = std::fs::read_to_string(path).map_err(|reason| {
+            if reason.kind() == std::io::ErrorKind::NotFound {
+                ConfigError::Missing {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                ConfigError::Read {
+                    path: path.to_path_buf(),
+                    reason,
+                }
+            }
         })?;
         Config::parse(path, &text)
     }
@@ -371,8 +387,7 @@ impl Config {
             path: path.to_path_buf(),
             message,
         };
-        let raw: RawConfig = toml::from_str(text)
-            .map_err(|e| invalid(e.message().to_string() + &key_hint(&e, text)))?;
+        let raw: RawConfig = toml::from_str(text).map_err(|e| invalid(describe(&e, text)))?;
         let seconds = |key: &str, value: f64| -> Result<Duration, ConfigError> {
             Duration::try_from_secs_f64(value)
                 .map_err(|_| invalid(format!("{key}: {value} is not a number of seconds")))
@@ -723,8 +738,157 @@ fn is_host_and_port(text: &str) -> bool {
     host_ok && port.parse::<u16>().is_ok()
 }
 
+/// A TOML or type error in the user's words: the key, what it must be, and the line. serde
+/// and toml speak of `usize` and list every field; a user wants "a whole number of 0 or
+/// more" and the one key they probably meant.
+fn describe(error: &toml::de::Error, text: &str) -> String {
+    let message = error.message();
+    let line = line_hint(error, text);
+    if let Some((key, known)) = unknown_field(message) {
+        return format!("unknown key `{key}`{}{line}", suggestion(key, &known));
+    }
+    if let Some((got, expected)) = type_mismatch(message).or_else(|| unknown_variant(message)) {
+        let what = match error.span().and_then(|span| key_at(text, span.start)) {
+            Some(key) => key,
+            None => "a value".to_string(),
+        };
+        return format!(
+            "{what} must be {expected}, not {got}{line}{}",
+            misplaced(&what)
+        );
+    }
+    format!("{message}{line}")
+}
+
+/// When `section.key` is a top-level setting written after a `[section]` header, where TOML
+/// reads it as part of the section: says so.
+fn misplaced(qualified: &str) -> String {
+    let Some((section, key)) = qualified.split_once('.') else {
+        return String::new();
+    };
+    // serde names the fields it knows only in its unknown-field message.
+    let probe = toml::from_str::<RawConfig>("__brisk_probe__ = 0").err();
+    let message = probe.as_ref().map(|e| e.message()).unwrap_or_default();
+    match unknown_field(message) {
+        Some((_, known)) if known.contains(&key) => format!(
+            "; {key} is a top-level setting: move it above [{section}], since TOML puts every key after a [section] line into that section"
+        ),
+        _ => String::new(),
+    }
+}
+
+/// serde's "unknown field `x`, expected one of `a`, `b`": the key and the known ones.
+fn unknown_field(message: &str) -> Option<(&str, Vec<&str>)> {
+    let (key, rest) = message.strip_prefix("unknown field `")?.split_once('`')?;
+    // The known names are every other piece between backticks.
+    let known = rest.split('`').skip(1).step_by(2).collect();
+    Some((key, known))
+}
+
+/// `; did you mean ...?` with the known keys nearest to `key`: those that contain it or
+/// that it contains (`pool_size` is part of three), else those within a few edits
+/// (Levenshtein distance of at most a third of its length, at least 2).
+fn suggestion(key: &str, known: &[&str]) -> String {
+    let mut near: Vec<&str> = known
+        .iter()
+        .copied()
+        .filter(|k| key.len() >= 4 && (k.contains(key) || (k.len() >= 4 && key.contains(k))))
+        .collect();
+    if near.is_empty() {
+        let limit = (key.chars().count() / 3).max(2);
+        let distances: Vec<(usize, &str)> = known
+            .iter()
+            .map(|k| (strsim::levenshtein(key, k), *k))
+            .filter(|(d, _)| *d <= limit)
+            .collect();
+        if let Some(best) = distances.iter().map(|(d, _)| *d).min() {
+            near = distances
+                .into_iter()
+                .filter(|(d, _)| *d == best)
+                .map(|(_, k)| k)
+                .collect();
+        }
+    }
+    near.truncate(3);
+    let quoted: Vec<String> = near.iter().map(|k| format!("`{k}`")).collect();
+    match quoted.as_slice() {
+        [] => "; docs/proxy.md lists every key".to_string(),
+        [one] => format!("; did you mean {one}?"),
+        [init @ .., last] => format!("; did you mean {} or {last}?", init.join(", ")),
+    }
+}
+
+/// serde's "invalid type: integer `3`, expected a string" (or "invalid value: ..."): what
+/// was written and what was expected, both in plain words.
+fn type_mismatch(message: &str) -> Option<(String, String)> {
+    let rest = message
+        .strip_prefix("invalid type: ")
+        .or_else(|| message.strip_prefix("invalid value: "))?;
+    let (got, expected) = rest.rsplit_once(", expected ")?;
+    Some((plain_value(got), plain_type(expected)))
+}
+
+/// serde's "unknown variant `x`, expected `a` or `b`": what was written and the choices.
+fn unknown_variant(message: &str) -> Option<(String, String)> {
+    let (got, expected) = message
+        .strip_prefix("unknown variant `")?
+        .split_once("`, expected ")?;
+    Some((
+        format!("\"{got}\""),
+        expected.replace("one of ", "one of: "),
+    ))
+}
+
+/// `integer `-3`` as `-3`, `string "x"` as `"x"`, `sequence` as `a list`.
+fn plain_value(got: &str) -> String {
+    for prefix in ["integer ", "floating point ", "boolean ", "string "] {
+        if let Some(value) = got.strip_prefix(prefix) {
+            return value.trim_matches('`').to_string();
+        }
+    }
+    match got {
+        "sequence" => "a list".to_string(),
+        "map" => "a table".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Rust's type names as a user would say them.
+fn plain_type(expected: &str) -> String {
+    match expected {
+        "usize" | "u64" | "u32" => "a whole number of 0 or more".to_string(),
+        "u16" => "a whole number from 0 to 65,535".to_string(),
+        "u8" => "a whole number from 0 to 255".to_string(),
+        "isize" | "i64" | "i32" => "a whole number".to_string(),
+        "f64" | "f32" => "a number".to_string(),
+        "a boolean" => "true or false".to_string(),
+        "a string" => "a string in double quotes".to_string(),
+        "a sequence" => "a list, such as [\"a\", \"b\"]".to_string(),
+        "a map" => "a table".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// The key whose value starts at byte `offset`: `name` or `section.name`.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let before = text.get(..offset)?;
+    let line = before.rsplit('\n').next()?;
+    let key = line.split_once('=')?.0.trim().trim_matches('"');
+    if key.is_empty() {
+        return None;
+    }
+    let section = before.lines().rev().find_map(|l| {
+        let l = l.trim();
+        l.strip_prefix('[')?.strip_suffix(']').map(str::trim)
+    });
+    Some(match section {
+        Some(section) => format!("{section}.{key}"),
+        None => key.to_string(),
+    })
+}
+
 /// ` (line N)` for a TOML error, so the one-line message points at the place.
-fn key_hint(error: &toml::de::Error, text: &str) -> String {
+fn line_hint(error: &toml::de::Error, text: &str) -> String {
     match error.span() {
         Some(span) => {
             let line = text
@@ -869,6 +1033,102 @@ mod tests {
             negative.to_string().contains("server_lifetime"),
             "{negative}"
         );
+    }
+
+    #[test]
+    fn errors_are_in_plain_words_and_suggest_the_nearest_key() {
+        let db = "[databases]\napp = \"host=x\"\n";
+        for (line, expected) in [
+            ("pool_size = 3", "unknown key `pool_size`; did you mean `default_pool_size`, `min_pool_size` or `reserve_pool_size`? (line 1)"),
+            ("listn_port = 7", "unknown key `listn_port`; did you mean `listen_port`? (line 1)"),
+            ("max_client_con = 7", "unknown key `max_client_con`; did you mean `max_client_conn`? (line 1)"),
+            ("zzz = 7", "unknown key `zzz`; docs/proxy.md lists every key (line 1)"),
+            ("default_pool_size = -3", "default_pool_size must be a whole number of 0 or more, not -3 (line 1)"),
+            ("default_pool_size = \"x\"", "default_pool_size must be a whole number of 0 or more, not \"x\" (line 1)"),
+            ("listen_port = 70000", "listen_port must be a whole number from 0 to 65,535, not 70000 (line 1)"),
+            ("explain_slow = 1", "explain_slow must be true or false, not 1 (line 1)"),
+            ("admin_users = \"x\"", "admin_users must be a list, such as [\"a\", \"b\"], not \"x\" (line 1)"),
+            ("pool_mode = \"x\"", "pool_mode must be `session` or `transaction`, not \"x\" (line 1)"),
+        ] {
+            let error = parse(&format!("{line}\n{db}")).unwrap_err().to_string();
+            assert_eq!(error, format!("brisk.toml: {expected}"), "{line}");
+            assert!(!error.contains("usize") && !error.contains("expected one of"));
+        }
+        let nested = parse("[databases]\napp = 3\n").unwrap_err().to_string();
+        assert!(
+            nested.contains("databases.app must be a string"),
+            "{nested}"
+        );
+        assert!(!nested.contains("top-level"), "{nested}");
+        let misplaced = parse(&format!("{db}listen_port = 7000\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            misplaced.contains("listen_port is a top-level setting: move it above [databases]"),
+            "{misplaced}"
+        );
+    }
+
+    #[test]
+    fn a_missing_file_points_to_init_and_os_errors_are_said_once() {
+        let dir = std::env::temp_dir();
+        let missing = Config::load(&dir.join("brisk-no-such-dir/brisk.toml")).unwrap_err();
+        assert!(
+            missing.to_string().contains("brisk proxy --init"),
+            "{missing}"
+        );
+        let directory = Config::load(&dir).unwrap_err();
+        assert!(
+            std::error::Error::source(&directory).is_none(),
+            "the OS error is in the message only, so a chain prints it once: {directory}"
+        );
+    }
+
+    #[test]
+    fn the_example_parses_and_shows_every_key_at_its_default() {
+        let example = parse(Config::EXAMPLE).unwrap();
+        // Every key the file format knows, from serde's own list.
+        let message = toml::from_str::<RawConfig>("no_such_key = 1")
+            .unwrap_err()
+            .message()
+            .to_string();
+        let (_, known) = unknown_field(&message).unwrap();
+        assert!(known.len() > 40, "{known:?}");
+        for key in known {
+            assert!(
+                Config::EXAMPLE.contains(&format!("{key} ="))
+                    || ["databases", "users"].contains(&key),
+                "{key} is missing from the example"
+            );
+        }
+        // Uncommenting the lines that show defaults changes nothing.
+        let not_defaults = [
+            "auth_user",
+            "auth_dbname",
+            "admin_users",
+            "client_tls_cert_file",
+            "client_tls_key_file",
+            "capture_file",
+            "http_listen",
+        ];
+        let uncommented: String = Config::EXAMPLE
+            .lines()
+            .map(|line| match line.strip_prefix("# ") {
+                Some(setting)
+                    if setting.split_once(" = ").is_some_and(|(key, _)| {
+                        key.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                            && !not_defaults.contains(&key)
+                            && key != "app"
+                    }) =>
+                {
+                    setting.to_string()
+                }
+                _ => line.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let defaults = parse(&uncommented).unwrap();
+        assert_eq!(defaults.show(), example.show());
     }
 
     #[test]

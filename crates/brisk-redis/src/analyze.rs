@@ -67,16 +67,22 @@ impl Default for AnalyzeOptions {
     fn default() -> Self {
         AnalyzeOptions {
             sample: None,
+            // Counts, not thresholds: what a screen holds, and what zstd and lz4 can time
+            // in about a second on sampled values.
             groups: 20,
             compression_groups: 50,
             // 1 MiB: where DEL starts to block the server for milliseconds (Redis's
             // lazyfree documentation) and what redis-cli users usually call big.
             big_key_bytes: 1 << 20,
+            // A majority: a pattern where most keys never expire grows without bound on a
+            // cache, while a few keys without a TTL are often set by hand.
             no_ttl_min_pct: 50.0,
             // Fewer keys than this are configuration or counters, not a cache pattern.
             no_ttl_min_keys: 10,
             // The seed team's target: hit rate above 80%.
             hit_ratio_min_pct: 80.0,
+            // As check's cache_min_blocks: below 1,000 lookups one burst of misses after a
+            // restart moves the ratio by whole percents.
             hit_ratio_min_lookups: 1000,
             // 1.5: Redis's own MEMORY DOCTOR threshold for "high fragmentation".
             fragmentation_ratio: 1.5,
@@ -84,6 +90,8 @@ impl Default for AnalyzeOptions {
             fragmentation_min_bytes: 100 << 20,
             // The seeds' rule: keep compression only when it saves 20%.
             compress_min_saving_pct: 20.0,
+            // The same 1 MiB as a big key: less than that is not worth the CPU and a codec
+            // change in the application.
             compress_min_saved_bytes: 1 << 20,
             role: CacheRole::Auto,
             skip: Vec::new(),

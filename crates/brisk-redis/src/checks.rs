@@ -131,7 +131,7 @@ pub(crate) fn big_keys(obs: &Observations, options: &AnalyzeOptions) -> Vec<Find
                 group.pattern.clone(),
                 format!(
                     "{} {} of {} {} {} or more (largest {})",
-                    group.big_keys,
+                    brisk_report::format_count(group.big_keys as f64),
                     if group.big_keys == 1 { "key" } else { "keys" },
                     group.pattern,
                     if group.big_keys == 1 { "is" } else { "are" },
@@ -238,7 +238,7 @@ pub(crate) fn compressible(obs: &Observations, options: &AnalyzeOptions) -> Vec<
             )
             .detail(format!(
                 "Measured on {} sampled values ({}) with zstd level 3 and lz4, under the cache store's rule: values of 1 KiB or more, kept compressed only when that saves 20%. The saving is extrapolated to the pattern's string memory.",
-                measured.samples,
+                brisk_report::format_count(measured.samples as f64),
                 format_bytes(raw as f64)
             ))
             .evidence(Evidence::new("sampled values", measured.samples as f64, Unit::Count))
@@ -320,7 +320,10 @@ pub(crate) fn evictions(obs: &Observations, _options: &AnalyzeOptions) -> Vec<Fi
                     "redis.evictions",
                     Severity::Warning,
                     subject(server, obs.servers.len()),
-                    format!("{evicted} keys were evicted to stay under maxmemory"),
+                    format!(
+                        "{} keys were evicted to stay under maxmemory",
+                        brisk_report::format_count(evicted as f64)
+                    ),
                 )
                 .detail(format!(
                     "Policy {}: the cache is full, so it drops keys the application may still read, and those reads miss.",
@@ -357,7 +360,11 @@ pub(crate) fn expired(obs: &Observations, options: &AnalyzeOptions) -> Vec<Findi
                 "redis.expired",
                 Severity::Info,
                 subject(server, obs.servers.len()),
-                format!("More keys expired ({expired}) than reads found a key ({hits})"),
+                format!(
+                    "More keys expired ({}) than reads found a key ({})",
+                    brisk_report::format_count(expired as f64),
+                    brisk_report::format_count(hits as f64)
+                ),
             )
             .detail("Most cached values expire before anyone reads them: the TTLs may be shorter than the time between reads, or the application caches what it never reads again. Writing those values costs memory and time for nothing.")
             .evidence(Evidence::new("expired keys", expired as f64, Unit::Count))

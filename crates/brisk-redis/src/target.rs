@@ -35,6 +35,10 @@ const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl RedisTarget {
+    /// How long one reply may take before the connection counts as lost, unless
+    /// [`RedisTarget::with_response_timeout`] says otherwise.
+    pub const DEFAULT_RESPONSE_TIMEOUT: Duration = DEFAULT_RESPONSE_TIMEOUT;
+
     /// Parses `redis://[user:password@]host[:port][/db]` or `rediss://...` (TLS, verified
     /// against the system's roots unless [`RedisTarget::with_ca_file`] names a CA).
     pub fn parse(url: &str) -> Result<RedisTarget, Error> {

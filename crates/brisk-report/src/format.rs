@@ -70,7 +70,7 @@ pub fn format_duration_secs(value: f64) -> String {
         (total % 60, "s"),
     ];
     let first = parts.iter().position(|(n, _)| *n > 0).unwrap_or(3);
-    let mut out = format!("{} {}", parts[first].0, parts[first].1);
+    let mut out = format!("{} {}", format_count(parts[first].0 as f64), parts[first].1);
     if let Some((n, unit)) = parts.get(first + 1) {
         if *n > 0 {
             out.push_str(&format!(" {n} {unit}"));
@@ -151,6 +151,27 @@ mod tests {
         assert_eq!(format_count(-12_345.0), "-12,345");
         assert_eq!(format_count(12.5), "12.5");
         assert_eq!(format_count(0.333), "0.33");
+    }
+
+    #[test]
+    fn every_size_of_number_gets_its_separators() {
+        for (value, expected) in [
+            (0.0, "0"),
+            (1_000.0, "1,000"),
+            (39_831.0, "39,831"),
+            (100_000.0, "100,000"),
+            (1_000_000.0, "1,000,000"),
+            (999_999.6, "1,000,000"),
+            (1_234.56, "1,235"),
+            (-1_000.0, "-1,000"),
+            (9_223_372_036_854_775_807.0, "9,223,372,036,854,775,808"),
+        ] {
+            assert_eq!(format_count(value), expected, "{value}");
+        }
+        assert_eq!(format_bytes(1_000.0), "1,000 B");
+        assert_eq!(format_duration_secs(86_400.0 * 1_500.0), "1,500 d");
+        assert_eq!(format_value(12_345.0, Unit::Milliseconds), "12 s");
+        assert_eq!(format_value(2_500.0, Unit::Milliseconds), "2,500 ms");
     }
 
     #[test]

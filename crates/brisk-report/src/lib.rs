@@ -31,7 +31,7 @@ pub use format::{
     format_bytes, format_count, format_duration_secs, format_utc_minute, format_value,
 };
 pub use json::{render_json, SCHEMA_VERSION};
-pub use text::{render_text, render_text_with, TextOptions};
+pub use text::{render_text, render_text_with, TextOptions, DEFAULT_WIDTH};
 
 /// How bad a finding is. Ordered: `Info < Warning < Critical`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

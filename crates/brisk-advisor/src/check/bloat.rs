@@ -138,8 +138,9 @@ pub fn estimate_index_bloat(
 }
 
 fn worth_reporting(estimate: &BloatEstimate, options: &CheckOptions) -> bool {
-    estimate.wasted_bytes() >= options.bloat_min_bytes
-        && estimate.wasted_pct() >= options.bloat_min_pct
+    let (wasted, pct) = (estimate.wasted_bytes(), estimate.wasted_pct());
+    (wasted >= options.bloat_min_bytes && pct >= options.bloat_min_pct)
+        || (wasted >= options.bloat_large_min_bytes && pct >= options.bloat_large_min_pct)
 }
 
 pub(super) fn table_bloat(snapshot: &Snapshot, options: &CheckOptions) -> Part<Vec<Finding>> {

@@ -5,7 +5,7 @@
 //! work for PostgreSQL, not necessarily disk I/O.
 
 use brisk_pg::catalog::Table;
-use brisk_report::{format_bytes, Evidence, Finding, Fix, Severity, Unit};
+use brisk_report::{format_bytes, format_count, Evidence, Finding, Fix, Severity, Unit};
 
 use super::{percent, CheckOptions, Part, Snapshot};
 
@@ -37,7 +37,7 @@ pub(super) fn hit_ratio(snapshot: &Snapshot, options: &CheckOptions) -> Part<Vec
                     )
                     .detail(format!(
                         "{} blocks ({}) were read from outside shared_buffers. A transactional workload should find more than {}% of its blocks in memory: the working set does not fit, or big scans push it out.",
-                        db.blocks_read,
+                        format_count(db.blocks_read as f64),
                         format_bytes(db.blocks_read as f64 * block_size),
                         options.cache_hit_min_pct
                     ))
@@ -68,7 +68,8 @@ pub(super) fn hit_ratio(snapshot: &Snapshot, options: &CheckOptions) -> Part<Vec
         )
         .detail(format!(
             "{} of its blocks were read from outside shared_buffers, over {} sequential scans. Sequential scans of tables bigger than a quarter of shared_buffers go through a small ring buffer and miss by design: an index that avoids the scan helps more than memory.",
-            table.heap_blocks_read, table.seq_scans
+            format_count(table.heap_blocks_read as f64),
+            format_count(table.seq_scans as f64)
         ))
         .evidence(Evidence::new("heap hit ratio", heap, Unit::Percent))
         .evidence(Evidence::new("heap blocks read", table.heap_blocks_read as f64, Unit::Count));

@@ -2,7 +2,7 @@
 //! lock waits, from `pg_stat_activity`.
 
 use brisk_pg::catalog::Backend;
-use brisk_report::{format_duration_secs, Evidence, Finding, Fix, Severity, Unit};
+use brisk_report::{format_count, format_duration_secs, Evidence, Finding, Fix, Severity, Unit};
 
 use super::{percent, CheckOptions, Part, Snapshot};
 
@@ -79,7 +79,11 @@ pub(super) fn usage(snapshot: &Snapshot, options: &CheckOptions) -> Part<Vec<Fin
         "connections.usage",
         severity,
         "server",
-        format!("{used} of {usable} usable connections are in use ({pct:.0}%)"),
+        format!(
+            "{} of {} usable connections are in use ({pct:.0}%)",
+            format_count(used as f64),
+            format_count(usable as f64)
+        ),
     )
     .detail("When the slots run out, new connections fail with \"too many clients already\". Most sessions of a web app sit idle between requests: a transaction-mode pooler (brisk proxy, PgBouncer) serves them with far fewer server connections.")
     .evidence(Evidence::new("connections", used as f64, Unit::Count))

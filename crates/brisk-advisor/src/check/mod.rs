@@ -24,7 +24,8 @@ use brisk_report::{format_duration_secs, Finding, Report, Skipped, Target};
 
 pub use bloat::{estimate_index_bloat, estimate_table_bloat, BloatEstimate};
 
-/// Thresholds of the checks. Each default says where it comes from.
+/// Thresholds of the checks. [`CheckOptions::default`] says where each number comes from;
+/// `brisk check`'s flags take their defaults from it, so each number exists once.
 #[derive(Debug, Clone)]
 pub struct CheckOptions {
     /// Sessions idle inside a transaction longer than this are reported (seconds).
@@ -38,18 +39,21 @@ pub struct CheckOptions {
     pub connections_warning_pct: f64,
     pub connections_critical_pct: f64,
     /// An unused index is only a warning, with a DROP, once the statistics cover this many
-    /// days; before that it is info with a date to check again, because a week without a
-    /// scan (a full business cycle) proves more than an hour.
+    /// days; before that it is info with a date to check again.
     pub unused_index_min_days: f64,
-    /// Bloat below this many wasted bytes is not worth a rewrite.
+    /// Bloat is reported when at least this many bytes and `bloat_min_pct` of the
+    /// relation are wasted...
     pub bloat_min_bytes: f64,
-    /// Bloat below this share of the relation is normal churn.
     pub bloat_min_pct: f64,
-    /// Dead tuples above this share of a table mean vacuum is not keeping up. Autovacuum's
-    /// default trigger is 20% (`autovacuum_vacuum_scale_factor`), so 30% means it is late.
+    /// ...or, on a big relation, at least this many bytes and `bloat_large_min_pct`.
+    pub bloat_large_min_bytes: f64,
+    pub bloat_large_min_pct: f64,
+    /// Dead tuples above this share of a table, and at least `dead_tuples_min_count` of
+    /// them, mean vacuum is not keeping up.
     pub dead_tuples_min_pct: f64,
     pub dead_tuples_min_count: i64,
-    /// A sequence that has used this share of its type's range is a warning; 90% critical.
+    /// A sequence that has used this share of its type's range is a warning;
+    /// `sequence_critical_pct` is critical.
     pub sequence_warning_pct: f64,
     pub sequence_critical_pct: f64,
     /// Cache hit ratios below this are reported.
@@ -66,24 +70,68 @@ pub struct CheckOptions {
     pub skip: Vec<String>,
 }
 
+const MIB: f64 = 1024.0 * 1024.0;
+
 impl Default for CheckOptions {
+    /// The defaults, each with where its number comes from (docs/check.md repeats them).
+    /// "check_postgres" is bucardo's check_postgres.pl 2.26, "PgHero" is ankane's PgHero 3.x,
+    /// "pgx_scripts" is PostgreSQL Experts' bloat queries.
     fn default() -> Self {
         CheckOptions {
+            // An open transaction holds its locks and its snapshot (which stops vacuum) for
+            // as long as a long-running query does, so it gets the same minute.
             idle_in_transaction_secs: 60.0,
+            // PgHero's `long_running_query_sec` default.
             long_query_secs: 60.0,
+            // A third of the 30 s after which a web request usually times out (Heroku's
+            // router, and most load balancers' defaults): by then the waiting clients fail.
+            // check_postgres's `lockwait` waits a minute because it pages someone; brisk
+            // reports what is already hurting requests.
             lock_wait_secs: 10.0,
+            // check_postgres's `backends` action warns at 90% and is critical at 95% of
+            // max_connections. brisk counts only the slots applications can use (superuser
+            // and reserved slots excluded), and warns earlier, at 75%, so a burst of a
+            // third more connections (a deploy, a retry storm) still fits when it warns.
             connections_warning_pct: 75.0,
             connections_critical_pct: 90.0,
+            // A week without a scan covers a full business cycle (weekly jobs and reports);
+            // an hour of statistics proves nothing.
             unused_index_min_days: 7.0,
-            bloat_min_bytes: 10.0 * 1024.0 * 1024.0,
-            bloat_min_pct: 30.0,
+            // pgx_scripts' table_bloat_check.sql reports at least 50% and 10 MB wasted, or
+            // at least 25% and 1 GB on big tables; its index query uses 50% and 10 MB.
+            // brisk used 30% before, with no source; it now takes pgx_scripts' two tiers,
+            // whose queries estimate bloat the same way (row widths from pg_stats).
+            bloat_min_bytes: 10.0 * MIB,
+            bloat_min_pct: 50.0,
+            bloat_large_min_bytes: 1024.0 * MIB,
+            bloat_large_min_pct: 25.0,
+            // Autovacuum's default trigger is 50 rows plus 20% of the table
+            // (`autovacuum_vacuum_threshold`, `autovacuum_vacuum_scale_factor`), so 30%
+            // means it is late; fewer than 1,000 dead rows fit in a few pages.
             dead_tuples_min_pct: 30.0,
             dead_tuples_min_count: 1_000,
+            // PgHero's `sequence_danger` flags 90% (critical here). check_postgres's
+            // `sequence` action warns at 85%; brisk warns earlier, at 75%, because the fix
+            // (changing a big table's key to bigint) takes weeks to plan and run: GitLab
+            // tracked its int4 keys from 10-20% used and still needed months.
             sequence_warning_pct: 75.0,
             sequence_critical_pct: 90.0,
+            // PgHero's `cache_hit_rate_threshold` is 99%, after Heroku's guidance that a
+            // transactional database should find 99% of its blocks in memory. brisk sets a
+            // looser bar, 95%, because it also judges single tables, where a miss is often
+            // no disk I/O (the OS page cache served it) or by design (a scan of a table
+            // bigger than a quarter of shared_buffers goes through a small ring buffer).
             cache_hit_min_pct: 95.0,
+            // 1,000 blocks is 8 MB: below that, one cold read after a restart moves the
+            // ratio by whole percents.
             cache_min_blocks: 1_000,
+            // A count, not a threshold: five per ranking fit on a screen. The `--format json`
+            // reader who wants more asks with --top.
             top_queries: 5,
+            // 100 ms: the limit under which a response feels instantaneous (Nielsen, "Response
+            // Times: The 3 Important Limits"). A statement below it in total is not worth a
+            // line, and one above it on average is slow. PgHero's `slow_query_ms` is 20 ms
+            // with 100 calls, a list to browse rather than a warning.
             top_min_total_ms: 100.0,
             slow_query_mean_ms: 100.0,
             skip: Vec::new(),
@@ -91,81 +139,116 @@ impl Default for CheckOptions {
     }
 }
 
-/// Every check `brisk check` runs, with what it looks for. The ids are stable: users
-/// filter and suppress findings by them.
-pub const CHECKS: &[(&str, &str)] = &[
-    (
-        "index.unused",
-        "indexes never scanned since statistics began",
-    ),
-    (
-        "index.duplicate",
-        "indexes with the same definition as another",
-    ),
-    (
-        "index.redundant",
-        "indexes whose columns lead another index",
-    ),
-    (
-        "index.invalid",
-        "invalid indexes left by failed concurrent builds",
-    ),
-    (
-        "index.bloat",
-        "btree indexes much larger than their entries need (estimate)",
-    ),
-    (
-        "table.bloat",
-        "tables much larger than their rows need (estimate)",
-    ),
-    ("table.no_primary_key", "tables without a primary key"),
-    ("vacuum.dead_tuples", "tables where dead rows pile up"),
-    (
-        "vacuum.never_analyzed",
-        "tables the planner has no statistics for",
-    ),
-    (
-        "vacuum.stale_statistics",
-        "tables changed a lot since their last analyze",
-    ),
-    (
-        "vacuum.wraparound",
-        "transaction ID age against autovacuum_freeze_max_age",
-    ),
-    (
-        "sequence.exhaustion",
-        "sequences and identity columns near their type's limit",
-    ),
-    (
-        "fk.unindexed",
-        "foreign keys without an index on the referencing columns",
-    ),
-    (
-        "connections.usage",
-        "connections in use against max_connections",
-    ),
-    (
-        "connections.idle_in_transaction",
-        "sessions idle inside an open transaction",
-    ),
-    (
-        "connections.long_running",
-        "queries running for a long time",
-    ),
-    (
-        "connections.blocked",
-        "sessions waiting on a lock, with the blocker",
-    ),
-    (
-        "cache.hit_ratio",
-        "shared buffer hit ratio of the database and its tables",
-    ),
-    ("queries.top", "top statements from pg_stat_statements"),
+/// One check of `brisk check`: its id, what it looks for, and the function that judges the
+/// snapshots. The ids are stable: users filter and suppress findings by them.
+pub struct Check {
+    pub id: &'static str,
+    pub about: &'static str,
+    run: fn(&Snapshot, &CheckOptions) -> Part<Vec<Finding>>,
+}
+
+/// Every check `brisk check` runs, in the order it runs them.
+pub const CHECKS: &[Check] = &[
+    Check {
+        id: "index.unused",
+        about: "indexes never scanned since statistics began",
+        run: indexes::unused,
+    },
+    Check {
+        id: "index.duplicate",
+        about: "indexes with the same definition as another",
+        run: indexes::duplicate,
+    },
+    Check {
+        id: "index.redundant",
+        about: "indexes whose columns lead another index",
+        run: indexes::redundant,
+    },
+    Check {
+        id: "index.invalid",
+        about: "invalid indexes left by failed concurrent builds",
+        run: indexes::invalid,
+    },
+    Check {
+        id: "index.bloat",
+        about: "btree indexes much larger than their entries need (estimate)",
+        run: bloat::index_bloat,
+    },
+    Check {
+        id: "table.bloat",
+        about: "tables much larger than their rows need (estimate)",
+        run: bloat::table_bloat,
+    },
+    Check {
+        id: "table.no_primary_key",
+        about: "tables without a primary key",
+        run: schema::no_primary_key,
+    },
+    Check {
+        id: "vacuum.dead_tuples",
+        about: "tables where dead rows pile up",
+        run: maintenance::dead_tuples,
+    },
+    Check {
+        id: "vacuum.never_analyzed",
+        about: "tables the planner has no statistics for",
+        run: maintenance::never_analyzed,
+    },
+    Check {
+        id: "vacuum.stale_statistics",
+        about: "tables changed a lot since their last analyze",
+        run: maintenance::stale_statistics,
+    },
+    Check {
+        id: "vacuum.wraparound",
+        about: "transaction ID age against autovacuum_freeze_max_age",
+        run: maintenance::wraparound,
+    },
+    Check {
+        id: "sequence.exhaustion",
+        about: "sequences and identity columns near their type's limit",
+        run: schema::sequence_exhaustion,
+    },
+    Check {
+        id: "fk.unindexed",
+        about: "foreign keys without an index on the referencing columns",
+        run: schema::unindexed_foreign_keys,
+    },
+    Check {
+        id: "connections.usage",
+        about: "connections in use against max_connections",
+        run: connections::usage,
+    },
+    Check {
+        id: "connections.idle_in_transaction",
+        about: "sessions idle inside an open transaction",
+        run: connections::idle_in_transaction,
+    },
+    Check {
+        id: "connections.long_running",
+        about: "queries running for a long time",
+        run: connections::long_running,
+    },
+    Check {
+        id: "connections.blocked",
+        about: "sessions waiting on a lock, with the blocker",
+        run: connections::blocked,
+    },
+    Check {
+        id: "cache.hit_ratio",
+        about: "shared buffer hit ratio of the database and its tables",
+        run: cache::hit_ratio,
+    },
+    Check {
+        id: "queries.top",
+        about: "top statements from pg_stat_statements",
+        run: queries::top,
+    },
 ];
 
 /// Whether `id` names a check, for validating `--skip`.
 pub fn is_check_id(id: &str) -> bool {
-    CHECKS.iter().any(|(known, _)| *known == id)
+    CHECKS.iter().any(|check| check.id == id)
 }
 
 /// Why a snapshot is missing, in words for the report.
@@ -366,36 +449,11 @@ pub async fn run_check(session: &Session, options: &CheckOptions) -> Result<Repo
     target.version = Some(snapshot.server.display_version());
     let mut report = Report::new("check", target);
 
-    type CheckFn = fn(&Snapshot, &CheckOptions) -> Part<Vec<Finding>>;
-    let checks: [(&str, CheckFn); 19] = [
-        ("index.unused", indexes::unused),
-        ("index.duplicate", indexes::duplicate),
-        ("index.redundant", indexes::redundant),
-        ("index.invalid", indexes::invalid),
-        ("index.bloat", bloat::index_bloat),
-        ("table.bloat", bloat::table_bloat),
-        ("table.no_primary_key", schema::no_primary_key),
-        ("vacuum.dead_tuples", maintenance::dead_tuples),
-        ("vacuum.never_analyzed", maintenance::never_analyzed),
-        ("vacuum.stale_statistics", maintenance::stale_statistics),
-        ("vacuum.wraparound", maintenance::wraparound),
-        ("sequence.exhaustion", schema::sequence_exhaustion),
-        ("fk.unindexed", schema::unindexed_foreign_keys),
-        ("connections.usage", connections::usage),
-        (
-            "connections.idle_in_transaction",
-            connections::idle_in_transaction,
-        ),
-        ("connections.long_running", connections::long_running),
-        ("connections.blocked", connections::blocked),
-        ("cache.hit_ratio", cache::hit_ratio),
-        ("queries.top", queries::top),
-    ];
-    for (id, check) in checks {
+    for &Check { id, run, .. } in CHECKS {
         if options.skip.iter().any(|s| s == id) {
             continue;
         }
-        match check(&snapshot, options) {
+        match run(&snapshot, options) {
             Ok(findings) => {
                 report.checks_run.push(id.to_string());
                 report.findings.extend(findings);

@@ -1,7 +1,8 @@
 //! Top statements from `pg_stat_statements`, or how to turn it on.
 
 use brisk_pg::catalog::{Statement, StatementsStatus};
-use brisk_report::{Evidence, Finding, Fix, Severity, Unit};
+use brisk_report::{format_count, Evidence, Finding, Fix, Severity, Unit};
+use brisk_sql::StatementKind;
 
 use super::{percent, CheckOptions, Part, Snapshot, StatementsView, Unavailable};
 
@@ -52,8 +53,9 @@ fn ranked(
             let mut hints = Vec::new();
             if slow {
                 hints.push(format!(
-                    "It takes {:.0} ms per call on average, above the {} ms threshold.",
-                    statement.mean_ms, options.slow_query_mean_ms
+                    "It takes {} ms per call on average, above the {} ms threshold.",
+                    format_count(statement.mean_ms.round()),
+                    format_count(options.slow_query_mean_ms)
                 ));
             }
             if statement.temp_blocks_written > 0 {
@@ -62,15 +64,19 @@ fn ranked(
             let blocks_per_row = blocks as f64 / (statement.rows.max(1) as f64);
             if blocks_per_row > 100.0 && blocks as f64 / calls > 1000.0 {
                 hints.push(format!(
-                    "It touches {:.0} blocks per row returned: it likely scans far more than it returns, the usual sign of a missing index (brisk advise can propose one).",
-                    blocks_per_row
+                    "It touches {} blocks per row returned: it likely scans far more than it returns, the usual sign of a missing index (brisk advise can propose one).",
+                    format_count(blocks_per_row.round())
                 ));
             }
             let mut finding = Finding::new(
                 "queries.top",
                 severity,
                 format!("queryid {}", statement.query_id),
-                format!("{}: {share:.1}% of all statement time", ranks.join(", ")),
+                format!(
+                    "{}: {} ({share:.1}% of all statement time)",
+                    what_it_is(&statement.query),
+                    ranks.join(", ")
+                ),
             )
             .query(brisk_sql::normalize(&statement.query))
             .evidence(Evidence::new("calls", statement.calls as f64, Unit::Count))
@@ -94,6 +100,45 @@ fn ranked(
             finding
         })
         .collect()
+}
+
+/// What a statement is, for a title: `SELECT from messages, conversations`, `UPDATE of
+/// sessions`, or its first keyword when it names no table (or does not parse).
+fn what_it_is(query: &str) -> String {
+    let first_word = || {
+        query
+            .split_whitespace()
+            .next()
+            .map_or_else(|| "statement".to_string(), str::to_uppercase)
+    };
+    let Some(analysis) = brisk_sql::analyze(query).ok().and_then(|mut all| {
+        // A multi-statement entry is named by its first statement.
+        (!all.is_empty()).then(|| all.swap_remove(0))
+    }) else {
+        return first_word();
+    };
+    let names = |tables: &[brisk_sql::TableName]| {
+        let mut names: Vec<String> = tables.iter().take(3).map(|t| t.to_string()).collect();
+        if tables.len() > 3 {
+            names.push(format!("{} more", tables.len() - 3));
+        }
+        names.join(", ")
+    };
+    match analysis.kind {
+        StatementKind::Select if !analysis.reads.is_empty() => {
+            format!("SELECT from {}", names(&analysis.reads))
+        }
+        StatementKind::Insert if !analysis.writes.is_empty() => {
+            format!("INSERT into {}", names(&analysis.writes))
+        }
+        StatementKind::Update if !analysis.writes.is_empty() => {
+            format!("{} of {}", first_word(), names(&analysis.writes))
+        }
+        StatementKind::Delete if !analysis.writes.is_empty() => {
+            format!("DELETE from {}", names(&analysis.writes))
+        }
+        _ => first_word(),
+    }
 }
 
 /// One finding that says exactly how to turn `pg_stat_statements` on from where it is.
@@ -154,4 +199,25 @@ fn how_to_enable(
     .fix(fix.note(
         "Overhead is small (a few percent at most); every managed PostgreSQL service offers it.",
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::what_it_is;
+
+    #[test]
+    fn titles_name_the_statement_and_its_tables() {
+        for (query, expected) in [
+            ("SELECT m.* FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE c.user_id = $1", "SELECT from messages, conversations"),
+            ("insert into events (a) values ($1)", "INSERT into events"),
+            ("UPDATE sessions SET seen = now() WHERE id = $1", "UPDATE of sessions"),
+            ("DELETE FROM sessions WHERE expires_at < now()", "DELETE from sessions"),
+            ("SELECT a FROM t1, t2, t3, t4, t5", "SELECT from t1, t2, t3, 2 more"),
+            ("SELECT $1", "SELECT"),
+            ("commit", "COMMIT"),
+            ("not sql at all", "NOT"),
+        ] {
+            assert_eq!(what_it_is(query), expected, "{query}");
+        }
+    }
 }
