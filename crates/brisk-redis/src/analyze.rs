@@ -1,6 +1,7 @@
 //! `brisk redis`: connect, find the nodes, read each node's INFO/CONFIG/SLOWLOG, scan the
 //! keyspace, measure compressibility, and judge.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use brisk_report::{format_count, Report, Skipped, Target};
@@ -120,21 +121,10 @@ pub async fn analyze(
     options: &AnalyzeOptions,
     on_progress: &dyn Fn(ScanProgress),
 ) -> Result<Report, Error> {
-    let mut seed = target.connect().await?;
-    let info: String = redis::cmd("INFO")
-        .arg("server")
-        .query_async(&mut seed)
-        .await
-        .map_err(|e| Error::from_redis(target.address(), "INFO", &e))?;
-    let server_info = parse_info(&info);
+    let (server_info, nodes) = primaries(target).await?;
     let cluster = server_info
         .get("redis_mode")
-        .is_some_and(|mode| mode == "cluster");
-    let nodes = if cluster {
-        cluster_primaries(target, &mut seed).await?
-    } else {
-        vec![target.clone()]
-    };
+        .is_some_and(|m| m == "cluster");
 
     let mut connections = Vec::with_capacity(nodes.len());
     for node in &nodes {
@@ -268,6 +258,26 @@ pub async fn analyze(
     }
     report.sort();
     Ok(report)
+}
+
+/// The server's `INFO server` fields, and the nodes whose keys make its keyspace: the
+/// cluster's primaries, or the one server.
+pub(crate) async fn primaries(
+    target: &RedisTarget,
+) -> Result<(HashMap<String, String>, Vec<RedisTarget>), Error> {
+    let mut seed = target.connect().await?;
+    let info: String = redis::cmd("INFO")
+        .arg("server")
+        .query_async(&mut seed)
+        .await
+        .map_err(|e| Error::from_redis(target.address(), "INFO", &e))?;
+    let info = parse_info(&info);
+    let nodes = if info.get("redis_mode").is_some_and(|mode| mode == "cluster") {
+        cluster_primaries(target, &mut seed).await?
+    } else {
+        vec![target.clone()]
+    };
+    Ok((info, nodes))
 }
 
 /// The primaries of a cluster, from `CLUSTER SLOTS` (every Redis since 3.0): each entry is

@@ -17,10 +17,8 @@ use futures_util::future::try_join_all;
 use redis::aio::MultiplexedConnection;
 use redis::Value;
 
-use crate::analyze::cluster_primaries;
 use crate::error::Error;
 use crate::keyspace::{Keyspace, XorShift};
-use crate::server::parse_info;
 use crate::target::RedisTarget;
 
 /// Keys asked of each `SCAN`, as in `brisk redis` (keyspace.rs).
@@ -75,23 +73,12 @@ pub async fn expire_without_ttl(
     options: &ExpireOptions,
     on_progress: &(dyn Fn(u64) + Sync),
 ) -> Result<ExpireOutcome, Error> {
-    let mut seed = target.connect().await?;
-    let info: String = redis::cmd("INFO")
-        .arg("server")
-        .query_async(&mut seed)
-        .await
-        .map_err(|e| Error::from_redis(target.address(), "INFO", &e))?;
-    let info = parse_info(&info);
+    let (info, nodes) = crate::analyze::primaries(target).await?;
     let major: u32 = info
         .get("redis_version")
         .and_then(|v| v.split('.').next()?.parse().ok())
         .unwrap_or(0);
     let nx = major >= 7;
-    let nodes = if info.get("redis_mode").is_some_and(|m| m == "cluster") {
-        cluster_primaries(target, &mut seed).await?
-    } else {
-        vec![target.clone()]
-    };
     let seconds = options.ttl.as_secs().max(1);
     let read = std::sync::atomic::AtomicU64::new(0);
     let scans = nodes.iter().map(|node| async {
