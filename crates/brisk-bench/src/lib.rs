@@ -43,6 +43,7 @@ pub mod run;
 pub mod scenario;
 pub mod script;
 pub mod threshold;
+mod timer;
 
 pub use error::BenchError;
 pub use plan::Plan;

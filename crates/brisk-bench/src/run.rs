@@ -33,6 +33,7 @@ use crate::random::Prng;
 use crate::record::{Outcome, Recorder, Timing};
 use crate::result::{BenchResult, GeneratorInfo, ModelInfo, OperationTotals, SegmentInfo, SCHEMA};
 use crate::script::Step;
+use crate::timer::Timer;
 use crate::BenchError;
 
 /// How long in-flight operations may take to finish after the end before they are
@@ -122,11 +123,15 @@ pub async fn run(
     let mut workers = JoinSet::new();
     match &plan.load {
         Load::Open { .. } => {
+            let timer = Arc::new(Timer::start().map_err(|e| {
+                BenchError::Internal(format!("cannot start the timer thread: {e}"))
+            })?);
             for worker in open_workers {
                 workers.spawn(open_worker(
                     plan.clone(),
                     worker,
                     recorder.clone(),
+                    timer.clone(),
                     clock,
                     halt_rx.clone(),
                 ));
@@ -636,6 +641,7 @@ async fn open_worker(
     plan: Arc<Plan>,
     mut worker: Worker,
     recorder: Arc<Recorder>,
+    timer: Arc<Timer>,
     clock: Clock,
     mut halt: watch::Receiver<bool>,
 ) -> u64 {
@@ -684,7 +690,7 @@ async fn open_worker(
         advance(&mut count, &mut worker.rng);
         if intended > now {
             tokio::select! {
-                _ = tokio::time::sleep_until(tokio::time::Instant::from_std(intended)) => {}
+                _ = timer.sleep_until(intended) => {}
                 _ = halt.changed() => continue,
             }
         }
