@@ -31,6 +31,7 @@
 //! ```
 
 pub mod compare;
+pub mod database;
 mod error;
 pub mod expr;
 pub mod param;

@@ -164,6 +164,36 @@ pub fn summary(result: &BenchResult) -> String {
     for warning in &g.warnings {
         let _ = writeln!(out, "warning: {warning}");
     }
+    if let Some(db) = &result.database {
+        match &db.note {
+            Some(note) => {
+                let _ = writeln!(out, "\ndatabase: no per-statement report: {note}");
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "\ndatabase time during the run (pg_stat_statements, all clients): {} in {} calls",
+                    ms(db.total_ms),
+                    db.calls
+                );
+                for s in &db.statements {
+                    let text: String = s.query.split_whitespace().collect::<Vec<_>>().join(" ");
+                    let text = match text.char_indices().nth(90) {
+                        Some((cut, _)) => format!("{}…", &text[..cut]),
+                        None => text,
+                    };
+                    let _ = writeln!(
+                        out,
+                        "  {:>5.1}%  {:>9} calls  mean {:>9}  total {:>9}  {text}",
+                        s.share_pct,
+                        s.calls,
+                        ms(s.mean_ms),
+                        ms(s.total_ms)
+                    );
+                }
+            }
+        }
+    }
     if !result.thresholds.is_empty() {
         let _ = writeln!(out, "\nthresholds:");
         for t in &result.thresholds {

@@ -13,6 +13,7 @@ use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use crate::database::DatabaseReport;
 use crate::threshold::ThresholdResult;
 use crate::BenchError;
 
@@ -289,6 +290,9 @@ pub struct BenchResult {
     pub operations: Vec<OperationResult>,
     pub seconds: Vec<SecondResult>,
     pub thresholds: Vec<ThresholdResult>,
+    /// What the database spent its time on during the run (pg_stat_statements).
+    #[serde(default)]
+    pub database: Option<DatabaseReport>,
 }
 
 impl BenchResult {
@@ -368,6 +372,9 @@ pub fn merge(results: &[(String, BenchResult)]) -> Result<BenchResult, BenchErro
         },
         protocol: first.protocol.clone(),
         seed: first.seed,
+        // Every segment watched the same database over about the same time: the first's
+        // view stands for all (adding them would count each statement n times).
+        database: first.database.clone(),
         ..BenchResult::default()
     };
     let mut overall = OperationTotals::default();

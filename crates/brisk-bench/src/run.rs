@@ -27,6 +27,7 @@ use tokio::task::JoinSet;
 use tokio_postgres::types::{Format, IsNull, ToSql, Type};
 use tokio_postgres::Statement;
 
+use crate::database;
 use crate::expr::Value;
 use crate::plan::{Arrival, Load, OperationKind, Plan, Protocol};
 use crate::random::Prng;
@@ -107,8 +108,18 @@ pub async fn run(
             open_workers.push(worker);
         }
     } else {
-        drop(first);
+        // Users connect as they join; preparing once here finds a statement the server
+        // refuses before the run instead of as silent users.
+        drop(Worker::new(first, &plan, 0).await?);
     }
+
+    // pg_stat_statements before and after, on a connection of its own with brisk's
+    // read-only settings; a server without it still gets its load test.
+    let monitor = Session::connect(info, &SessionOptions::default()).await;
+    let before = match &monitor {
+        Ok(monitor) => database::before(monitor).await,
+        Err(e) => database::Before::Unavailable(e.to_string()),
+    };
 
     let started_unix_ms = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -256,6 +267,10 @@ pub async fn run(
             warnings: &[],
         });
     }
+    let database = match &monitor {
+        Ok(monitor) => database::after(monitor, before).await,
+        Err(_) => database::after_unavailable(before),
+    };
     let (totals, mut seconds) = recorder.totals();
     if seconds
         .last()
@@ -321,6 +336,7 @@ pub async fn run(
         overall,
         seconds,
         thresholds: Vec::new(),
+        database: Some(database),
     };
     result.judge(&plan.thresholds);
     Ok(result)

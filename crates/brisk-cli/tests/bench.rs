@@ -691,3 +691,68 @@ fn ctrl_c_stops_and_keeps_the_partial_result() {
     );
     assert!(String::from_utf8_lossy(&output.stdout).contains("interrupted: partial results"));
 }
+
+#[test]
+fn the_database_report_names_the_statement_that_took_the_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let sql = file(
+        dir.path(),
+        "q.sql",
+        "-- name: fast\n-- weight: 9\nSELECT 1;\n-- name: slow\nSELECT pg_sleep(0.01);\n",
+    );
+    let db = Db::fresh("bench_db_report");
+    db.sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+    let run = bench(
+        dir.path(),
+        &[
+            "--sql",
+            sql.to_str().unwrap(),
+            "--rate",
+            "100",
+            "--duration",
+            "3s",
+            &db.url(),
+        ],
+    );
+    assert!(run.output.status.success(), "{}", run.stderr());
+    let report = &run.result["database"];
+    assert!(report["note"].is_null(), "{report:#}");
+    let top = &report["statements"][0];
+    // pg_stat_statements' normalized text: the constant is $1, never the value.
+    assert_eq!(top["query"], "SELECT pg_sleep($1)", "{report:#}");
+    assert_eq!(f(&top["calls"]), f(&run.operation("slow")["count"]));
+    assert!(f(&top["share_pct"]) > 50.0, "{top:#}");
+    assert!(f(&top["mean_ms"]) >= 10.0);
+    assert!(
+        run.stdout().contains("SELECT pg_sleep($1)"),
+        "{}",
+        run.stdout()
+    );
+
+    // Without the extension in the database the run still runs, and says why there is no
+    // per-statement report.
+    let bare = Db::fresh("bench_db_bare");
+    bare.sql("DROP EXTENSION IF EXISTS pg_stat_statements");
+    let run = bench(
+        dir.path(),
+        &[
+            "--sql",
+            sql.to_str().unwrap(),
+            "--rate",
+            "50",
+            "--duration",
+            "1s",
+            &bare.url(),
+        ],
+    );
+    assert!(run.output.status.success(), "{}", run.stderr());
+    let note = run.result["database"]["note"].as_str().unwrap();
+    assert!(
+        note.contains("CREATE EXTENSION pg_stat_statements"),
+        "{note}"
+    );
+    assert!(run.result["database"]["statements"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+}
