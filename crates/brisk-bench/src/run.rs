@@ -262,9 +262,11 @@ pub async fn run(
         cpu_pct,
     );
     if row.count + row.errors > 0 && last_window > 0.0 {
+        let new = watch.look(&row, threads, matches!(plan.load, Load::Open { .. }));
+        warnings.extend(new.iter().cloned());
         on_second(Tick {
             row: &row,
-            warnings: &[],
+            warnings: &new,
         });
     }
     let database = match &monitor {

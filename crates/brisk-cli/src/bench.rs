@@ -129,6 +129,11 @@ struct RunArgs {
     /// No per-second lines.
     #[arg(long, short = 'q')]
     quiet: bool,
+
+    /// Threads that run the connections (1: one event loop, as pgbench -j 1, the least CPU
+    /// per operation; more when one core cannot drive the rate).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    threads: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -165,11 +170,26 @@ fn duration_arg(text: &str) -> Result<Duration, String> {
     parse_duration(text)
 }
 
-pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+/// Runs `brisk bench` on a runtime of `--threads` threads.
+pub fn main(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         Some(BenchCommand::Compare(compare)) => run_compare(compare),
         Some(BenchCommand::Merge(merge)) => run_merge(merge),
-        None => run_load(args.run).await,
+        None => {
+            let threads = args.run.threads;
+            let runtime = match threads {
+                0 => bail!("--threads must be at least 1"),
+                1 => tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build(),
+                n => tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(n)
+                    .enable_all()
+                    .build(),
+            }
+            .context("cannot start the async runtime")?;
+            runtime.block_on(run_load(args.run))
+        }
     }
 }
 

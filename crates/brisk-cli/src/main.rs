@@ -67,7 +67,8 @@ fn main() -> ExitCode {
         Command::Check(args) => block_on(check::run(args)),
         Command::Lint(args) => lint::run(args),
         Command::Redis(args) => block_on(redis::run(args)),
-        Command::Bench(args) => block_on(bench::run(args)),
+        // The load generator sizes its own runtime (--threads).
+        Command::Bench(args) => bench::main(args),
         // The proxy sizes its own runtime from its configuration.
         Command::Proxy(args) => proxy::main(args),
     };
