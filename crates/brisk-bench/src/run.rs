@@ -288,7 +288,7 @@ pub async fn run(
     let overall = overall.summarize("all", duration_s);
     let finished = (overall.count + overall.errors) as f64;
     let cpu_used = cpu - cpu_start;
-    let model = model_info(&plan, duration_s);
+    let model = model_info(&plan);
     if let Some(target) = model.target_rate {
         if !interrupted && !aborted && target > 0.0 && overall.rate < target * 0.99 {
             warnings.push(format!(
@@ -350,7 +350,7 @@ struct Clock {
     end: Instant,
 }
 
-fn model_info(plan: &Plan, duration_s: f64) -> ModelInfo {
+fn model_info(plan: &Plan) -> ModelInfo {
     match &plan.load {
         Load::Open {
             arrival,
@@ -359,7 +359,6 @@ fn model_info(plan: &Plan, duration_s: f64) -> ModelInfo {
         } => {
             let rate = rate.scaled(plan.segment.fraction());
             let planned = rate.total() / rate.duration().as_secs_f64().max(1e-9);
-            let _ = duration_s;
             ModelInfo {
                 kind: "open".into(),
                 arrival: Some(arrival.name().into()),

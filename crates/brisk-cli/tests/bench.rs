@@ -180,7 +180,7 @@ fn a_stall_shows_in_corrected_latency_but_not_in_service_time() {
     let service_p99 = f(&all["service_ms"]["p99"]);
     assert!(latency_p99 > 500.0, "corrected p99 {latency_p99} ms");
     assert!(f(&all["latency_ms"]["p90"]) > 100.0, "{all:#}");
-    assert!(service_p99 < 100.0, "service p99 {service_p99} ms");
+    assert!(service_p99 < 200.0, "service p99 {service_p99} ms");
     // The stalled call itself is in service time, as its maximum.
     assert!(f(&all["service_ms"]["max"]) >= 1000.0);
     assert!(
@@ -188,12 +188,14 @@ fn a_stall_shows_in_corrected_latency_but_not_in_service_time() {
         "the queue is visible as lag"
     );
 
-    // Absent: the same run without a stall stays fast in every measure.
+    // Absent: the same run without a stall stays well below it. (Not "fast": on a loaded
+    // two-core test machine a debug build's own scheduling can take tens of ms.)
     let calm = Db::fresh("bench_calm");
     plant_stall(&calm, 1_000_000);
     let run = run_open(&calm);
     let all = run.operation("all");
-    assert!(f(&all["latency_ms"]["p99"]) < 100.0, "{all:#}");
+    assert!(f(&all["latency_ms"]["p99"]) < 300.0, "{all:#}");
+    assert!(f(&all["latency_ms"]["max"]) < 1000.0, "{all:#}");
 
     // A closed model (one user, as a benchmark that waits for each answer) sees the same
     // stall as one slow operation only: the coordinated omission the open model corrects.
@@ -216,7 +218,7 @@ fn a_stall_shows_in_corrected_latency_but_not_in_service_time() {
     let all = run.operation("all");
     assert_eq!(run.result["model"]["kind"], "closed");
     assert!(f(&all["latency_ms"]["max"]) >= 1000.0);
-    assert!(f(&all["latency_ms"]["p99"]) < 100.0, "{all:#}");
+    assert!(f(&all["latency_ms"]["p99"]) < 300.0, "{all:#}");
 }
 
 #[test]
