@@ -155,6 +155,7 @@ impl Scenario {
             abort_on_fail: abort_on_fail || self.abort_on_fail,
             abort_grace: Duration::from_secs(5),
             segment,
+            precise_timer: false,
         };
         plan.validate()?;
         Ok(plan)

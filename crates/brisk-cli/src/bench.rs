@@ -130,6 +130,11 @@ struct RunArgs {
     #[arg(long, short = 'q')]
     quiet: bool,
 
+    /// Wake each operation at its intended start within about 50 µs (a timer thread)
+    /// instead of tokio's 1 ms ticks: less schedule lag, about 15 µs more CPU per operation.
+    #[arg(long)]
+    precise_timer: bool,
+
     /// Threads that run the connections (1: one event loop, as pgbench -j 1, the least CPU
     /// per operation; more when one core cannot drive the rate).
     #[arg(long, value_name = "N", default_value_t = 1)]
@@ -227,12 +232,13 @@ async fn run_load(args: RunArgs) -> anyhow::Result<ExitCode> {
         },
     };
     let url = url.map(str::to_string).or_else(|| scenario.target.clone());
-    let plan = scenario.plan(
+    let mut plan = scenario.plan(
         settings_from_args(&args),
         thresholds,
         args.abort_on_fail,
         segment,
     )?;
+    plan.precise_timer = args.precise_timer;
     let info = ConnInfo::from_env_and_str(url.as_deref())?;
     for warning in &info.warnings {
         eprintln!("brisk: {warning}");

@@ -97,7 +97,11 @@ fn achieved_rate_is_near_the_target() {
     let dir = tempfile::tempdir().unwrap();
     let sql = file(dir.path(), "q.sql", "SELECT 1;\n");
     let url = db.url();
-    for arrival in ["constant", "poisson"] {
+    for (arrival, timer) in [
+        ("constant", "--threads=1"),
+        ("poisson", "--threads=2"),
+        ("constant", "--precise-timer"),
+    ] {
         let run = bench(
             dir.path(),
             &[
@@ -109,6 +113,7 @@ fn achieved_rate_is_near_the_target() {
                 "5s",
                 "--arrival",
                 arrival,
+                timer,
                 &url,
             ],
         );
