@@ -252,10 +252,10 @@ pub struct Plan {
     pub abort_on_fail: bool,
     pub abort_grace: Duration,
     pub segment: Segment,
-    /// Wake each arrival on brisk's own timer thread (within about 50 µs) instead of
-    /// tokio's timer, which rounds every wake-up up to its next 1 ms tick. Measured on the
-    /// sandbox at 5,000/s: lag p50 0.4-0.7 ms instead of 1.0-1.2 ms, for about 15 µs more
-    /// CPU per operation (40 instead of 25; pgbench -R: 30 µs and 0.9 ms of mean lag).
+    /// Wake each arrival on a timerfd of its connection (within about 50 µs; the default)
+    /// instead of tokio's timer, which rounds every wake-up up to its next 1 ms tick.
+    /// Measured on the sandbox (docs/bench.md): schedule lag p50 0.03 ms instead of 1 ms,
+    /// for 10-20 µs more CPU per operation at 5,000/s.
     pub precise_timer: bool,
 }
 

@@ -34,7 +34,7 @@ use crate::random::Prng;
 use crate::record::{Outcome, Recorder, Timing};
 use crate::result::{BenchResult, GeneratorInfo, ModelInfo, OperationTotals, SegmentInfo, SCHEMA};
 use crate::script::Step;
-use crate::timer::Timer;
+use crate::timer::PreciseTimer;
 use crate::BenchError;
 
 /// How long in-flight operations may take to finish after the end before they are
@@ -134,19 +134,11 @@ pub async fn run(
     let mut workers = JoinSet::new();
     match &plan.load {
         Load::Open { .. } => {
-            let timer = if plan.precise_timer {
-                Some(Arc::new(Timer::start().map_err(|e| {
-                    BenchError::Internal(format!("cannot start the timer thread: {e}"))
-                })?))
-            } else {
-                None
-            };
             for worker in open_workers {
                 workers.spawn(open_worker(
                     plan.clone(),
                     worker,
                     recorder.clone(),
-                    timer.clone(),
                     clock,
                     halt_rx.clone(),
                 ));
@@ -664,7 +656,6 @@ async fn open_worker(
     plan: Arc<Plan>,
     mut worker: Worker,
     recorder: Arc<Recorder>,
-    timer: Option<Arc<Timer>>,
     clock: Clock,
     mut halt: watch::Receiver<bool>,
 ) -> u64 {
@@ -677,6 +668,12 @@ async fn open_worker(
         return 0;
     };
     let index = worker.index;
+    // Without a timerfd (not Linux, or out of descriptors) the run goes on with tokio's.
+    let mut timer = if plan.precise_timer {
+        PreciseTimer::new().ok()
+    } else {
+        None
+    };
     let profile = rate.scaled(plan.segment.fraction());
     let share = *connections as f64;
     // Segments of a constant rate are shifted by a fraction of a gap, so n machines
@@ -713,7 +710,7 @@ async fn open_worker(
         advance(&mut count, &mut worker.rng);
         if intended > now {
             tokio::select! {
-                _ = sleep_until(timer.as_deref(), intended) => {}
+                _ = sleep_until(timer.as_mut(), intended) => {}
                 _ = halt.changed() => continue,
             }
         }
@@ -734,12 +731,18 @@ async fn open_worker(
     not_started
 }
 
-/// Waits until `deadline`: on the precise timer thread when there is one, else on tokio's
+/// Waits until `deadline`: on the connection's timerfd when there is one, else on tokio's
 /// timer (1 ms ticks; see `Plan::precise_timer`).
-async fn sleep_until(timer: Option<&Timer>, deadline: Instant) {
+async fn sleep_until(timer: Option<&mut PreciseTimer>, deadline: Instant) {
+    let tokio_sleep = || tokio::time::sleep_until(tokio::time::Instant::from_std(deadline));
     match timer {
-        Some(timer) => timer.sleep_until(deadline).await,
-        None => tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)).await,
+        Some(timer) => {
+            if timer.sleep_until(deadline).await.is_err() {
+                // A timerfd that fails once is not trusted again for this wait.
+                tokio_sleep().await;
+            }
+        }
+        None => tokio_sleep().await,
     }
 }
 

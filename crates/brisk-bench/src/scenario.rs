@@ -155,7 +155,7 @@ impl Scenario {
             abort_on_fail: abort_on_fail || self.abort_on_fail,
             abort_grace: Duration::from_secs(5),
             segment,
-            precise_timer: false,
+            precise_timer: true,
         };
         plan.validate()?;
         Ok(plan)
