@@ -4,9 +4,10 @@
 //! Exit codes: 0 when the command ran (and found nothing at or above `--fail-on`), 1 when a
 //! finding reached `--fail-on` (for `lint`, `critical` unless told otherwise, which takes in
 //! syntax errors), 2 for bad input of any kind (arguments, URL, connection, privileges),
-//! 130 when interrupted.
+//! 99 when a `bench` threshold failed, 130 when interrupted.
 
 mod advise;
+mod bench;
 mod check;
 mod cleanup;
 mod completions;
@@ -68,6 +69,11 @@ enum Command {
     /// SIGHUP reloads the configuration; SIGTERM and SIGINT stop accepting clients and let
     /// those connected finish their transactions.
     Proxy(proxy::ProxyArgs),
+    /// Load-test PostgreSQL at a target rate, with latency measured from each operation's
+    /// intended start; compare and merge results (see docs/bench.md).
+    ///
+    /// Exit code 99 when a --threshold fails, 130 when interrupted (results still written).
+    Bench(bench::BenchArgs),
     /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
     Completions(completions::CompletionsArgs),
     /// Print brisk's man page (roff), or a subcommand's.
@@ -92,6 +98,8 @@ fn main() -> ExitCode {
         Command::Cleanup(args) => block_on(cleanup::run(args)),
         Command::Lint(args) => lint::run(args),
         Command::Redis(args) => block_on(redis::run(args)),
+        // The load generator sizes its own runtime (--threads).
+        Command::Bench(args) => bench::main(args),
         // The proxy sizes its own runtime from its configuration.
         Command::Proxy(args) => proxy::main(args),
         Command::Completions(args) => completions::run(args, Cli::command()),

@@ -984,6 +984,54 @@ pub async fn top_statements(
     Ok((statements, total))
 }
 
+/// Cumulative counters of one statement, for a before/after difference.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatementTotals {
+    pub query_id: i64,
+    /// Normalized by pg_stat_statements: constants are `$n`.
+    pub query: String,
+    pub calls: i64,
+    pub total_ms: f64,
+    pub rows: i64,
+}
+
+/// Every statement of this database in `pg_stat_statements` (at most its `max`, 5,000 by
+/// default), summed over users, brisk's own left out: one snapshot of the counters, which
+/// `brisk bench` reads before and after a run.
+pub async fn statement_totals(
+    session: &Session,
+    schema: &str,
+    version: &str,
+) -> Result<Vec<StatementTotals>, PgError> {
+    let total = if extension_version_below(version, (1, 8)) {
+        "total_time"
+    } else {
+        "total_exec_time"
+    };
+    let sql = format!(
+        "/* brisk */ SELECT queryid, coalesce(min(query), '<query text unavailable>'),
+                sum(calls)::int8, sum({total})::float8, sum(rows)::int8
+         FROM {schema}.pg_stat_statements
+         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+           AND query NOT LIKE '/* brisk */%' AND queryid IS NOT NULL
+         GROUP BY queryid",
+        schema = quote_ident(schema)
+    );
+    let rows = session
+        .query("reading pg_stat_statements", &sql, &[])
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| StatementTotals {
+            query_id: row.get(0),
+            query: row.get(1),
+            calls: row.get(2),
+            total_ms: row.get(3),
+            rows: row.get(4),
+        })
+        .collect())
+}
+
 /// Whether an extension version such as `1.7` is older than `(major, minor)`.
 fn extension_version_below(version: &str, (major, minor): (u32, u32)) -> bool {
     let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));

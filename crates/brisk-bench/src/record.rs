@@ -1,0 +1,155 @@
+//! Recording while the run goes: every finished operation goes into its operation's
+//! histograms for the current second; once a second the ticker folds them into the totals
+//! and keeps a small row for the series. Memory is the histograms (fixed size) plus one row
+//! per second, whatever the rate.
+//!
+//! Hot path: `record` runs once per operation under a mutex shared by the workers; it holds
+//! the lock for three histogram increments (tens of nanoseconds), so at the rates one
+//! process can drive the lock is not where time goes.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::result::{
+    fill_second, fill_second_operation, new_histogram, OperationTotals, SecondOperation,
+    SecondResult, HISTOGRAM_MAX_US,
+};
+
+/// How one operation ended.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Ok,
+    /// A SQLSTATE (or brisk's own code for errors that are not the server's) and the message.
+    Failed {
+        code: String,
+        message: String,
+    },
+}
+
+/// The three instants of an operation.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub intended: Instant,
+    pub started: Instant,
+    pub done: Instant,
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros())
+        .unwrap_or(HISTOGRAM_MAX_US)
+        .clamp(1, HISTOGRAM_MAX_US)
+}
+
+struct OperationState {
+    name: String,
+    second: OperationTotals,
+    total: OperationTotals,
+}
+
+struct Inner {
+    operations: Vec<OperationState>,
+    seconds: Vec<SecondResult>,
+}
+
+pub struct Recorder {
+    inner: Mutex<Inner>,
+}
+
+impl Recorder {
+    pub fn new(names: &[String]) -> Recorder {
+        Recorder {
+            inner: Mutex::new(Inner {
+                operations: names
+                    .iter()
+                    .map(|name| OperationState {
+                        name: name.clone(),
+                        second: OperationTotals::default(),
+                        total: OperationTotals::default(),
+                    })
+                    .collect(),
+                seconds: Vec::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A worker that panicked mid-record leaves counts that are still counts.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn record(&self, operation: usize, timing: Timing, outcome: Outcome) {
+        let latency = micros(timing.done.saturating_duration_since(timing.intended));
+        let service = micros(timing.done.saturating_duration_since(timing.started));
+        let lag = micros(timing.started.saturating_duration_since(timing.intended));
+        let mut inner = self.lock();
+        let Some(op) = inner.operations.get_mut(operation) else {
+            return;
+        };
+        match outcome {
+            Outcome::Ok => {
+                // Values are clamped to the histogram's range, so recording cannot fail.
+                let _ = op.second.latency.record(latency);
+                let _ = op.second.service.record(service);
+                let _ = op.second.lag.record(lag);
+            }
+            Outcome::Failed { code, message } => {
+                let entry = op.second.errors.entry(code).or_default();
+                if entry.example.is_empty() {
+                    entry.example = message;
+                }
+                entry.count += 1;
+            }
+        }
+    }
+
+    /// Closes the current second: its row joins the series and its counts the totals.
+    pub fn roll(&self, second: u32, duration_s: f64, target: f64, cpu_pct: f64) -> SecondResult {
+        let mut inner = self.lock();
+        let mut row = SecondResult {
+            second,
+            duration_s,
+            target,
+            cpu_pct,
+            ..SecondResult::default()
+        };
+        let mut all = new_histogram();
+        let mut lag = new_histogram();
+        for op in &mut inner.operations {
+            let errors = op.second.error_count();
+            let mut summary = SecondOperation {
+                count: op.second.latency.len(),
+                errors,
+                ..SecondOperation::default()
+            };
+            fill_second_operation(&mut summary, &op.second.latency);
+            row.count += summary.count;
+            row.errors += errors;
+            let _ = all.add(&op.second.latency);
+            let _ = lag.add(&op.second.lag);
+            row.operations.insert(op.name.clone(), summary);
+            op.total.add(&op.second);
+            op.second = OperationTotals::default();
+        }
+        fill_second(&mut row, &all);
+        row.lag_p99_ms = if lag.is_empty() {
+            0.0
+        } else {
+            lag.value_at_quantile(0.99) as f64 / 1000.0
+        };
+        inner.seconds.push(row.clone());
+        row
+    }
+
+    /// The totals so far, per operation (in plan order), and the series.
+    pub fn totals(&self) -> (Vec<(String, OperationTotals)>, Vec<SecondResult>) {
+        let inner = self.lock();
+        (
+            inner
+                .operations
+                .iter()
+                .map(|op| (op.name.clone(), op.total.clone()))
+                .collect(),
+            inner.seconds.clone(),
+        )
+    }
+}

@@ -1,0 +1,434 @@
+//! `brisk bench`: arguments and wiring (see docs/bench.md).
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use brisk_bench::plan::{parse_duration, Arrival, Operation, OperationKind, Protocol, Segment};
+use brisk_bench::scenario::{read_scenario, LoadSettings, Model, Scenario};
+use brisk_bench::script::{parse_pgbench, parse_sql_file, split_weight};
+use brisk_bench::threshold::Threshold;
+use brisk_bench::{render, BenchError, BenchResult, EXIT_THRESHOLDS_FAILED};
+use brisk_pg::conninfo::ConnInfo;
+use clap::{Args, Subcommand, ValueEnum};
+
+#[derive(Debug, Args)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_help = "Examples:
+  brisk bench --sql queries.sql --rate 500 --duration 60s postgres://app@db/app
+  brisk bench --pgbench-script q1.sql@3 --pgbench-script q2.sql@1 --rate 200 URL -o after.json
+  brisk bench scenario.toml --threshold 'p95 < 100ms' --threshold 'error_rate < 0.1%'
+  brisk bench compare before.json after.json --format markdown"
+)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    command: Option<BenchCommand>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Per-operation differences of two results' percentiles and throughput, with a noise
+    /// test over their per-second windows.
+    Compare(CompareArgs),
+    /// Merge the JSON results of the segments of one test (--segment i/n on n machines)
+    /// into one result.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ArrivalArg {
+    Constant,
+    Poisson,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ProtocolArg {
+    Prepared,
+    Simple,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum RunFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// A scenario file (ending in .toml) and/or a libpq URL (postgres://user@host/db or
+    /// key=value); PG* variables and ~/.pgpass fill in what the URL leaves out, as in psql.
+    #[arg(value_name = "SCENARIO|URL", num_args = 0..=2)]
+    inputs: Vec<String>,
+
+    /// A SQL file: every statement is an operation (`-- name:` and `-- weight:` comment
+    /// lines before a statement name and weigh it).
+    #[arg(long, value_name = "FILE")]
+    sql: Vec<PathBuf>,
+
+    /// A pgbench script, read as pgbench reads it, with an optional weight (FILE@3); one run
+    /// of the script is one operation (repeatable).
+    #[arg(long, value_name = "FILE[@WEIGHT]")]
+    pgbench_script: Vec<String>,
+
+    /// Operations started per second (open model).
+    #[arg(long, value_name = "OPS")]
+    rate: Option<f64>,
+
+    /// How the starts are spread: evenly, or with exponential gaps (pgbench -R).
+    #[arg(long, value_enum)]
+    arrival: Option<ArrivalArg>,
+
+    /// Virtual users, each running one operation after another (closed model).
+    #[arg(long, value_name = "N", conflicts_with = "rate")]
+    users: Option<f64>,
+
+    /// Closed model: pause of each user between operations.
+    #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
+    think_time: Option<Duration>,
+
+    /// Length of the run (10s unless the scenario says): 500ms, 30s, 5m, 1h.
+    #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
+    duration: Option<Duration>,
+
+    /// Open model: connections, each with its share of the arrivals (default 4).
+    #[arg(long, value_name = "N")]
+    connections: Option<usize>,
+
+    /// prepared (Parse once, then Bind/Execute) or simple (text with values written in).
+    #[arg(long, value_enum)]
+    protocol: Option<ProtocolArg>,
+
+    /// Seed of the random draws (parameters, weights, Poisson gaps).
+    #[arg(long)]
+    seed: Option<u64>,
+
+    /// A variable for the scripts, as pgbench -D (scale=10).
+    #[arg(short = 'D', long = "define", value_name = "NAME=VALUE")]
+    defines: Vec<String>,
+
+    /// Pass/fail limit, e.g. "p95 < 100ms", "error_rate < 0.1%", "rate >= 190/s",
+    /// "get_user: p99 < 20ms" (repeatable). A failed threshold exits with 99.
+    #[arg(long, value_name = "EXPR")]
+    threshold: Vec<String>,
+
+    /// Stop as soon as a latency or error threshold fails (judged each second after 5 s).
+    #[arg(long)]
+    abort_on_fail: bool,
+
+    /// Run the i-th of n equal parts of the load, for n machines driving one test.
+    #[arg(long, value_name = "i/n")]
+    segment: Option<String>,
+
+    /// Write the JSON result (schema brisk.bench/1) to this file, also when interrupted.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    out: Option<PathBuf>,
+
+    /// What to print on stdout at the end.
+    #[arg(long, value_enum, default_value_t = RunFormat::Text)]
+    format: RunFormat,
+
+    /// No per-second lines.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+
+    /// Wake each operation on tokio's timer (1 ms ticks, about 1 ms of brisk's own lag
+    /// at the median) instead of a timerfd per connection (about 0.03 ms): less CPU per
+    /// operation at high rates, coarser low percentiles.
+    #[arg(long)]
+    coarse_timer: bool,
+
+    /// Threads that run the connections (1: one event loop, as pgbench -j 1, the least CPU
+    /// per operation; more when one core cannot drive the rate).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    threads: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum CompareFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Args)]
+struct CompareArgs {
+    /// The baseline result.
+    a: PathBuf,
+    /// The result compared with it.
+    b: PathBuf,
+    #[arg(long, value_enum, default_value_t = CompareFormat::Text)]
+    format: CompareFormat,
+}
+
+#[derive(Debug, Args)]
+struct MergeArgs {
+    /// The results of the segments.
+    #[arg(required = true)]
+    results: Vec<PathBuf>,
+    /// Write the merged result here instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Judge these thresholds on the merged result (exit 99 if one fails).
+    #[arg(long, value_name = "EXPR")]
+    threshold: Vec<String>,
+}
+
+fn duration_arg(text: &str) -> Result<Duration, String> {
+    parse_duration(text)
+}
+
+/// Runs `brisk bench` on a runtime of `--threads` threads.
+pub fn main(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Some(BenchCommand::Compare(compare)) => run_compare(compare),
+        Some(BenchCommand::Merge(merge)) => run_merge(merge),
+        None => {
+            let threads = args.run.threads;
+            let runtime = match threads {
+                0 => bail!("--threads must be at least 1"),
+                1 => tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build(),
+                n => tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(n)
+                    .enable_all()
+                    .build(),
+            }
+            .context("cannot start the async runtime")?;
+            runtime.block_on(run_load(args.run))
+        }
+    }
+}
+
+async fn run_load(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let defines = args
+        .defines
+        .iter()
+        .map(|d| match d.split_once('=') {
+            Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
+            _ => bail!("--define {d}: expected NAME=VALUE"),
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let (scenario_path, url) = split_inputs(&args.inputs)?;
+    let segment = match &args.segment {
+        Some(text) => Segment::parse(text)?,
+        None => Segment::default(),
+    };
+    let mut thresholds = Vec::new();
+    for text in &args.threshold {
+        thresholds.push(Threshold::parse(text, None)?);
+    }
+    let scenario = match scenario_path {
+        Some(path) => {
+            if !args.sql.is_empty() || !args.pgbench_script.is_empty() {
+                bail!("give either a scenario file or --sql/--pgbench-script, not both");
+            }
+            read_scenario(Path::new(path), &defines)?
+        }
+        None => Scenario {
+            target: None,
+            operations: operations_from_files(&args, &defines)?,
+            settings: LoadSettings::default(),
+            thresholds: Vec::new(),
+            abort_on_fail: false,
+        },
+    };
+    let url = url.map(str::to_string).or_else(|| scenario.target.clone());
+    let mut plan = scenario.plan(
+        settings_from_args(&args),
+        thresholds,
+        args.abort_on_fail,
+        segment,
+    )?;
+    plan.precise_timer = !args.coarse_timer;
+    let info = ConnInfo::from_env_and_str(url.as_deref())?;
+    for warning in &info.warnings {
+        eprintln!("brisk: {warning}");
+    }
+
+    let open = matches!(plan.load, brisk_bench::plan::Load::Open { .. });
+    let quiet = args.quiet;
+    if !quiet && std::io::stderr().is_terminal() {
+        eprintln!(
+            "brisk bench: {} operation(s) against {}; Ctrl-C stops and keeps the results",
+            plan.operations.len(),
+            info.redacted()
+        );
+    }
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let result = brisk_bench::run::run(Arc::new(plan), &info, interrupt, |tick| {
+        if !quiet {
+            eprintln!("{}", render::second_line(tick.row, open));
+        }
+        for warning in tick.warnings {
+            eprintln!("brisk: warning: {warning}");
+        }
+    })
+    .await?;
+
+    if let Some(path) = &args.out {
+        write_json(path, &result)?;
+    }
+    match args.format {
+        RunFormat::Text => print!("{}", render::summary(&result)),
+        RunFormat::Json => println!("{}", serde_json::to_string_pretty(&result)?),
+    }
+    Ok(if result.interrupted {
+        ExitCode::from(130)
+    } else if result.thresholds_failed() {
+        ExitCode::from(EXIT_THRESHOLDS_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Tells the scenario file from the URL among the positional arguments.
+fn split_inputs(inputs: &[String]) -> anyhow::Result<(Option<&str>, Option<&str>)> {
+    let mut scenario = None;
+    let mut url = None;
+    for input in inputs {
+        let slot = if input.ends_with(".toml") {
+            &mut scenario
+        } else {
+            &mut url
+        };
+        if slot.replace(input.as_str()).is_some() {
+            bail!("{input}: give at most one scenario file (.toml) and one URL");
+        }
+    }
+    Ok((scenario, url))
+}
+
+fn operations_from_files(
+    args: &RunArgs,
+    defines: &[(String, String)],
+) -> Result<Vec<Operation>, BenchError> {
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).map_err(|e| BenchError::Read {
+            file: path.display().to_string(),
+            reason: e.to_string(),
+        })
+    };
+    let mut operations = Vec::new();
+    for path in &args.sql {
+        for (name, weight, script) in parse_sql_file(&read(path)?, path, defines)? {
+            operations.push(Operation {
+                name,
+                weight,
+                kind: OperationKind::Sql(script),
+            });
+        }
+    }
+    for arg in &args.pgbench_script {
+        let (path, weight) = split_weight(arg)?;
+        let path = Path::new(path);
+        let script = parse_pgbench(&read(path)?, path, defines)?;
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_else(|| path.display().to_string());
+        // Two scripts with one file name keep both, told apart by their order.
+        let name = if operations.iter().any(|o: &Operation| o.name == stem) {
+            format!("{stem}#{}", operations.len() + 1)
+        } else {
+            stem
+        };
+        operations.push(Operation {
+            name,
+            weight,
+            kind: OperationKind::Sql(script),
+        });
+    }
+    Ok(operations)
+}
+
+fn settings_from_args(args: &RunArgs) -> LoadSettings {
+    LoadSettings {
+        model: if args.users.is_some() {
+            Some(Model::Closed)
+        } else if args.rate.is_some() {
+            Some(Model::Open)
+        } else {
+            None
+        },
+        arrival: args.arrival.map(|a| match a {
+            ArrivalArg::Constant => Arrival::Constant,
+            ArrivalArg::Poisson => Arrival::Poisson,
+        }),
+        rate: args.rate,
+        users: args.users,
+        think_time: args.think_time,
+        connections: args.connections,
+        duration: args.duration,
+        stages: Vec::new(),
+        protocol: args.protocol.map(|p| match p {
+            ProtocolArg::Prepared => Protocol::Prepared,
+            ProtocolArg::Simple => Protocol::Simple,
+        }),
+        seed: args.seed,
+    }
+}
+
+fn read_result(path: &Path) -> anyhow::Result<BenchResult> {
+    let text = std::fs::read_to_string(path).map_err(|e| BenchError::Read {
+        file: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok(BenchResult::from_json(&text, &path.display().to_string())?)
+}
+
+fn write_json(path: &Path, result: &BenchResult) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(result)?;
+    std::fs::write(path, text + "\n").with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn run_compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
+    let a = read_result(&args.a)?;
+    let b = read_result(&args.b)?;
+    let comparison = brisk_bench::compare::compare(
+        &args.a.display().to_string(),
+        &a,
+        &args.b.display().to_string(),
+        &b,
+    );
+    match args.format {
+        CompareFormat::Text => print!("{}", render::comparison_text(&comparison)),
+        CompareFormat::Markdown => print!("{}", render::comparison_markdown(&comparison)),
+        CompareFormat::Json => println!("{}", serde_json::to_string_pretty(&comparison)?),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
+    let mut results = Vec::new();
+    for path in &args.results {
+        results.push((path.display().to_string(), read_result(path)?));
+    }
+    let mut thresholds = Vec::new();
+    for text in &args.threshold {
+        thresholds.push(Threshold::parse(text, None)?);
+    }
+    let mut merged = brisk_bench::result::merge(&results)?;
+    merged.judge(&thresholds);
+    match &args.out {
+        Some(path) => {
+            write_json(path, &merged)?;
+            print!("{}", render::summary(&merged));
+        }
+        None => println!("{}", serde_json::to_string_pretty(&merged)?),
+    }
+    Ok(if merged.thresholds_failed() {
+        ExitCode::from(EXIT_THRESHOLDS_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,765 @@
+//! `brisk bench` against the sandbox PostgreSQL: the rate it achieves, a planted stall
+//! that the corrected latency shows and service time does not, thresholds and their exit
+//! code, compare and merge on real results, pgbench scripts as pgbench reads them, bad
+//! input, and Ctrl-C.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{brisk, Db};
+use serde_json::Value;
+
+/// A run of `brisk bench` with its JSON result.
+struct Run {
+    output: Output,
+    result: Value,
+}
+
+impl Run {
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).to_string()
+    }
+
+    fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).to_string()
+    }
+
+    fn operation(&self, name: &str) -> &Value {
+        if name == "all" {
+            return &self.result["overall"];
+        }
+        self.result["operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == name)
+            .unwrap_or_else(|| panic!("no operation {name}: {:#}", self.result["operations"]))
+    }
+}
+
+fn f(value: &Value) -> f64 {
+    value
+        .as_f64()
+        .unwrap_or_else(|| panic!("not a number: {value}"))
+}
+
+/// Writes `text` to a file in `dir`.
+fn file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `brisk bench ARGS -o result.json -q`; the result must have been written.
+fn bench(dir: &Path, args: &[&str]) -> Run {
+    let out = dir.join(format!(
+        "result-{}.json",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    let mut full = vec!["bench"];
+    full.extend_from_slice(args);
+    full.extend_from_slice(&["-q", "-o", out.to_str().unwrap()]);
+    let output = brisk(&full);
+    let text = std::fs::read_to_string(&out).unwrap_or_else(|e| {
+        panic!(
+            "no result written ({e}); exit {:?}, stderr: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    Run {
+        output,
+        result: serde_json::from_str(&text).unwrap(),
+    }
+}
+
+/// Asserts exit 2 with one line on stderr that contains `needle`.
+fn assert_bad_input(args: &[&str], needle: &str) {
+    let mut full = vec!["bench"];
+    full.extend_from_slice(args);
+    let output = brisk(&full);
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains(needle), "{needle:?} not in: {stderr}");
+    assert!(!stderr.contains("panicked"));
+}
+
+#[test]
+fn achieved_rate_is_near_the_target() {
+    let db = Db::fresh("bench_rate");
+    let dir = tempfile::tempdir().unwrap();
+    let sql = file(dir.path(), "q.sql", "SELECT 1;\n");
+    let url = db.url();
+    for (arrival, timer) in [
+        ("constant", "--threads=1"),
+        ("poisson", "--threads=2"),
+        ("constant", "--coarse-timer"),
+    ] {
+        let run = bench(
+            dir.path(),
+            &[
+                "--sql",
+                sql.to_str().unwrap(),
+                "--rate",
+                "200",
+                "--duration",
+                "5s",
+                "--arrival",
+                arrival,
+                timer,
+                &url,
+            ],
+        );
+        assert!(run.output.status.success(), "{}", run.stderr());
+        let all = run.operation("all");
+        let count = f(&all["count"]);
+        // Constant arrivals plan exactly 1,000 starts; a Poisson count has a standard
+        // deviation of sqrt(1000) = 32, so 10% is over 3 of them.
+        let tolerance = if arrival == "constant" { 0.02 } else { 0.10 };
+        assert!(
+            (count - 1000.0).abs() <= 1000.0 * tolerance,
+            "{arrival}: {count} operations"
+        );
+        assert!((f(&all["rate"]) - 200.0).abs() <= 200.0 * tolerance);
+        assert_eq!(f(&all["errors"]), 0.0);
+        assert_eq!(run.result["model"]["target_rate"], 200.0);
+        assert_eq!(run.result["schema"], "brisk.bench/1");
+        let seconds = run.result["seconds"].as_array().unwrap();
+        assert!(seconds.len() >= 5, "{} seconds", seconds.len());
+        for second in &seconds[..5] {
+            assert_eq!(second["target"], 200.0);
+        }
+        assert!(f(&run.result["generator"]["cpu_us_per_op"]) > 0.0);
+        assert!(!all["histograms"]["latency"].as_str().unwrap().is_empty());
+    }
+}
+
+/// A function that sleeps for a second on its `at`-th call: a stall in the server.
+fn plant_stall(db: &Db, at: u32) {
+    db.sql(&format!(
+        "CREATE SEQUENCE calls;
+         CREATE FUNCTION maybe_stall() RETURNS int LANGUAGE plpgsql AS $$
+         BEGIN
+           IF nextval('calls') = {at} THEN PERFORM pg_sleep(1); END IF;
+           RETURN 1;
+         END $$;"
+    ));
+}
+
+#[test]
+fn a_stall_shows_in_corrected_latency_but_not_in_service_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let sql = file(dir.path(), "q.sql", "SELECT maybe_stall();\n");
+    let run_open = |db: &Db| {
+        bench(
+            dir.path(),
+            &[
+                "--sql",
+                sql.to_str().unwrap(),
+                "--rate",
+                "200",
+                "--duration",
+                "6s",
+                "--connections",
+                "1",
+                &db.url(),
+            ],
+        )
+    };
+
+    // Planted: the 300th call stalls for 1 s. At 200/s on one connection, the ~200
+    // operations due during the stall (about 17% of 1,200) wait behind it.
+    let stalled = Db::fresh("bench_stall");
+    plant_stall(&stalled, 300);
+    let run = run_open(&stalled);
+    assert!(run.output.status.success(), "{}", run.stderr());
+    let all = run.operation("all");
+    let latency_p99 = f(&all["latency_ms"]["p99"]);
+    let service_p99 = f(&all["service_ms"]["p99"]);
+    assert!(latency_p99 > 500.0, "corrected p99 {latency_p99} ms");
+    assert!(f(&all["latency_ms"]["p90"]) > 100.0, "{all:#}");
+    assert!(service_p99 < 200.0, "service p99 {service_p99} ms");
+    // The stalled call itself is in service time, as its maximum.
+    assert!(f(&all["service_ms"]["max"]) >= 1000.0);
+    assert!(
+        f(&all["lag_ms"]["p99"]) > 500.0,
+        "the queue is visible as lag"
+    );
+
+    // Absent: the same run without a stall stays well below it. (Not "fast": on a loaded
+    // two-core test machine a debug build's own scheduling can take tens of ms.)
+    let calm = Db::fresh("bench_calm");
+    plant_stall(&calm, 1_000_000);
+    let run = run_open(&calm);
+    let all = run.operation("all");
+    assert!(f(&all["latency_ms"]["p99"]) < 300.0, "{all:#}");
+    assert!(f(&all["latency_ms"]["max"]) < 1000.0, "{all:#}");
+
+    // A closed model (one user, as a benchmark that waits for each answer) sees the same
+    // stall as one slow operation only: the coordinated omission the open model corrects.
+    let closed = Db::fresh("bench_closed");
+    plant_stall(&closed, 300);
+    let run = bench(
+        dir.path(),
+        &[
+            "--sql",
+            sql.to_str().unwrap(),
+            "--users",
+            "1",
+            "--think-time",
+            "5ms",
+            "--duration",
+            "6s",
+            &closed.url(),
+        ],
+    );
+    let all = run.operation("all");
+    assert_eq!(run.result["model"]["kind"], "closed");
+    assert!(f(&all["latency_ms"]["max"]) >= 1000.0);
+    assert!(f(&all["latency_ms"]["p99"]) < 300.0, "{all:#}");
+}
+
+#[test]
+fn thresholds_decide_the_exit_code() {
+    let db = Db::fresh("bench_thresholds");
+    let dir = tempfile::tempdir().unwrap();
+    let sql = file(
+        dir.path(),
+        "q.sql",
+        "-- name: ok\nSELECT 1;\n-- name: broken\n-- weight: 0.5\nSELECT 1/0;\n",
+    );
+    let url = db.url();
+    let base = [
+        "--sql",
+        sql.to_str().unwrap(),
+        "--rate",
+        "100",
+        "--duration",
+        "2s",
+    ];
+
+    let mut args = base.to_vec();
+    args.extend_from_slice(&[
+        "--threshold",
+        "ok: p99 < 10s",
+        "--threshold",
+        "rate >= 50/s",
+        &url,
+    ]);
+    let run = bench(dir.path(), &args);
+    assert_eq!(run.output.status.code(), Some(0), "{}", run.stderr());
+    assert!(run.result["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t["passed"] == true));
+
+    let mut args = base.to_vec();
+    args.extend_from_slice(&[
+        "--threshold",
+        "error_rate < 0.1%",
+        "--threshold",
+        "ok: p50 < 1us",
+        &url,
+    ]);
+    let run = bench(dir.path(), &args);
+    assert_eq!(run.output.status.code(), Some(99), "{}", run.stderr());
+    let thresholds = run.result["thresholds"].as_array().unwrap();
+    assert_eq!(thresholds.len(), 2);
+    assert!(
+        thresholds.iter().all(|t| t["passed"] == false),
+        "{thresholds:#?}"
+    );
+    assert!(
+        run.stdout().contains("FAIL error_rate < 0.1%"),
+        "{}",
+        run.stdout()
+    );
+    // Errors are counted by SQLSTATE: 22012 is division_by_zero.
+    let broken = run.operation("broken");
+    assert!(
+        f(&broken["errors_by_sqlstate"]["22012"]["count"]) > 10.0,
+        "{broken:#}"
+    );
+    assert_eq!(f(&broken["count"]), 0.0);
+    assert_eq!(f(&run.operation("ok")["errors"]), 0.0);
+
+    // --abort-on-fail stops a 60 s run soon after the 5 s grace.
+    let started = Instant::now();
+    let mut args = base.to_vec();
+    args[5] = "60s";
+    args.extend_from_slice(&["--threshold", "error_rate < 0.1%", "--abort-on-fail", &url]);
+    let run = bench(dir.path(), &args);
+    assert_eq!(run.output.status.code(), Some(99));
+    assert_eq!(run.result["aborted_by_threshold"], true);
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(f(&run.result["duration_s"]) < 10.0);
+}
+
+#[test]
+fn compare_and_merge_work_on_real_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let fast = file(dir.path(), "fast.sql", "-- name: q\nSELECT 1;\n");
+    let slow = file(
+        dir.path(),
+        "slow.sql",
+        "-- name: q\nSELECT pg_sleep(0.005);\n",
+    );
+    let db = Db::fresh("bench_compare");
+    let url = db.url();
+    let run_of = |sql: &Path| {
+        bench(
+            dir.path(),
+            &[
+                "--sql",
+                sql.to_str().unwrap(),
+                "--rate",
+                "50",
+                "--duration",
+                "9s",
+                &url,
+            ],
+        )
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| run_of(&fast));
+        let b = s.spawn(|| run_of(&slow));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let a_path = file(dir.path(), "a.json", &a.result.to_string());
+    let b_path = file(dir.path(), "b.json", &b.result.to_string());
+
+    let output = brisk(&[
+        "bench",
+        "compare",
+        a_path.to_str().unwrap(),
+        b_path.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let comparison: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let q = comparison["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "q")
+        .unwrap();
+    let p50 = q["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["metric"] == "p50")
+        .unwrap();
+    assert_eq!(p50["verdict"], "significant", "{p50:#}");
+    assert!(f(&p50["change_pct"]) > 100.0, "{p50:#}");
+    let rate = q["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["metric"] == "rate")
+        .unwrap();
+    assert!(f(&rate["change_pct"]).abs() < 5.0, "same rate: {rate:#}");
+
+    let output = brisk(&[
+        "bench",
+        "compare",
+        a_path.to_str().unwrap(),
+        b_path.to_str().unwrap(),
+        "--format",
+        "markdown",
+    ]);
+    let markdown = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        markdown.contains("| metric | A | B | change | verdict |"),
+        "{markdown}"
+    );
+    assert!(markdown.contains("| p50 |"), "{markdown}");
+
+    // Merging the two as segments of one test adds their counts and histograms.
+    let merged_path = dir.path().join("merged.json");
+    let output = brisk(&[
+        "bench",
+        "merge",
+        a_path.to_str().unwrap(),
+        b_path.to_str().unwrap(),
+        "-o",
+        merged_path.to_str().unwrap(),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let merged: Value =
+        serde_json::from_str(&std::fs::read_to_string(&merged_path).unwrap()).unwrap();
+    let count = |r: &Value| f(&r["overall"]["count"]);
+    assert_eq!(count(&merged), count(&a.result) + count(&b.result));
+    assert_eq!(merged["model"]["target_rate"], 100.0);
+    // Half the operations take about 5 ms, half well under: the merged median sits
+    // between the two runs' medians, and the p99 is the slow run's.
+    let p99 = f(&merged["overall"]["latency_ms"]["p99"]);
+    assert!(p99 >= f(&b.result["overall"]["latency_ms"]["p50"]), "{p99}");
+
+    // A result that is not one is bad input.
+    let junk = file(dir.path(), "junk.json", "{\"schema\": \"something/2\"}");
+    assert_bad_input(
+        &["compare", junk.to_str().unwrap(), a_path.to_str().unwrap()],
+        "junk.json:",
+    );
+}
+
+#[test]
+fn segments_run_their_share_of_the_rate() {
+    let db = Db::fresh("bench_segment");
+    let dir = tempfile::tempdir().unwrap();
+    let sql = file(dir.path(), "q.sql", "SELECT 1;\n");
+    let run = bench(
+        dir.path(),
+        &[
+            "--sql",
+            sql.to_str().unwrap(),
+            "--rate",
+            "400",
+            "--duration",
+            "3s",
+            "--segment",
+            "2/4",
+            &db.url(),
+        ],
+    );
+    assert!(run.output.status.success(), "{}", run.stderr());
+    assert_eq!(run.result["model"]["target_rate"], 100.0);
+    let count = f(&run.operation("all")["count"]);
+    assert!((count - 300.0).abs() <= 6.0, "{count}");
+    assert_eq!(run.result["segments"][0]["index"], 2);
+}
+
+#[test]
+fn pgbench_scripts_run_as_pgbench_runs_them() {
+    let db = Db::fresh("bench_pgbench");
+    // pgbench's own tables, made by pgbench itself.
+    let pgbench = db.pg.binaries().bindir.join("pgbench");
+    let status = Command::new(&pgbench)
+        .args(["-i", "-s", "1", "-q", &db.url()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let tpcb = file(
+        dir.path(),
+        "tpcb.sql",
+        "\\set aid random(1, 100000 * :scale)\n\\set bid random(1, 1 * :scale)\n\\set tid random(1, 10 * :scale)\n\\set delta random(-5000, 5000)\nBEGIN;\nUPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid;\nSELECT abalance FROM pgbench_accounts WHERE aid = :aid;\nUPDATE pgbench_tellers SET tbalance = tbalance + :delta WHERE tid = :tid;\nUPDATE pgbench_branches SET bbalance = bbalance + :delta WHERE bid = :bid;\nINSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (:tid, :bid, :aid, :delta, CURRENT_TIMESTAMP);\nEND;\n",
+    );
+    let select = file(
+        dir.path(),
+        "select.sql",
+        "\\set aid random_zipfian(1, 100000, 1.5)\nSELECT abalance FROM pgbench_accounts WHERE aid = :aid;\n",
+    );
+    let tpcb_arg = format!("{}@1", tpcb.display());
+    let select_arg = format!("{}@3", select.display());
+    for protocol in ["prepared", "simple"] {
+        let before: u64 = db
+            .sql("SELECT count(*) FROM pgbench_history")
+            .trim()
+            .parse()
+            .unwrap();
+        let run = bench(
+            dir.path(),
+            &[
+                "--pgbench-script",
+                &tpcb_arg,
+                "--pgbench-script",
+                &select_arg,
+                "--rate",
+                "100",
+                "--duration",
+                "2s",
+                "--protocol",
+                protocol,
+                &db.url(),
+            ],
+        );
+        assert!(run.output.status.success(), "{}", run.stderr());
+        let tpcb_run = run.operation("tpcb");
+        assert_eq!(f(&tpcb_run["errors"]), 0.0, "{tpcb_run:#}");
+        let after: u64 = db
+            .sql("SELECT count(*) FROM pgbench_history")
+            .trim()
+            .parse()
+            .unwrap();
+        // One history row per committed transaction.
+        assert_eq!(after - before, f(&tpcb_run["count"]) as u64, "{protocol}");
+        let selects = f(&run.operation("select")["count"]);
+        // Weights 1 and 3 over 200 operations.
+        assert!(selects > 120.0 && selects < 180.0, "{selects}");
+    }
+}
+
+#[test]
+fn scenarios_draw_parameters_from_files_and_queries() {
+    let db = Db::fresh("bench_scenario");
+    db.sql(
+        "CREATE TABLE users (id int PRIMARY KEY, name text);
+         INSERT INTO users SELECT g, 'user' || g FROM generate_series(1, 50) g;
+         CREATE TABLE seen (name text, user_id int, n int);",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    file(dir.path(), "names.txt", "alice\nbob\ncarol\n");
+    let scenario = file(
+        dir.path(),
+        "scenario.toml",
+        &format!(
+            r#"target = "{}"
+thresholds = ["error_rate < 1%"]
+
+[load]
+model = "closed"
+stages = [{{ duration = "1s", target = 2 }}, {{ duration = "2s", target = 2 }}]
+think_time = "10ms"
+
+[params.name]
+file = "names.txt"
+
+[params.user_id]
+query = "SELECT id FROM users WHERE id <= 5"
+
+[params.n]
+distribution = "zipfian"
+min = 1
+max = 100
+s = 1.5
+
+[[operations]]
+name = "insert"
+statements = ["BEGIN", "INSERT INTO seen VALUES (:name, :user_id, :n)", "COMMIT"]
+"#,
+            db.url()
+        ),
+    );
+    let run = bench(dir.path(), &[scenario.to_str().unwrap()]);
+    assert_eq!(run.output.status.code(), Some(0), "{}", run.stderr());
+    let count = f(&run.operation("insert")["count"]);
+    assert!(count > 50.0, "{count}");
+    let rows = db.sql("SELECT count(*), count(DISTINCT name), max(user_id), min(n) FROM seen WHERE name IN ('alice', 'bob', 'carol')");
+    assert_eq!(
+        rows.trim(),
+        format!("{count}|3|5|1"),
+        "every value came from the file and the query"
+    );
+    let seconds = run.result["seconds"].as_array().unwrap();
+    assert_eq!(seconds[0]["target"], 1.0, "half-way up the ramp of users");
+    assert_eq!(seconds[2]["target"], 2.0);
+}
+
+#[test]
+fn bad_input_is_one_line_with_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = file(
+        dir.path(),
+        "bad.toml",
+        "[load]\nrate = 10\n\n[[operations]]\nname = \"a\"\nsql = \"SELECT 1\"\nweight = -1\n",
+    );
+    assert_bad_input(
+        &[scenario.to_str().unwrap()],
+        "bad.toml:4: operation \"a\": weight must be positive",
+    );
+    let typo = file(
+        dir.path(),
+        "typo.toml",
+        "[load]\nrate = 10\nduraton = \"1s\"\n",
+    );
+    assert_bad_input(
+        &[typo.to_str().unwrap()],
+        "typo.toml:3: unknown field `duraton`",
+    );
+    let script = file(
+        dir.path(),
+        "s.sql",
+        "\\set a 1\nSELECT :a;\n\\shell echo hi\n",
+    );
+    assert_bad_input(
+        &[
+            "--pgbench-script",
+            script.to_str().unwrap(),
+            "--rate",
+            "1",
+            "postgres://localhost/x",
+        ],
+        "s.sql:3: \\shell is not supported",
+    );
+    let expr = file(dir.path(), "e.sql", "\\set a random(1, :b)\nSELECT 1;\n");
+    assert_bad_input(
+        &[
+            "--pgbench-script",
+            expr.to_str().unwrap(),
+            "--rate",
+            "1",
+            "postgres://localhost/x",
+        ],
+        "e.sql:1: \\set a: undefined variable :b",
+    );
+    assert_bad_input(
+        &["--sql", "/nonexistent.sql", "--rate", "1"],
+        "cannot read /nonexistent.sql",
+    );
+    assert_bad_input(&["--segment", "5/4", "--rate", "1"], "--segment 5/4");
+    assert_bad_input(
+        &[
+            "--sql",
+            script.to_str().unwrap(),
+            "--rate",
+            "1",
+            "--threshold",
+            "p97 < 1ms",
+        ],
+        "threshold \"p97 < 1ms\"",
+    );
+
+    // Unreachable: fails at once, before any load.
+    let sql = file(dir.path(), "q.sql", "SELECT 1;\n");
+    let started = Instant::now();
+    assert_bad_input(
+        &[
+            "--sql",
+            sql.to_str().unwrap(),
+            "--rate",
+            "10",
+            "postgres://app@127.0.0.1:1/app",
+        ],
+        "cannot reach PostgreSQL at postgres://app@127.0.0.1:1/app",
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // A statement the server refuses is found when preparing, not as 100% errors.
+    let db = Db::fresh("bench_refused");
+    let missing = file(dir.path(), "m.sql", "\n\nSELECT * FROM no_such_table;\n");
+    assert_bad_input(
+        &["--sql", missing.to_str().unwrap(), "--rate", "10", &db.url()],
+        "operation \"m.sql:3\" (line 3): the server refused it: relation \"no_such_table\" does not exist",
+    );
+}
+
+#[test]
+fn ctrl_c_stops_and_keeps_the_partial_result() {
+    let db = Db::fresh("bench_interrupt");
+    let dir = tempfile::tempdir().unwrap();
+    let sql = file(dir.path(), "q.sql", "SELECT 1;\n");
+    let out = dir.path().join("partial.json");
+    let child = Command::new(env!("CARGO_BIN_EXE_brisk"))
+        .args([
+            "bench",
+            "--sql",
+            sql.to_str().unwrap(),
+            "--rate",
+            "100",
+            "--duration",
+            "60s",
+            "-q",
+            "-o",
+        ])
+        .arg(&out)
+        .arg(db.url())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    let output = child.wait_with_output().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5), "stops promptly");
+    assert_eq!(output.status.code(), Some(130));
+    let result: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(result["interrupted"], true);
+    let duration = f(&result["duration_s"]);
+    assert!(duration > 1.5 && duration < 5.0, "{duration}");
+    let count = f(&result["overall"]["count"]);
+    assert!(
+        (count - 100.0 * duration).abs() < 20.0,
+        "{count} in {duration} s"
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("interrupted: partial results"));
+}
+
+#[test]
+fn the_database_report_names_the_statement_that_took_the_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let sql = file(
+        dir.path(),
+        "q.sql",
+        "-- name: fast\n-- weight: 9\nSELECT 1;\n-- name: slow\nSELECT pg_sleep(0.01);\n",
+    );
+    let db = Db::fresh("bench_db_report");
+    db.sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+    let run = bench(
+        dir.path(),
+        &[
+            "--sql",
+            sql.to_str().unwrap(),
+            "--rate",
+            "100",
+            "--duration",
+            "3s",
+            &db.url(),
+        ],
+    );
+    assert!(run.output.status.success(), "{}", run.stderr());
+    let report = &run.result["database"];
+    assert!(report["note"].is_null(), "{report:#}");
+    let top = &report["statements"][0];
+    // pg_stat_statements' normalized text: the constant is $1, never the value.
+    assert_eq!(top["query"], "SELECT pg_sleep($1)", "{report:#}");
+    assert_eq!(f(&top["calls"]), f(&run.operation("slow")["count"]));
+    assert!(f(&top["share_pct"]) > 50.0, "{top:#}");
+    assert!(f(&top["mean_ms"]) >= 10.0);
+    assert!(
+        run.stdout().contains("SELECT pg_sleep($1)"),
+        "{}",
+        run.stdout()
+    );
+
+    // Without the extension in the database the run still runs, and says why there is no
+    // per-statement report.
+    let bare = Db::fresh("bench_db_bare");
+    bare.sql("DROP EXTENSION IF EXISTS pg_stat_statements");
+    let run = bench(
+        dir.path(),
+        &[
+            "--sql",
+            sql.to_str().unwrap(),
+            "--rate",
+            "50",
+            "--duration",
+            "1s",
+            &bare.url(),
+        ],
+    );
+    assert!(run.output.status.success(), "{}", run.stderr());
+    let note = run.result["database"]["note"].as_str().unwrap();
+    assert!(
+        note.contains("CREATE EXTENSION pg_stat_statements"),
+        "{note}"
+    );
+    assert!(run.result["database"]["statements"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+}
