@@ -6,8 +6,8 @@
 //! - **multi-column btree**: equality columns first (most distinct first, so that queries
 //!   filtering on fewer of them share the index), then the `ORDER BY` columns in the query's
 //!   direction, then one range column; and the variants without the sort or the range;
-//! - **join**: the equality columns, then the column joined to another table, for the inner
-//!   side of a nested loop;
+//! - **join**: the equality columns, then the column joined to another table, then the
+//!   sort or the range column, for the inner side of a nested loop;
 //! - **covering** (`INCLUDE`): the same keys plus every other column the query reads from the
 //!   table, when they are few and narrow, for an index-only scan;
 //! - **partial**: each of those with a constant predicate every call repeats as its `WHERE`,
@@ -38,7 +38,7 @@ const MIN_TABLE_ROWS: f64 = 1_000.0;
 
 /// A partial index is proposed when its predicate keeps at most this share of the rows, so
 /// the index is at most half the size of the full one.
-const PARTIAL_MAX_SELECTIVITY: f64 = 0.5;
+pub(crate) const PARTIAL_MAX_SELECTIVITY: f64 = 0.5;
 
 /// A non-boolean column with more distinct values than this is a key, not a filter: a
 /// partial index on `user_id = 42` would serve one user.
@@ -370,6 +370,30 @@ impl Candidate {
         columns
     }
 
+    /// The same index without `column` among its keys, restricted to the rows `constant`
+    /// keeps: a partial index that needs no key for a column every call fixes. `None` when
+    /// nothing else would be left to index.
+    pub(crate) fn partial_on(
+        &self,
+        column: &ColumnInfo,
+        constant: &ConstantPredicate,
+    ) -> Option<Candidate> {
+        let keys: Vec<Key> = self
+            .keys
+            .iter()
+            .filter(|k| k.column_name() != Some(constant.column.as_str()))
+            .cloned()
+            .collect();
+        if keys.is_empty() {
+            return None;
+        }
+        Some(Candidate {
+            keys,
+            predicate: Some((predicate_sql(column, constant), constant.column.clone())),
+            ..self.clone()
+        })
+    }
+
     /// Whether `self` is `other` with more key or INCLUDE columns: same table, method and
     /// predicate, `other`'s keys a prefix of `self`'s, and `other`'s INCLUDE columns stored in
     /// `self`. Choosing `self` then makes `other` unnecessary.
@@ -565,10 +589,21 @@ impl TableCandidates<'_> {
         }
         push_keys(concat(&[&equality_keys, &sort]));
         push_keys(equality_keys.clone());
+        // The inner side of a nested loop is probed once per outer row: one index serves the
+        // join key and the side's own filter together, equality columns first, the join key,
+        // then the range (`shipments (carrier_id, order_id, shipped_at)`), so each probe reads
+        // only the rows that pass.
         for join in usage.joins.iter().filter(|j| !j.under_or) {
             if self.known(&join.column) && !equality.contains(&join.column) {
                 let key = Key::column(&join.column);
                 push_keys(concat(&[&equality_keys, std::slice::from_ref(&key), &sort]));
+                if let Some(range) = range.as_ref().filter(|r| r.text != key.text) {
+                    push_keys(concat(&[
+                        &equality_keys,
+                        std::slice::from_ref(&key),
+                        std::slice::from_ref(range),
+                    ]));
+                }
                 push_keys(concat(&[&equality_keys, std::slice::from_ref(&key)]));
             }
         }
@@ -866,6 +901,15 @@ fn predicate_sql(column: &ColumnInfo, constant: &ConstantPredicate) -> String {
     }
 }
 
+/// Whether a column has few enough values to be a partial index's filter rather than a key:
+/// a boolean, or at most `PARTIAL_MAX_DISTINCT` distinct values in `pg_stats`.
+pub(crate) fn is_filter_column(column: &ColumnInfo, rows: f64) -> bool {
+    column.type_name == "boolean"
+        || column
+            .distinct_values(rows.max(0.0))
+            .is_some_and(|d| d <= PARTIAL_MAX_DISTINCT)
+}
+
 /// `to_tsvector('english', body)` or `to_tsvector('english'::regconfig, ...)`: the
 /// two-argument form with a literal configuration, which is immutable.
 fn has_fixed_configuration(expression: &str) -> bool {
@@ -894,7 +938,7 @@ fn predicate_selectivity(
     let distinct = column
         .distinct_values(table.tuples.max(0.0))
         .unwrap_or(f64::MAX);
-    if !boolean && distinct > PARTIAL_MAX_DISTINCT {
+    if !is_filter_column(column, table.tuples) {
         return None;
     }
     let (value, negate) = match (constant.operator.as_str(), value) {

@@ -25,6 +25,7 @@
 //! removed (`hypopg_reset`) before the connection is released.
 
 mod candidates;
+mod conditional;
 mod normalized;
 mod params;
 mod recommend;
@@ -45,6 +46,7 @@ use brisk_sql::StatementKind;
 use brisk_workload::Workload;
 
 pub use candidates::{Method, Purpose};
+pub use conditional::{ConditionalPartial, ConditionalValue};
 pub use recommend::{Migration, ADVISE_CHECKS};
 pub use verify::{
     apply, verify, Applied, MeasuredQuery, Run, Verification, VerifyOptions, VerifyTarget,
@@ -235,6 +237,9 @@ pub struct Advice {
     pub source: String,
     pub queries: Vec<QueryOutcome>,
     pub recommendations: Vec<Recommendation>,
+    /// Partial indexes that would replace a recommendation if the calls pass one value:
+    /// for normalized queries, whose values the source did not keep.
+    pub conditional: Vec<ConditionalPartial>,
     pub skipped: Vec<SkippedQuery>,
     /// How much of the workload was planned: the headline of the report. Its statements
     /// are the planned and the skipped ones (one per fingerprint); statements that are not
@@ -345,6 +350,7 @@ pub async fn advise(
         source: source_label,
         queries: planned.outcomes,
         recommendations: planned.recommendations,
+        conditional: planned.conditional,
         skipped: planned.skipped,
         coverage,
         patterns,
@@ -456,6 +462,7 @@ fn statements_problem(status: &catalog::StatementsStatus) -> String {
 struct PlanningResult {
     outcomes: Vec<QueryOutcome>,
     recommendations: Vec<Recommendation>,
+    conditional: Vec<ConditionalPartial>,
     skipped: Vec<SkippedQuery>,
     no_user_tables: usize,
     candidates: usize,
@@ -607,6 +614,8 @@ async fn plan_and_choose(
             planned: plan.clone(),
         })
         .collect();
+    let bases: Vec<PlanBasis> = outcomes.iter().map(|q| q.basis).collect();
+    let mut conditional = Vec::new();
     let recommendations = chosen
         .iter()
         .filter(|c| config.contains(&c.candidate))
@@ -616,6 +625,9 @@ async fn plan_and_choose(
             let helps: Vec<usize> = (0..outcomes.len())
                 .filter(|&q| after[q].used.contains(&chosen.candidate))
                 .collect();
+            conditional.extend(conditional::for_recommendation(
+                candidate, &helps, &queries, &bases, snapshot,
+            ));
             Recommendation {
                 table: candidate.qualified_table(),
                 describe: candidate.describe(),
@@ -639,6 +651,7 @@ async fn plan_and_choose(
     Ok(PlanningResult {
         outcomes,
         recommendations,
+        conditional,
         skipped,
         no_user_tables,
         candidates: candidates.len(),

@@ -6,13 +6,20 @@
 
 use brisk_report::{format_bytes, Evidence, Finding, Fix, Report, Severity, Target, Unit};
 
-use super::{Advice, HypoStatus, Method, PlanBasis, Purpose, Recommendation, RepeatedRuns};
+use super::{
+    Advice, ConditionalPartial, HypoStatus, Method, PlanBasis, Purpose, Recommendation,
+    RepeatedRuns,
+};
 
 /// The finding ids `brisk advise` produces, with what each says.
 pub const ADVISE_CHECKS: &[(&str, &str)] = &[
     (
         "advise.index",
         "a recommended index, with its DDL, rollback and numbers",
+    ),
+    (
+        "advise.partial",
+        "conditional: a partial index much smaller than a recommended one, if the calls pass one value",
     ),
     (
         "advise.workload",
@@ -79,6 +86,9 @@ impl Advice {
                 .findings
                 .push(self.recommendation(recommendation, workload_before));
         }
+        report
+            .findings
+            .extend(self.conditional.iter().map(conditional_finding));
         report.findings.push(self.summary());
         report.findings.extend(self.regressions());
         for skipped in &self.skipped {
@@ -651,4 +661,53 @@ fn pattern_finding(p: &RepeatedRuns) -> Finding {
         finding = finding.fix(Fix::manual(suggestion.clone()));
     }
     finding
+}
+
+/// A partial index that would replace a recommendation if the calls pass one value: the
+/// source kept no values, so it is labeled conditional and carries the query to check with.
+fn conditional_finding(c: &ConditionalPartial) -> Finding {
+    let rarest = &c.values[0];
+    let title = format!(
+        "Conditional: if the calls pass {} = '{}', a partial index would be about {:.0}x smaller than {} (estimate)",
+        c.column,
+        rarest.value,
+        rarest.size_ratio(),
+        c.replaces
+    );
+    let shares: Vec<String> = c
+        .values
+        .iter()
+        .map(|v| format!("'{}' {:.1}%", v.value, 100.0 * v.frequency))
+        .collect();
+    let detail = format!(
+        "The workload's texts hold no values ({} = $n), so brisk cannot tell which {} the calls pass. pg_stats says these common values keep few rows: {}. If every call of the {} queries this index helps passes one of them, a partial index on that value holds only its rows and serves them as well: {}. Check the application's code, or capture the values (brisk proxy with log_parameters = true, or a .sql workload) and run brisk advise on that: it then proposes the partial index with what-if proof.",
+        c.column,
+        c.column,
+        shares.join(", "),
+        c.queries.len(),
+        c.values
+            .iter()
+            .map(|v| v.describe.clone())
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    let mut finding = Finding::new("advise.partial", Severity::Info, c.table.clone(), title)
+        .detail(detail)
+        .estimated(Evidence::new(
+            "size of the partial index against the full one",
+            100.0 * rarest.frequency,
+            Unit::Percent,
+        ));
+    for (i, value) in c.values.iter().enumerate() {
+        finding = finding.estimated(Evidence::new(
+            format!("value {} share of rows", i + 1),
+            100.0 * value.frequency,
+            Unit::Percent,
+        ));
+    }
+    finding.fix(
+        Fix::manual(rarest.create_sql.clone())
+            .rollback(rarest.drop_sql.clone())
+            .note("Conditional: only if every call passes this value; calls with another value cannot use it. It would replace the recommended index, not join it."),
+    )
 }
