@@ -18,7 +18,8 @@
 //!   and `jsonb` containment;
 //! - **expression btree** for `lower(col) = ...` and other immutable expressions;
 //! - **BRIN** for range predicates on large tables whose column follows the physical order
-//!   (a correlation near 1: append-only timestamps and ids).
+//!   (a correlation near 1: append-only timestamps and ids), when no equality narrows the
+//!   same table.
 
 use std::collections::HashMap;
 
@@ -853,8 +854,17 @@ impl TableCandidates<'_> {
         out
     }
 
+    /// BRIN serves a range alone. With an equality on the same table, a btree led by the
+    /// equality columns then the range reads only the matching rows, which no BRIN can; and
+    /// a generic plan, which guesses that a range (`> now() - $2`) keeps a third of the
+    /// rows, would rank the tiny BRIN above it by benefit per byte.
     fn brin_candidates(&self) -> Vec<Candidate> {
-        if self.table.pages < BRIN_MIN_PAGES {
+        let filtered_by_equality = self
+            .usage
+            .equality
+            .iter()
+            .any(|p| !p.under_or && self.known(&p.column));
+        if self.table.pages < BRIN_MIN_PAGES || filtered_by_equality {
             return Vec::new();
         }
         let mut out = Vec::new();

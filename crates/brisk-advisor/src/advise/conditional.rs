@@ -112,6 +112,9 @@ pub(crate) fn for_recommendation(
             }
         }
     }
+    // The partial index replaces the recommended one only if every query that uses it
+    // passes the value; a query that does not test the column would lose its index.
+    out.retain(|c| c.queries.len() == helps.len());
     out
 }
 

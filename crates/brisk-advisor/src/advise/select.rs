@@ -86,8 +86,20 @@ struct Gain {
     replaces: Vec<usize>,
 }
 
+/// How the search ranks candidates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ranking {
+    /// Net benefit per byte: the right order when bytes are what is scarce (Extend's).
+    PerByte,
+    /// Net benefit: the right order when the number of indexes is what is scarce. Per
+    /// byte, a BRIN of a few pages that halves a range scan outranks a btree that serves
+    /// the same queries a hundred times better, and `--max-indexes` then runs out on them.
+    Benefit,
+}
+
 pub(crate) struct Search<'a, 'w> {
     pub whatif: &'a mut WhatIf<'w>,
+    pub ranking: Ranking,
     pub planned: &'a [Planned],
     /// Milliseconds per cost unit × calls, per query.
     pub weights: &'a [f64],
@@ -155,9 +167,12 @@ impl Search<'_, '_> {
         })
     }
 
-    fn ratio(gain: &Gain) -> f64 {
-        // An index that replaces a bigger one costs nothing in bytes: rank it by its gain.
-        gain.net_ms / gain.size_delta.max(1.0)
+    fn ratio(&self, gain: &Gain) -> f64 {
+        match self.ranking {
+            // An index that replaces a bigger one costs nothing in bytes: rank it by its gain.
+            Ranking::PerByte => gain.net_ms / gain.size_delta.max(1.0),
+            Ranking::Benefit => gain.net_ms,
+        }
     }
 
     /// Runs the search and returns the chosen indexes in the order they were chosen, with
@@ -175,7 +190,7 @@ impl Search<'_, '_> {
             let gain = self.gain(&[], candidate).await?;
             if gain.net_ms > 0.0 {
                 queue.push(Entry {
-                    ratio: Ratio(Self::ratio(&gain)),
+                    ratio: Ratio(self.ratio(&gain)),
                     round: 0,
                     candidate,
                 });
@@ -198,7 +213,7 @@ impl Search<'_, '_> {
             }
             if entry.round != round {
                 queue.push(Entry {
-                    ratio: Ratio(Self::ratio(&gain)),
+                    ratio: Ratio(self.ratio(&gain)),
                     round,
                     candidate: entry.candidate,
                 });

@@ -502,4 +502,18 @@ mod tests {
             .collect();
         assert_eq!(fixed, ["archived = 'false'"]);
     }
+
+    #[test]
+    fn a_constant_that_changes_after_the_planned_examples_is_not_fixed() {
+        let line = |user: usize, state: &str| {
+            format!("{{\"query\": \"SELECT id FROM o WHERE user_id = $1 AND state = $2\", \"params\": [\"{user}\", \"{state}\"]}}\n")
+        };
+        let mut text: String = (1..=MAX_EXAMPLES + 2).map(|u| line(u, "pending")).collect();
+        let collected = from_workload(&brisk_workload::read_jsonl(text.as_bytes()).unwrap());
+        assert_eq!(collected.queries[0].examples.len(), MAX_EXAMPLES);
+        assert_eq!(collected.queries[0].fixed_constants[0].len(), 1);
+        text.push_str(&line(99, "shipped"));
+        let collected = from_workload(&brisk_workload::read_jsonl(text.as_bytes()).unwrap());
+        assert!(collected.queries[0].fixed_constants[0].is_empty());
+    }
 }
