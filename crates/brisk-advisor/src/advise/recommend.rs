@@ -680,11 +680,14 @@ fn conditional_finding(c: &ConditionalPartial) -> Finding {
         .map(|v| format!("'{}' {:.1}%", v.value, 100.0 * v.frequency))
         .collect();
     let detail = format!(
-        "The workload's texts hold no values ({} = $n), so brisk cannot tell which {} the calls pass. pg_stats says these common values keep few rows: {}. If every call of the {} queries this index helps passes one of them, a partial index on that value holds only its rows and serves them as well: {}. Check the application's code, or capture the values (brisk proxy with log_parameters = true, or a .sql workload) and run brisk advise on that: it then proposes the partial index with what-if proof.",
+        "The workload's texts hold no values ({} = $n), so brisk cannot tell which {} the calls pass. pg_stats says these common values keep few rows: {}. If every call of the {} this index helps passes one of them, a partial index on that value holds only its rows and serves them as well: {}. Check the application's code, or capture the values (brisk proxy with log_parameters = true, or a .sql workload) and run brisk advise on that: it then proposes the partial index with what-if proof.",
         c.column,
         c.column,
         shares.join(", "),
-        c.queries.len(),
+        match c.queries.len() {
+            1 => "query".to_string(),
+            n => format!("{n} queries"),
+        },
         c.values
             .iter()
             .map(|v| v.describe.clone())
