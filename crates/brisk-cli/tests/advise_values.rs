@@ -296,3 +296,40 @@ fn a_join_side_reached_by_its_primary_key_gets_no_composite() {
         "{all:#?}"
     );
 }
+
+#[test]
+fn a_full_text_configuration_lost_to_normalization_is_assumed_and_said() {
+    let db = shop_db("advise_fts_config");
+    let dir = tempfile::tempdir().unwrap();
+    // pg_stat_statements prints to_tsvector('english', note) as to_tsvector($1, note).
+    let path = dir.path().join("statements.jsonl");
+    std::fs::write(
+        &path,
+        format!(
+            "{}\n{}\n",
+            serde_json::json!({"query": "SELECT id FROM order_events WHERE to_tsvector($1, note) @@ plainto_tsquery($2, $3) LIMIT $4", "calls": 20000, "mean_ms": 60.0}),
+            // The one-argument form depends on a setting: it cannot be indexed at all.
+            serde_json::json!({"query": "SELECT id FROM customers WHERE to_tsvector(name) @@ plainto_tsquery($1)", "calls": 20000, "mean_ms": 60.0}),
+        ),
+    )
+    .unwrap();
+    let report = advise(&db.url(), &["--workload", path.to_str().unwrap()]);
+    let fts: Vec<&Value> = findings(&report, "advise.index")
+        .into_iter()
+        .filter(|f| f["fix"]["apply"].as_str().unwrap().contains("to_tsvector"))
+        .collect();
+    assert_eq!(fts.len(), 1, "{fts:#?}");
+    let config = db.sql("SHOW default_text_search_config;");
+    let config = config.trim().trim_start_matches("pg_catalog.");
+    assert!(
+        fts[0]["fix"]["apply"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("USING gin ((to_tsvector('{config}', note)))")),
+        "{:#}",
+        fts[0]
+    );
+    assert!(fts[0]["detail"].as_str().unwrap().contains(&format!(
+        "brisk assumed the database's default_text_search_config, '{config}'"
+    )));
+}

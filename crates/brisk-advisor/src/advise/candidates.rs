@@ -194,6 +194,9 @@ pub struct Candidate {
     pub purpose: Purpose,
     /// The queries (indexes into the workload) whose predicates asked for it.
     pub origins: Vec<usize>,
+    /// What brisk assumed to build it, when the workload did not say (a value lost to
+    /// normalization), for the recommendation to state.
+    pub assumption: Option<String>,
 }
 
 type Identity = (u32, Method, Vec<String>, Vec<String>, Option<String>);
@@ -512,6 +515,7 @@ impl TableCandidates<'_> {
             extension: None,
             purpose,
             origins: Vec::new(),
+            assumption: None,
         }
     }
 
@@ -791,16 +795,28 @@ impl TableCandidates<'_> {
             if !search.columns.iter().all(|c| self.known(c)) {
                 continue;
             }
+            let mut assumption = None;
             let key = if search.columns.len() == 1 && search.expression == search.columns[0] {
                 Key::column(&search.columns[0])
             } else if has_fixed_configuration(&search.expression) {
                 Key::expression(&search.expression, &search.columns)
+            } else if let Some(expression) =
+                with_default_configuration(&search.expression, &self.snapshot.text_search_config)
+            {
+                assumption = Some(format!(
+                    "the workload's text has a parameter where the application passes its text search configuration (to_tsvector($n, ...)), and an index must name one: brisk assumed the database's default_text_search_config, '{}'. Check that the application passes it; the index serves only queries with that configuration.",
+                    self.snapshot.text_search_config
+                ));
+                Key::expression(&expression, &search.columns)
             } else {
                 // to_tsvector(text) with the session's default configuration is not
                 // immutable: PostgreSQL refuses to index it.
                 continue;
             };
-            out.push(self.new_candidate(Method::Gin, vec![key], Purpose::FullText));
+            out.push(Candidate {
+                assumption,
+                ..self.new_candidate(Method::Gin, vec![key], Purpose::FullText)
+            });
         }
         out
     }
@@ -918,6 +934,24 @@ pub(crate) fn is_filter_column(column: &ColumnInfo, rows: f64) -> bool {
         || column
             .distinct_values(rows.max(0.0))
             .is_some_and(|d| d <= PARTIAL_MAX_DISTINCT)
+}
+
+/// `to_tsvector($1, body)`, as `pg_stat_statements` prints `to_tsvector('english', body)`,
+/// with `config` in place of the parameter: `to_tsvector('english', body)`.
+fn with_default_configuration(expression: &str, config: &str) -> Option<String> {
+    let rest = expression.trim().strip_prefix("to_tsvector(")?.trim_start();
+    let digits = rest.strip_prefix('$')?;
+    let end = digits.find(|c: char| !c.is_ascii_digit())?;
+    let after = digits[end..].trim_start();
+    let after = after
+        .strip_prefix("::regconfig")
+        .unwrap_or(after)
+        .trim_start();
+    let document = after.strip_prefix(',')?;
+    if end == 0 || config.is_empty() || config.contains('\'') {
+        return None;
+    }
+    Some(format!("to_tsvector('{config}',{document}"))
 }
 
 /// `to_tsvector('english', body)` or `to_tsvector('english'::regconfig, ...)`: the
@@ -1149,6 +1183,7 @@ mod tests {
             extension: None,
             purpose: Purpose::Lookup,
             origins: vec![],
+            assumption: None,
         }
     }
 
@@ -1200,6 +1235,19 @@ mod tests {
         );
         assert_eq!(comparable("(a) + (b)"), "(a)+(b)");
         assert!(has_fixed_configuration("to_tsvector('english', body)"));
+        assert_eq!(
+            with_default_configuration("to_tsvector($1, content)", "english").as_deref(),
+            Some("to_tsvector('english', content)")
+        );
+        assert_eq!(
+            with_default_configuration("to_tsvector(($2)::regconfig, a || b)", "simple"),
+            None,
+            "a parenthesized parameter is not the plain form"
+        );
+        assert_eq!(
+            with_default_configuration("to_tsvector(content)", "english"),
+            None
+        );
         assert!(!has_fixed_configuration("to_tsvector(body)"));
         assert_eq!(unquote("'it''s'::text"), "it's");
     }

@@ -229,6 +229,8 @@ pub struct Recommendation {
     /// Estimated milliseconds spent maintaining it over the workload's window.
     pub overhead_ms: f64,
     pub hot: Option<HotWarning>,
+    /// What brisk assumed because the workload did not say (a value lost to normalization).
+    pub assumption: Option<String>,
 }
 
 /// Everything `brisk advise` found.
@@ -666,6 +668,7 @@ async fn plan_and_choose(
                 entries_per_sec: writes.entries_per_sec(candidate, snapshot),
                 overhead_ms: facts[chosen.candidate].overhead_ms,
                 hot: writes.hot_warning(candidate, snapshot),
+                assumption: candidate.assumption.clone(),
                 name,
             }
         })

@@ -146,6 +146,9 @@ impl Advice {
             )
         };
         let mut detail = vec![purpose_sentence(r)];
+        if let Some(assumption) = &r.assumption {
+            detail.push(format!("Assumed: {assumption}"));
+        }
         if !r.proven {
             detail.push(match r.method {
                 Method::Gin => "HypoPG cannot simulate GIN indexes, so this benefit comes from brisk's model of a bitmap index scan over the rows the planner expects, not from the planner: unproven until --verify builds it.".to_string(),
