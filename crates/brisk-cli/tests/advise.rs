@@ -386,7 +386,7 @@ fn statements_that_do_not_prepare_as_printed_are_planned_and_coverage_heads_the_
     assert!(
         notes
             .iter()
-            .any(|n| n.starts_with("3 of them did not prepare")),
+            .any(|n| n.starts_with("3 normalized queries did not prepare as")),
         "{notes:#?}"
     );
     assert!(

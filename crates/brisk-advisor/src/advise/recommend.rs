@@ -164,6 +164,7 @@ impl Advice {
                 match query.basis {
                     PlanBasis::Values => "",
                     PlanBasis::Generic | PlanBasis::GenericRewritten => ", generic plan",
+                    PlanBasis::RangeValues { .. } => ", custom plan for representative values",
                     PlanBasis::Representative =>
                         ", planned with representative values from pg_stats",
                 },
@@ -447,10 +448,21 @@ impl Advice {
                 "{generic} normalized queries were planned generically (PREPARE, plan_cache_mode = force_generic_plan, EXPLAIN EXECUTE with values from pg_stats)."
             ));
         }
-        let rewritten = count(PlanBasis::GenericRewritten);
+        let ranged = self
+            .queries
+            .iter()
+            .filter(|q| matches!(q.basis, PlanBasis::RangeValues { .. }))
+            .count();
+        if ranged > 0 {
+            notes.push(format!(
+                "{ranged} normalized queries with a range on a parameter were planned for representative values from pg_stats (a bound that keeps a tenth of the rows, an interval of a day), not generically: a generic plan guesses that any range keeps a third of the rows."
+            ));
+        }
+        let rewritten =
+            count(PlanBasis::GenericRewritten) + count(PlanBasis::RangeValues { rewritten: true });
         if rewritten > 0 {
             notes.push(format!(
-                "{rewritten} of them did not prepare as pg_stat_statements prints them: brisk wrote typed placeholders (interval $1) as casts or named their parameters' types, for planning only."
+                "{rewritten} normalized queries did not prepare as pg_stat_statements prints them: brisk wrote typed placeholders (interval $1) as casts or named their parameters' types, for planning only."
             ));
         }
         let representative = count(PlanBasis::Representative);

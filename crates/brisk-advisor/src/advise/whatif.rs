@@ -26,6 +26,8 @@ pub(crate) struct Planned {
     pub text: String,
     /// Values for the `$n` of a normalized text: it then gets a generic plan.
     pub args: Option<Vec<String>>,
+    /// With `args`: plan for those values (a custom plan) rather than generically.
+    pub custom: bool,
     /// The parameters' types for `PREPARE` where brisk had to name them; empty when
     /// PostgreSQL infers them all.
     pub types: Vec<String>,
@@ -36,6 +38,11 @@ pub(crate) struct Planned {
 impl Planned {
     pub fn statement(&self) -> Statement<'_> {
         match &self.args {
+            Some(args) if self.custom => Statement::Custom {
+                sql: &self.text,
+                types: &self.types,
+                args,
+            },
             Some(args) => Statement::Generic {
                 sql: &self.text,
                 types: &self.types,
@@ -145,7 +152,8 @@ impl<'a> WhatIf<'a> {
         self.explains += 1;
         let explained =
             explain::explain(self.session, planned.statement(), ExplainOptions::default()).await?;
-        let evaluation = self.judge(&explained, &modeled, planned.args.is_some());
+        let generic = planned.args.is_some() && !planned.custom;
+        let evaluation = self.judge(&explained, &modeled, generic);
         self.cache.insert(key, evaluation.clone());
         Ok(evaluation)
     }
