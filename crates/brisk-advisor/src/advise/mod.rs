@@ -12,7 +12,8 @@
 //!    workload got a plan.
 //! 4. [`candidates`]: what each query's predicates ask for, minus what existing indexes serve.
 //! 5. [`whatif`] and [`select`]: HypoPG what-if costs, cached per (query, candidates on its
-//!    tables), and a workload-level greedy choice by benefit per byte under the budgets.
+//!    tables), and a workload-level greedy choice under the budgets, by benefit per byte and
+//!    by benefit, keeping the set that leaves the least estimated time.
 //! 6. [`Advice`]: recommendations with DDL, rollback, per-query costs, size, write overhead
 //!    and HOT warnings; [`Advice::report`] turns it into findings, [`Advice::migrations`]
 //!    into numbered migration files.
