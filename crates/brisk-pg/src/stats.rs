@@ -369,3 +369,20 @@ pub async fn search_path(session: &Session) -> Result<Vec<String>, PgError> {
         .map(|row| row.get::<_, Vec<String>>(0))
         .unwrap_or_default())
 }
+
+/// The session's `default_text_search_config` (`english`, without `pg_catalog.`): what a
+/// full-text query most likely passes when the workload lost its literal configuration.
+pub async fn text_search_config(session: &Session) -> Result<String, PgError> {
+    let rows = session
+        .query(
+            "reading default_text_search_config",
+            "/* brisk */ SELECT current_setting('default_text_search_config')",
+            &[],
+        )
+        .await?;
+    let config: String = rows.first().map(|row| row.get(0)).unwrap_or_default();
+    Ok(config
+        .strip_prefix("pg_catalog.")
+        .unwrap_or(&config)
+        .to_string())
+}

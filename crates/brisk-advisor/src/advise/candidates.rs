@@ -6,8 +6,8 @@
 //! - **multi-column btree**: equality columns first (most distinct first, so that queries
 //!   filtering on fewer of them share the index), then the `ORDER BY` columns in the query's
 //!   direction, then one range column; and the variants without the sort or the range;
-//! - **join**: the equality columns, then the column joined to another table, for the inner
-//!   side of a nested loop;
+//! - **join**: the equality columns, then the column joined to another table, then the
+//!   sort or the range column, for the inner side of a nested loop;
 //! - **covering** (`INCLUDE`): the same keys plus every other column the query reads from the
 //!   table, when they are few and narrow, for an index-only scan;
 //! - **partial**: each of those with a constant predicate every call repeats as its `WHERE`,
@@ -18,7 +18,8 @@
 //!   and `jsonb` containment;
 //! - **expression btree** for `lower(col) = ...` and other immutable expressions;
 //! - **BRIN** for range predicates on large tables whose column follows the physical order
-//!   (a correlation near 1: append-only timestamps and ids).
+//!   (a correlation near 1: append-only timestamps and ids), when no equality narrows the
+//!   same table.
 
 use std::collections::HashMap;
 
@@ -38,7 +39,7 @@ const MIN_TABLE_ROWS: f64 = 1_000.0;
 
 /// A partial index is proposed when its predicate keeps at most this share of the rows, so
 /// the index is at most half the size of the full one.
-const PARTIAL_MAX_SELECTIVITY: f64 = 0.5;
+pub(crate) const PARTIAL_MAX_SELECTIVITY: f64 = 0.5;
 
 /// A non-boolean column with more distinct values than this is a key, not a filter: a
 /// partial index on `user_id = 42` would serve one user.
@@ -193,6 +194,9 @@ pub struct Candidate {
     pub purpose: Purpose,
     /// The queries (indexes into the workload) whose predicates asked for it.
     pub origins: Vec<usize>,
+    /// What brisk assumed to build it, when the workload did not say (a value lost to
+    /// normalization), for the recommendation to state.
+    pub assumption: Option<String>,
 }
 
 type Identity = (u32, Method, Vec<String>, Vec<String>, Option<String>);
@@ -354,6 +358,30 @@ impl Candidate {
         columns
     }
 
+    /// The same index without `column` among its keys, restricted to the rows `constant`
+    /// keeps: a partial index that needs no key for a column every call fixes. `None` when
+    /// nothing else would be left to index.
+    pub(crate) fn partial_on(
+        &self,
+        column: &ColumnInfo,
+        constant: &ConstantPredicate,
+    ) -> Option<Candidate> {
+        let keys: Vec<Key> = self
+            .keys
+            .iter()
+            .filter(|k| k.column_name() != Some(constant.column.as_str()))
+            .cloned()
+            .collect();
+        if keys.is_empty() {
+            return None;
+        }
+        Some(Candidate {
+            keys,
+            predicate: Some((predicate_sql(column, constant), constant.column.clone())),
+            ..self.clone()
+        })
+    }
+
     /// Whether `self` is `other` with more key or INCLUDE columns: same table, method and
     /// predicate, `other`'s keys a prefix of `self`'s, and `other`'s INCLUDE columns stored in
     /// `self`. Choosing `self` then makes `other` unnecessary.
@@ -471,6 +499,7 @@ impl TableCandidates<'_> {
             extension: None,
             purpose,
             origins: Vec::new(),
+            assumption: None,
         }
     }
 
@@ -547,12 +576,36 @@ impl TableCandidates<'_> {
             }
             push_keys(concat(&[&equality_keys, std::slice::from_ref(range)]));
         }
-        push_keys(concat(&[&equality_keys, &sort]));
+        // An index that only delivers the order serves `ORDER BY ... LIMIT` by reading rows
+        // in order until enough pass the filter. Behind a search (`title ILIKE $1`, `@@`),
+        // which most rows fail, it reads most of the table; the planner does not know, as
+        // it guesses that an unknown pattern matches 0.5% of the rows.
+        let searched = usage.like.iter().any(|l| {
+            !l.under_or
+                && matches!(
+                    l.pattern,
+                    PatternKind::LeadingWildcard | PatternKind::Unknown
+                )
+        }) || usage.full_text.iter().any(|f| !f.under_or);
+        if !(equality_keys.is_empty() && range.is_none() && searched) {
+            push_keys(concat(&[&equality_keys, &sort]));
+        }
         push_keys(equality_keys.clone());
+        // The inner side of a nested loop is probed once per outer row: one index serves the
+        // join key and the side's own filter together, equality columns first, the join key,
+        // then the range (`shipments (carrier_id, order_id, shipped_at)`), so each probe reads
+        // only the rows that pass.
         for join in usage.joins.iter().filter(|j| !j.under_or) {
             if self.known(&join.column) && !equality.contains(&join.column) {
                 let key = Key::column(&join.column);
                 push_keys(concat(&[&equality_keys, std::slice::from_ref(&key), &sort]));
+                if let Some(range) = range.as_ref().filter(|r| r.text != key.text) {
+                    push_keys(concat(&[
+                        &equality_keys,
+                        std::slice::from_ref(&key),
+                        std::slice::from_ref(range),
+                    ]));
+                }
                 push_keys(concat(&[&equality_keys, std::slice::from_ref(&key)]));
             }
         }
@@ -739,16 +792,28 @@ impl TableCandidates<'_> {
             if !search.columns.iter().all(|c| self.known(c)) {
                 continue;
             }
+            let mut assumption = None;
             let key = if search.columns.len() == 1 && search.expression == search.columns[0] {
                 Key::column(&search.columns[0])
             } else if has_fixed_configuration(&search.expression) {
                 Key::expression(&search.expression, &search.columns)
+            } else if let Some(expression) =
+                with_default_configuration(&search.expression, &self.snapshot.text_search_config)
+            {
+                assumption = Some(format!(
+                    "the workload's text has a parameter where the application passes its text search configuration (to_tsvector($n, ...)), and an index must name one: brisk assumed the database's default_text_search_config, '{}'. Check that the application passes it; the index serves only queries with that configuration.",
+                    self.snapshot.text_search_config
+                ));
+                Key::expression(&expression, &search.columns)
             } else {
                 // to_tsvector(text) with the session's default configuration is not
                 // immutable: PostgreSQL refuses to index it.
                 continue;
             };
-            out.push(self.new_candidate(Method::Gin, vec![key], Purpose::FullText));
+            out.push(Candidate {
+                assumption,
+                ..self.new_candidate(Method::Gin, vec![key], Purpose::FullText)
+            });
         }
         out
     }
@@ -802,8 +867,17 @@ impl TableCandidates<'_> {
         out
     }
 
+    /// BRIN serves a range alone. With an equality on the same table, a btree led by the
+    /// equality columns then the range reads only the matching rows, which no BRIN can; and
+    /// a generic plan, which guesses that a range (`> now() - $2`) keeps a third of the
+    /// rows, would rank the tiny BRIN above it by benefit per byte.
     fn brin_candidates(&self) -> Vec<Candidate> {
-        if self.table.pages < BRIN_MIN_PAGES {
+        let filtered_by_equality = self
+            .usage
+            .equality
+            .iter()
+            .any(|p| !p.under_or && self.known(&p.column));
+        if self.table.pages < BRIN_MIN_PAGES || filtered_by_equality {
             return Vec::new();
         }
         let mut out = Vec::new();
@@ -850,6 +924,33 @@ fn predicate_sql(column: &ColumnInfo, constant: &ConstantPredicate) -> String {
     }
 }
 
+/// Whether a column has few enough values to be a partial index's filter rather than a key:
+/// a boolean, or at most `PARTIAL_MAX_DISTINCT` distinct values in `pg_stats`.
+pub(crate) fn is_filter_column(column: &ColumnInfo, rows: f64) -> bool {
+    column.type_name == "boolean"
+        || column
+            .distinct_values(rows.max(0.0))
+            .is_some_and(|d| d <= PARTIAL_MAX_DISTINCT)
+}
+
+/// `to_tsvector($1, body)`, as `pg_stat_statements` prints `to_tsvector('english', body)`,
+/// with `config` in place of the parameter: `to_tsvector('english', body)`.
+fn with_default_configuration(expression: &str, config: &str) -> Option<String> {
+    let rest = expression.trim().strip_prefix("to_tsvector(")?.trim_start();
+    let digits = rest.strip_prefix('$')?;
+    let end = digits.find(|c: char| !c.is_ascii_digit())?;
+    let after = digits[end..].trim_start();
+    let after = after
+        .strip_prefix("::regconfig")
+        .unwrap_or(after)
+        .trim_start();
+    let document = after.strip_prefix(',')?;
+    if end == 0 || config.is_empty() || config.contains('\'') {
+        return None;
+    }
+    Some(format!("to_tsvector('{config}',{document}"))
+}
+
 /// `to_tsvector('english', body)` or `to_tsvector('english'::regconfig, ...)`: the
 /// two-argument form with a literal configuration, which is immutable.
 fn has_fixed_configuration(expression: &str) -> bool {
@@ -878,7 +979,7 @@ fn predicate_selectivity(
     let distinct = column
         .distinct_values(table.tuples.max(0.0))
         .unwrap_or(f64::MAX);
-    if !boolean && distinct > PARTIAL_MAX_DISTINCT {
+    if !is_filter_column(column, table.tuples) {
         return None;
     }
     let (value, negate) = match (constant.operator.as_str(), value) {
@@ -1079,6 +1180,7 @@ mod tests {
             extension: None,
             purpose: Purpose::Lookup,
             origins: vec![],
+            assumption: None,
         }
     }
 
@@ -1130,6 +1232,19 @@ mod tests {
         );
         assert_eq!(comparable("(a) + (b)"), "(a)+(b)");
         assert!(has_fixed_configuration("to_tsvector('english', body)"));
+        assert_eq!(
+            with_default_configuration("to_tsvector($1, content)", "english").as_deref(),
+            Some("to_tsvector('english', content)")
+        );
+        assert_eq!(
+            with_default_configuration("to_tsvector(($2)::regconfig, a || b)", "simple"),
+            None,
+            "a parenthesized parameter is not the plain form"
+        );
+        assert_eq!(
+            with_default_configuration("to_tsvector(content)", "english"),
+            None
+        );
         assert!(!has_fixed_configuration("to_tsvector(body)"));
         assert_eq!(unquote("'it''s'::text"), "it's");
     }

@@ -17,6 +17,11 @@
 //!    application's own: `owner_id = $1 OR name = $1` has no single type for `$1`, but
 //!    `owner_id = '7' OR name = '7'` plans.
 //!
+//! A text with a range on a parameter gets a custom plan for the representative values at
+//! each step instead of a generic one: a generic plan guesses that any range keeps a third
+//! of the rows, and `shipped_at > now() - $2` then never looks worth an index, where the
+//! application asks for the last two days.
+//!
 //! Only planning uses the rewritten text; reports show the text as the workload had it.
 
 use brisk_pg::explain::{self, ExplainOptions};
@@ -34,21 +39,61 @@ use super::PlanBasis;
 const FALLBACK_TYPES: &[&str] = &["text", "integer", "numeric", "interval"];
 
 /// Plans the normalized text `original`, which reads `tables`; returns the recipe, its cost
-/// and how it was planned, or why it could not be.
+/// and how it was planned, or why it could not be. `ranged`: it has a range on a parameter,
+/// and gets a custom plan for representative values when their values plan.
 pub(crate) async fn plan(
     session: &Session,
     snapshot: &Snapshot,
     original: &str,
     tables: Vec<u32>,
+    ranged: bool,
 ) -> Result<(Planned, f64, PlanBasis), String> {
+    if ranged {
+        if let Ok(planned) = typed(session, snapshot, original, &tables, true).await {
+            return Ok(planned);
+        }
+    }
+    let (first_error, text, context) =
+        match typed(session, snapshot, original, &tables, false).await {
+            Ok(planned) => return Ok(planned),
+            Err(failed) => failed,
+        };
+    let values = params::values(&text, &context, snapshot);
+    let bound = brisk_sql::bind_placeholders(&text, &values);
+    let planned = Planned {
+        text: bound,
+        args: None,
+        custom: false,
+        types: Vec::new(),
+        tables,
+    };
+    match explain::explain(session, planned.statement(), ExplainOptions::default()).await {
+        Ok(explained) => Ok((planned, explained.plan.total_cost, PlanBasis::Representative)),
+        Err(last) => Err(format!(
+            "could not be planned: {first_error}; with its parameters typed from their context and with values from pg_stats: {last}"
+        )),
+    }
+}
+
+/// Steps 1 to 4: the text prepared as printed, then rewritten and typed. On failure, the
+/// first error, the rewritten text and its parameters' context types (`unknown` where
+/// none), for the last step.
+async fn typed(
+    session: &Session,
+    snapshot: &Snapshot,
+    original: &str,
+    tables: &[u32],
+    custom: bool,
+) -> Result<(Planned, f64, PlanBasis), (String, String, Vec<String>)> {
     let attempt = |text: String, types: Vec<String>| {
-        let tables = tables.clone();
+        let tables = tables.to_vec();
         async move {
             let inferred = explain::parameter_types(session, &text, &types).await?;
             let args = params::values(&text, &inferred, snapshot);
             let planned = Planned {
                 text,
                 args: Some(args),
+                custom,
                 types,
                 tables,
             };
@@ -57,11 +102,19 @@ pub(crate) async fn plan(
             Ok::<_, brisk_pg::PgError>((planned, explained.plan.total_cost))
         }
     };
+    let (as_printed, rewritten) = if custom {
+        (
+            PlanBasis::RangeValues { rewritten: false },
+            PlanBasis::RangeValues { rewritten: true },
+        )
+    } else {
+        (PlanBasis::Generic, PlanBasis::GenericRewritten)
+    };
     let first_error = match attempt(original.to_string(), Vec::new()).await {
-        Ok((planned, cost)) => return Ok((planned, cost, PlanBasis::Generic)),
+        Ok((planned, cost)) => return Ok((planned, cost, as_printed)),
         Err(e) => e.to_string(),
     };
-    let rewrite = |planned: (Planned, f64)| (planned.0, planned.1, PlanBasis::GenericRewritten);
+    let rewrite = |planned: (Planned, f64)| (planned.0, planned.1, rewritten);
 
     let text = brisk_sql::cast_typed_placeholders(original).into_owned();
     if text != original {
@@ -89,21 +142,8 @@ pub(crate) async fn plan(
             }
         }
     }
-
-    let values = params::values(&text, &named("unknown"), snapshot);
-    let bound = brisk_sql::bind_placeholders(&text, &values);
-    let planned = Planned {
-        text: bound,
-        args: None,
-        types: Vec::new(),
-        tables,
-    };
-    match explain::explain(session, planned.statement(), ExplainOptions::default()).await {
-        Ok(explained) => Ok((planned, explained.plan.total_cost, PlanBasis::Representative)),
-        Err(last) => Err(format!(
-            "could not be planned: {first_error}; with its parameters typed from their context and with values from pg_stats: {last}"
-        )),
-    }
+    let unknown = named("unknown");
+    Err((first_error, text, unknown))
 }
 
 /// The highest `$n` of a text, which is how many parameters `PREPARE` sees.

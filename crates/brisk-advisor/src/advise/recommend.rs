@@ -6,13 +6,20 @@
 
 use brisk_report::{format_bytes, Evidence, Finding, Fix, Report, Severity, Target, Unit};
 
-use super::{Advice, HypoStatus, Method, PlanBasis, Purpose, Recommendation, RepeatedRuns};
+use super::{
+    Advice, ConditionalPartial, HypoStatus, Method, PlanBasis, Purpose, Recommendation,
+    RepeatedRuns,
+};
 
 /// The finding ids `brisk advise` produces, with what each says.
 pub const ADVISE_CHECKS: &[(&str, &str)] = &[
     (
         "advise.index",
         "a recommended index, with its DDL, rollback and numbers",
+    ),
+    (
+        "advise.partial",
+        "conditional: a partial index much smaller than a recommended one, if the calls pass one value",
     ),
     (
         "advise.workload",
@@ -79,6 +86,9 @@ impl Advice {
                 .findings
                 .push(self.recommendation(recommendation, workload_before));
         }
+        report
+            .findings
+            .extend(self.conditional.iter().map(conditional_finding));
         report.findings.push(self.summary());
         report.findings.extend(self.regressions());
         for skipped in &self.skipped {
@@ -209,6 +219,9 @@ impl Advice {
             )
         };
         let mut detail = vec![purpose_sentence(r)];
+        if let Some(assumption) = &r.assumption {
+            detail.push(format!("Assumed: {assumption}"));
+        }
         if !r.proven {
             detail.push(match r.method {
                 Method::Gin => "HypoPG cannot simulate GIN indexes, so this benefit comes from brisk's model of a bitmap index scan over the rows the planner expects, not from the planner: unproven until --verify builds it.".to_string(),
@@ -224,6 +237,7 @@ impl Advice {
                 match query.basis {
                     PlanBasis::Values => "",
                     PlanBasis::Generic | PlanBasis::GenericRewritten => ", generic plan",
+                    PlanBasis::RangeValues { .. } => ", custom plan for representative values",
                     PlanBasis::Representative =>
                         ", planned with representative values from pg_stats",
                 },
@@ -507,10 +521,21 @@ impl Advice {
                 "{generic} normalized queries were planned generically (PREPARE, plan_cache_mode = force_generic_plan, EXPLAIN EXECUTE with values from pg_stats)."
             ));
         }
-        let rewritten = count(PlanBasis::GenericRewritten);
+        let ranged = self
+            .queries
+            .iter()
+            .filter(|q| matches!(q.basis, PlanBasis::RangeValues { .. }))
+            .count();
+        if ranged > 0 {
+            notes.push(format!(
+                "{ranged} normalized queries with a range on a parameter were planned for representative values from pg_stats (a bound that keeps a tenth of the rows, an interval of a day), not generically: a generic plan guesses that any range keeps a third of the rows."
+            ));
+        }
+        let rewritten =
+            count(PlanBasis::GenericRewritten) + count(PlanBasis::RangeValues { rewritten: true });
         if rewritten > 0 {
             notes.push(format!(
-                "{rewritten} of them did not prepare as pg_stat_statements prints them: brisk wrote typed placeholders (interval $1) as casts or named their parameters' types, for planning only."
+                "{rewritten} normalized queries did not prepare as pg_stat_statements prints them: brisk wrote typed placeholders (interval $1) as casts or named their parameters' types, for planning only."
             ));
         }
         let representative = count(PlanBasis::Representative);
@@ -676,5 +701,57 @@ fn hypopg_missing(available: bool, version: &str) -> Finding {
         Fix::sql(apply)
             .rollback("DROP EXTENSION hypopg;")
             .note("HypoPG's hypothetical indexes live only in the memory of brisk's own connection: they change nothing on disk and no other session sees them."),
+    )
+}
+
+/// A partial index that would replace a recommendation if the calls pass one value: the
+/// source kept no values, so it is labeled conditional and carries the query to check with.
+fn conditional_finding(c: &ConditionalPartial) -> Finding {
+    let rarest = &c.values[0];
+    let title = format!(
+        "Conditional: if the calls pass {} = '{}', a partial index would be about {:.0}x smaller than {} (estimate)",
+        c.column,
+        rarest.value,
+        rarest.size_ratio(),
+        c.replaces
+    );
+    let shares: Vec<String> = c
+        .values
+        .iter()
+        .map(|v| format!("'{}' {:.1}%", v.value, 100.0 * v.frequency))
+        .collect();
+    let detail = format!(
+        "The workload's texts hold no values ({} = $n), so brisk cannot tell which {} the calls pass. pg_stats says these common values keep few rows: {}. If every call of the {} this index helps passes one of them, a partial index on that value holds only its rows and serves them as well: {}. Check the application's code, or capture the values (brisk proxy with log_parameters = true, or a .sql workload) and run brisk advise on that: it then proposes the partial index with what-if proof.",
+        c.column,
+        c.column,
+        shares.join(", "),
+        match c.queries.len() {
+            1 => "query".to_string(),
+            n => format!("{n} queries"),
+        },
+        c.values
+            .iter()
+            .map(|v| v.describe.clone())
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    let mut finding = Finding::new("advise.partial", Severity::Info, c.table.clone(), title)
+        .detail(detail)
+        .estimated(Evidence::new(
+            "size of the partial index against the full one",
+            100.0 * rarest.frequency,
+            Unit::Percent,
+        ));
+    for (i, value) in c.values.iter().enumerate() {
+        finding = finding.estimated(Evidence::new(
+            format!("value {} share of rows", i + 1),
+            100.0 * value.frequency,
+            Unit::Percent,
+        ));
+    }
+    finding.fix(
+        Fix::manual(rarest.create_sql.clone())
+            .rollback(rarest.drop_sql.clone())
+            .note("Conditional: only if every call passes this value; calls with another value cannot use it. It would replace the recommended index, not join it."),
     )
 }

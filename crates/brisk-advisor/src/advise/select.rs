@@ -6,7 +6,8 @@
 //! time, until none does or the budget (bytes or number of indexes) is spent. A candidate
 //! that extends a chosen index (the same keys plus more) replaces it rather than joining it,
 //! so one index that serves several queries wins over several narrow ones, and its cost in
-//! bytes is only the difference.
+//! bytes is only the difference; adding no index, it needs only a net gain, not the
+//! threshold's share.
 //!
 //! Benefit is the drop in each query's planned cost, weighted by how much the query is
 //! worth (calls × milliseconds per cost unit), minus the write overhead of keeping the index
@@ -85,8 +86,20 @@ struct Gain {
     replaces: Vec<usize>,
 }
 
+/// How the search ranks candidates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ranking {
+    /// Net benefit per byte: the right order when bytes are what is scarce (Extend's).
+    PerByte,
+    /// Net benefit: the right order when the number of indexes is what is scarce. Per
+    /// byte, a BRIN of a few pages that halves a range scan outranks a btree that serves
+    /// the same queries a hundred times better, and `--max-indexes` then runs out on them.
+    Benefit,
+}
+
 pub(crate) struct Search<'a, 'w> {
     pub whatif: &'a mut WhatIf<'w>,
+    pub ranking: Ranking,
     pub planned: &'a [Planned],
     /// Milliseconds per cost unit × calls, per query.
     pub weights: &'a [f64],
@@ -154,9 +167,12 @@ impl Search<'_, '_> {
         })
     }
 
-    fn ratio(gain: &Gain) -> f64 {
-        // An index that replaces a bigger one costs nothing in bytes: rank it by its gain.
-        gain.net_ms / gain.size_delta.max(1.0)
+    fn ratio(&self, gain: &Gain) -> f64 {
+        match self.ranking {
+            // An index that replaces a bigger one costs nothing in bytes: rank it by its gain.
+            Ranking::PerByte => gain.net_ms / gain.size_delta.max(1.0),
+            Ranking::Benefit => gain.net_ms,
+        }
     }
 
     /// Runs the search and returns the chosen indexes in the order they were chosen, with
@@ -174,7 +190,7 @@ impl Search<'_, '_> {
             let gain = self.gain(&[], candidate).await?;
             if gain.net_ms > 0.0 {
                 queue.push(Entry {
-                    ratio: Ratio(Self::ratio(&gain)),
+                    ratio: Ratio(self.ratio(&gain)),
                     round: 0,
                     candidate,
                 });
@@ -197,17 +213,22 @@ impl Search<'_, '_> {
             }
             if entry.round != round {
                 queue.push(Entry {
-                    ratio: Ratio(Self::ratio(&gain)),
+                    ratio: Ratio(self.ratio(&gain)),
                     round,
                     candidate: entry.candidate,
                 });
                 continue;
             }
-            if gain.net_ms < self.limits.min_benefit * remaining_ms {
+            // The threshold guards against indexes not worth maintaining; one that replaces a
+            // chosen index adds none, only bytes, so any net gain is worth it. This is how a
+            // range column joins its equality columns (`(carrier_id, shipped_at)` over
+            // `(carrier_id)`) even when a generic plan, which guesses that a range keeps a
+            // third of the rows, makes the gain look small.
+            let adds_one = gain.replaces.is_empty();
+            if adds_one && gain.net_ms < self.limits.min_benefit * remaining_ms {
                 deferred.push(entry.candidate);
                 continue;
             }
-            let adds_one = gain.replaces.is_empty();
             if adds_one && chosen.len() >= self.limits.max_indexes {
                 continue;
             }

@@ -25,6 +25,8 @@ pub(crate) struct Snapshot {
     pub pg_trgm: ExtensionState,
     /// Every visible overload of the functions the workload passes a parameter to.
     pub functions: Vec<FunctionSignature>,
+    /// `default_text_search_config`, without `pg_catalog.`.
+    pub text_search_config: String,
 }
 
 impl Snapshot {
@@ -48,6 +50,7 @@ impl Snapshot {
             let pg_trgm = extensions.pop().unwrap_or(ExtensionState::Missing);
             let hypopg = extensions.pop().unwrap_or(ExtensionState::Missing);
             let functions = stats::function_signatures(session, function_names).await?;
+            let text_search_config = stats::text_search_config(session).await?;
             Ok(Snapshot {
                 tables,
                 columns,
@@ -59,6 +62,7 @@ impl Snapshot {
                 hypopg,
                 pg_trgm,
                 functions,
+                text_search_config,
             })
         }
         .await;

@@ -26,6 +26,8 @@ pub(crate) struct Planned {
     pub text: String,
     /// Values for the `$n` of a normalized text: it then gets a generic plan.
     pub args: Option<Vec<String>>,
+    /// With `args`: plan for those values (a custom plan) rather than generically.
+    pub custom: bool,
     /// The parameters' types for `PREPARE` where brisk had to name them; empty when
     /// PostgreSQL infers them all.
     pub types: Vec<String>,
@@ -36,6 +38,11 @@ pub(crate) struct Planned {
 impl Planned {
     pub fn statement(&self) -> Statement<'_> {
         match &self.args {
+            Some(args) if self.custom => Statement::Custom {
+                sql: &self.text,
+                types: &self.types,
+                args,
+            },
             Some(args) => Statement::Generic {
                 sql: &self.text,
                 types: &self.types,
@@ -145,7 +152,8 @@ impl<'a> WhatIf<'a> {
         self.explains += 1;
         let explained =
             explain::explain(self.session, planned.statement(), ExplainOptions::default()).await?;
-        let evaluation = self.judge(&explained, &modeled);
+        let generic = planned.args.is_some() && !planned.custom;
+        let evaluation = self.judge(&explained, &modeled, generic);
         self.cache.insert(key, evaluation.clone());
         Ok(evaluation)
     }
@@ -186,7 +194,7 @@ impl<'a> WhatIf<'a> {
     }
 
     /// The evaluation of a plan, with the modeled candidates' savings applied.
-    fn judge(&self, explained: &Explained, modeled: &[usize]) -> Evaluation {
+    fn judge(&self, explained: &Explained, modeled: &[usize], generic: bool) -> Evaluation {
         let plan = &explained.plan;
         let mut used: Vec<usize> = plan
             .nodes()
@@ -202,7 +210,7 @@ impl<'a> WhatIf<'a> {
             .collect();
         let mut applied = false;
         for &candidate in modeled {
-            if let Some((saving, path)) = self.model(plan, candidate) {
+            if let Some((saving, path)) = self.model(plan, candidate, generic) {
                 if saving > 0.0 {
                     cost -= saving;
                     applied = true;
@@ -239,7 +247,12 @@ impl<'a> WhatIf<'a> {
     /// its table whose filter tests a column the index serves becomes a bitmap index scan
     /// that reads the matching rows' pages. Returns the saving in cost units and the new
     /// access path.
-    fn model(&self, plan: &Plan, candidate: usize) -> Option<(f64, String)> {
+    ///
+    /// In a generic plan, a trigram candidate's scan counts in full even under a `LIMIT`:
+    /// the planner stops the scan early because it guesses that an unknown pattern matches
+    /// 0.5% of the rows, but a search pattern (`'%word%'`) matches far fewer, and the scan
+    /// then reads the whole table before it has enough rows.
+    fn model(&self, plan: &Plan, candidate: usize, generic: bool) -> Option<(f64, String)> {
         let c = &self.candidates[candidate];
         let pages = self.table_sizes.get(&c.table_oid)?.pages.max(1.0);
         let served: Vec<&String> = match c.method {
@@ -265,8 +278,16 @@ impl<'a> WhatIf<'a> {
             // Under a LIMIT the planner charges only the share of the scan it expects to
             // run before enough rows came out. A bitmap scan reads its whole index before
             // the first row (its startup), and then only that share of the heap.
-            let share = (total / node.total_cost.max(f64::MIN_POSITIVE)).min(1.0);
             let (index, heap) = self.bitmap_scan_cost(node.rows, pages, c.method);
+            if generic && c.purpose == Purpose::Trigram {
+                // The whole scan, replaced by the bitmap scan; the plan keeps at least the
+                // bitmap scan's cost.
+                saving += (node.total_cost - (index + heap))
+                    .min(total - (index + heap))
+                    .max(0.0);
+                continue;
+            }
+            let share = (total / node.total_cost.max(f64::MIN_POSITIVE)).min(1.0);
             saving += (node.total_cost * share - (index + heap * share)).max(0.0);
         }
         (saving > 0.0).then(|| {

@@ -4,7 +4,7 @@
 //! Statements that are not queries (DDL, `SET`, transaction control) are counted and left
 //! out; statements PostgreSQL's parser rejects are listed with the reason and skipped.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use brisk_pg::stats::WorkloadStatement;
 use brisk_sql::{
@@ -12,9 +12,15 @@ use brisk_sql::{
 };
 use brisk_workload::Workload;
 
-/// How many example texts (with values) of one query shape are kept: enough to tell a
-/// constant that every call repeats from a value that changes between calls.
+/// How many example texts (with values) of one query shape are kept for planning: what-if
+/// planning explains each, and five are enough to find one with typical row counts.
 const MAX_EXAMPLES: usize = 5;
+
+/// How many distinct value sets of one query shape are read to tell a constant that every
+/// call repeats (`state = 'pending'`, a partial index's `WHERE`) from a value that changes
+/// between calls. Parsing each costs about 20 µs; a capture's shape rarely has a constant
+/// that changes only after its first 200 distinct value sets.
+const MAX_VALUE_SETS: usize = 200;
 
 /// One query shape of the workload.
 #[derive(Debug, Clone)]
@@ -22,7 +28,8 @@ pub(crate) struct Query {
     pub fingerprint: String,
     /// For reports: values replaced by `$n`.
     pub normalized: String,
-    /// Texts with values, when known: from the file, or `params` written in.
+    /// Texts with values, when known: from the file, or `params` written in (at most
+    /// `MAX_EXAMPLES`, the first seen).
     pub examples: Vec<String>,
     pub calls: f64,
     /// Mean execution time per call in milliseconds, when the source measured it.
@@ -31,7 +38,8 @@ pub(crate) struct Query {
     pub rows: Option<f64>,
     /// What the statement does: from the first example, or from the normalized text.
     pub analysis: StatementAnalysis,
-    /// Per table reference of `analysis`: the constant predicates every example repeats.
+    /// Per table reference of `analysis`: the constant predicates every distinct value set
+    /// read (up to `MAX_VALUE_SETS`) repeats.
     pub fixed_constants: Vec<Vec<ConstantPredicate>>,
     /// For an `UPDATE`: the columns its `SET` changes.
     pub updated_columns: Vec<String>,
@@ -218,7 +226,9 @@ fn group(samples: impl Iterator<Item = Sample>) -> Collected {
     struct Group {
         origin: String,
         normalized: String,
-        examples: Vec<String>,
+        /// Distinct texts with values, in order of first sight, up to `MAX_VALUE_SETS`.
+        value_sets: Vec<String>,
+        seen: HashSet<String>,
         calls: f64,
         total_ms: Option<f64>,
         all_timed: bool,
@@ -246,7 +256,8 @@ fn group(samples: impl Iterator<Item = Sample>) -> Collected {
             Group {
                 origin: sample.origin.clone(),
                 normalized: sample.normalized.clone(),
-                examples: Vec::new(),
+                value_sets: Vec::new(),
+                seen: HashSet::new(),
                 calls: 0.0,
                 total_ms: None,
                 all_timed: true,
@@ -262,8 +273,8 @@ fn group(samples: impl Iterator<Item = Sample>) -> Collected {
             group.rows = Some(group.rows.unwrap_or(0.0) + rows);
         }
         if let Some(example) = sample.example {
-            if group.examples.len() < MAX_EXAMPLES && !group.examples.contains(&example) {
-                group.examples.push(example);
+            if group.value_sets.len() < MAX_VALUE_SETS && group.seen.insert(example.clone()) {
+                group.value_sets.push(example);
             }
         }
     }
@@ -271,7 +282,7 @@ fn group(samples: impl Iterator<Item = Sample>) -> Collected {
         let Some(group) = groups.remove(&fingerprint) else {
             continue;
         };
-        let text = group.examples.first().unwrap_or(&group.normalized);
+        let text = group.value_sets.first().unwrap_or(&group.normalized);
         let statements = match analyze(text) {
             Ok(statements) => statements,
             Err(e) => {
@@ -303,7 +314,7 @@ fn group(samples: impl Iterator<Item = Sample>) -> Collected {
             collected.not_queries += 1;
             continue;
         }
-        let fixed_constants = fixed_constants(&analysis, &group.examples);
+        let fixed_constants = fixed_constants(&analysis, &group.value_sets);
         let updated_columns = if analysis.kind == StatementKind::Update {
             updated_columns(text)
         } else {
@@ -316,7 +327,7 @@ fn group(samples: impl Iterator<Item = Sample>) -> Collected {
         collected.queries.push(Query {
             fingerprint,
             normalized: group.normalized,
-            examples: group.examples,
+            examples: group.value_sets.into_iter().take(MAX_EXAMPLES).collect(),
             calls: group.calls,
             mean_ms,
             rows: group.rows,
@@ -328,12 +339,22 @@ fn group(samples: impl Iterator<Item = Sample>) -> Collected {
     collected
 }
 
-/// Per table reference: the constant predicates that all examples share. Without examples
+/// Per table reference: the constant predicates that all value sets share. Without values
 /// (a normalized text), the constants the text itself holds (`deleted_at IS NULL`).
-fn fixed_constants(first: &StatementAnalysis, examples: &[String]) -> Vec<Vec<ConstantPredicate>> {
+///
+/// Every value set must repeat a constant, not nearly every one: the calls a partial index
+/// does not match fall back to another plan, often a sequential scan, and 1% of calls on a
+/// sequential scan can cost more than the index saves the other 99%.
+fn fixed_constants(
+    first: &StatementAnalysis,
+    value_sets: &[String],
+) -> Vec<Vec<ConstantPredicate>> {
     let mut fixed: Vec<Vec<ConstantPredicate>> =
         first.tables.iter().map(|t| t.constants.clone()).collect();
-    for example in examples.iter().skip(1) {
+    for example in value_sets.iter().skip(1) {
+        if fixed.iter().all(Vec::is_empty) {
+            break;
+        }
         let Ok(statements) = analyze(example) else {
             continue;
         };
@@ -478,5 +499,19 @@ mod tests {
             .map(|c| c.to_string())
             .collect();
         assert_eq!(fixed, ["archived = 'false'"]);
+    }
+
+    #[test]
+    fn a_constant_that_changes_after_the_planned_examples_is_not_fixed() {
+        let line = |user: usize, state: &str| {
+            format!("{{\"query\": \"SELECT id FROM o WHERE user_id = $1 AND state = $2\", \"params\": [\"{user}\", \"{state}\"]}}\n")
+        };
+        let mut text: String = (1..=MAX_EXAMPLES + 2).map(|u| line(u, "pending")).collect();
+        let collected = from_workload(&brisk_workload::read_jsonl(text.as_bytes()).unwrap());
+        assert_eq!(collected.queries[0].examples.len(), MAX_EXAMPLES);
+        assert_eq!(collected.queries[0].fixed_constants[0].len(), 1);
+        text.push_str(&line(99, "shipped"));
+        let collected = from_workload(&brisk_workload::read_jsonl(text.as_bytes()).unwrap());
+        assert!(collected.queries[0].fixed_constants[0].is_empty());
     }
 }
