@@ -9,6 +9,8 @@ pub enum CleanupError {
     Pg(#[from] PgError),
     #[error("{0}")]
     BadCondition(String),
+    #[error("the proxy's admin console (--proxy-admin): {0}")]
+    Console(String),
     #[error("table {table} does not exist (with the search_path of the connection); name it as schema.table")]
     NoTable { table: String },
     #[error("{table} is {kind}, not a table: name the table that holds the rows")]

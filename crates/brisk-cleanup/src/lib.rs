@@ -14,6 +14,9 @@
 //! - [`apply`] deletes. Stopped early (Ctrl-C, `--max-duration`), it is resumed by running
 //!   it again: every batch re-evaluates the condition from the smallest key, so rows already
 //!   deleted are simply not found again, and no state has to be kept between runs.
+//! - [`AppLatency`] reads the application's mean query time from a pooler's admin console
+//!   (brisk proxy's or PgBouncer's `SHOW STATS`), so [`apply`] can wait while its batches
+//!   slow the application down.
 //!
 //! Redis keys without a TTL are the other half of `brisk cleanup`; that lives with the rest
 //! of Redis, in `brisk_redis::expire`.
@@ -31,10 +34,14 @@
 //! # Ok(()) }
 //! ```
 
+mod app_latency;
 mod error;
 mod postgres;
 
+pub use app_latency::{AppLatency, MIN_QUERIES, MIN_SLOWDOWN};
+
 pub use error::CleanupError;
 pub use postgres::{
-    apply, plan, DeleteOptions, DeleteOutcome, DeletePlan, IndexAdvice, Progress, Stop, VacuumState,
+    apply, plan, DeleteOptions, DeleteOutcome, DeletePlan, IndexAdvice, Progress, Stop,
+    VacuumState, BASELINE_WINDOW,
 };

@@ -28,6 +28,7 @@ use serde::Serialize;
 use tokio_postgres::types::ToSql;
 
 use crate::error::CleanupError;
+use crate::AppLatency;
 
 /// SQLSTATEs of a batch that waited too long: `lock_not_available` (lock_timeout) and
 /// `query_canceled` (statement_timeout). Both are retried with a smaller batch.
@@ -51,7 +52,11 @@ const MAX_GROW: f64 = 1.5;
 const MIN_BATCH: u64 = 10;
 const MAX_BATCH: u64 = 100_000;
 
-/// Longest wait between two checks of the replicas' lag.
+/// How long the application's baseline is read before the first batch: long enough for a
+/// few hundred queries of a busy application, short beside the cleanup.
+pub const BASELINE_WINDOW: Duration = Duration::from_secs(2);
+
+/// Longest wait between two checks of the replicas' lag or the application's latency.
 const MAX_LAG_BACKOFF: Duration = Duration::from_secs(10);
 
 /// How long the dry run's `count(*)` may take before brisk settles for the planner's
@@ -80,6 +85,9 @@ pub struct DeleteOptions {
     pub statement_timeout: Duration,
     /// Wait while a replica lags more than this.
     pub max_replication_lag: Duration,
+    /// With an [`AppLatency`]: wait while the application's mean query time is more than
+    /// this many times its baseline (and [`crate::MIN_SLOWDOWN`] more).
+    pub max_app_slowdown: f64,
 }
 
 impl DeleteOptions {
@@ -103,6 +111,9 @@ impl DeleteOptions {
             statement_timeout: Duration::from_secs(2),
             // Replicas a few seconds behind are normal under write load; ten are not.
             max_replication_lag: Duration::from_secs(10),
+            // Twice as slow is a regression anyone would call one; below it, the batches'
+            // cost hides in the application's own variation.
+            max_app_slowdown: 2.0,
         }
     }
 }
@@ -152,6 +163,8 @@ pub struct Progress {
     pub remaining_estimate: u64,
     /// Set while waiting for replicas: their lag.
     pub waiting_for_lag: Option<Duration>,
+    /// Set while waiting for the application: its mean query time in the last window.
+    pub waiting_for_app: Option<Duration>,
 }
 
 /// Why [`apply`] stopped.
@@ -177,6 +190,13 @@ pub struct DeleteOutcome {
     pub retried_batches: u64,
     /// Time spent waiting for replicas to catch up.
     pub lag_wait_secs: f64,
+    /// With `--proxy-admin` (`app_watched`): the application's mean query time before the
+    /// first batch (milliseconds; `None` when it ran too few queries to judge), the slowest
+    /// window seen while deleting, and the time spent waiting for it to recover.
+    pub app_watched: bool,
+    pub app_baseline_ms: Option<f64>,
+    pub app_slowest_ms: Option<f64>,
+    pub app_wait_secs: f64,
     /// The longest batch (its transaction), in milliseconds.
     pub longest_batch_ms: f64,
     pub last_batch_size: u64,
@@ -565,15 +585,23 @@ async fn index_advice(
 }
 
 /// Deletes the rows of `plan` in batches. `stop` is checked between batches (set it on
-/// Ctrl-C); `on_batch` runs after each batch and while waiting for replicas. The session
-/// must not be read-only.
+/// Ctrl-C); `on_batch` runs after each batch and while waiting for replicas or the
+/// application (`app`, when given: its baseline is read first, over [`BASELINE_WINDOW`]).
+/// The session must not be read-only.
 pub async fn apply(
     session: &Session,
     plan: &DeletePlan,
     options: &DeleteOptions,
+    mut app: Option<&mut AppLatency>,
     stop: &AtomicBool,
     on_batch: &mut (dyn FnMut(&Progress) + Send),
 ) -> Result<DeleteOutcome, CleanupError> {
+    let baseline = match app.as_deref_mut() {
+        Some(app) => app.read_baseline(BASELINE_WINDOW).await?,
+        None => None,
+    };
+    let mut app_wait = Duration::ZERO;
+    let mut app_slowest: Option<Duration> = None;
     let started = Instant::now();
     let mut last_key: Option<Vec<String>> = None;
     let mut size = options.batch.clamp(MIN_BATCH, MAX_BATCH);
@@ -585,6 +613,7 @@ pub async fn apply(
         elapsed: Duration::ZERO,
         remaining_estimate: plan.matching_rows,
         waiting_for_lag: None,
+        waiting_for_app: None,
     };
     let mut retried = 0;
     let mut timeouts_in_a_row = 0;
@@ -604,6 +633,12 @@ pub async fn apply(
         }
         let waited = wait_for_replicas(session, options, stop, &mut progress, on_batch).await?;
         lag_wait += waited;
+        if let Some(app) = app.as_deref_mut() {
+            let (waited, slowest) =
+                wait_for_app(app, options, stop, &mut progress, on_batch).await?;
+            app_wait += waited;
+            app_slowest = app_slowest.max(slowest);
+        }
         if stop.load(Ordering::Relaxed) {
             break Stop::Interrupted;
         }
@@ -663,6 +698,10 @@ pub async fn apply(
         stop: stop_reason,
         retried_batches: retried,
         lag_wait_secs: lag_wait.as_secs_f64(),
+        app_watched: app.is_some(),
+        app_baseline_ms: baseline.map(|b| b.as_secs_f64() * 1000.0),
+        app_slowest_ms: app_slowest.map(|s| s.as_secs_f64() * 1000.0),
+        app_wait_secs: app_wait.as_secs_f64(),
         longest_batch_ms: longest.as_secs_f64() * 1000.0,
         last_batch_size: size,
         vacuum,
@@ -794,6 +833,46 @@ async fn wait_for_replicas(
         progress.waiting_for_lag = Some(lag);
         on_batch(progress);
         tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_LAG_BACKOFF);
+    }
+}
+
+/// Waits while the application is slower than its baseline allows (see
+/// [`AppLatency::limit`]), backing off from the pause up to [`MAX_LAG_BACKOFF`]. A window
+/// with too few queries is not judged. Returns the time waited and the slowest window.
+async fn wait_for_app(
+    app: &mut AppLatency,
+    options: &DeleteOptions,
+    stop: &AtomicBool,
+    progress: &mut Progress,
+    on_batch: &mut (dyn FnMut(&Progress) + Send),
+) -> Result<(Duration, Option<Duration>), CleanupError> {
+    let mut waited = Duration::ZERO;
+    let mut slowest = None;
+    let Some(limit) = app.limit(options.max_app_slowdown) else {
+        return Ok((waited, None));
+    };
+    let mut backoff = options.pause.max(Duration::from_millis(100));
+    loop {
+        let mean = app.window().await?;
+        slowest = slowest.max(mean);
+        // Too few queries yet: judged at a later check, when the window has enough. While
+        // waiting it is the recovery that is not known yet, so the wait goes on, as long
+        // as a window could take to fill.
+        let slow = match mean {
+            Some(mean) => mean > limit,
+            None => progress.waiting_for_app.is_some() && waited < MAX_LAG_BACKOFF * 3,
+        };
+        if !slow || stop.load(Ordering::Relaxed) {
+            progress.waiting_for_app = None;
+            return Ok((waited, slowest));
+        }
+        if let Some(mean) = mean {
+            progress.waiting_for_app = Some(mean);
+        }
+        on_batch(progress);
+        tokio::time::sleep(backoff).await;
+        waited += backoff;
         backoff = (backoff * 2).min(MAX_LAG_BACKOFF);
     }
 }

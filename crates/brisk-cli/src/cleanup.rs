@@ -81,6 +81,23 @@ pub struct CleanupArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
     max_replication_lag: Duration,
 
+    /// The admin console of the brisk proxy (or PgBouncer) in front of the application
+    /// (postgres://admin@proxy:6432/brisk): brisk reads the application's mean query time
+    /// from its SHOW STATS before the first batch and after each, and waits while it is
+    /// slower than --max-app-slowdown allows.
+    #[arg(long, value_name = "URL")]
+    proxy_admin: Option<String>,
+
+    /// With --proxy-admin: the console's name of the database to watch (every database's
+    /// sum when not given).
+    #[arg(long, value_name = "NAME", requires = "proxy_admin")]
+    proxy_database: Option<String>,
+
+    /// With --proxy-admin: wait while the application's mean query time is more than this
+    /// many times its baseline (and at least 10 ms more).
+    #[arg(long, value_name = "FACTOR", default_value_t = DeleteOptions::new("", "").max_app_slowdown)]
+    max_app_slowdown: f64,
+
     /// json: the plan and the outcome as one object (docs/cleanup.md).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -141,8 +158,12 @@ pub async fn run(args: CleanupArgs) -> anyhow::Result<ExitCode> {
         lock_timeout: Duration::from_millis(args.lock_timeout_ms.max(1)),
         statement_timeout: Duration::from_millis(args.statement_timeout_ms.max(1)),
         max_replication_lag: args.max_replication_lag,
+        max_app_slowdown: args.max_app_slowdown,
         ..DeleteOptions::new(table, condition)
     };
+    if !(args.max_app_slowdown.is_finite() && args.max_app_slowdown >= 1.0) {
+        bail!("--max-app-slowdown is a factor of 1 or more (2 waits while the application is twice as slow)");
+    }
     // The condition is refused before connecting when it is not one.
     brisk_sql::parse_predicate("t", condition).map_err(|e| anyhow::anyhow!("{e}"))?;
     let info = ConnInfo::from_env_and_str(Some(&args.url))?;
@@ -187,6 +208,16 @@ pub async fn run(args: CleanupArgs) -> anyhow::Result<ExitCode> {
             }
         }
     });
+    let mut app = match &args.proxy_admin {
+        Some(url) => {
+            let info = ConnInfo::from_env_and_str(Some(url))?;
+            let console = brisk_pg::Console::connect(&info, &SessionOptions::default()).await?;
+            let app =
+                brisk_cleanup::AppLatency::start(console, args.proxy_database.clone()).await?;
+            Some(app)
+        }
+        None => None,
+    };
     let progress = Progress::start(&format!("deleting from {}", plan.table));
     let mut on_batch = |p: &brisk_cleanup::Progress| {
         let rate = p.deleted as f64 / p.elapsed.as_secs_f64().max(1e-3);
@@ -201,6 +232,14 @@ pub async fn run(args: CleanupArgs) -> anyhow::Result<ExitCode> {
         let waiting = p
             .waiting_for_lag
             .map(|lag| format!(", waiting: a replica lags {}", seconds(lag.as_secs_f64())))
+            .or_else(|| {
+                p.waiting_for_app.map(|mean| {
+                    format!(
+                        ", waiting: the application's queries take {} ms on average",
+                        mean.as_millis()
+                    )
+                })
+            })
             .unwrap_or_default();
         progress.step(&format!(
             "deleted {} of about {} rows, {} rows/s, batch of {} keys in {} ms{eta}{waiting}",
@@ -211,7 +250,15 @@ pub async fn run(args: CleanupArgs) -> anyhow::Result<ExitCode> {
             p.last_batch.as_millis()
         ));
     };
-    let outcome = brisk_cleanup::apply(&session, &plan, &options, &stop, &mut on_batch).await;
+    let outcome = brisk_cleanup::apply(
+        &session,
+        &plan,
+        &options,
+        app.as_mut(),
+        &stop,
+        &mut on_batch,
+    )
+    .await;
     drop(progress);
     signal.abort();
     let outcome = outcome?;
@@ -327,6 +374,20 @@ fn print_outcome(plan: &DeletePlan, outcome: &DeleteOutcome) -> anyhow::Result<(
             "Waited {} for replicas to catch up.",
             seconds(outcome.lag_wait_secs)
         )?;
+    }
+    match (outcome.app_baseline_ms, outcome.app_slowest_ms) {
+        (Some(baseline), slowest) => writeln!(
+            out,
+            "The application's queries took {baseline:.1} ms on average before the first batch, {:.1} ms in the slowest window while deleting; brisk waited {} for them to recover.",
+            slowest.unwrap_or(baseline),
+            seconds(outcome.app_wait_secs)
+        )?,
+        (None, _) if outcome.app_watched => writeln!(
+            out,
+            "The application ran fewer than {} queries before the first batch: no baseline, so its latency was not watched.",
+            brisk_cleanup::MIN_QUERIES
+        )?,
+        (None, _) => {}
     }
     let resume = "run the same command again to resume: each run starts from the smallest key, and the condition finds only the rows still there";
     match outcome.stop {

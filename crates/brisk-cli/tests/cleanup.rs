@@ -447,3 +447,148 @@ fn redis_keys_without_a_ttl_get_one_and_nothing_else_changes() {
         "--table and --where are for PostgreSQL",
     );
 }
+
+/// A brisk proxy in front of `db`, logged in to the server as the sandbox's superuser, with
+/// an admin console (`admin` / `admin-secret`).
+fn proxy_for(db: &Db) -> common::ProxyProcess {
+    let (user, password, pg_port, name) = (
+        db.pg.superuser(),
+        db.pg.password().to_string(),
+        db.pg.port(),
+        db.name.clone(),
+    );
+    common::ProxyProcess::start(
+        |port| {
+            format!(
+                "listen_port = {port}\nadmin_users = [\"admin\"]\n\
+                 [databases]\n{name} = \"postgres://127.0.0.1:{pg_port}/{name}?sslmode=disable\"\n\
+                 [users]\n{user} = \"{password}\"\nadmin = \"admin-secret\"\n"
+            )
+        },
+        "warn",
+        std::process::Stdio::null(),
+    )
+}
+
+/// The application: one connection through the proxy running a short query in a loop,
+/// 50 ms long while `app_flag.slow` is true, until `stop`.
+fn app_load(
+    url: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            let mut queries = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                client
+                    .simple_query(
+                        "SELECT pg_sleep(CASE WHEN slow THEN 0.05 ELSE 0.002 END) FROM app_flag",
+                    )
+                    .await
+                    .unwrap();
+                queries += 1;
+            }
+            queries
+        })
+    })
+}
+
+/// Runs `brisk cleanup --apply` watching the application through the proxy's console; with
+/// `slow_down`, the application turns 25× slower while the cleanup runs, once its baseline
+/// is read, and recovers 3 s later. Returns the outcome.
+fn cleanup_watching_the_app(prefix: &str, slow_down: bool) -> Value {
+    let db = Db::fresh(prefix);
+    messages(&db, 30_000);
+    db.sql("CREATE TABLE app_flag (slow boolean NOT NULL); INSERT INTO app_flag VALUES (false);");
+    let proxy = proxy_for(&db);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let app_url = format!(
+        "postgres://{}:{}@127.0.0.1:{}/{}?sslmode=disable",
+        db.pg.superuser(),
+        db.pg.password(),
+        proxy.port,
+        db.name
+    );
+    let load = app_load(app_url, stop.clone());
+    let admin = format!(
+        "postgres://admin:admin-secret@127.0.0.1:{}/brisk?sslmode=disable",
+        proxy.port
+    );
+    // Small batches and long pauses: a dozen batches over several seconds.
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_brisk"))
+        .args([
+            "cleanup",
+            &db.url(),
+            "--table",
+            "messages",
+            "--where",
+            EXPIRED,
+            "--apply",
+            "--batch",
+            "100",
+            "--batch-target",
+            "20ms",
+            "--pause",
+            "500ms",
+            "--proxy-admin",
+            &admin,
+            "--proxy-database",
+            &db.name,
+            "--format",
+            "json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    if slow_down {
+        // The baseline takes the first 2 s.
+        std::thread::sleep(std::time::Duration::from_millis(3000));
+        db.sql("UPDATE app_flag SET slow = true");
+        std::thread::sleep(std::time::Duration::from_millis(3000));
+        db.sql("UPDATE app_flag SET slow = false");
+    }
+    let output = child.wait_with_output().unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let queries = load.join().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(queries > 100, "the application ran {queries} queries");
+    assert_eq!(count(&db, EXPIRED), 0);
+    assert_eq!(count(&db, "true"), 20_000);
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    report["outcome"].clone()
+}
+
+#[test]
+fn a_slower_application_behind_the_proxy_holds_the_batches_back() {
+    let outcome = cleanup_watching_the_app("cleanup_app_slow", true);
+    let baseline = outcome["app_baseline_ms"].as_f64().expect("a baseline");
+    assert!(baseline < 20.0, "{outcome}");
+    assert!(
+        outcome["app_slowest_ms"].as_f64().unwrap() > 20.0,
+        "{outcome}"
+    );
+    assert!(
+        outcome["app_wait_secs"].as_f64().unwrap() >= 1.0,
+        "brisk waited while the application was slow: {outcome}"
+    );
+}
+
+#[test]
+fn an_application_at_its_usual_speed_never_holds_the_batches_back() {
+    let outcome = cleanup_watching_the_app("cleanup_app_steady", false);
+    assert!(outcome["app_baseline_ms"].as_f64().is_some(), "{outcome}");
+    assert_eq!(outcome["app_wait_secs"], 0.0, "{outcome}");
+}

@@ -28,4 +28,4 @@ pub mod stats;
 pub mod tls;
 
 pub use error::{PgError, INSUFFICIENT_PRIVILEGE};
-pub use session::{ServerInfo, Session, SessionOptions, MIN_SERVER_VERSION};
+pub use session::{Console, ServerInfo, Session, SessionOptions, MIN_SERVER_VERSION};

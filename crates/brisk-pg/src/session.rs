@@ -80,39 +80,7 @@ pub struct Session {
 impl Session {
     /// Connects to the server `info` describes. Must run inside a tokio runtime.
     pub async fn connect(info: &ConnInfo, options: &SessionOptions) -> Result<Session, PgError> {
-        let target = info.redacted();
-        let tls = tls::connector(info, &target)?;
-        // libpq looks up the password per host (the password file may hold a different one
-        // for each), while a tokio-postgres config has one; so hosts are tried one by one,
-        // in order, as libpq does.
-        let mut last_error = None;
-        let mut connected = None;
-        for host in &info.hosts {
-            match to_config(info, host, options).connect(tls.clone()).await {
-                Ok(pair) => {
-                    connected = Some(pair);
-                    break;
-                }
-                Err(e) => {
-                    last_error = Some(classify_connect_error(e, info, host, &target, options))
-                }
-            }
-        }
-        let (client, connection) = match (connected, last_error) {
-            (Some(pair), _) => pair,
-            (None, Some(error)) => return Err(error),
-            (None, None) => {
-                return Err(PgError::Unreachable {
-                    target,
-                    reason: "the connection string names no host".into(),
-                })
-            }
-        };
-        let connection = tokio::spawn(async move {
-            // Errors here surface on the next query through the client, with context.
-            let _ = connection.await;
-        });
-
+        let (client, connection, target) = open(info, options).await?;
         let mut session = Session {
             client,
             server: ServerInfo {
@@ -223,6 +191,91 @@ impl Session {
             .query(sql, params)
             .await
             .map_err(|e| PgError::query(context, e))
+    }
+}
+
+/// Opens a connection as libpq would (hosts in order, TLS per `sslmode`), without running
+/// anything on it.
+async fn open(
+    info: &ConnInfo,
+    options: &SessionOptions,
+) -> Result<(Client, tokio::task::JoinHandle<()>, String), PgError> {
+    let target = info.redacted();
+    let tls = tls::connector(info, &target)?;
+    // libpq looks up the password per host (the password file may hold a different one
+    // for each), while a tokio-postgres config has one; so hosts are tried one by one,
+    // in order, as libpq does.
+    let mut last_error = None;
+    let mut connected = None;
+    for host in &info.hosts {
+        match to_config(info, host, options).connect(tls.clone()).await {
+            Ok(pair) => {
+                connected = Some(pair);
+                break;
+            }
+            Err(e) => last_error = Some(classify_connect_error(e, info, host, &target, options)),
+        }
+    }
+    let (client, connection) = match (connected, last_error) {
+        (Some(pair), _) => pair,
+        (None, Some(error)) => return Err(error),
+        (None, None) => {
+            return Err(PgError::Unreachable {
+                target,
+                reason: "the connection string names no host".into(),
+            })
+        }
+    };
+    let connection = tokio::spawn(async move {
+        // Errors here surface on the next query through the client, with context.
+        let _ = connection.await;
+    });
+
+    Ok((client, connection, target))
+}
+
+/// A connection to something that speaks PostgreSQL's protocol but is not PostgreSQL: the
+/// admin console of a pooler (brisk proxy's, PgBouncer's), which answers only simple `SHOW`
+/// commands, so none of [`Session`]'s settings or checks are run on it.
+pub struct Console {
+    client: Client,
+    connection: tokio::task::JoinHandle<()>,
+}
+
+impl Console {
+    /// Connects to the console `info` describes (its database is the console's, `brisk` or
+    /// `pgbouncer`).
+    pub async fn connect(info: &ConnInfo, options: &SessionOptions) -> Result<Console, PgError> {
+        let (client, connection, _) = open(info, options).await?;
+        Ok(Console { client, connection })
+    }
+
+    /// Runs one console command; each row as its columns' names and values.
+    pub async fn show(&self, command: &str) -> Result<Vec<Vec<(String, String)>>, PgError> {
+        let messages = self
+            .client
+            .simple_query(command)
+            .await
+            .map_err(|e| PgError::query(command, e))?;
+        Ok(messages
+            .iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                    row.columns()
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| (c.name().to_string(), row.get(i).unwrap_or("").to_string()))
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .collect())
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        self.connection.abort();
     }
 }
 
