@@ -16,6 +16,7 @@ mod man;
 mod output;
 mod proxy;
 mod redis;
+mod tune;
 
 use std::process::ExitCode;
 
@@ -68,6 +69,9 @@ enum Command {
     /// SIGHUP reloads the configuration; SIGTERM and SIGINT stop accepting clients and let
     /// those connected finish their transactions.
     Proxy(proxy::ProxyArgs),
+    /// PostgreSQL settings from the machine (PGTune's formulas) and from the server's own
+    /// evidence: checkpoints, temp files, cache hits, idle sessions. Prints; never applies.
+    Tune(tune::TuneArgs),
     /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
     Completions(completions::CompletionsArgs),
     /// Print brisk's man page (roff), or a subcommand's.
@@ -92,6 +96,7 @@ fn main() -> ExitCode {
         Command::Cleanup(args) => block_on(cleanup::run(args)),
         Command::Lint(args) => lint::run(args),
         Command::Redis(args) => block_on(redis::run(args)),
+        Command::Tune(args) => block_on(tune::run(args)),
         // The proxy sizes its own runtime from its configuration.
         Command::Proxy(args) => proxy::main(args),
         Command::Completions(args) => completions::run(args, Cli::command()),

@@ -610,8 +610,17 @@ fn temp_files(t: &mut Proposals, options: &LiveOptions, global_kb: u64, headroom
             .max(1);
         // What this role's sessions add over the global work_mem may not exceed what RAM
         // has left.
-        let cap_kb = global_kb + left_kb / (sessions * WORK_MEM_FACTOR);
+        let cap_kb = (global_kb + left_kb / (sessions * WORK_MEM_FACTOR)) / 1024 * 1024;
         let proposed_kb = wanted_kb.min(cap_kb);
+        if wanted_kb <= global_kb {
+            t.notes.push(format!(
+                "{}'s spills (at most {} per call) fit in the proposed global work_mem of {}",
+                spill.role,
+                format_kb(spill.worst_bytes_per_call / 1024),
+                format_kb(global_kb)
+            ));
+            continue;
+        }
         if proposed_kb <= role_kb.max(global_kb) {
             continue;
         }
@@ -634,13 +643,16 @@ fn temp_files(t: &mut Proposals, options: &LiveOptions, global_kb: u64, headroom
             ));
         }
         let current = facts.role_work_mem.get(&spill.role).cloned();
+        let global_now = facts
+            .setting_kb("work_mem")
+            .map_or_else(|| "?".to_string(), format_kb);
         t.recommendations.push(Recommendation {
             setting: "work_mem".to_string(),
             scope: Scope::Role(spill.role.clone()),
             current: Some(
                 current
                     .clone()
-                    .unwrap_or_else(|| format!("{} (global)", format_kb(global_kb))),
+                    .unwrap_or_else(|| format!("{global_now} (global)")),
             ),
             proposed: format_kb(proposed_kb),
             rule: "temp-files",
