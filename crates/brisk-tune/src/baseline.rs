@@ -73,13 +73,15 @@ impl Disk {
 
 /// The size of the data against RAM, PGTune's three choices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
 pub enum DataSize {
     /// All databases together are smaller than RAM.
+    #[serde(rename = "less-than-ram")]
     LessThanRam,
     /// One to three times RAM (PGTune's default).
+    #[serde(rename = "up-to-3x-ram")]
     UpTo3xRam,
     /// More than three times RAM.
+    #[serde(rename = "more-than-3x-ram")]
     MoreThan3xRam,
 }
 

@@ -167,7 +167,12 @@ pub fn offline(profile: &Profile) -> Tuning {
         machine: Machine {
             ram_bytes: profile.ram_bytes,
             cpus: profile.cpus.unwrap_or(0),
-            source: "--ram and --cpus".to_string(),
+            source: if profile.cpus.is_some() {
+                "--ram and --cpus"
+            } else {
+                "--ram"
+            }
+            .to_string(),
         },
         profile: profile.clone(),
         recommendations,

@@ -100,7 +100,7 @@ pub async fn read_facts(
     let row = &session
         .query(
             "database sizes and statistics",
-            "SELECT (SELECT sum(pg_database_size(oid))::bigint FROM pg_database WHERE datallowconn),
+            "/* brisk */ SELECT (SELECT sum(pg_database_size(oid))::bigint FROM pg_database WHERE datallowconn),
                     coalesce(sum(temp_files), 0)::bigint, coalesce(sum(temp_bytes), 0)::bigint,
                     coalesce(sum(blks_hit), 0)::bigint, coalesce(sum(blks_read), 0)::bigint,
                     pg_backend_pid()
@@ -115,12 +115,12 @@ pub async fn read_facts(
     let (checkpoints_view, sql) = if server.version_num >= 170_000 {
         (
             "pg_stat_checkpointer",
-            "SELECT num_timed, num_requested FROM pg_stat_checkpointer",
+            "/* brisk */ SELECT num_timed, num_requested FROM pg_stat_checkpointer",
         )
     } else {
         (
             "pg_stat_bgwriter",
-            "SELECT checkpoints_timed, checkpoints_req FROM pg_stat_bgwriter",
+            "/* brisk */ SELECT checkpoints_timed, checkpoints_req FROM pg_stat_bgwriter",
         )
     };
     let row = &session.query("checkpoint statistics", sql, &[]).await?[0];
@@ -129,7 +129,7 @@ pub async fn read_facts(
     let role_work_mem = session
         .query(
             "role settings",
-            "SELECT r.rolname, split_part(c, '=', 2)
+            "/* brisk */ SELECT r.rolname, split_part(c, '=', 2)
                FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole,
                     unnest(s.setconfig) c
               WHERE c LIKE 'work_mem=%'",
@@ -164,7 +164,7 @@ async fn read_settings(session: &Session) -> Result<HashMap<String, PgSetting>, 
     let rows = session
         .query(
             "pg_settings",
-            "SELECT name, setting, unit, source, context, pending_restart, sourcefile FROM pg_settings",
+            "/* brisk */ SELECT name, setting, unit, source, context, pending_restart, sourcefile FROM pg_settings",
             &[],
         )
         .await?;
@@ -194,7 +194,7 @@ async fn read_role_spills(
     let installed = session
         .query(
             "pg_stat_statements presence",
-            "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+            "/* brisk */ SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
               WHERE e.extname = 'pg_stat_statements'",
             &[],
         )
@@ -208,10 +208,10 @@ async fn read_role_spills(
         .unwrap_or(8192);
     let schema = schema.replace('"', "\"\"");
     let sql = format!(
-        "WITH s AS (
+        "/* brisk */ WITH s AS (
            SELECT r.rolname, s.query, s.calls, s.temp_blks_written
              FROM \"{schema}\".pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid
-            WHERE s.temp_blks_written > 0 AND s.calls > 0)
+            WHERE s.temp_blks_written > 0 AND s.calls > 0 AND s.query NOT LIKE '/* brisk */%')
          SELECT rolname, sum(temp_blks_written)::bigint, sum(calls)::bigint,
                 (array_agg(query ORDER BY temp_blks_written::float8 / calls DESC))[1],
                 max(temp_blks_written::float8 / calls)::bigint
@@ -252,7 +252,7 @@ async fn sample_activity(
         let rows = session
             .query(
                 "pg_stat_activity sample",
-                "SELECT coalesce(usename, ''), state FROM pg_stat_activity
+                "/* brisk */ SELECT coalesce(usename, ''), state FROM pg_stat_activity
                   WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
                 &[],
             )
@@ -299,7 +299,7 @@ async fn current_wal_lsn(session: &Session) -> Result<Option<u64>, PgError> {
     let rows = session
         .query(
             "WAL position",
-            "SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint",
+            "/* brisk */ SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint",
             &[],
         )
         .await?;

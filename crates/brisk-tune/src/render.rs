@@ -30,6 +30,14 @@ fn subject(r: &Recommendation) -> String {
     }
 }
 
+/// An enum as its serde name: `web`, `ssd`, `up-to-3x-ram`.
+fn word(value: &impl serde::Serialize) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
 /// For people: a header, then one block per setting.
 pub fn text(tuning: &Tuning) -> String {
     let mut out = String::new();
@@ -63,8 +71,10 @@ pub fn text(tuning: &Tuning) -> String {
     );
     let _ = writeln!(
         out,
-        "profile: {:?} workload, {:?} disk, data {:?}\n",
-        tuning.profile.workload, tuning.profile.disk, tuning.profile.data_size
+        "profile: {} workload, {} disk, data {}\n",
+        word(&tuning.profile.workload),
+        word(&tuning.profile.disk),
+        word(&tuning.profile.data_size)
     );
     if tuning.recommendations.is_empty() {
         out.push_str("Nothing to change.\n");

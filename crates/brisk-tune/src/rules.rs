@@ -64,10 +64,10 @@ impl Default for LiveOptions {
 /// Sorts and hashes per query that may each take work_mem (PGTune's factor 3).
 const WORK_MEM_FACTOR: u64 = 3;
 
-/// An in-memory sort or hash needs more than the temp file it would write: tuples carry
-/// headers and pointers the on-disk format drops. 2 is what scripts/bench-tune measured for
-/// a sort of narrow rows (docs/tune.md).
-const MEMORY_PER_SPILLED_BYTE: u64 = 2;
+/// An in-memory sort needs more than the temp file it would write: tuples carry headers and
+/// pointers the on-disk format drops. scripts/bench-tune measured 2.4 for a sort of
+/// 1,000,000 md5 strings (a quicksort in 102,702 kB against 43,493,668 temp bytes per call).
+const MEMORY_PER_SPILLED_BYTE: f64 = 2.4;
 
 /// Why PGTune sets each setting, in a line.
 pub fn baseline_why(name: &str) -> &'static str {
@@ -599,7 +599,8 @@ fn temp_files(t: &mut Proposals, options: &LiveOptions, global_kb: u64, headroom
             .and_then(|v| crate::value::parse_size(v).ok().map(|b| b / 1024))
             .unwrap_or(global_kb);
         let wanted_kb = round_up_kb(
-            (spill.worst_bytes_per_call / 1024 * MEMORY_PER_SPILLED_BYTE).next_power_of_two(),
+            ((spill.worst_bytes_per_call as f64 / 1024.0 * MEMORY_PER_SPILLED_BYTE) as u64)
+                .next_power_of_two(),
         );
         let sessions = facts
             .activity
