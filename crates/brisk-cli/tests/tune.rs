@@ -102,14 +102,15 @@ fn a_quiet_server_gets_no_evidence_advice_and_a_worst_case_within_ram() {
     );
     assert_eq!(tuning["machine"]["source"], "--ram and --cpus");
     // work_mem: PGTune's formula for 1 GB, 2 sessions + 8 worker processes, mixed workload:
-    // (1 GB - 256 MB) / (10 x 3) / 2 = 13107 kB, the data being smaller than RAM x 1.3.
+    // (1 GB - 256 MB) / (10 x 3) = 26214 kB, / 2 for mixed = 13107 kB, x 1.3 as the data is
+    // smaller than RAM = 17039 kB, rounded down to a whole MB: 16MB.
     let work_mem = tuning["recommendations"]
         .as_array()
         .unwrap()
         .iter()
         .find(|r| r["setting"] == "work_mem" && r["scope"]["kind"] == "server")
         .expect("work_mem from the formula");
-    assert_eq!(work_mem["proposed"], "17039kB");
+    assert_eq!(work_mem["proposed"], "16MB");
     assert_eq!(work_mem["current"], "4MB");
     assert_eq!(work_mem["takes"], "reload");
 }
@@ -200,7 +201,10 @@ fn a_role_whose_sorts_spill_gets_its_own_work_mem_not_a_global_one() {
     );
     assert!(small["memory"]["worst_case_bytes"].as_u64().unwrap() <= 1 << 30);
 
-    // The statements and their rollback.
+    // The statements and their rollback. A value set with ALTER SYSTEM before is restored,
+    // not reset to postgresql.conf's.
+    db.sql("ALTER SYSTEM SET max_wal_size = '2GB';");
+    db.sql("SELECT pg_reload_conf();");
     let dir = tempfile::tempdir().unwrap();
     let rollback = dir.path().join("rollback.sql");
     let rollback_arg = rollback.to_str().unwrap();

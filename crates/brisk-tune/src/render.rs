@@ -66,7 +66,7 @@ pub fn text(tuning: &Tuning) -> String {
     let _ = writeln!(
         out,
         "machine: {} RAM, {cpus} (from {})",
-        crate::value::format_kb(m.ram_bytes / 1024),
+        brisk_report::format_bytes(m.ram_bytes as f64),
         m.source
     );
     let _ = writeln!(
@@ -103,7 +103,7 @@ pub fn text(tuning: &Tuning) -> String {
         }
     }
     if let Some(m) = &tuning.memory {
-        let kb = |b: u64| crate::value::format_kb(b / 1024);
+        let kb = |b: u64| brisk_report::format_bytes(b as f64);
         let _ = writeln!(
             out,
             "\nworst-case memory: {} of {} RAM = shared_buffers {} + {} sessions x work_mem {} x {} + {} autovacuum workers x {}{}",

@@ -128,6 +128,23 @@ fn round_up_kb(kb: u64) -> u64 {
     kb.div_ceil(step) * step
 }
 
+/// A measured machine has RAM like 24,683,784 kB, and PGTune's fractions of it are no
+/// rounder: sizes from 16 MB are rounded down to a whole MB, which changes them by under 0.1%.
+fn readable(value: &Value) -> Value {
+    match value {
+        Value::Kb(kb) => Value::Kb(readable_kb(*kb)),
+        other => other.clone(),
+    }
+}
+
+fn readable_kb(kb: u64) -> u64 {
+    if kb >= 16 << 10 {
+        kb / 1024 * 1024
+    } else {
+        kb
+    }
+}
+
 /// The tuning of a live server.
 pub fn tune(
     facts: &Facts,
@@ -163,6 +180,7 @@ pub fn tune(
         if special || (needs_disk && options.disk.is_none()) {
             continue;
         }
+        let value = readable(&setting.value);
         let confidence = if matches!(
             name,
             "jit" | "default_statistics_target" | "min_wal_size" | "wal_level" | "max_wal_senders"
@@ -174,7 +192,7 @@ pub fn tune(
         };
         t.propose(
             name,
-            &setting.value,
+            &value,
             "baseline",
             baseline_why(name).to_string(),
             Vec::new(),
@@ -185,8 +203,12 @@ pub fn tune(
         t.notes.push("random_page_cost and effective_io_concurrency are left alone: brisk cannot see the disk; give --disk ssd|nvme|hdd|san".to_string());
     }
 
-    let baseline_kb = |name: &str| match base.iter().find(|s| s.name == name).map(|s| &s.value) {
-        Some(Value::Kb(kb)) => *kb,
+    let baseline_kb = |name: &str| match base
+        .iter()
+        .find(|s| s.name == name)
+        .map(|s| readable(&s.value))
+    {
+        Some(Value::Kb(kb)) => kb,
         _ => 0,
     };
     let shared_buffers_kb = shared_buffers(&mut t, options, baseline_kb("shared_buffers"));
@@ -214,13 +236,13 @@ pub fn tune(
         )
     };
     let workers = facts.setting_u64("max_worker_processes").unwrap_or(8);
-    let mut work_mem_kb = baseline::work_mem_kb(
+    let mut work_mem_kb = readable_kb(baseline::work_mem_kb(
         ram_kb,
         shared_buffers_kb,
         sessions + workers,
         options.workload,
         data_size,
-    );
+    ));
     let maintenance_kb = t.proposed_kb("maintenance_work_mem").unwrap_or(65_536);
     let autovacuum_kb = match t.proposed_kb("autovacuum_work_mem") {
         Some(kb) => kb,
@@ -417,7 +439,11 @@ fn shared_buffers(t: &mut Proposals, options: &LiveOptions, baseline_kb: u64) ->
         bytes("shared_buffers now", current_kb),
     ];
     let measured = facts.blks_read >= options.cache_min_reads;
-    if measured && hit_pct < options.cache_hit_min_pct {
+    // When all data fits in shared_buffers, misses come from the ring buffers of bulk reads
+    // and writes (a seq scan of a large table, COPY, CREATE TABLE AS), which a larger
+    // setting does not change.
+    let fits = facts.data_bytes <= current_kb * 1024;
+    if measured && hit_pct < options.cache_hit_min_pct && !fits {
         if current_kb < baseline_kb {
             t.propose(
                 "shared_buffers",
@@ -438,7 +464,7 @@ fn shared_buffers(t: &mut Proposals, options: &LiveOptions, baseline_kb: u64) ->
         ));
         return current_kb;
     }
-    if measured && facts.data_bytes <= current_kb * 1024 {
+    if measured && fits {
         t.notes.push(format!(
             "shared_buffers stays at {}: all databases ({}) fit in it and {hit_pct:.1}% of reads hit it",
             format_kb(current_kb),
@@ -629,7 +655,7 @@ fn temp_files(t: &mut Proposals, options: &LiveOptions, global_kb: u64, headroom
         left_kb = left_kb.saturating_sub(added);
         extra_kb += added;
         let mut why = format!(
-            "{}'s statements wrote {} of temp files in {} calls; the worst writes {} per call (\"{}\"). An in-memory sort or hash needs about {MEMORY_PER_SPILLED_BYTE}x its temp file, so this role gets work_mem = {} in its own sessions only",
+            "{}'s statements wrote {} of temp files in {} calls; the worst writes {} per call (\"{}\"). An in-memory sort or hash needs about {MEMORY_PER_SPILLED_BYTE}x its temp file, so this role gets work_mem = {} in its own sessions only. It removes the temp files; it is not always faster: a larger work_mem can turn a parallel sort into a serial one (scripts/bench-tune measured that), so compare EXPLAIN ANALYZE of the statement with SET work_mem first",
             spill.role,
             format_kb(spill.temp_bytes / 1024),
             spill.calls,
