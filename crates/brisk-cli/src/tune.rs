@@ -70,14 +70,14 @@ pub struct TuneArgs {
     #[arg(long, value_name = "WORKLOAD")]
     workload: Option<String>,
 
-    /// Offline: the PostgreSQL major version.
-    #[arg(long, value_name = "MAJOR", default_value_t = 17)]
-    pg_version: u32,
+    /// Offline: the PostgreSQL major version [default: 17] (live, brisk reads it).
+    #[arg(long, value_name = "MAJOR")]
+    pg_version: Option<u32>,
 
     /// Offline: all databases against RAM: less-than-ram, up-to-3x-ram or more-than-3x-ram
-    /// (live, brisk measures it).
-    #[arg(long, value_name = "SIZE", default_value = "up-to-3x-ram")]
-    data_size: String,
+    /// [default: up-to-3x-ram] (live, brisk measures it).
+    #[arg(long, value_name = "SIZE")]
+    data_size: Option<String>,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = TuneFormat::Text)]
@@ -168,14 +168,14 @@ pub async fn run(args: TuneArgs) -> anyhow::Result<ExitCode> {
             connections: args.connections,
             disk: disk.unwrap_or(Disk::Ssd),
             workload: args.workload(Workload::Web)?,
-            pg_major: args.pg_version,
-            data_size: DataSize::parse(&args.data_size)
+            pg_major: args.pg_version.unwrap_or(17),
+            data_size: DataSize::parse(args.data_size.as_deref().unwrap_or("up-to-3x-ram"))
                 .map_err(|e| anyhow::anyhow!("--data-size: {e}"))?,
         };
         if !(10..=18).contains(&profile.pg_major) {
             bail!(
                 "--pg-version {}: PGTune's formulas cover 10 to 18",
-                args.pg_version
+                profile.pg_major
             );
         }
         brisk_tune::offline(&profile)
@@ -186,6 +186,16 @@ pub async fn run(args: TuneArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn live(args: &TuneArgs, ram: Option<u64>, disk: Option<Disk>) -> anyhow::Result<Tuning> {
+    // What brisk reads from the server is not taken from flags: say so rather than ignore them.
+    for (given, flag) in [
+        (args.connections.is_some(), "--connections"),
+        (args.pg_version.is_some(), "--pg-version"),
+        (args.data_size.is_some(), "--data-size"),
+    ] {
+        if given {
+            bail!("{flag} is for offline tuning; on a live server brisk reads it from the server");
+        }
+    }
     if !(args.sample_secs.is_finite() && (0.0..=600.0).contains(&args.sample_secs)) {
         bail!("--sample-secs {}: give 0 to 600 seconds", args.sample_secs);
     }

@@ -373,6 +373,17 @@ fn bad_input_is_one_line_and_exit_2() {
         &["tune", "--ram", "16GB", "--data-size", "huge"],
         &["tune", "--ram", "16GB", "--rollback", "x.sql"],
         &["tune"],
+        &[
+            "tune",
+            "postgres://nobody@127.0.0.1:1/x",
+            "--connections",
+            "100",
+        ],
+        &[
+            "tune",
+            "postgres://nobody@127.0.0.1:1/x",
+            "--sample-secs=-1",
+        ],
     ] {
         let output = brisk(args);
         let stderr = String::from_utf8_lossy(&output.stderr);
