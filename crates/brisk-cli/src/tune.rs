@@ -10,7 +10,7 @@ use brisk_pg::SessionOptions;
 use brisk_tune::baseline::{DataSize, Disk, Profile, Workload};
 use brisk_tune::rules::{LiveOptions, RULES};
 use brisk_tune::value::parse_size;
-use brisk_tune::{Machine, TuneError, Tuning};
+use brisk_tune::Tuning;
 use clap::{Args, ValueEnum};
 
 use crate::connect::{connect, nothing_named};
@@ -219,30 +219,7 @@ async fn live(args: &TuneArgs, ram: Option<u64>, disk: Option<Disk>) -> anyhow::
     )
     .await?;
     drop(progress);
-    let detected = brisk_tune::machine::detect(Path::new("/"), facts.backend_pid);
-    let machine = match (ram, args.cpus, detected) {
-        (Some(ram_bytes), Some(cpus), _) => Machine {
-            ram_bytes,
-            cpus,
-            source: "--ram and --cpus".to_string(),
-        },
-        (ram, cpus, Some(found)) => Machine {
-            ram_bytes: ram.unwrap_or(found.ram_bytes),
-            cpus: cpus.unwrap_or(found.cpus),
-            source: match (ram, cpus) {
-                (Some(_), _) => format!("--ram; CPUs from {}", found.source),
-                (_, Some(_)) => format!("--cpus; RAM from {}", found.source),
-                _ => found.source,
-            },
-        },
-        (_, _, None) => {
-            return Err(TuneError::MachineUnknown(format!(
-                "the server's process (pid {}) is not on this machine",
-                facts.backend_pid
-            ))
-            .into())
-        }
-    };
+    let machine = brisk_tune::machine::resolve(ram, args.cpus, Path::new("/"), facts.backend_pid)?;
     Ok(brisk_tune::rules::tune(
         &facts,
         &machine,

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::TuneError;
+
 /// How much the server may use, and where brisk learned it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Machine {
@@ -13,6 +15,38 @@ pub struct Machine {
     pub cpus: u64,
     /// Said in the report: "--ram and --cpus", or the files read.
     pub source: String,
+}
+
+/// The machine to tune for: `--ram` and `--cpus` when both are given; otherwise what
+/// [`detect`] finds for the server's backend `pid`, with either flag replacing its part. A
+/// server that is not on this machine needs both flags: brisk does not guess.
+pub fn resolve(
+    ram_bytes: Option<u64>,
+    cpus: Option<u64>,
+    root: &Path,
+    pid: u32,
+) -> Result<Machine, TuneError> {
+    if let (Some(ram_bytes), Some(cpus)) = (ram_bytes, cpus) {
+        return Ok(Machine {
+            ram_bytes,
+            cpus,
+            source: "--ram and --cpus".to_string(),
+        });
+    }
+    let found = detect(root, pid).ok_or_else(|| {
+        TuneError::MachineUnknown(format!(
+            "the server's process (pid {pid}) is not on this machine"
+        ))
+    })?;
+    Ok(Machine {
+        ram_bytes: ram_bytes.unwrap_or(found.ram_bytes),
+        cpus: cpus.unwrap_or(found.cpus),
+        source: match (ram_bytes, cpus) {
+            (Some(_), _) => format!("--ram; CPUs from {}", found.source),
+            (_, Some(_)) => format!("--cpus; RAM from {}", found.source),
+            _ => found.source,
+        },
+    })
 }
 
 /// Reads the limits of process `pid` (a PostgreSQL backend) under `root` (`/` on a real
@@ -256,5 +290,12 @@ mod tests {
         write(dir.path(), "proc/78/cmdline", "bash\0");
         assert!(detect(dir.path(), 78).is_none());
         assert!(detect(dir.path(), 79).is_none());
+        // Not here: both flags are needed, one is not enough.
+        assert!(resolve(Some(1 << 30), None, dir.path(), 78).is_err());
+        let given = resolve(Some(1 << 30), Some(2), dir.path(), 78).unwrap();
+        assert_eq!((given.ram_bytes, given.cpus), (1 << 30, 2));
+        // Here: a flag replaces only its part.
+        let mixed = resolve(None, Some(3), dir.path(), 77).unwrap();
+        assert_eq!((mixed.ram_bytes, mixed.cpus), (65_536_000 * 1024, 3));
     }
 }
