@@ -15,13 +15,14 @@ use clap::{Args, ValueEnum};
 
 use crate::connect::{connect, nothing_named};
 use crate::output::{list_checks, Format};
+use crate::redis::Role;
 
 const EXAMPLES: &str = "\
 Examples:
   brisk tune --ram 16GB --cpus 4 --connections 200 --disk ssd --workload web
   brisk tune postgres://postgres@localhost/app
-  brisk tune postgres://postgres@db.internal/app --ram 32GB --cpus 8 --disk nvme --workload oltp
-  brisk tune URL --format alter-system --rollback rollback.sql > tune.sql";
+  brisk tune URL --format alter-system --rollback rollback.sql > tune.sql
+  brisk tune --redis redis://cache.internal:6379 --ram 8GB";
 
 /// The thresholds' defaults, from the library (each says where its number comes from).
 fn defaults() -> LiveOptions {
@@ -87,6 +88,15 @@ pub struct TuneArgs {
     /// overwritten).
     #[arg(long, value_name = "FILE")]
     rollback: Option<PathBuf>,
+
+    /// Tune this Redis instead (redis://host:6379): maxmemory with headroom for forks and
+    /// replication, and the eviction policy of a cache or a store.
+    #[arg(long, value_name = "URL", conflicts_with = "url")]
+    redis: Option<String>,
+
+    /// With --redis: whether it is a cache (the rule brisk redis uses when auto).
+    #[arg(long, value_enum, default_value_t = Role::Auto)]
+    role: Role,
 
     /// Print the rules and exit.
     #[arg(long)]
@@ -158,7 +168,10 @@ pub async fn run(args: TuneArgs) -> anyhow::Result<ExitCode> {
     // Validate every flag before connecting, so a typo fails fast.
     let ram = args.ram_bytes()?;
     let disk = args.disk()?;
-    let tuning = if args.url.is_none() && nothing_named(None) {
+    let tuning = if let Some(url) = &args.redis {
+        let target = brisk_redis::RedisTarget::parse(url)?;
+        brisk_tune::redis::tune(&target, args.role.cache_role(), ram).await?
+    } else if args.url.is_none() && nothing_named(None) {
         let Some(ram_bytes) = ram else {
             bail!("give a server (brisk tune postgres://...) or, offline, the machine with --ram 16GB");
         };

@@ -392,3 +392,126 @@ fn bad_input_is_one_line_and_exit_2() {
         assert!(stderr.starts_with("brisk: "), "{args:?}: {stderr}");
     }
 }
+
+fn redis_cli(redis: &brisk_sandbox::Redis, args: &[&str]) -> String {
+    redis
+        .cli(args)
+        .unwrap_or_else(|e| panic!("redis-cli {args:?}: {e}"))
+}
+
+/// `brisk tune --redis URL --ram 1GB --format json`.
+fn tune_redis(redis: &brisk_sandbox::Redis) -> Value {
+    let url = redis.url();
+    let output = brisk(&["tune", "--redis", &url, "--ram", "1GB", "--format", "json"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON")
+}
+
+fn setting<'a>(tuning: &'a Value, name: &str) -> Option<&'a Value> {
+    tuning["recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["setting"] == name)
+}
+
+#[test]
+fn a_redis_cache_without_a_limit_gets_maxmemory_and_an_evicting_policy() {
+    let redis = brisk_sandbox::Redis::start().expect("redis starts");
+    redis_cli(&redis, &["CONFIG", "SET", "maxmemory", "0"]);
+    redis_cli(&redis, &["CONFIG", "SET", "maxmemory-policy", "noeviction"]);
+    redis_cli(
+        &redis,
+        &[
+            "EVAL",
+            "for i = 1, 200 do redis.call('SET', 'page:' .. i, 'x', 'EX', 3600) end",
+            "0",
+        ],
+    );
+    let tuning = tune_redis(&redis);
+    // 1 GB less 10% = 966,367,641 bytes, less the 1 MB default repl-backlog-size, in whole
+    // MB: 920. No persistence in the sandbox, so no halving for a fork.
+    let maxmemory = setting(&tuning, "maxmemory").expect("maxmemory");
+    assert_eq!(maxmemory["current"], "0");
+    assert_eq!(maxmemory["proposed"], "920mb");
+    let policy = setting(&tuning, "maxmemory-policy").expect("policy");
+    assert_eq!(policy["current"], "noeviction");
+    assert_eq!(policy["proposed"], "allkeys-lru");
+    // The same judgement as brisk redis, with its note.
+    assert!(tuning["notes"]
+        .to_string()
+        .contains("Judged as a cache: 100% of its keys have a TTL"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let undo = dir.path().join("undo.redis");
+    let url = redis.url();
+    let output = brisk(&[
+        "tune",
+        "--redis",
+        &url,
+        "--ram",
+        "1GB",
+        "--format",
+        "alter-system",
+        "--rollback",
+        undo.to_str().unwrap(),
+    ]);
+    let commands = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(
+        commands,
+        "CONFIG SET maxmemory 920mb\nCONFIG SET maxmemory-policy allkeys-lru\nCONFIG REWRITE\n"
+    );
+    let undo = std::fs::read_to_string(undo).unwrap();
+    assert!(undo.contains("CONFIG SET maxmemory 0\n"), "{undo}");
+    assert!(
+        undo.contains("CONFIG SET maxmemory-policy noeviction\n"),
+        "{undo}"
+    );
+    // Nothing was applied.
+    assert_eq!(
+        redis_cli(&redis, &["CONFIG", "GET", "maxmemory"])
+            .lines()
+            .nth(1),
+        Some("0")
+    );
+}
+
+#[test]
+fn a_redis_store_that_evicts_gets_noeviction_and_a_sane_limit_stays() {
+    let redis = brisk_sandbox::Redis::start().expect("redis starts");
+    redis_cli(&redis, &["CONFIG", "SET", "maxmemory", "256mb"]);
+    redis_cli(
+        &redis,
+        &["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"],
+    );
+    redis_cli(
+        &redis,
+        &[
+            "EVAL",
+            "for i = 1, 200 do redis.call('RPUSH', 'queue:' .. i, 'job') end",
+            "0",
+        ],
+    );
+    let output = brisk(&[
+        "tune",
+        "--redis",
+        &redis.url(),
+        "--ram",
+        "1GB",
+        "--role",
+        "store",
+        "--format",
+        "json",
+    ]);
+    assert!(output.status.success());
+    let tuning: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let policy = setting(&tuning, "maxmemory-policy").expect("policy");
+    assert_eq!(policy["proposed"], "noeviction");
+    assert_eq!(policy["confidence"], "high");
+    // 256mb is within 920mb: no change proposed.
+    assert!(setting(&tuning, "maxmemory").is_none(), "{tuning:#}");
+}

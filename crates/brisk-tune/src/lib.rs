@@ -8,6 +8,8 @@
 //!   [`rules`] turns those facts into [`Recommendation`]s, each with its evidence, whether it
 //!   needs a restart or a reload, and how sure brisk is. The machine's RAM and CPUs come from
 //!   flags or from the server's host and cgroup ([`machine`]).
+//! - [`redis`]: maxmemory and maxmemory-policy of a Redis from INFO and CONFIG GET, judged a
+//!   cache or a store by the same rule as `brisk redis` ([`brisk_redis::judge_role`]).
 //!
 //! Architecture invariant: brisk-tune only reads. It writes settings as text (a conf snippet,
 //! `ALTER SYSTEM` statements and their rollback, [`render`]) and never applies them. A
@@ -27,6 +29,7 @@
 pub mod baseline;
 pub mod live;
 pub mod machine;
+pub mod redis;
 pub mod render;
 pub mod rules;
 pub mod value;
@@ -48,6 +51,8 @@ pub enum TuneError {
     MachineUnknown(String),
     #[error("no safe set: {0}")]
     Unsafe(String),
+    #[error(transparent)]
+    Redis(#[from] brisk_redis::Error),
 }
 
 /// How a setting takes effect, from `pg_settings.context`.
@@ -91,6 +96,8 @@ pub enum Scope {
     Server,
     /// `ALTER ROLE name SET`: only that role's sessions.
     Role(String),
+    /// A Redis server: `CONFIG SET`, redis.conf.
+    Redis,
 }
 
 /// One setting to change.
@@ -138,7 +145,8 @@ pub struct Tuning {
     pub target: Option<String>,
     pub version: Option<String>,
     pub machine: Machine,
-    pub profile: Profile,
+    /// PostgreSQL's profile; `None` for Redis.
+    pub profile: Option<Profile>,
     pub recommendations: Vec<Recommendation>,
     pub memory: Option<MemoryBudget>,
     pub notes: Vec<String>,
@@ -174,7 +182,7 @@ pub fn offline(profile: &Profile) -> Tuning {
             }
             .to_string(),
         },
-        profile: profile.clone(),
+        profile: Some(profile.clone()),
         recommendations,
         memory: None,
         notes: vec![

@@ -25,7 +25,7 @@ fn confidence(r: &Recommendation) -> &'static str {
 
 fn subject(r: &Recommendation) -> String {
     match &r.scope {
-        Scope::Server => r.setting.clone(),
+        Scope::Server | Scope::Redis => r.setting.clone(),
         Scope::Role(role) => format!("{} for role {role}", r.setting),
     }
 }
@@ -69,13 +69,18 @@ pub fn text(tuning: &Tuning) -> String {
         brisk_report::format_bytes(m.ram_bytes as f64),
         m.source
     );
-    let _ = writeln!(
-        out,
-        "profile: {} workload, {} disk, data {}\n",
-        word(&tuning.profile.workload),
-        word(&tuning.profile.disk),
-        word(&tuning.profile.data_size)
-    );
+    match &tuning.profile {
+        Some(profile) => {
+            let _ = writeln!(
+                out,
+                "profile: {} workload, {} disk, data {}\n",
+                word(&profile.workload),
+                word(&profile.disk),
+                word(&profile.data_size)
+            );
+        }
+        None => out.push('\n'),
+    }
     if tuning.recommendations.is_empty() {
         out.push_str("Nothing to change.\n");
     }
@@ -160,6 +165,9 @@ pub fn conf(tuning: &Tuning) -> String {
             Scope::Server => {
                 let _ = writeln!(out, "{} = {}", r.setting, quote_literal(&r.proposed));
             }
+            Scope::Redis => {
+                let _ = writeln!(out, "{} {}", r.setting, r.proposed);
+            }
             Scope::Role(role) => {
                 let _ = writeln!(
                     out,
@@ -176,6 +184,16 @@ pub fn conf(tuning: &Tuning) -> String {
 
 /// `ALTER SYSTEM` and `ALTER ROLE` statements, then a reload.
 pub fn alter_system(tuning: &Tuning) -> String {
+    if is_redis(tuning) {
+        // redis-cli reads commands one a line and knows no comments.
+        let mut out: String = tuning
+            .recommendations
+            .iter()
+            .map(|r| format!("CONFIG SET {} {}\n", r.setting, r.proposed))
+            .collect();
+        out.push_str("CONFIG REWRITE\n");
+        return out;
+    }
     let mut out = String::from("-- Written by brisk tune; brisk applies nothing. Review, then run with psql as a superuser.\n");
     for r in &tuning.recommendations {
         let _ = writeln!(
@@ -203,6 +221,9 @@ pub fn alter_system(tuning: &Tuning) -> String {
                     quote_literal(&r.proposed)
                 );
             }
+            Scope::Redis => {
+                let _ = writeln!(out, "CONFIG SET {} {}", r.setting, r.proposed);
+            }
         }
     }
     out.push_str("SELECT pg_reload_conf();\n");
@@ -221,8 +242,11 @@ pub fn alter_system(tuning: &Tuning) -> String {
 /// The statements that undo [`alter_system`]: back to the value in postgresql.auto.conf or
 /// the role's own, else RESET to what postgresql.conf says.
 pub fn rollback(tuning: &Tuning) -> String {
-    let mut out =
-        String::from("-- Rollback of brisk tune's ALTER SYSTEM / ALTER ROLE statements.\n");
+    let mut out = if is_redis(tuning) {
+        String::new()
+    } else {
+        String::from("-- Rollback of brisk tune's ALTER SYSTEM / ALTER ROLE statements.\n")
+    };
     for r in tuning.recommendations.iter().rev() {
         let statement = match (&r.scope, &r.rollback_to) {
             (Scope::Server, Some(value)) => {
@@ -238,9 +262,25 @@ pub fn rollback(tuning: &Tuning) -> String {
             (Scope::Role(role), None) => {
                 format!("ALTER ROLE {} RESET {};", quote_ident(role), r.setting)
             }
+            (Scope::Redis, value) => format!(
+                "CONFIG SET {} {}",
+                r.setting,
+                value.as_deref().or(r.current.as_deref()).unwrap_or("\"\"")
+            ),
         };
         let _ = writeln!(out, "{statement}");
     }
-    out.push_str("SELECT pg_reload_conf();\n");
+    out.push_str(if is_redis(tuning) {
+        "CONFIG REWRITE\n"
+    } else {
+        "SELECT pg_reload_conf();\n"
+    });
     out
+}
+
+fn is_redis(tuning: &Tuning) -> bool {
+    tuning
+        .recommendations
+        .iter()
+        .any(|r| r.scope == Scope::Redis)
 }

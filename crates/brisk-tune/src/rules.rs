@@ -16,6 +16,8 @@ pub const RULES: &[(&str, &str)] = &[
     ("temp-files", "roles whose statements write temp files: ALTER ROLE ... SET work_mem, not a global change"),
     ("cache-hit", "a low shared-buffer hit ratio over real reads: raise shared_buffers toward 25% of RAM"),
     ("connections", "many idle connections: a pooler (brisk proxy) and a smaller max_connections"),
+    ("redis-maxmemory", "Redis: maxmemory from the machine, less the OS, replication buffers and a fork's copy-on-write"),
+    ("redis-policy", "Redis: allkeys-lru for a cache, noeviction for a store (brisk redis's judgement)"),
 ];
 
 /// What the user says about the server, and the rules' thresholds.
@@ -328,7 +330,7 @@ pub fn tune(
         target: Some(target.to_string()),
         version: Some(facts.version.clone()),
         machine: machine.clone(),
-        profile,
+        profile: Some(profile),
         recommendations,
         memory: Some(memory),
         notes,
