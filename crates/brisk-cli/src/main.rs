@@ -17,6 +17,7 @@ mod man;
 mod output;
 mod proxy;
 mod redis;
+mod tune;
 
 use std::process::ExitCode;
 
@@ -74,6 +75,9 @@ enum Command {
     ///
     /// Exit code 99 when a --threshold fails, 130 when interrupted (results still written).
     Bench(bench::BenchArgs),
+    /// PostgreSQL settings from the machine (PGTune's formulas) and from the server's own
+    /// evidence: checkpoints, temp files, cache hits, idle sessions. Prints; never applies.
+    Tune(tune::TuneArgs),
     /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
     Completions(completions::CompletionsArgs),
     /// Print brisk's man page (roff), or a subcommand's.
@@ -100,6 +104,7 @@ fn main() -> ExitCode {
         Command::Redis(args) => block_on(redis::run(args)),
         // The load generator sizes its own runtime (--threads).
         Command::Bench(args) => bench::main(args),
+        Command::Tune(args) => block_on(tune::run(args)),
         // The proxy sizes its own runtime from its configuration.
         Command::Proxy(args) => proxy::main(args),
         Command::Completions(args) => completions::run(args, Cli::command()),

@@ -12,13 +12,23 @@ use crate::check::millis;
 use crate::output::{emit, list_checks, Emit, FailOn, Format, Progress};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Role {
+pub enum Role {
     /// A cache if its policy evicts or most keys have a TTL.
     Auto,
     /// Every key could be rebuilt and should expire: run the cache checks.
     Cache,
     /// Holds data that exists nowhere else: skip the cache checks.
     Store,
+}
+
+impl Role {
+    pub fn cache_role(self) -> CacheRole {
+        match self {
+            Role::Auto => CacheRole::Auto,
+            Role::Cache => CacheRole::Cache,
+            Role::Store => CacheRole::Store,
+        }
+    }
 }
 
 const EXAMPLES: &str = "\
@@ -150,11 +160,7 @@ impl RedisArgs {
             fragmentation_min_bytes: (self.fragmentation_min_mb * MIB) as u64,
             compress_min_saving_pct: self.compress_min_saving_pct,
             compress_min_saved_bytes: (self.compress_min_saved_mb * MIB) as u64,
-            role: match self.role {
-                Role::Auto => CacheRole::Auto,
-                Role::Cache => CacheRole::Cache,
-                Role::Store => CacheRole::Store,
-            },
+            role: self.role.cache_role(),
             skip: self.skip.clone(),
             ..AnalyzeOptions::default()
         })

@@ -184,6 +184,8 @@ fn every_command_with_checks_lists_them_as_text_and_json() {
     assert!(check.contains(&"fk.unindexed".to_string()));
     let redis = list_checks("redis");
     assert!(redis.iter().all(|id| id.starts_with("redis.")), "{redis:?}");
+    let tune = list_checks("tune");
+    assert!(tune.contains(&"temp-files".to_string()), "{tune:?}");
     let advise = list_checks("advise");
     assert!(advise.contains(&"advise.index".to_string()), "{advise:?}");
     let lint = list_checks("lint");

@@ -367,24 +367,37 @@ fn decide_role(
     keyspace: &Keyspace,
     notes: &mut Vec<String>,
 ) -> bool {
+    let policy = servers.iter().find_map(|s| s.setting("maxmemory-policy"));
+    let (is_cache, note) = judge_role(role, policy, keyspace.with_ttl, keyspace.scanned);
+    if let Some(note) = note {
+        notes.push(note);
+    }
+    is_cache
+}
+
+/// Cache or store: the one judgement `brisk redis` and `brisk tune --redis` share. A cache
+/// when told so, when its eviction policy evicts (`allkeys-*`, `volatile-*`), or when at
+/// least half of its keys have a TTL. Returns the verdict and, when it was judged rather
+/// than told, the note that says why.
+pub fn judge_role(
+    role: CacheRole,
+    policy: Option<&str>,
+    keys_with_ttl: u64,
+    keys: u64,
+) -> (bool, Option<String>) {
     match role {
-        CacheRole::Cache => true,
-        CacheRole::Store => false,
+        CacheRole::Cache => (true, None),
+        CacheRole::Store => (false, None),
         CacheRole::Auto => {
-            let evicting = servers.iter().find_map(|s| {
-                s.setting("maxmemory-policy")
-                    .filter(|p| p.starts_with("allkeys-") || p.starts_with("volatile-"))
-            });
-            let ttl_share = keyspace.with_ttl as f64 / keyspace.scanned.max(1) as f64;
+            let evicting =
+                policy.filter(|p| p.starts_with("allkeys-") || p.starts_with("volatile-"));
+            let ttl_share = keys_with_ttl as f64 / keys.max(1) as f64;
             if let Some(policy) = evicting {
-                notes.push(format!("Judged as a cache: its eviction policy is {policy} (--role store if it holds data that exists nowhere else)."));
-                true
-            } else if keyspace.scanned > 0 && ttl_share >= 0.5 {
-                notes.push(format!("Judged as a cache: {:.0}% of its keys have a TTL (--role store if it holds data that exists nowhere else).", 100.0 * ttl_share));
-                true
+                (true, Some(format!("Judged as a cache: its eviction policy is {policy} (--role store if it holds data that exists nowhere else).")))
+            } else if keys > 0 && ttl_share >= 0.5 {
+                (true, Some(format!("Judged as a cache: {:.0}% of its keys have a TTL (--role store if it holds data that exists nowhere else).", 100.0 * ttl_share)))
             } else {
-                notes.push("Judged as a data store, not a cache: its policy does not evict and most keys have no TTL, so the cache checks (TTLs, maxmemory, persistence) did not run; --role cache runs them.".to_string());
-                false
+                (false, Some("Judged as a data store, not a cache: its policy does not evict and most keys have no TTL, so the cache checks (TTLs, maxmemory, persistence) did not run; --role cache runs them.".to_string()))
             }
         }
     }

@@ -43,7 +43,8 @@ mod server;
 pub mod store;
 mod target;
 
-pub use analyze::{analyze, AnalyzeOptions, CacheRole, ScanProgress, CHECKS};
+pub use analyze::{analyze, judge_role, AnalyzeOptions, CacheRole, ScanProgress, CHECKS};
 pub use error::Error;
 pub use pattern::key_pattern;
+pub use server::NodeState;
 pub use target::RedisTarget;

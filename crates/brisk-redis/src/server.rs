@@ -15,8 +15,9 @@ use crate::target::RedisTarget;
 
 /// The settings the checks read. One `CONFIG GET` each: several names in one call need
 /// Redis 7.
-const SETTINGS: [&str; 6] = [
+const SETTINGS: [&str; 7] = [
     "maxmemory",
+    "repl-backlog-size",
     "maxmemory-policy",
     "save",
     "appendonly",
@@ -119,6 +120,60 @@ pub(crate) fn parse_info(text: &str) -> HashMap<String, String> {
         .filter_map(|line| line.split_once(':'))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .collect()
+}
+
+/// What one node says about itself, for `brisk tune --redis`: INFO and the settings brisk
+/// judges.
+#[derive(Debug, Clone)]
+pub struct NodeState {
+    pub address: String,
+    pub info: HashMap<String, String>,
+    pub config: HashMap<String, String>,
+}
+
+impl NodeState {
+    /// Reads INFO and CONFIG GET of the node `target` names (one node, even of a cluster).
+    pub async fn read(target: &RedisTarget) -> Result<NodeState, Error> {
+        let mut conn = target.connect().await?;
+        let snapshot = read(target, &mut conn).await?;
+        let config = snapshot.config.map_err(|detail| Error::Command {
+            address: target.address().to_string(),
+            command: "CONFIG GET".to_string(),
+            detail,
+        })?;
+        Ok(NodeState {
+            address: target.address().to_string(),
+            info: snapshot.info,
+            config,
+        })
+    }
+
+    /// Keys and keys with a TTL, all databases, from INFO keyspace.
+    pub fn keys(&self) -> (u64, u64) {
+        let mut keys = 0;
+        let mut expires = 0;
+        for (name, value) in &self.info {
+            if name
+                .strip_prefix("db")
+                .and_then(|n| n.parse::<u32>().ok())
+                .is_none()
+            {
+                continue;
+            }
+            for kv in value.split(',') {
+                if let Some(n) = kv.strip_prefix("keys=").and_then(|n| n.parse::<u64>().ok()) {
+                    keys += n;
+                }
+                if let Some(n) = kv
+                    .strip_prefix("expires=")
+                    .and_then(|n| n.parse::<u64>().ok())
+                {
+                    expires += n;
+                }
+            }
+        }
+        (keys, expires)
+    }
 }
 
 pub(crate) async fn read(
