@@ -9,6 +9,7 @@
 mod advise;
 mod check;
 mod lint;
+mod logs;
 mod output;
 mod proxy;
 mod redis;
@@ -47,6 +48,12 @@ enum Command {
     /// TTL, what compression would save, hit ratio, evictions, fragmentation, cache settings
     /// and the slow log. Read-only.
     Redis(redis::RedisArgs),
+    /// Analyze PostgreSQL logs: where statement time goes, errors, lock waits, temp files,
+    /// checkpoints, autovacuum, connections and N+1 patterns (see docs/logs.md).
+    ///
+    /// Reads stderr logs with any log_line_prefix (detected, or --prefix), csvlog and
+    /// jsonlog, plain or compressed, in parallel.
+    Logs(logs::LogsArgs),
     /// Run the transaction-pooling proxy in front of PostgreSQL (see docs/proxy.md).
     ///
     /// SIGHUP reloads the configuration; SIGTERM and SIGINT stop accepting clients and let
@@ -61,6 +68,7 @@ fn main() -> ExitCode {
         Command::Check(args) => block_on(check::run(args)),
         Command::Lint(args) => lint::run(args),
         Command::Redis(args) => block_on(redis::run(args)),
+        Command::Logs(args) => logs::run(args),
         // The proxy sizes its own runtime from its configuration.
         Command::Proxy(args) => proxy::main(args),
     };

@@ -79,6 +79,14 @@ pub fn emit(report: &Report, how: Emit) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// The exit code `--fail-on` asks for, for commands that print their report themselves.
+pub fn fail_on_code(report: &Report, fail_on: FailOn) -> ExitCode {
+    match (fail_on.threshold(), report.max_severity()) {
+        (Some(threshold), Some(worst)) if worst >= threshold => ExitCode::from(1),
+        _ => ExitCode::SUCCESS,
+    }
+}
+
 /// A spinner on stderr while long work runs. indicatif hides it when stderr is not a
 /// terminal, so piped and CI output stays clean.
 pub struct Progress(ProgressBar);
