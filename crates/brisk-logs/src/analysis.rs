@@ -208,7 +208,16 @@ struct WorkloadSample {
     query: String,
     calls: u64,
     total_ms: f64,
-    executions: Vec<(String, Option<Vec<Option<String>>>, f64, Option<String>)>,
+    executions: Vec<Execution>,
+}
+
+/// One kept execution: the text as logged, its values, its time and its session.
+#[derive(Debug, Clone)]
+struct Execution {
+    text: String,
+    params: Option<Vec<Option<String>>>,
+    ms: f64,
+    session: Option<String>,
 }
 
 fn hex(key: u64) -> String {
@@ -303,12 +312,12 @@ impl Analysis {
                             .items
                             .iter()
                             .filter_map(|sample| {
-                                Some((
-                                    sample.text.clone()?,
-                                    sample.params.clone(),
-                                    sample.ms,
-                                    sample.session.as_deref().map(str::to_string),
-                                ))
+                                Some(Execution {
+                                    text: sample.text.clone()?,
+                                    params: sample.params.clone(),
+                                    ms: sample.ms,
+                                    session: sample.session.as_deref().map(str::to_string),
+                                })
                             })
                             .collect(),
                     });
@@ -345,7 +354,7 @@ impl Analysis {
                 .cmp(&a.waits)
                 .then(b.total_wait_ms.total_cmp(&a.total_wait_ms))
         });
-        temp_files.sort_by(|a, b| b.total_bytes.cmp(&a.total_bytes));
+        temp_files.sort_by_key(|t| std::cmp::Reverse(t.total_bytes));
         let slowest = aggregate
             .slowest
             .items
@@ -380,7 +389,7 @@ impl Analysis {
                 count,
             })
             .collect();
-        cancellations.sort_by(|a, b| b.count.cmp(&a.count));
+        cancellations.sort_by_key(|c| std::cmp::Reverse(c.count));
         let c = aggregate.checkpoints;
         let checkpoints = CheckpointRow {
             started: c.started,
@@ -417,7 +426,7 @@ impl Analysis {
                 connections,
             })
             .collect();
-        by_user_database.sort_by(|a, b| b.connections.cmp(&a.connections));
+        by_user_database.sort_by_key(|r| std::cmp::Reverse(r.connections));
         let mut by_host: Vec<HostRow> = conn
             .by_host
             .iter()
@@ -426,7 +435,7 @@ impl Analysis {
                 connections,
             })
             .collect();
-        by_host.sort_by(|a, b| b.connections.cmp(&a.connections));
+        by_host.sort_by_key(|r| std::cmp::Reverse(r.connections));
         let connections = ConnectionRow {
             received: conn.received,
             authorized: conn.authorized,
@@ -612,18 +621,31 @@ impl Analysis {
             );
         }
         for l in &self.lock_waits {
+            let mut finding = Finding::new(
+                "logs.lock_waits",
+                Severity::Warning,
+                format!("statement {}", l.fingerprint),
+                format!(
+                    "Waited for a lock past deadlock_timeout {} times",
+                    l.waits.max(l.acquired)
+                ),
+            )
+            .query(l.query.clone())
+            .evidence(Evidence::new("waits", l.waits as f64, Unit::Count));
+            // How long is known only from the `acquired ... after` line, which a wait that
+            // ended in an error or a timeout never gets.
+            if l.acquired > 0 {
+                finding = finding
+                    .evidence(Evidence::new("acquired", l.acquired as f64, Unit::Count))
+                    .evidence(Evidence::new(
+                        "total wait",
+                        l.total_wait_ms,
+                        Unit::Milliseconds,
+                    ))
+                    .evidence(Evidence::new("max wait", l.max_wait_ms, Unit::Milliseconds));
+            }
             report.findings.push(
-                Finding::new(
-                    "logs.lock_waits",
-                    Severity::Warning,
-                    format!("statement {}", l.fingerprint),
-                    format!("Waited for a lock past deadlock_timeout {} times", l.waits.max(l.acquired)),
-                )
-                .query(l.query.clone())
-                .evidence(Evidence::new("waits", l.waits as f64, Unit::Count))
-                .evidence(Evidence::new("total wait", l.total_wait_ms, Unit::Milliseconds))
-                .evidence(Evidence::new("max wait", l.max_wait_ms, Unit::Milliseconds))
-                .fix(Fix::manual("shorten the transactions that hold the lock (the blocking statements are in the DETAIL of the wait's log lines), or take the locks in one order")),
+                finding.fix(Fix::manual("shorten the transactions that hold the lock (the blocking statements are in the DETAIL of the wait's log lines), or take the locks in one order")),
             );
         }
         if self.deadlocks > 0 {
@@ -776,20 +798,23 @@ impl Analysis {
             }
             let mut calls = s.calls;
             let mut total = s.total_ms;
-            for (text, params, ms, session) in &s.executions {
-                let mut sample = QuerySample::new(if params.is_some() {
-                    s.query.clone()
+            for e in &s.executions {
+                // With values, the normalized text they bind to; without, the text as logged
+                // (its literals are its values).
+                let text = if e.params.is_some() {
+                    &s.query
                 } else {
-                    text.clone()
-                });
+                    &e.text
+                };
+                let mut sample = QuerySample::new(text.clone());
                 sample
                     .fingerprint
                     .get_or_insert_with(|| s.fingerprint.clone());
-                sample.params = params.clone();
-                sample.total_ms = Some(*ms);
-                sample.session = session.clone();
+                sample.params = e.params.clone();
+                sample.total_ms = Some(e.ms);
+                sample.session = e.session.clone();
                 calls = calls.saturating_sub(1);
-                total -= ms;
+                total -= e.ms;
                 out.push(sample);
             }
             if calls > 0 {
