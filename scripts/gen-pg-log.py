@@ -80,7 +80,7 @@ def main():
         session_line[pid] = n
         row = ",".join([
             ms, csv_quote(user), csv_quote(db), str(pid), csv_quote(host + ":5432" if host != "[local]" else host),
-            "%x.%x" % (int(t), pid), str(n), csv_quote("SELECT"), sec + " UTC", "3/%d" % n, "0",
+            "%x.%x" % (1796515200, pid), str(n), csv_quote("SELECT"), sec + " UTC", "3/%d" % n, "0",
             level, sqlstate, csv_quote(message.replace("\n\t", "\n")), csv_quote(detail), "", "", "", csv_quote(context),
             csv_quote(query), "", "", csv_quote(app), csv_quote("client backend"), "", "0",
         ])

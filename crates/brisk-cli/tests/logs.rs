@@ -557,7 +557,9 @@ fn bad_files_do_not_hide_the_good_ones() {
         .iter()
         .any(|n| n.as_str().is_some_and(|n| n.contains("lines longer than"))));
     // Each bad file alone: nothing read, exit 2, one line.
-    for bad in [&binary] {
+    let header_only = dir.path().join("header.log.gz");
+    std::fs::write(&header_only, &bytes[..10]).unwrap();
+    for bad in [&binary, &header_only] {
         let (code, _, stderr) = brisk_status(&["logs", bad.to_str().unwrap()]);
         assert_eq!(code, 2, "{stderr}");
         assert_eq!(stderr.lines().count(), 1, "{stderr}");

@@ -241,6 +241,9 @@ pub struct Keep {
     pub until_ms: Option<i64>,
 }
 
+/// The longest statement time believed: a year, in milliseconds.
+const MAX_STATEMENT_MS: f64 = 365.0 * 86_400_000.0;
+
 /// How often (in entries) sessions silent for [`brisk_patterns::STREAM_IDLE_LIMIT`] of log
 /// time are forgotten.
 const SWEEP_EVERY: u64 = 50_000;
@@ -474,6 +477,12 @@ impl Aggregate {
     }
 
     fn executed(&mut self, entry: &Entry, ms: f64, text: &str, minute: Option<i64>) {
+        // A corrupt line can say any number; a year is longer than any statement runs.
+        let ms = if ms.is_finite() {
+            ms.clamp(0.0, MAX_STATEMENT_MS)
+        } else {
+            MAX_STATEMENT_MS
+        };
         let key = self.statement(text);
         let database = self.intern(&entry.database);
         let user = self.intern(&entry.user);
@@ -549,7 +558,7 @@ impl Aggregate {
                 normalized,
                 query: text,
                 params: values,
-                duration: Duration::from_secs_f64(ms.max(0.0) / 1000.0),
+                duration: Duration::from_micros((ms * 1000.0) as u64),
                 at: system_time(time),
             };
             self.streams.observe(

@@ -750,6 +750,19 @@ impl Analysis {
                 _ => String::new(),
             }
         );
+        let c = &self.connections;
+        let _ = writeln!(
+            out,
+            "{} errors, {} deadlocks, {} temp files, {} checkpoints, {} autovacuums and {} autoanalyzes, {} connections, {} disconnections",
+            self.errors.iter().map(|e| e.count).sum::<u64>(),
+            self.deadlocks,
+            self.temp_files.iter().map(|t| t.files).sum::<u64>(),
+            self.checkpoints.completed,
+            self.maintenance.iter().map(|m| m.autovacuums).sum::<u64>(),
+            self.maintenance.iter().map(|m| m.autoanalyzes).sum::<u64>(),
+            c.authorized,
+            c.disconnections,
+        );
         if self.statements.is_empty() {
             return out;
         }

@@ -364,6 +364,11 @@ mod tests {
         );
         assert_eq!(classify("deadlock detected"), Event::Deadlock);
         assert_eq!(classify("something else"), Event::Other);
+        // Corrupt numbers are read as far as they go, never a panic downstream.
+        assert!(matches!(
+            classify(&format!("duration: {} ms  statement: SELECT 1", "9".repeat(400))),
+            Event::Statement { ms, .. } if ms.is_infinite()
+        ));
     }
 
     #[test]

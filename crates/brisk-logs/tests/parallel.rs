@@ -145,3 +145,22 @@ fn chunks_and_compression_count_the_same() {
         assert_eq!(summary(&analysis), plain, "{}", compressed.display());
     }
 }
+
+#[test]
+fn corrupt_numbers_are_read_without_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("pg.log");
+    let huge = "9".repeat(400);
+    std::fs::write(
+        &log,
+        format!(
+            "2026-12-06 01:00:00.000 UTC [1] a@b LOG:  duration: {huge} ms  statement: SELECT 1\n\
+             2026-12-06 01:00:00.001 UTC [1] a@b LOG:  duration: 1.0 ms  statement: SELECT 2\n\
+             2026-12-06 01:00:00.002 UTC [1] a@b LOG:  temporary file: path \"x\", size {huge}\n\
+             2026-12-06 01:00:00.003 UTC [1] a@b LOG:  disconnection: session time: {huge}:00:00.000 user=a database=b host=[local]\n"
+        ),
+    )
+    .unwrap();
+    let analysis = read(&[log], 1);
+    assert_eq!(analysis.statement_count(), 2);
+}
