@@ -26,6 +26,12 @@ SIMPLE = [
     ("SELECT o.id, sum(i.qty * i.price) FROM orders o JOIN order_items i ON i.order_id = o.id WHERE o.created_at > '2026-12-0{d}' GROUP BY o.id", 180.0),
     ("SELECT * FROM products WHERE id IN ({i}, {j}, {k})", 0.6),
     ("SELECT 1", 0.01),
+    ("SELECT id FROM coupons WHERE code = '{s}' AND valid_until > now()", 0.4),
+    ("UPDATE inventory SET stock = stock - {k} WHERE product_id = {i}", 1.1),
+    ("SELECT * FROM addresses WHERE user_id = {i}", 0.3),
+    ("INSERT INTO audit_log (actor, action) VALUES ({i}, 'login')", 0.6),
+    ("SELECT count(*) FROM notifications WHERE user_id = {i} AND read_at IS NULL", 3.0),
+    ("SELECT name FROM categories ORDER BY position LIMIT {k}", 0.2),
 ]
 EXTENDED = [
     ("SELECT id, title FROM conversations WHERE user_id = $1 AND is_archived = $2 ORDER BY updated_at DESC LIMIT $3", 1.2, 3),
