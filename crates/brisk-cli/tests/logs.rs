@@ -471,6 +471,16 @@ fn a_prefix_that_matches_nothing_is_one_line_and_exit_2() {
         stderr.contains("0 statements parsed: the prefix `%t [%p]: ` does not match line 1: `2026-12-06 01:02:00.000 UTC [100] app@shop LOG:"),
         "{stderr}"
     );
+    // A translated log: the levels are not English.
+    std::fs::write(&log, small_log(3).replace(" LOG:  ", " FEHLER:  ")).unwrap();
+    let (code, _, stderr) = brisk_status(&[
+        "logs",
+        log.to_str().unwrap(),
+        "--prefix",
+        "%m [%p] %q%u@%d ",
+    ]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("lc_messages is not English"), "{stderr}");
     // No prefix given and none of the common ones fits.
     std::fs::write(&log, "hello\nworld\n").unwrap();
     let (code, _, stderr) = brisk_status(&["logs", log.to_str().unwrap()]);
@@ -574,4 +584,29 @@ fn bad_files_do_not_hide_the_good_ones() {
     .unwrap();
     assert_eq!(calls_by_fingerprint(&whole), calls_by_fingerprint(&plain));
     assert_eq!(statement(&whole, "FROM t")["calls"], 20_000);
+}
+
+#[test]
+fn text_output_and_a_time_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("pg.log");
+    std::fs::write(&log, small_log(20)).unwrap();
+    let (code, stdout, stderr) = brisk_status(&["logs", log.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("20 statements (1 distinct)"), "{stdout}");
+    assert!(stdout.contains("calls    total ms"), "{stdout}");
+    assert!(stdout.contains("SELECT * FROM t WHERE id = $1"), "{stdout}");
+    // Seconds 00 to 09 are before --until; 10 and later are left out, as is all of it
+    // with --since after the last line.
+    let window = logs(&log, &["--until", "2026-12-06 01:02:10"]);
+    assert_eq!(statement(&window, "FROM t")["calls"], 10);
+    assert_eq!(window["logs"]["outside_window"], 10);
+    let none = logs(&log, &["--since", "2026-12-07"]);
+    assert!(rows(&none, "statements").is_empty());
+    let (code, _, stderr) = brisk_status(&["logs", log.to_str().unwrap(), "--since", "yesterday"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("--since `yesterday`: give a time"),
+        "{stderr}"
+    );
 }

@@ -411,7 +411,14 @@ pub fn read_all(
             file.problem = Some(match (&file.prefix, &file.stats.first_unmatched) {
                 (Some(prefix), Some((line, text))) => format!(
                     "0 statements parsed: the prefix `{prefix}` does not match line {line}: `{text}`; \
-                     give the server's with --prefix (`SHOW log_line_prefix`)"
+                     give the server's with --prefix (`SHOW log_line_prefix`){}",
+                    // PostgreSQL separates the level from the message with ":  "; a line
+                    // that has one but no level brisk knows is likely translated.
+                    if text.contains(":  ") {
+                        ", and if the server's lc_messages is not English, set it to 'C': brisk reads English messages"
+                    } else {
+                        ""
+                    }
                 ),
                 _ => "0 messages parsed: no line is a PostgreSQL log message".to_string(),
             });
