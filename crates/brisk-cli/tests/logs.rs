@@ -335,7 +335,11 @@ fn debian_prefix_stderr_csvlog_and_jsonlog_agree() {
 
 #[test]
 fn workload_keeps_the_values_and_the_sums() {
-    let pg = logging_cluster(&[("log_line_prefix", "%m [%p] %c %l %q%u@%d/%a ")]);
+    let pg = logging_cluster(&[
+        ("log_line_prefix", "%m [%p] %c %l %q%u@%d/%a "),
+        ("shared_preload_libraries", "auto_explain"),
+        ("auto_explain.log_min_duration", "0"),
+    ]);
     let db = Db::on(pg, "logs");
     tables(&db);
     n_plus_one(&db);
@@ -372,6 +376,18 @@ fn workload_keeps_the_values_and_the_sums() {
         assert!(line["session"].is_string());
     }
     assert!(lines.iter().any(|l| l["pattern"]["kind"] == "n+1"));
+    // auto_explain's plans are attached to their statement, one per shape.
+    let plans = statement(&report, "FROM items WHERE order_id = $1")["plans"]
+        .as_array()
+        .expect("plans")
+        .clone();
+    let logged: u64 = plans.iter().map(|p| p["count"].as_u64().unwrap()).sum();
+    assert_eq!(logged, 10, "{plans:#?}");
+    assert!(
+        plans.len() <= 2,
+        "custom and generic plans at most: {plans:#?}"
+    );
+    assert!(plans[0]["plan"].as_str().unwrap().contains("on items"));
     // Values never reach the report.
     let text = serde_json::to_string(&report).unwrap();
     assert!(!text.contains("parameters: $1"));

@@ -120,6 +120,30 @@ pub struct StatementStats {
     pub temp_bytes: u64,
     pub lock_waits: u64,
     pub lock_acquired: Sum,
+    /// auto_explain plans, deduplicated by their shape (numbers masked): at most
+    /// [`PLANS_PER_STATEMENT`], with how often each was logged.
+    pub plans: Vec<(u64, String, u64)>,
+}
+
+/// Distinct plans kept per statement: a statement whose plan flips between more shapes
+/// than this shows its first ones.
+const PLANS_PER_STATEMENT: usize = 3;
+
+/// The plan's shape: its text with numbers (costs, rows, times) masked.
+fn plan_shape(plan: &str) -> u64 {
+    let masked: String = plan
+        .chars()
+        .filter(|c| !c.is_ascii_digit() && *c != '.')
+        .collect();
+    xxhash_rust::xxh3::xxh3_64(masked.as_bytes())
+}
+
+fn add_plan(plans: &mut Vec<(u64, String, u64)>, shape: u64, plan: &str, count: u64) {
+    if let Some(found) = plans.iter_mut().find(|(s, _, _)| *s == shape) {
+        found.2 += count;
+    } else if plans.len() < PLANS_PER_STATEMENT {
+        plans.push((shape, plan.to_string(), count));
+    }
 }
 
 impl StatementStats {
@@ -137,6 +161,7 @@ impl StatementStats {
             temp_bytes: 0,
             lock_waits: 0,
             lock_acquired: Sum::default(),
+            plans: Vec::new(),
         }
     }
 
@@ -153,6 +178,9 @@ impl StatementStats {
         self.temp_bytes += other.temp_bytes;
         self.lock_waits += other.lock_waits;
         self.lock_acquired.merge(other.lock_acquired);
+        for (shape, plan, count) in other.plans {
+            add_plan(&mut self.plans, shape, &plan, count);
+        }
     }
 }
 
@@ -356,6 +384,13 @@ impl Aggregate {
         match classify(&entry.message) {
             Event::Statement { ms, text } => self.executed(entry, ms, text, minute),
             Event::OtherDuration => self.other_durations += 1,
+            Event::Plan { query, plan } => {
+                self.other_durations += 1;
+                let key = self.statement(query);
+                if let Some(stats) = self.statements.get_mut(&key) {
+                    add_plan(&mut stats.plans, plan_shape(plan), plan, 1);
+                }
+            }
             Event::LockWaiting { .. } => {
                 if let Some(key) = self.attached_statement(entry) {
                     if let Some(stats) = self.statements.get_mut(&key) {

@@ -75,6 +75,16 @@ pub struct StatementRow {
     pub temp_bytes: u64,
     pub lock_waits: u64,
     pub by: Vec<ContextRow>,
+    /// auto_explain plans, one per shape, most logged first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub plans: Vec<PlanRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanRow {
+    /// The first one logged of this shape, numbers included.
+    pub plan: String,
+    pub count: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -300,6 +310,18 @@ impl Analysis {
                     temp_bytes: s.temp_bytes,
                     lock_waits: s.lock_waits,
                     by,
+                    plans: {
+                        let mut plans: Vec<PlanRow> = s
+                            .plans
+                            .iter()
+                            .map(|(_, plan, count)| PlanRow {
+                                plan: plan.clone(),
+                                count: *count,
+                            })
+                            .collect();
+                        plans.sort_by_key(|p| std::cmp::Reverse(p.count));
+                        plans
+                    },
                 });
                 if key != OTHER_KEY {
                     samples.push(WorkloadSample {

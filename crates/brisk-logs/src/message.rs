@@ -15,6 +15,11 @@ pub enum Event<'a> {
     /// `duration: X ms` of a parse or bind step, a bare `log_duration` line, or an
     /// auto_explain plan: a time not counted as a statement's.
     OtherDuration,
+    /// An auto_explain plan (text format): the statement's text and its plan.
+    Plan {
+        query: &'a str,
+        plan: &'a str,
+    },
     /// `process N still waiting for MODE on ... after X ms`.
     LockWaiting {
         mode: &'a str,
@@ -187,6 +192,9 @@ fn duration(rest: &str) -> Event<'_> {
     if let Some(text) = what.strip_prefix("statement: ") {
         return Event::Statement { ms, text };
     }
+    if let Some(rest) = what.strip_prefix("plan:\n") {
+        return plan(rest);
+    }
     if let Some(named) = what.strip_prefix("execute ") {
         if let Some(at) = named.find(": ") {
             return Event::Statement {
@@ -194,6 +202,26 @@ fn duration(rest: &str) -> Event<'_> {
                 text: &named[at + 2..],
             };
         }
+    }
+    Event::OtherDuration
+}
+
+/// auto_explain's text output: `Query Text: ...` (one or more lines), then the plan, whose
+/// first node carries `(cost=` or `(actual`.
+fn plan(rest: &str) -> Event<'_> {
+    let Some(query_start) = rest.find("Query Text: ") else {
+        return Event::OtherDuration;
+    };
+    let body = &rest[query_start + "Query Text: ".len()..];
+    let mut offset = 0;
+    for line in body.split_inclusive('\n') {
+        if offset > 0 && (line.contains("(cost=") || line.contains("(actual")) {
+            return Event::Plan {
+                query: body[..offset].trim_end(),
+                plan: body[offset..].trim_end(),
+            };
+        }
+        offset += line.len();
     }
     Event::OtherDuration
 }
@@ -314,6 +342,13 @@ mod tests {
         assert_eq!(
             classify("duration: 0.1 ms  plan:\nQuery Text: SELECT 1"),
             Event::OtherDuration
+        );
+        assert_eq!(
+            classify("duration: 0.1 ms  plan:\nQuery Text: SELECT *\n  FROM t\nSeq Scan on t  (cost=0.00..1.01 rows=1 width=4)\n  Filter: (a = 1)"),
+            Event::Plan {
+                query: "SELECT *\n  FROM t",
+                plan: "Seq Scan on t  (cost=0.00..1.01 rows=1 width=4)\n  Filter: (a = 1)"
+            }
         );
     }
 
