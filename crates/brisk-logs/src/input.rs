@@ -377,6 +377,7 @@ pub fn read_all(
     // Big units first, so the last one to finish is short.
     units.sort_by_key(|u| std::cmp::Reverse(u.range.map_or(u64::MAX, |(s, e)| e - s)));
     let next = AtomicUsize::new(0);
+    let mut lost_workers = 0;
     let outcomes = Mutex::new(files);
     let mut aggregates: Vec<Aggregate> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..jobs.min(units.len().max(1)))
@@ -399,13 +400,29 @@ pub fn read_all(
                 })
             })
             .collect();
-        workers.into_iter().filter_map(|w| w.join().ok()).collect()
+        let mut done = Vec::new();
+        for worker in workers {
+            match worker.join() {
+                Ok(aggregate) => done.push(aggregate),
+                // A reader that panicked (a bug, not the input's fault) took its counts
+                // with it: say so rather than report short numbers as whole.
+                Err(_) => lost_workers += 1,
+            }
+        }
+        done
     });
     let mut aggregate = aggregates.pop().unwrap_or_else(|| Aggregate::new(keep));
     for other in aggregates {
         aggregate.merge(other);
     }
     let mut files = outcomes.into_inner().unwrap_or_else(|p| p.into_inner());
+    if lost_workers > 0 {
+        for file in files.iter_mut().filter(|f| f.problem.is_none()) {
+            file.problem = Some(format!(
+                "{lost_workers} reader thread(s) failed: the counts are incomplete (a bug in brisk; please report it)"
+            ));
+        }
+    }
     for file in &mut files {
         if file.problem.is_none() && file.stats.matched == 0 && file.stats.lines > 0 {
             file.problem = Some(match (&file.prefix, &file.stats.first_unmatched) {
