@@ -28,9 +28,10 @@ fn logging_cluster(extra: &[(&str, &str)]) -> &'static Postgres {
     for (name, value) in extra {
         builder = builder.setting(name, value);
     }
-    Box::leak(Box::new(
-        builder.start().expect("the logging sandbox starts"),
-    ))
+    // Stopped, and its directory deleted, when the test binary exits.
+    builder
+        .start_for_process()
+        .expect("the logging sandbox starts")
 }
 
 fn tables(db: &Db) {
