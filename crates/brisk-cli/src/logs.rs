@@ -25,8 +25,8 @@ pub struct LogsArgs {
     prefix: Option<String>,
 
     /// Threads reading files and chunks of big files (default: one per CPU).
-    #[arg(long, short = 'j', value_name = "N", default_value_t = 0)]
-    jobs: usize,
+    #[arg(long, short = 'j', value_name = "N")]
+    jobs: Option<usize>,
 
     /// Only messages from this time on: `2026-12-06 14:00` (UTC) or a duration back from
     /// now (`2h`).
@@ -60,7 +60,8 @@ pub fn run(args: LogsArgs) -> anyhow::Result<ExitCode> {
         .map_or(0, |d| d.as_millis() as i64);
     let options = Options {
         prefix: args.prefix.clone(),
-        jobs: args.jobs,
+        // 0: one per CPU.
+        jobs: args.jobs.unwrap_or(0),
         since_ms: args
             .since
             .as_deref()
