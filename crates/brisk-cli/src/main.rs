@@ -13,6 +13,7 @@ mod cleanup;
 mod completions;
 mod connect;
 mod lint;
+mod logs;
 mod man;
 mod output;
 mod proxy;
@@ -65,6 +66,12 @@ enum Command {
     /// Delete expired rows in short batches that the live application does not feel, or give
     /// Redis keys without a TTL one. A dry run unless --apply is given (see docs/cleanup.md).
     Cleanup(cleanup::CleanupArgs),
+    /// Analyze PostgreSQL logs: where statement time goes, errors, lock waits, temp files,
+    /// checkpoints, autovacuum, connections and N+1 patterns (see docs/logs.md).
+    ///
+    /// Reads stderr logs with any log_line_prefix (detected, or --prefix), csvlog and
+    /// jsonlog, plain or compressed, in parallel.
+    Logs(logs::LogsArgs),
     /// Run the transaction-pooling proxy in front of PostgreSQL (see docs/proxy.md).
     ///
     /// SIGHUP reloads the configuration; SIGTERM and SIGINT stop accepting clients and let
@@ -105,6 +112,7 @@ fn main() -> ExitCode {
         // The load generator sizes its own runtime (--threads).
         Command::Bench(args) => bench::main(args),
         Command::Tune(args) => block_on(tune::run(args)),
+        Command::Logs(args) => logs::run(args),
         // The proxy sizes its own runtime from its configuration.
         Command::Proxy(args) => proxy::main(args),
         Command::Completions(args) => completions::run(args, Cli::command()),

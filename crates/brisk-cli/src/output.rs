@@ -129,6 +129,14 @@ pub fn list_checks<'a>(
     Ok(())
 }
 
+/// The exit code `--fail-on` asks for, for commands that print their report themselves.
+pub fn fail_on_code(report: &Report, fail_on: FailOn) -> ExitCode {
+    match (fail_on.threshold(), report.max_severity()) {
+        (Some(threshold), Some(worst)) if worst >= threshold => ExitCode::from(1),
+        _ => ExitCode::SUCCESS,
+    }
+}
+
 /// A spinner on stderr while long work runs. indicatif hides it when stderr is not a
 /// terminal, so piped and CI output stays clean.
 pub struct Progress(ProgressBar);

@@ -299,6 +299,17 @@ impl Postgres {
         self.hypopg
     }
 
+    /// The file the server's stderr goes to (its log, unless `logging_collector` is on).
+    pub fn server_log(&self) -> PathBuf {
+        self.socket_dir.join("server.log")
+    }
+
+    /// The data directory; with `logging_collector` on, logs go to its `log_directory`
+    /// (`log` unless set).
+    pub fn data_dir(&self) -> PathBuf {
+        self.socket_dir.join("data")
+    }
+
     /// The certificate of the CA that signed the server's certificate, when TLS is on.
     pub fn ca_cert(&self) -> Option<PathBuf> {
         self.tls.then(|| self.socket_dir.join("ca.crt"))
