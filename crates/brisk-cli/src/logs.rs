@@ -14,6 +14,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::output::{emit, fail_on_code, Emit, FailOn, Format};
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  brisk logs /var/log/postgresql/postgresql-15-main.log*
+  brisk logs --prefix '%m [%p] %q%u@%d ' postgresql.log.gz --format json > logs.json
+  brisk logs postgresql.csv --since 2h --workload slow.jsonl
+  brisk logs *.log --jobs 2 --fail-on warning")]
 pub struct LogsArgs {
     /// Log files: stderr (any log_line_prefix), csvlog or jsonlog, plain or compressed
     /// (.gz, .zst, .lz4), in any mix.
@@ -42,6 +47,8 @@ pub struct LogsArgs {
     #[arg(long, value_name = "FILE")]
     workload: Option<PathBuf>,
 
+    /// Output format: the report for people, or JSON (the report schema with the tables in
+    /// its `logs` object, docs/logs.md).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
 
