@@ -256,6 +256,26 @@ pub fn parse_scenario(
     let duration = |spanned: &Spanned<String>| {
         parse_duration(spanned.get_ref()).map_err(|m| at(spanned.span().start, m))
     };
+    // A word from a closed list (`protocol = "simple"`), or the line and the list.
+    fn one_of<T: Copy>(
+        spanned: &Spanned<String>,
+        key: &str,
+        choices: &[(&str, T)],
+        at: &dyn Fn(usize, String) -> BenchError,
+    ) -> Result<T, BenchError> {
+        let word = spanned.get_ref().as_str();
+        choices
+            .iter()
+            .find(|(name, _)| *name == word)
+            .map(|(_, value)| *value)
+            .ok_or_else(|| {
+                let names: Vec<String> = choices.iter().map(|(n, _)| format!("\"{n}\"")).collect();
+                at(
+                    spanned.span().start,
+                    format!("{key} \"{word}\": expected {}", names.join(" or ")),
+                )
+            })
+    }
 
     let mut settings = LoadSettings {
         seed: file.seed,
@@ -271,41 +291,23 @@ pub fn parse_scenario(
         settings.duration = Some(duration(d)?);
     }
     if let Some(p) = &file.protocol {
-        settings.protocol = Some(match p.get_ref().as_str() {
-            "prepared" => Protocol::Prepared,
-            "simple" => Protocol::Simple,
-            other => {
-                return Err(at(
-                    p.span().start,
-                    format!("protocol \"{other}\": expected \"prepared\" or \"simple\""),
-                ))
-            }
-        });
+        let choices = [
+            ("prepared", Protocol::Prepared),
+            ("simple", Protocol::Simple),
+        ];
+        settings.protocol = Some(one_of(p, "protocol", &choices, &at)?);
     }
     if let Some(load) = &file.load {
         if let Some(m) = &load.model {
-            settings.model = Some(match m.get_ref().as_str() {
-                "open" => Model::Open,
-                "closed" => Model::Closed,
-                other => {
-                    return Err(at(
-                        m.span().start,
-                        format!("model \"{other}\": expected \"open\" or \"closed\""),
-                    ))
-                }
-            });
+            let choices = [("open", Model::Open), ("closed", Model::Closed)];
+            settings.model = Some(one_of(m, "model", &choices, &at)?);
         }
         if let Some(a) = &load.arrival {
-            settings.arrival = Some(match a.get_ref().as_str() {
-                "constant" => Arrival::Constant,
-                "poisson" => Arrival::Poisson,
-                other => {
-                    return Err(at(
-                        a.span().start,
-                        format!("arrival \"{other}\": expected \"constant\" or \"poisson\""),
-                    ))
-                }
-            });
+            let choices = [
+                ("constant", Arrival::Constant),
+                ("poisson", Arrival::Poisson),
+            ];
+            settings.arrival = Some(one_of(a, "arrival", &choices, &at)?);
         }
         settings.rate = load.rate;
         settings.users = load.users;
