@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{advise, brisk, evidence, findings, Db};
+use common::{advise, brisk, evidence, findings, recommended, Db};
 use serde_json::Value;
 
 /// A chat backend: most conversations archived, a hundred messages in each of the first
@@ -57,14 +57,6 @@ fn workload_file(dir: &Path, lines: &[(&str, &[&str], u64, f64)]) -> String {
     let path = dir.join("workload.jsonl");
     std::fs::write(&path, text).unwrap();
     path.display().to_string()
-}
-
-/// The SQL of every recommendation.
-fn recommended(report: &Value) -> Vec<String> {
-    findings(report, "advise.index")
-        .iter()
-        .map(|f| f["fix"]["apply"].as_str().unwrap_or("").to_string())
-        .collect()
 }
 
 fn assert_recommends(report: &Value, needle: &str) -> Value {

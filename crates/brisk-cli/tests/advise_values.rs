@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{advise, evidence, findings, Db};
+use common::{advise, evidence, findings, recommended, Db};
 use serde_json::Value;
 
 /// A shop: 200,000 orders of 4,000 customers, most of them delivered and 2% pending; a
@@ -76,14 +76,6 @@ fn capture(dir: &Path, query: &str, params: &[Vec<String>]) -> String {
     let path = dir.join("capture.jsonl");
     std::fs::write(&path, text).unwrap();
     path.display().to_string()
-}
-
-/// The `CREATE INDEX` of every recommendation.
-fn recommended(report: &Value) -> Vec<String> {
-    findings(report, "advise.index")
-        .iter()
-        .map(|f| f["fix"]["apply"].as_str().unwrap_or("").to_string())
-        .collect()
 }
 
 fn partial_on_state(report: &Value) -> Option<String> {

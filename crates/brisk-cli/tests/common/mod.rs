@@ -160,6 +160,14 @@ fn report(command: &str, url: &str, extra: &[&str]) -> Value {
         .unwrap_or_else(|e| panic!("brisk {command} prints JSON: {e}"))
 }
 
+/// The `CREATE INDEX` of every index `brisk advise` recommends.
+pub fn recommended(report: &Value) -> Vec<String> {
+    findings(report, "advise.index")
+        .iter()
+        .map(|f| f["fix"]["apply"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
 /// The findings of one check.
 pub fn findings<'a>(report: &'a Value, check: &str) -> Vec<&'a Value> {
     report["findings"]
