@@ -205,13 +205,10 @@ fn a_composite_key_and_an_interrupted_run_resume_where_they_left_off() {
     assert_eq!(db.sql("SELECT count(*) FROM events").trim(), "2000");
 }
 
-#[test]
-fn ctrl_c_stops_after_the_batch_under_way_and_a_new_run_finishes() {
-    let db = Db::fresh("cleanup_ctrl_c");
-    messages(&db, 30_000);
-    let kept = kept_rows(&db);
-    // Small, slow batches: 10,000 rows in batches of 10 to 15 rows, 20 ms apart.
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_brisk"))
+/// `brisk cleanup --apply` of the expired messages in `db`, running, with `extra` flags and
+/// JSON output.
+fn start_cleanup(db: &Db, extra: &[&str]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_brisk"))
         .args([
             "cleanup",
             &db.url(),
@@ -219,20 +216,25 @@ fn ctrl_c_stops_after_the_batch_under_way_and_a_new_run_finishes() {
             "messages",
             "--where",
             EXPIRED,
-            "--apply",
-            "--batch",
-            "10",
-            "--batch-target",
-            "1ms",
-            "--pause",
-            "20ms",
-            "--format",
-            "json",
         ])
+        .args(["--apply", "--format", "json"])
+        .args(extra)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .expect("brisk runs");
+        .expect("brisk runs")
+}
+
+#[test]
+fn ctrl_c_stops_after_the_batch_under_way_and_a_new_run_finishes() {
+    let db = Db::fresh("cleanup_ctrl_c");
+    messages(&db, 30_000);
+    let kept = kept_rows(&db);
+    // Small, slow batches: 10,000 rows in batches of 10 to 15 rows, 20 ms apart.
+    let child = start_cleanup(
+        &db,
+        &["--batch", "10", "--batch-target", "1ms", "--pause", "20ms"],
+    );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while count(&db, EXPIRED) == 10_000 {
         assert!(std::time::Instant::now() < deadline, "no batch ran");
@@ -523,15 +525,9 @@ fn cleanup_watching_the_app(prefix: &str, slow_down: bool) -> Value {
         proxy.port
     );
     // Small batches and long pauses: a dozen batches over several seconds.
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_brisk"))
-        .args([
-            "cleanup",
-            &db.url(),
-            "--table",
-            "messages",
-            "--where",
-            EXPIRED,
-            "--apply",
+    let child = start_cleanup(
+        &db,
+        &[
             "--batch",
             "100",
             "--batch-target",
@@ -542,13 +538,8 @@ fn cleanup_watching_the_app(prefix: &str, slow_down: bool) -> Value {
             &admin,
             "--proxy-database",
             &db.name,
-            "--format",
-            "json",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        ],
+    );
     if slow_down {
         // The baseline takes the first 2 s.
         std::thread::sleep(std::time::Duration::from_millis(3000));
