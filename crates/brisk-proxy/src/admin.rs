@@ -4,7 +4,8 @@
 //! existing dashboards read brisk as they read PgBouncer: `SHOW POOLS`, `SHOW STATS`,
 //! `SHOW CLIENTS`, `SHOW SERVERS`, `SHOW DATABASES`, `SHOW CONFIG`, `SHOW VERSION`,
 //! `RELOAD`, `PAUSE` and `RESUME`. brisk's own: `SHOW QUERIES` (per-fingerprint
-//! statistics) and `SHOW N_PLUS_ONE` (repeated-statement patterns).
+//! statistics), `SHOW N_PLUS_ONE` (repeated-statement patterns) and `SHOW LIMITS` (each
+//! rate limit's rule and counts).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -97,6 +98,7 @@ async fn run(shared: &Arc<Shared>, command: &str) -> Result<Reply, String> {
         ["SHOW", "CONFIG"] => Ok(Reply::Table("SHOW", config(shared))),
         ["SHOW", "QUERIES"] => queries(shared).await.map(|t| Reply::Table("SHOW", t)),
         ["SHOW", "N_PLUS_ONE"] => n_plus_one(shared).await.map(|t| Reply::Table("SHOW", t)),
+        ["SHOW", "LIMITS"] => Ok(Reply::Table("SHOW", limits(shared))),
         ["SHOW", "VERSION"] => Ok(Reply::Table(
             "SHOW",
             Table {
@@ -117,7 +119,7 @@ async fn run(shared: &Arc<Shared>, command: &str) -> Result<Reply, String> {
             Ok(Reply::Done("RESUME"))
         }
         _ => Err(format!(
-            "unknown admin command \"{command}\": try SHOW POOLS, SHOW STATS, SHOW CLIENTS, SHOW SERVERS, SHOW DATABASES, SHOW CONFIG, SHOW QUERIES, SHOW N_PLUS_ONE, RELOAD, PAUSE or RESUME"
+            "unknown admin command \"{command}\": try SHOW POOLS, SHOW STATS, SHOW CLIENTS, SHOW SERVERS, SHOW DATABASES, SHOW CONFIG, SHOW QUERIES, SHOW N_PLUS_ONE, SHOW LIMITS, RELOAD, PAUSE or RESUME"
         )),
     }
 }
@@ -357,6 +359,56 @@ fn servers(shared: &Arc<Shared>) -> Table {
             "port",
             "remote_pid",
             "link",
+        ],
+        rows,
+    }
+}
+
+/// One row per `[[rate_limits]]` rule: what it matches, its numbers, and what it did.
+fn limits(shared: &Arc<Shared>) -> Table {
+    let limits = shared.limits();
+    let rows = limits
+        .rules()
+        .iter()
+        .map(|state| {
+            let rule = &state.rule;
+            let count = |c: &std::sync::atomic::AtomicU64| text(c.load(Ordering::Relaxed));
+            vec![
+                text(&rule.name),
+                text(rule.matches()),
+                text(rule.per.name()),
+                rule.rate.map(|r| r.to_string()),
+                rule.rate.map(|_| rule.burst.to_string()),
+                text(rule.max_wait.as_secs_f64()),
+                text(rule.max_connections),
+                text(rule.shared),
+                text(state.buckets_in_use()),
+                text(state.connections()),
+                count(&state.counts.allowed),
+                count(&state.counts.delayed),
+                count(&state.counts.refused),
+                count(&state.counts.connections_refused),
+                count(&state.counts.fallbacks),
+            ]
+        })
+        .collect();
+    Table {
+        columns: vec![
+            "name",
+            "matches",
+            "per",
+            "rate",
+            "burst",
+            "max_wait",
+            "max_connections",
+            "shared",
+            "buckets",
+            "connections",
+            "allowed",
+            "delayed",
+            "refused",
+            "connections_refused",
+            "fallbacks",
         ],
         rows,
     }

@@ -182,6 +182,38 @@ struct RawConfig {
     databases: BTreeMap<String, String>,
     #[serde(default)]
     users: BTreeMap<String, String>,
+    /// The Redis that holds the buckets of shared rate limits.
+    #[serde(default)]
+    rate_limit_redis: Option<String>,
+    #[serde(default)]
+    rate_limits: Vec<RawRateLimit>,
+}
+
+/// One `[[rate_limits]]` table as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRateLimit {
+    name: String,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    database: Option<String>,
+    #[serde(default)]
+    client: Option<String>,
+    #[serde(default)]
+    fingerprint: Option<String>,
+    #[serde(default)]
+    per: Option<String>,
+    #[serde(default)]
+    rate: Option<f64>,
+    #[serde(default)]
+    burst: Option<u32>,
+    #[serde(default)]
+    max_wait: f64,
+    #[serde(default)]
+    max_connections: usize,
+    #[serde(default)]
+    shared: bool,
 }
 
 mod defaults {
@@ -357,6 +389,9 @@ pub struct Config {
     pub databases: BTreeMap<String, Database>,
     /// User name to password: plain text, `md5...` or a `SCRAM-SHA-256$...` verifier.
     pub users: BTreeMap<String, String>,
+    /// Where shared rate limits keep their buckets.
+    pub rate_limit_redis: Option<brisk_redis::RedisTarget>,
+    pub rate_limits: Vec<crate::limits::Rule>,
 }
 
 impl Config {
@@ -475,6 +510,14 @@ impl Config {
                 )));
             }
         }
+        let rate_limit_redis = match &raw.rate_limit_redis {
+            Some(url) => Some(
+                brisk_redis::RedisTarget::parse(url)
+                    .map_err(|e| invalid(format!("rate_limit_redis: {e}")))?,
+            ),
+            None => None,
+        };
+        let rate_limits = rate_limit_rules(&raw, rate_limit_redis.is_some()).map_err(invalid)?;
         let mut databases = BTreeMap::new();
         for (name, url) in &raw.databases {
             if name == crate::admin::ADMIN_DATABASE {
@@ -558,6 +601,8 @@ impl Config {
             upstream_check_period: seconds("upstream_check_period", raw.upstream_check_period)?,
             databases,
             users: raw.users,
+            rate_limit_redis,
+            rate_limits,
         })
     }
 
@@ -725,6 +770,107 @@ fn url_names_user(url: &str) -> bool {
 }
 
 /// Whether `text` is `host:port` (`[v6]:port` for IPv6 addresses), as a listener binds it.
+/// Validates `[[rate_limits]]`: each message names the rule.
+fn rate_limit_rules(raw: &RawConfig, have_redis: bool) -> Result<Vec<crate::limits::Rule>, String> {
+    use crate::limits::{Cidr, Per, Rule};
+    let mut rules: Vec<Rule> = Vec::new();
+    for r in &raw.rate_limits {
+        let name = r.name.trim();
+        let bad = |what: String| format!("rate_limits \"{name}\": {what}");
+        if name.is_empty() {
+            return Err("rate_limits: every rule needs a name".into());
+        }
+        if rules.iter().any(|other| other.name == name) {
+            return Err(bad("the name is used twice".into()));
+        }
+        if r.rate.is_none() && r.max_connections == 0 {
+            return Err(bad(
+                "needs a rate (transactions per second), max_connections, or both".into(),
+            ));
+        }
+        if let Some(rate) = r.rate {
+            if !(rate.is_finite() && rate > 0.0 && rate <= 1e6) {
+                return Err(bad(format!(
+                    "rate {rate} is not between 0 and 1000000 per second"
+                )));
+            }
+        }
+        if r.burst == Some(0) {
+            return Err(bad("burst must be at least 1".into()));
+        }
+        if r.burst.is_some() && r.rate.is_none() {
+            return Err(bad("burst needs a rate".into()));
+        }
+        let max_wait = Duration::try_from_secs_f64(r.max_wait)
+            .ok()
+            .filter(|w| *w <= Duration::from_secs(60))
+            .ok_or_else(|| {
+                bad(format!(
+                    "max_wait {} is not between 0 and 60 seconds",
+                    r.max_wait
+                ))
+            })?;
+        let per = match &r.per {
+            Some(text) => Per::parse(text).ok_or_else(|| {
+                bad(format!(
+                    "per = \"{text}\" is not one of rule, user, database, client, fingerprint"
+                ))
+            })?,
+            None => Per::Rule,
+        };
+        let client = match &r.client {
+            Some(text) => Some(Cidr::parse(text).ok_or_else(|| {
+                bad(format!(
+                    "client \"{text}\" is not an address block like 10.0.0.0/8"
+                ))
+            })?),
+            None => None,
+        };
+        let fingerprint = match &r.fingerprint {
+            Some(text) => Some(
+                u64::from_str_radix(text.trim(), 16)
+                    .ok()
+                    .filter(|_| text.trim().len() <= 16)
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "fingerprint \"{text}\" is not 16 hex digits as SHOW QUERIES prints them"
+                        ))
+                    })?,
+            ),
+            None => None,
+        };
+        if let Some(database) = &r.database {
+            if !raw.databases.contains_key(database) {
+                return Err(bad(format!(
+                    "database \"{database}\" is not in [databases]"
+                )));
+            }
+        }
+        if r.shared && !have_redis {
+            return Err(bad("shared = true needs rate_limit_redis".into()));
+        }
+        if r.shared && r.rate.is_none() {
+            return Err(bad(
+                "shared applies to a rate; connection caps are per instance".into(),
+            ));
+        }
+        rules.push(Rule {
+            name: name.to_string(),
+            user: r.user.clone(),
+            database: r.database.clone(),
+            client,
+            fingerprint,
+            per,
+            rate: r.rate,
+            burst: r.burst.unwrap_or(1),
+            max_wait,
+            max_connections: r.max_connections,
+            shared: r.shared,
+        });
+    }
+    Ok(rules)
+}
+
 fn is_host_and_port(text: &str) -> bool {
     let Some((host, port)) = text.rsplit_once(':') else {
         return false;
@@ -1097,7 +1243,7 @@ mod tests {
         for key in known {
             assert!(
                 Config::EXAMPLE.contains(&format!("{key} ="))
-                    || ["databases", "users"].contains(&key),
+                    || ["databases", "users", "rate_limits"].contains(&key),
                 "{key} is missing from the example"
             );
         }
@@ -1110,6 +1256,16 @@ mod tests {
             "client_tls_key_file",
             "capture_file",
             "http_listen",
+            // A rate limit is an example to fill in, not a default.
+            "rate_limit_redis",
+            "name",
+            "client",
+            "per",
+            "rate",
+            "burst",
+            "max_wait",
+            "max_connections",
+            "shared",
         ];
         let uncommented: String = Config::EXAMPLE
             .lines()

@@ -24,8 +24,10 @@
 
 pub mod admin;
 pub mod config;
+mod gate;
 mod health;
 mod http;
+pub mod limits;
 mod metrics;
 pub mod observe;
 mod pool;

@@ -20,6 +20,67 @@ pub fn write_metrics(out: &mut String, shared: &Shared) {
     write_upstream_metrics(out, shared);
     write_pool_metrics(out, shared);
     write_query_metrics(out, shared);
+    write_limit_metrics(out, shared);
+}
+
+/// Rate limits: each rule's transactions by outcome, its refused connections, the shared
+/// decisions taken locally while Redis was unreachable, and its connected clients.
+fn write_limit_metrics(out: &mut String, shared: &Shared) {
+    let limits = shared.limits();
+    if limits.is_empty() {
+        return;
+    }
+    let name = "brisk_rate_limit_transactions_total";
+    family(
+        out,
+        name,
+        "counter",
+        "Transactions charged to a [[rate_limits]] rule, by outcome: allowed at once, delayed (max_wait), or refused (SQLSTATE 53400).",
+    );
+    for state in limits.rules() {
+        let c = &state.counts;
+        for (outcome, value) in [
+            ("allowed", &c.allowed),
+            ("delayed", &c.delayed),
+            ("refused", &c.refused),
+        ] {
+            let labels = [("rule", state.rule.name.as_str()), ("outcome", outcome)];
+            sample(out, name, &labels, value.load(Ordering::Relaxed) as f64);
+        }
+    }
+    let families: [Counter<crate::limits::RuleState>; 3] = [
+        (
+            "brisk_rate_limit_connections_refused_total",
+            "Logins refused by a rule's max_connections (FATAL 53300).",
+            |s| s.counts.connections_refused.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "brisk_rate_limit_fallbacks_total",
+            "Decisions of a shared rule taken by this instance alone because Redis did not answer in time.",
+            |s| s.counts.fallbacks.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "brisk_rate_limit_connections",
+            "Clients connected under a rule's max_connections.",
+            |s| s.connections() as f64,
+        ),
+    ];
+    for (name, help, value) in families {
+        let kind = if name.ends_with("_total") {
+            "counter"
+        } else {
+            "gauge"
+        };
+        family(out, name, kind, help);
+        for state in limits.rules() {
+            sample(
+                out,
+                name,
+                &[("rule", state.rule.name.as_str())],
+                value(state),
+            );
+        }
+    }
 }
 
 /// A counter family over `T`: its name, its help, and how to read its value.

@@ -13,6 +13,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::config::{Config, ConfigError, Database};
 use crate::health::Health;
+use crate::limits::Limits;
 use crate::observe::{CaptureSettings, ObserveSettings, Observer};
 use crate::pool::{Pool, PoolSettings};
 use crate::server::{send_cancel, ServerSecret, ServerTarget};
@@ -56,6 +57,10 @@ pub struct Shared {
     paused: watch::Sender<bool>,
     started: Instant,
     health: Health,
+    /// Rate limits and connection caps (`[[rate_limits]]`), rebuilt on reload; sessions
+    /// compare the generation (one atomic load per transaction start) to pick up new rules.
+    limits: RwLock<Arc<Limits>>,
+    limits_generation: AtomicU64,
 }
 
 impl Shared {
@@ -64,6 +69,17 @@ impl Shared {
             .read()
             .map(|c| c.clone())
             .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    pub fn limits(&self) -> Arc<Limits> {
+        self.limits
+            .read()
+            .map(|l| l.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    pub fn limits_generation(&self) -> u64 {
+        self.limits_generation.load(Ordering::Acquire)
     }
 
     pub fn client_tls(&self) -> Option<TlsAcceptor> {
@@ -252,6 +268,15 @@ impl Shared {
         if let Ok(mut current) = self.client_tls.write() {
             *current = tls;
         }
+        let limits = Limits::new(
+            &config.rate_limits,
+            config.rate_limit_redis.clone(),
+            Some(&self.limits()),
+        );
+        if let Ok(mut current) = self.limits.write() {
+            *current = Arc::new(limits);
+        }
+        self.limits_generation.fetch_add(1, Ordering::Release);
         if let Ok(mut current) = self.config.write() {
             *current = Arc::new(config);
         }
@@ -378,7 +403,10 @@ impl Proxy {
         };
         let (shutdown, _) = watch::channel(false);
         let (paused, _) = watch::channel(false);
+        let limits = Limits::new(&config.rate_limits, config.rate_limit_redis.clone(), None);
         let shared = Arc::new(Shared {
+            limits: RwLock::new(Arc::new(limits)),
+            limits_generation: AtomicU64::new(0),
             config: RwLock::new(Arc::new(config)),
             pools: Mutex::new(HashMap::new()),
             clients: Mutex::new(HashMap::new()),

@@ -48,7 +48,7 @@ impl TransactionStatus {
         }
     }
 
-    fn byte(self) -> u8 {
+    pub fn byte(self) -> u8 {
         match self {
             TransactionStatus::Idle => b'I',
             TransactionStatus::InTransaction => b'T',
@@ -372,6 +372,22 @@ impl Relay {
 
     pub fn awaiting_answers(&self) -> bool {
         !self.expected.is_empty()
+    }
+
+    /// Whether the server owes answers (brisk's own owed answers are paid without it).
+    pub fn awaiting_server(&self) -> bool {
+        self.expected.iter().any(|e| !matches!(e, Expect::Owed(_)))
+    }
+
+    /// The text of the client's prepared statement `name` ("" for the unnamed one), when
+    /// brisk knows it: always in transaction mode, and with the statistics on otherwise.
+    pub fn statement_text(&self, name: &str) -> Option<Arc<str>> {
+        if !name.is_empty() {
+            if let Some(statement) = self.statements.get(name) {
+                return Some(statement.query.clone());
+            }
+        }
+        self.tracker.statement_text(name)
     }
 
     pub fn in_copy(&self) -> bool {

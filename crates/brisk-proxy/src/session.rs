@@ -20,6 +20,8 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::config::{AuthType, ClientTls, Config, Database, PoolMode};
+use crate::gate::{Admit, Gate, Step};
+use crate::limits::{self, ClientLimits, ConnectionSlots, Verdict};
 use crate::pool::{Checkout, Pool, PoolError};
 use crate::proxy::Shared;
 use crate::relay::{Counts, Relay, ServerState, TransactionStatus};
@@ -126,6 +128,7 @@ pub async fn serve(
             pool,
             info,
             settings,
+            slots: _slots,
         } => {
             shared.register_client(info.clone());
             pool.stats.clients.fetch_add(1, Ordering::Relaxed);
@@ -161,6 +164,8 @@ enum Login {
         info: Arc<ClientInfo>,
         /// The client's tracked settings: its startup values, else its pool's defaults.
         settings: Box<TrackedSettings>,
+        /// Its places under the rate limits' `max_connections`, held while it is connected.
+        slots: ConnectionSlots,
     },
 }
 
@@ -277,6 +282,23 @@ async fn login(
             return Ok(Login::Done);
         }
     };
+    let slots = match shared.limits().connect(&limits::Client {
+        user: &user,
+        database: &database,
+        addr: peer,
+    }) {
+        Ok(slots) => slots,
+        Err((rule, max)) => {
+            // PostgreSQL's code and wording for a role's connection limit.
+            fatal(
+                stream,
+                "53300",
+                &format!("too many connections for rate limit \"{rule}\" (max_connections {max})"),
+            )
+            .await?;
+            return Ok(Login::Done);
+        }
+    };
     let server_params = match pool.greeting_params().await {
         Ok(p) => p,
         Err(e) => {
@@ -309,6 +331,7 @@ async fn login(
         pool,
         info,
         settings,
+        slots,
     })
 }
 
@@ -554,6 +577,20 @@ struct Session {
     relay: Relay,
     /// `idle_transaction_timeout` as it was when the client logged in.
     idle_transaction_timeout: Duration,
+    /// The rate limits that apply to this client (`None`: no rule does), and the
+    /// configuration generation they were resolved for.
+    limits: Option<ClientLimits>,
+    limits_generation: u64,
+    gate: Gate,
+}
+
+/// The rate limits that apply to a client under the current configuration.
+fn client_limits(shared: &Shared, info: &ClientInfo) -> Option<ClientLimits> {
+    shared.limits().for_client(&limits::Client {
+        user: &info.user,
+        database: &info.database,
+        addr: info.addr,
+    })
 }
 
 /// What the relay may see of a checkout: its prepared statements and reported settings.
@@ -582,9 +619,14 @@ impl Session {
             shared.observer.is_some(),
             config.log_parameters,
         );
+        let limits_generation = shared.limits_generation();
+        let limits = client_limits(&shared, &info);
         Session {
             relay: Relay::new(transaction_mode, settings, tracker, Instant::now()),
             idle_transaction_timeout,
+            limits,
+            limits_generation,
+            gate: Gate::default(),
             shared,
             pool,
             info,
@@ -601,6 +643,14 @@ impl Session {
             while let Some(header) = protocol::whole_frame(&self.cbuf, MAX_BUFFERED_MESSAGE)? {
                 if header.kind == b'X' {
                     return Ok(());
+                }
+                match self.admit(header.kind).await? {
+                    Admit::Go => {}
+                    Admit::Hold => break,
+                    Admit::Skip => {
+                        self.cbuf.advance(header.total_len());
+                        continue;
+                    }
                 }
                 if self.server.is_none() {
                     // A wait for a server is not the statement's time: attach moves `now`.
@@ -705,6 +755,42 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// Whether the client's next message (of `kind`, `total` bytes with its header) may go
+    /// on: charges the transactions it starts to the rate limits that apply (see `gate`).
+    async fn admit(&mut self, kind: u8) -> Result<Admit, SessionError> {
+        let generation = self.shared.limits_generation();
+        if generation != self.limits_generation {
+            self.limits_generation = generation;
+            self.limits = client_limits(&self.shared, &self.info);
+        }
+        let Some(limits) = &self.limits else {
+            return Ok(Admit::Go);
+        };
+        let step = self.gate.step(
+            &self.cbuf,
+            &mut self.relay,
+            self.server.is_some(),
+            limits.needs_fingerprint(),
+        )?;
+        let (fingerprint, may_refuse) = match step {
+            Step::Go => return Ok(Admit::Go),
+            Step::Hold => return Ok(Admit::Hold),
+            Step::Skip => return Ok(Admit::Skip),
+            Step::Charge(fingerprint) => (fingerprint, true),
+            Step::ChargeAndWait(fingerprint) => (fingerprint, false),
+        };
+        match limits.charge(fingerprint, may_refuse).await {
+            Verdict::Allow => {}
+            Verdict::Delay(wait) => tokio::time::sleep(wait).await,
+            Verdict::Refuse { rule, retry_after } => {
+                self.gate.refused(kind, &rule, retry_after, &mut self.relay);
+                return Ok(Admit::Skip);
+            }
+        }
+        self.gate.allowed(kind);
+        Ok(Admit::Go)
     }
 
     /// Gives back the memory a burst took (a large query, COPY, big rows) once it is

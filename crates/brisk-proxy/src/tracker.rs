@@ -105,6 +105,15 @@ impl StatementTracker {
         }
     }
 
+    /// The text of a statement this tracker keeps (see `parsed`).
+    pub fn statement_text(&self, name: &str) -> Option<Arc<str>> {
+        if name.is_empty() {
+            self.unnamed_text.as_ref().map(|(text, _)| text.clone())
+        } else {
+            self.named_texts.get(name).map(|(text, _)| text.clone())
+        }
+    }
+
     /// A Bind: remembers which statement the portal runs, and a hash of its bound values.
     /// `statements` holds the named statements when the relay keeps them.
     pub fn bound(

@@ -172,8 +172,9 @@ impl RedisTarget {
             .map_err(|e| Error::from_redis(&self.address, "AUTH", &e))
     }
 
-    /// The reconnecting connection of the cache store.
-    pub(crate) async fn connection_manager(&self) -> Result<redis::aio::ConnectionManager, Error> {
+    /// A connection that reconnects by itself after a loss: the cache store's, and the
+    /// proxy's for shared rate limits.
+    pub async fn connection_manager(&self) -> Result<redis::aio::ConnectionManager, Error> {
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.connect_timeout))
             .set_response_timeout(Some(self.response_timeout));

@@ -526,6 +526,29 @@ pub fn put_error(out: &mut BytesMut, kind: u8, severity: &str, code: &str, messa
     });
 }
 
+/// An `ErrorResponse` with a DETAIL line.
+pub fn put_error_detail(
+    out: &mut BytesMut,
+    severity: &str,
+    code: &str,
+    message: &str,
+    detail: &str,
+) {
+    put_with(out, b'E', |b| {
+        for (field, value) in [
+            (b'S', severity),
+            (b'V', severity),
+            (b'C', code),
+            (b'M', message),
+            (b'D', detail),
+        ] {
+            b.put_u8(field);
+            put_cstr(b, value);
+        }
+        b.put_u8(0);
+    });
+}
+
 /// A StartupMessage for protocol 3.0.
 pub fn put_startup(out: &mut BytesMut, params: &[(&str, &str)]) {
     let at = out.len();
