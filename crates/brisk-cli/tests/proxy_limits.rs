@@ -541,3 +541,47 @@ fn rate_fidelity_at_three_times_the_limit() {
     );
     assert!((allowed - expected).abs() <= 0.02 * expected + 1.0);
 }
+
+/// tokio-postgres pipelines the requests of futures polled together: a transaction sent
+/// whole, before any answer, is charged once at its BEGIN and never cut, however empty the
+/// bucket; pipelined autocommit statements are charged one by one.
+#[test]
+fn pipelined_transactions_are_charged_once_and_never_cut() {
+    let pg = Postgres::start().unwrap();
+    counters(&pg);
+    let proxy = Proxy::start(&pg, "[[rate_limits]]\nname = \"slow\"\nrate = 1\n");
+    runtime().block_on(async {
+        let client = connect(&proxy.url("app")).await.unwrap();
+        let update = client
+            .prepare("UPDATE counters SET n = n + 1 WHERE id = 1")
+            .await
+            .unwrap();
+        // The whole transaction in flight at once: BEGIN takes the only slot.
+        let (begin, first, second, commit) = tokio::join!(
+            client.batch_execute("BEGIN"),
+            client.execute(&update, &[]),
+            client.execute(&update, &[]),
+            client.batch_execute("COMMIT"),
+        );
+        for result in [begin, first.map(|_| ()), second.map(|_| ()), commit] {
+            result.unwrap_or_else(|e| panic!("{}", message(&e)));
+        }
+        // Two autocommit statements pipelined with no slot left: both refused, alike.
+        let (a, b) = tokio::join!(
+            client.simple_query("SELECT 1"),
+            client.simple_query("SELECT 2")
+        );
+        for result in [a, b] {
+            let e = result.err().expect("refused");
+            assert!(
+                message(&e).starts_with("53400: rate limit \"slow\""),
+                "{}",
+                message(&e)
+            );
+        }
+        // The connection is fine, and the next slot comes a second after the first.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        client.simple_query("SELECT 3").await.unwrap();
+    });
+    assert_eq!(counter(&pg, 1), 2);
+}

@@ -207,3 +207,30 @@ fn fingerprint_of(text: &str) -> u64 {
     }
     CACHE.with(|cache| cache.borrow_mut().key(text).value)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(kinds: &[u8]) -> Vec<u8> {
+        let mut out = bytes::BytesMut::new();
+        for kind in kinds {
+            protocol::put_message(&mut out, *kind, b"x\0");
+        }
+        out.to_vec()
+    }
+
+    #[test]
+    fn a_batch_executes_when_an_execute_comes_before_its_sync() {
+        assert!(batch_executes(&batch(b"PBDES")));
+        assert!(batch_executes(&batch(b"BES")));
+        // Drivers' prepare round trip, and a describe-only batch: no work.
+        assert!(!batch_executes(&batch(b"PDS")));
+        assert!(!batch_executes(&batch(b"PDSBES")));
+        // Parse and Flush, with the rest still to come: not known to execute yet.
+        assert!(!batch_executes(&batch(b"PH")));
+        // A cut-off message is not read.
+        let whole = batch(b"PE");
+        assert!(!batch_executes(&whole[..whole.len() - 1]));
+    }
+}
