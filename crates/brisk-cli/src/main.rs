@@ -102,7 +102,10 @@ Examples:
   brisk COMMAND --help shows a command's options. docs/ in the repository has the details.";
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return argument_error(error),
+    };
     let result = match cli.command {
         Command::Advise(args) => block_on(advise::run(args)),
         Command::Check(args) => block_on(check::run(args)),
@@ -132,6 +135,39 @@ fn block_on(
         .build()
         .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
     runtime.block_on(command)
+}
+
+/// clap's help and version go out as clap writes them. A usage error is one line with exit
+/// code 2, as every other bad input: clap's message and its tips, without the usage block.
+fn argument_error(error: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match error.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = error.print();
+            return ExitCode::SUCCESS;
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = error.print();
+            return ExitCode::from(2);
+        }
+        _ => {}
+    }
+    let rendered = error.render().to_string();
+    let lines: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.is_empty())
+        .collect();
+    let (tips, message): (Vec<&str>, Vec<&str>) = lines.iter().partition(|l| l.starts_with("tip:"));
+    let message = message.join(" ");
+    let message = message.trim_start_matches("error: ");
+    if tips.is_empty() {
+        eprintln!("brisk: {message} (see --help)");
+    } else {
+        eprintln!("brisk: {message}; {}", tips.join("; "));
+    }
+    ExitCode::from(2)
 }
 
 /// The exit code of a command's result: its own, or 2 with the error on one line.

@@ -149,6 +149,32 @@ fn redis_and_lint_usage_show_their_required_argument() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("<URL>"));
 }
 
+#[test]
+fn argument_errors_are_one_line_with_exit_code_2() {
+    let cases: [(&[&str], &str); 4] = [
+        (&["check", "--nonsense"], "unexpected argument '--nonsense'"),
+        (
+            &["check", "--formt", "json"],
+            "a similar argument exists: '--format'",
+        ),
+        (
+            &["bench", "--rate", "abc", "x.toml"],
+            "invalid value 'abc' for '--rate",
+        ),
+        (&["redis"], "required arguments were not provided: <URL>"),
+    ];
+    for (args, needle) in cases {
+        let output = brisk(args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("brisk: ") && stderr.contains(needle),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
 /// `--list-checks` as text (id, then what it looks for) and as JSON (the same ids).
 fn list_checks(command: &str) -> Vec<String> {
     let text = stdout(&[command, "--list-checks"]);
