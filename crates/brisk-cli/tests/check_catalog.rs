@@ -325,9 +325,27 @@ fn invalid_index_from_a_failed_concurrent_build_is_found() {
     assert!(failed.is_err(), "the unique build must fail on duplicates");
     let report = check(&db.url(), &[]);
     let invalid = finding(&report, "index.invalid", "public.users_name_key");
+    // The rebuild would fail again on the duplicates: a person removes them first, with
+    // the query the fix gives, which finds exactly them.
+    assert_eq!(invalid["fix"]["kind"], "manual", "{invalid:#}");
     let fix = invalid["fix"]["apply"].as_str().unwrap();
     assert!(fix.contains("DROP INDEX CONCURRENTLY IF EXISTS public.users_name_key;"));
     assert!(fix.contains("CREATE UNIQUE INDEX CONCURRENTLY users_name_key"));
+    let query = fix
+        .lines()
+        .find_map(|l| l.strip_prefix("Find the duplicates: "))
+        .unwrap_or_else(|| panic!("no duplicate query in {fix}"));
+    assert_eq!(db.sql(query).trim(), "ann|2");
+    db.sql("DELETE FROM users WHERE id = 2;");
+    let rebuild: Vec<&str> = fix
+        .lines()
+        .skip_while(|l| !l.starts_with("DROP INDEX"))
+        .collect();
+    for statement in rebuild {
+        db.sql(statement);
+    }
+    let after = check(&db.url(), &[]);
+    assert!(findings(&after, "index.invalid").is_empty());
     assert!(invalid["detail"]
         .as_str()
         .unwrap()

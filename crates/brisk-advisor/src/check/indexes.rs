@@ -608,6 +608,41 @@ pub(super) fn invalid(snapshot: &Snapshot, _options: &CheckOptions) -> Part<Vec<
         .collect())
 }
 
+/// The query that lists the values a unique index cannot hold twice, when its keys are
+/// plain columns: NULLs conflict only with NULLS NOT DISTINCT, and a partial index only
+/// covers its predicate's rows.
+fn duplicates_query(index: &Index) -> Option<String> {
+    if index.expressions.is_some() {
+        return None;
+    }
+    let columns: Vec<String> = index
+        .column_names
+        .iter()
+        .take(index.key_count)
+        .map(|c| c.as_deref().map(brisk_sql::quote_ident))
+        .collect::<Option<_>>()?;
+    if columns.is_empty() {
+        return None;
+    }
+    let list = columns.join(", ");
+    let mut conditions: Vec<String> = Vec::new();
+    if !index.nulls_not_distinct {
+        conditions.extend(columns.iter().map(|c| format!("{c} IS NOT NULL")));
+    }
+    if let Some(predicate) = &index.predicate {
+        conditions.push(format!("({predicate})"));
+    }
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conditions.join(" AND "))
+    };
+    Some(format!(
+        "SELECT {list}, count(*) FROM {}{filter} GROUP BY {list} HAVING count(*) > 1;",
+        index.qualified_table()
+    ))
+}
+
 fn invalid_finding(index: &Index, sure: bool) -> Finding {
     let name = index.qualified_name();
     let maintained = if index.is_ready {
@@ -638,16 +673,24 @@ fn invalid_finding(index: &Index, sure: bool) -> Finding {
             "The planner never uses {}, but {maintained}. It is what a failed CREATE INDEX CONCURRENTLY leaves behind.",
             index.name
         );
-        if index.is_unique {
+        let rebuild = format!("{}\n{}", index.drop_statement(), index.create_statement());
+        let fix = if index.is_unique {
+            // The rebuild fails again while the duplicates are there, and which row of each
+            // to keep is the application's decision: a person applies this one.
             detail.push_str(
                 " A unique build usually fails on duplicate values: remove them before rebuilding.",
             );
-        }
+            let find = duplicates_query(index).map_or_else(String::new, |query| {
+                format!("Find the duplicates: {query}\nRemove them, then rebuild:\n")
+            });
+            Fix::manual(format!("{find}{rebuild}"))
+        } else {
+            Fix::sql(rebuild)
+        };
         (
             format!("Index {} is invalid", index.name),
             detail,
-            Fix::sql(format!("{}\n{}", index.drop_statement(), index.create_statement()))
-                .rollback(index.drop_statement())
+            fix.rollback(index.drop_statement())
                 .note("Rebuilding concurrently does not block reads or writes; neither statement can run inside a transaction block."),
         )
     };
