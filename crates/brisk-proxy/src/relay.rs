@@ -269,6 +269,10 @@ pub struct Relay {
     /// The server has answered everything up to a ReadyForQuery: brisk may send a simple
     /// query of its own without breaking into the client's extended-protocol batch.
     synced: bool,
+    /// The untracked settings of the client's startup packet (lowercased names), which
+    /// brisk set on its pinned server; and those a statement reset since, to set again.
+    extras: Vec<String>,
+    extras_reset: Vec<String>,
     /// The unnamed statement is a DEALLOCATE brisk answers itself.
     unnamed_local: Option<LocalCommand>,
     effects: EffectsByName,
@@ -306,6 +310,8 @@ impl Relay {
             settings,
             restore: None,
             synced: true,
+            extras: Vec::new(),
+            extras_reset: Vec::new(),
             unnamed_local: None,
             effects: EffectsByName::default(),
             batch_effects: Effects::NONE,
@@ -460,6 +466,7 @@ impl Relay {
                     return Ok(());
                 }
                 self.watch_for_session_features(query);
+                self.watch_for_extras_reset(query);
                 protocol::put_message(&mut self.to_server, kind, body);
                 let tracked = self.tracker.query(query, self.now);
                 self.expected
@@ -486,6 +493,7 @@ impl Relay {
                     }
                 }
                 self.watch_for_session_features(parse.query);
+                self.watch_for_extras_reset(parse.query);
                 self.tracker
                     .parsed(parse.name, parse.query, parse.param_types, rename);
                 if parse.name.is_empty() || !rename {
@@ -874,6 +882,56 @@ impl Relay {
 
     /// Pins the client to its server when it starts using something that lives in the
     /// session (transaction mode would otherwise break it silently).
+    /// The client's untracked startup settings, set on its server (see `Startup`): a
+    /// `RESET` of one (or `RESET ALL`, `DISCARD ALL`) must bring back the startup value, as
+    /// on a direct connection, not the server's default.
+    pub fn set_extras(&mut self, names: Vec<String>) {
+        self.extras = names;
+    }
+
+    /// The startup settings a statement reset, to set again once the server has answered
+    /// everything (asked as `take_restore` is); given once.
+    pub fn take_extras_reset(&mut self) -> Vec<String> {
+        if !self.extras_reset.is_empty()
+            && self.synced
+            && self.expected.is_empty()
+            && self.to_server.is_empty()
+        {
+            std::mem::take(&mut self.extras_reset)
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Notes the startup settings `query` resets (only for a client that has some).
+    fn watch_for_extras_reset(&mut self, query: &str) {
+        if self.extras.is_empty() {
+            return;
+        }
+        for reset in brisk_sql::session::resets(query) {
+            let names: Vec<String> = match reset {
+                brisk_sql::session::Reset::All => self.extras.clone(),
+                brisk_sql::session::Reset::Setting(name) if self.extras.contains(&name) => {
+                    vec![name]
+                }
+                brisk_sql::session::Reset::Setting(_) => Vec::new(),
+            };
+            for name in names {
+                if !self.extras_reset.contains(&name) {
+                    self.extras_reset.push(name);
+                }
+            }
+        }
+    }
+
+    /// Binds the client to its server for the rest of its session, for `reason`.
+    pub fn pin(&mut self, reason: &'static str) {
+        if !self.pinned {
+            self.pinned = true;
+            self.newly_pinned = Some(reason);
+        }
+    }
+
     fn watch_for_session_features(&mut self, query: &str) {
         if self.pinned {
             return;

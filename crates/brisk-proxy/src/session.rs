@@ -27,7 +27,7 @@ use crate::proxy::Shared;
 use crate::relay::{Counts, Relay, ServerState, TransactionStatus};
 use crate::server::{send_cancel, CancelAddress, MAX_BUFFERED_MESSAGE};
 use crate::server::{ServerError, ServerSecret};
-use crate::session_state::TrackedSettings;
+use crate::session_state::{set_config_query, Startup, TrackedSettings};
 use crate::stream::Stream;
 use crate::tracker::StatementTracker;
 use brisk_wire::auth::{check_md5, random_bytes, ScramServer, Secret};
@@ -129,6 +129,7 @@ pub async fn serve(
             info,
             settings,
             slots: _slots,
+            extras,
         } => {
             shared.register_client(info.clone());
             pool.stats.clients.fetch_add(1, Ordering::Relaxed);
@@ -140,7 +141,17 @@ pub async fn serve(
                 buf,
                 *settings,
             );
-            if let Err(e) = session.run().await {
+            let applied = if extras.is_empty() {
+                Ok(true)
+            } else {
+                session.apply_extras(extras).await
+            };
+            let ended = match applied {
+                Ok(true) => session.run().await,
+                Ok(false) => Ok(()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = ended {
                 tracing::debug!(client = info.id, error = %e, "session ended");
             }
             session.detach_on_exit().await;
@@ -166,6 +177,8 @@ enum Login {
         settings: Box<TrackedSettings>,
         /// Its places under the rate limits' `max_connections`, held while it is connected.
         slots: ConnectionSlots,
+        /// Its untracked startup settings (`session_state::Startup`).
+        extras: Vec<(String, String)>,
     },
 }
 
@@ -306,7 +319,14 @@ async fn login(
             return Ok(Login::Done);
         }
     };
-    let settings = Box::new(TrackedSettings::new(&params, &server_params));
+    let startup = match Startup::split(&params) {
+        Ok(startup) => startup,
+        Err(message) => {
+            fatal(stream, "08P01", &message).await?;
+            return Ok(Login::Done);
+        }
+    };
+    let settings = Box::new(TrackedSettings::new(&startup.params, &server_params));
     let info = Arc::new(ClientInfo {
         id: shared.next_client_id(),
         user: user.clone(),
@@ -332,6 +352,7 @@ async fn login(
         info,
         settings,
         slots,
+        extras: startup.extras,
     })
 }
 
@@ -582,6 +603,8 @@ struct Session {
     limits: Option<ClientLimits>,
     limits_generation: u64,
     gate: Gate,
+    /// Its untracked startup settings, set on its pinned server (see `apply_extras`).
+    extras: Vec<(String, String)>,
 }
 
 /// The rate limits that apply to a client under the current configuration.
@@ -627,6 +650,7 @@ impl Session {
             limits,
             limits_generation,
             gate: Gate::default(),
+            extras: Vec::new(),
             shared,
             pool,
             info,
@@ -659,6 +683,10 @@ impl Session {
                     }
                 } else if let Some(local) = self.relay.take_restore() {
                     self.restore_settings(local).await;
+                }
+                let reset = self.relay.take_extras_reset();
+                if !reset.is_empty() {
+                    self.restore_extras(&reset).await;
                 }
                 let Some(server) = self.server.as_mut() else {
                     return Ok(());
@@ -755,6 +783,65 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// Sets the client's untracked startup settings on a server and pins the client to it,
+    /// so they hold for its whole session as on a direct connection. A setting the server
+    /// refuses ends the session with the server's reason, as a direct login would.
+    /// Returns whether the session may go on.
+    async fn apply_extras(&mut self, extras: Vec<(String, String)>) -> Result<bool, SessionError> {
+        let Some(query) = set_config_query(&extras) else {
+            return Ok(true);
+        };
+        self.relay.set_extras(
+            extras
+                .iter()
+                .map(|(name, _)| name.to_ascii_lowercase())
+                .collect(),
+        );
+        self.extras = extras;
+        self.relay.pin("startup parameters brisk does not track");
+        if let Some(feature) = self.relay.take_newly_pinned() {
+            self.pinned(feature);
+        }
+        if !self.attach().await? {
+            return Ok(false);
+        }
+        let Some(server) = self.server.as_mut() else {
+            return Ok(false);
+        };
+        match server.conn.simple(&query).await {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let message = match &e {
+                    ServerError::Protocol { message, .. } => message.clone(),
+                    other => other.to_string(),
+                };
+                fatal(
+                    &mut self.client,
+                    "22023",
+                    &format!("startup parameter: {message}"),
+                )
+                .await?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Sets again the startup settings a statement of the client reset (`reset`: lowercased
+    /// names), so they hold their startup values as on a direct connection.
+    async fn restore_extras(&mut self, reset: &[String]) {
+        let settings: Vec<(String, String)> = self
+            .extras
+            .iter()
+            .filter(|(name, _)| reset.contains(&name.to_ascii_lowercase()))
+            .cloned()
+            .collect();
+        let (Some(query), Some(server)) = (set_config_query(&settings), self.server.as_mut())
+        else {
+            return;
+        };
+        replay_settings(server, &query, self.info.id).await;
     }
 
     /// Whether the client's next message (of `kind`, `total` bytes with its header) may go

@@ -176,3 +176,210 @@ mod tests {
         );
     }
 }
+
+/// A client's startup packet split the way brisk applies it: `params` are the parameters
+/// with `options`'s `-c name=value` switches merged in (an explicit parameter wins, as in
+/// PostgreSQL), and `extras` the settings among them that brisk does not track, which the
+/// session sets on the client's server and keeps there by pinning the client (JDBC's
+/// `currentSchema` sends `search_path`, asyncpg's `server_settings` and node-postgres's
+/// `statement_timeout` send theirs, psql's `PGOPTIONS` sends `options`). Dropping them, as
+/// brisk once did, ran the client's statements under another schema or timeout.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Startup {
+    pub params: Vec<(String, String)>,
+    pub extras: Vec<(String, String)>,
+}
+
+/// Parameters of the startup packet that are not settings.
+const NOT_SETTINGS: [&str; 4] = ["user", "database", "options", "replication"];
+
+impl Startup {
+    /// Splits `params`; an `options` switch other than `-c name=value` or `--name=value`
+    /// is an error, as brisk cannot apply it.
+    pub fn split(params: &[(String, String)]) -> Result<Startup, String> {
+        let mut merged: Vec<(String, String)> = params
+            .iter()
+            .filter(|(k, _)| k != "options")
+            .cloned()
+            .collect();
+        if let Some((_, options)) = params.iter().find(|(k, _)| k == "options") {
+            for (name, value) in parse_options(options)? {
+                if !merged.iter().any(|(k, _)| k.eq_ignore_ascii_case(&name)) {
+                    merged.push((name, value));
+                }
+            }
+        }
+        let extras = merged
+            .iter()
+            .filter(|(name, value)| {
+                let name = name.to_ascii_lowercase();
+                !NOT_SETTINGS.contains(&name.as_str())
+                    && brisk_sql::session::tracked_index(&name).is_none()
+                    // pgjdbc always sends 3. Since PostgreSQL 12 every positive value means
+                    // the shortest exact output, the server's default (1) included, so it
+                    // changes nothing and must not pin every JDBC client.
+                    && !(name == "extra_float_digits"
+                        && value.trim().parse::<i32>().is_ok_and(|v| v >= 1))
+            })
+            .cloned()
+            .collect();
+        Ok(Startup {
+            params: merged,
+            extras,
+        })
+    }
+
+    /// The query that applies the extras: `set_config` takes a value as a startup packet
+    /// gives it (`search_path = 'a, b'` stays a list).
+    pub fn extras_query(&self) -> Option<String> {
+        set_config_query(&self.extras)
+    }
+}
+
+/// `SELECT set_config(name, value, false), ...` for `settings`; `None` for none.
+pub fn set_config_query(settings: &[(String, String)]) -> Option<String> {
+    if settings.is_empty() {
+        return None;
+    }
+    let calls: Vec<String> = settings
+        .iter()
+        .map(|(name, value)| {
+            format!(
+                "set_config({}, {}, false)",
+                brisk_sql::quote_literal(name),
+                brisk_sql::quote_literal(value)
+            )
+        })
+        .collect();
+    Some(format!("SELECT {}", calls.join(", ")))
+}
+
+/// The `-c name=value` and `--name=value` switches of an `options` startup parameter:
+/// words split on whitespace, a backslash keeping the next character (PostgreSQL's
+/// `pg_split_opts`), dashes in a long option's name read as underscores.
+fn parse_options(options: &str) -> Result<Vec<(String, String)>, String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut chars = options.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => word.extend(chars.next()),
+            c if c.is_whitespace() => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    let mut pairs = Vec::new();
+    let mut words = words.into_iter();
+    while let Some(word) = words.next() {
+        let setting = if word == "-c" {
+            words
+                .next()
+                .ok_or_else(|| "options: -c needs name=value".to_string())?
+        } else if let Some(rest) = word.strip_prefix("-c") {
+            rest.to_string()
+        } else if let Some(rest) = word.strip_prefix("--") {
+            match rest.split_once('=') {
+                Some((name, value)) => format!("{}={value}", name.replace('-', "_")),
+                None => rest.to_string(),
+            }
+        } else {
+            return Err(format!(
+                "options: brisk applies only -c name=value and --name=value switches, not \"{word}\""
+            ));
+        };
+        let (name, value) = setting
+            .split_once('=')
+            .ok_or_else(|| format!("options: \"{setting}\" is not name=value"))?;
+        pairs.push((name.to_string(), value.to_string()));
+    }
+    Ok(pairs)
+}
+
+#[cfg(test)]
+mod startup_tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn untracked_settings_from_params_and_options_are_extras() {
+        let startup = Startup::split(&params(&[
+            ("user", "app"),
+            ("database", "app"),
+            ("search_path", "app, public"),
+            ("TimeZone", "UTC"),
+            ("options", "-c statement_timeout=5s --lock-timeout=1s -cwork_mem=64MB -c TimeZone=Asia/Tokyo -c x.y=a\\ b"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            startup.extras,
+            params(&[
+                ("search_path", "app, public"),
+                ("statement_timeout", "5s"),
+                ("lock_timeout", "1s"),
+                ("work_mem", "64MB"),
+                ("x.y", "a b"),
+            ])
+        );
+        // The explicit TimeZone wins over the one in options, and stays tracked.
+        assert!(startup.params.contains(&("TimeZone".into(), "UTC".into())));
+        assert!(!startup.params.iter().any(|(_, v)| v == "Asia/Tokyo"));
+        assert_eq!(
+            startup.extras_query().unwrap(),
+            "SELECT set_config('search_path', 'app, public', false), set_config('statement_timeout', '5s', false), set_config('lock_timeout', '1s', false), set_config('work_mem', '64MB', false), set_config('x.y', 'a b', false)"
+        );
+    }
+
+    #[test]
+    fn what_drivers_send_by_default_is_not_an_extra() {
+        // pgjdbc, asyncpg and node-postgres with their defaults.
+        for sent in [
+            params(&[
+                ("user", "u"),
+                ("database", "d"),
+                ("client_encoding", "UTF8"),
+                ("DateStyle", "ISO"),
+                ("TimeZone", "UTC"),
+                ("extra_float_digits", "3"),
+            ]),
+            params(&[
+                ("user", "u"),
+                ("database", "d"),
+                ("client_encoding", "utf-8"),
+            ]),
+            params(&[
+                ("user", "u"),
+                ("database", "d"),
+                ("application_name", "web"),
+            ]),
+        ] {
+            let startup = Startup::split(&sent).unwrap();
+            assert!(startup.extras.is_empty(), "{sent:?}");
+            assert_eq!(startup.extras_query(), None);
+        }
+        let zero = Startup::split(&params(&[("extra_float_digits", "0")])).unwrap();
+        assert_eq!(zero.extras.len(), 1);
+    }
+
+    #[test]
+    fn switches_brisk_cannot_apply_are_errors() {
+        for bad in ["-e", "-c", "-c name", "--flag", "-d 5"] {
+            assert!(
+                Startup::split(&params(&[("options", bad)])).is_err(),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -77,16 +77,71 @@ impl Effects {
     }
 }
 
-/// The [`Effects`] of a query text (one statement or several).
+/// The [`Effects`] of a query text (one statement or several). Hot path: most texts are
+/// ruled out by their first word (see `for_each_statement_words`).
+pub fn effects(query: &str) -> Effects {
+    let mut effects = Effects::NONE;
+    for_each_statement_words(query, |words| {
+        effects = effects.with(statement_effects(words));
+    });
+    effects
+}
+
+/// What a statement that resets settings resets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reset {
+    /// `RESET ALL`, `DISCARD ALL`.
+    All,
+    /// `RESET name`, `SET [SESSION | LOCAL] name TO DEFAULT` (lowercased, as PostgreSQL
+    /// folds it).
+    Setting(String),
+}
+
+/// The settings a query text resets, whatever they are (the tracked ones included); the
+/// same reading as [`effects`], for a proxy that applies settings brisk does not track.
+///
+/// ```
+/// use brisk_sql::session::{resets, Reset};
+/// assert_eq!(resets("RESET search_path"), [Reset::Setting("search_path".into())]);
+/// assert_eq!(resets("set local statement_timeout to default; discard all"),
+///            [Reset::Setting("statement_timeout".into()), Reset::All]);
+/// assert!(resets("SELECT 1").is_empty());
+/// ```
+pub fn resets(query: &str) -> Vec<Reset> {
+    let mut found = Vec::new();
+    for_each_statement_words(query, |words| {
+        let words: Vec<&str> = words.iter().take(6).map(String::as_str).collect();
+        let reset = match words.as_slice() {
+            ["discard", "all"] | ["reset", "all"] => Some(Reset::All),
+            ["reset", "time", "zone"] => Some(Reset::Setting("timezone".into())),
+            ["reset", name] if !name.is_empty() => Some(Reset::Setting(name.to_string())),
+            ["set", "local" | "session", "time", "zone", "default" | "local"]
+            | ["set", "time", "zone", "default" | "local"] => {
+                Some(Reset::Setting("timezone".into()))
+            }
+            ["set", "local" | "session", name, "to" | "", "default"]
+            | ["set", name, "to" | "", "default"]
+                if !name.is_empty() =>
+            {
+                Some(Reset::Setting(name.to_string()))
+            }
+            _ => None,
+        };
+        found.extend(reset);
+    });
+    found
+}
+
+/// Calls `each` with the first words of every statement of `query` that might reset or
+/// forget something (lowercased identifiers; any other token is an empty word).
 ///
 /// Hot path: every Query and Parse comes here. Texts that cannot reset anything are ruled
 /// out by their first word without lexing: only a text that starts with `RESET`, `SET`,
 /// `DISCARD` or `DEALLOCATE` (or a comment), or that holds a `;`, is read further.
-pub fn effects(query: &str) -> Effects {
+fn for_each_statement_words(query: &str, mut each: impl FnMut(&[String])) {
     if !might_have_effects(query.as_bytes()) {
-        return Effects::NONE;
+        return;
     }
-    let mut effects = Effects::NONE;
     let mut words: Vec<String> = Vec::new();
     let tokens = Lexer::new(query).filter(|t| !t.kind.is_trivia());
     for token in tokens.chain(std::iter::once(crate::Token {
@@ -96,7 +151,7 @@ pub fn effects(query: &str) -> Effects {
     })) {
         match token.kind {
             TokenKind::Semicolon => {
-                effects = effects.with(statement_effects(&words));
+                each(&words);
                 words.clear();
             }
             TokenKind::Identifier => words.push(token.text.to_ascii_lowercase()),
@@ -107,7 +162,6 @@ pub fn effects(query: &str) -> Effects {
             _ => words.push(String::new()),
         }
     }
-    effects
 }
 
 fn might_have_effects(bytes: &[u8]) -> bool {

@@ -144,6 +144,13 @@ def plan(seed, client, steps, driver, kinds_wanted):
             if kind == "unlisten":
                 listening.discard(k)
         ops.append(op)
+    # Untracked settings in the startup packet (asyncpg's server_settings, libpq's
+    # options), drawn last so that the rest of a seed's plan stays as it was. At most two
+    # clients: brisk pins them for their whole session, and the pool has four servers.
+    if client < 2 and rng.random() < 0.5:
+        name = rng.choice(["search_path", "statement_timeout"])
+        startup[name] = rng.choice({"search_path": ["public", "pg_catalog,public"],
+                                    "statement_timeout": ["1min", "90s"]}[name])
     return startup, options, ops
 
 
@@ -167,6 +174,9 @@ class Psycopg:
         kwargs = {}
         if "application_name" in startup:
             kwargs["application_name"] = startup["application_name"]
+        switches = [f"-c {k}={v}" for k, v in startup.items() if k != "application_name"]
+        if switches:
+            kwargs["options"] = " ".join(switches)
         conn = await self.psycopg.AsyncConnection.connect(
             url, autocommit=True, prepare_threshold=options["prepare_threshold"], **kwargs
         )
