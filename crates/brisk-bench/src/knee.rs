@@ -252,3 +252,53 @@ fn shared(interrupt: impl Future<Output = ()> + Send + 'static) -> Shared {
     });
     Shared(rx)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_add_a_rate_or_multiply_by_a_factor() {
+        assert_eq!(Step::parse("50").unwrap(), Step::Add(50.0));
+        assert_eq!(Step::parse("25/s").unwrap(), Step::Add(25.0));
+        assert_eq!(Step::parse("x1.5").unwrap(), Step::Multiply(1.5));
+        assert_eq!(Step::parse("×2").unwrap(), Step::Multiply(2.0));
+        assert_eq!(Step::Add(50.0).next(100.0), 150.0);
+        assert_eq!(Step::Multiply(1.5).next(100.0), 150.0);
+        // A step that does not rise would never reach the knee.
+        for bad in ["0", "-5", "x1", "x0.5", "xx", "", "NaN", "inf", "x inf"] {
+            let error = Step::parse(bad).unwrap_err().to_string();
+            assert!(error.contains("--knee-step"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_summary_names_the_knee_or_says_there_was_none() {
+        let step = |rate: f64, held: bool| KneeStep {
+            rate,
+            held,
+            ..KneeStep::default()
+        };
+        let mut knee = KneeResult {
+            schema: KNEE_SCHEMA.into(),
+            target: "db".into(),
+            held_rate: Some(100.0),
+            broke_rate: Some(150.0),
+            interrupted: false,
+            // Refinement steps come last; the summary sorts by rate.
+            steps: vec![step(100.0, true), step(200.0, false), step(150.0, false)],
+        };
+        let text = crate::render::knee_summary(&knee);
+        assert!(text.contains("knee: 100.0/s held, 150.0/s broke"), "{text}");
+        let order: Vec<usize> = ["100.0/s", "150.0/s", "200.0/s"]
+            .iter()
+            .map(|r| text.find(&format!("{r}  done")).unwrap())
+            .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{text}");
+        knee.broke_rate = None;
+        assert!(crate::render::knee_summary(&knee).contains("no knee up to 100.0/s"));
+        knee.held_rate = None;
+        knee.broke_rate = Some(100.0);
+        assert!(crate::render::knee_summary(&knee).contains("first step already broke"));
+    }
+}
