@@ -544,4 +544,23 @@ mod tests {
         };
         assert!(distribution(&broken).is_empty());
     }
+
+    #[test]
+    fn a_closed_model_has_no_target_line_and_short_windows_no_rate() {
+        let mut result = sample();
+        result.model.kind = "closed".into();
+        result.model.users = Some(10.0);
+        // The last window of a run that ended between ticks: too short for a rate.
+        result.seconds.push(SecondResult {
+            second: 11,
+            duration_s: 0.1,
+            count: 3,
+            ..Default::default()
+        });
+        let page = html(&result);
+        assert!(page.contains(">Achieved rate</text>"), "{page}");
+        assert!(!page.contains(r#"data-series="target""#));
+        assert!(page.contains(r#"data-series="achieved" data-points="10""#));
+        assert!(page.contains("closed model, up to 10 users"));
+    }
 }
