@@ -83,8 +83,13 @@ fn run_line(result: &BenchResult) -> String {
             ms(model.think_time_ms.unwrap_or(0.0))
         ),
     };
+    let segments = match result.segments.as_slice() {
+        [one] if one.count == 1 => String::new(),
+        [one] => format!(" · segment {}/{}", one.index, one.count),
+        many => format!(" · {} segments merged", many.len()),
+    };
     format!(
-        "started {} UTC · {load} · {} protocol · {:.1} s · seed {} · brisk {} · latency counts from the intended start (queueing included)",
+        "started {} UTC · {load}{segments} · {} protocol · {:.1} s · seed {} · brisk {} · latency counts from the intended start (queueing included)",
         brisk_report::format_utc_minute(result.started_unix_ms as f64 / 1000.0),
         result.protocol,
         result.duration_s,

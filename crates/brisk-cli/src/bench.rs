@@ -208,6 +208,9 @@ struct MergeArgs {
     /// Write the merged result here instead of stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
     out: Option<PathBuf>,
+    /// Also write the merged result as one self-contained HTML page.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     /// Judge these thresholds on the merged result (exit 99 if one fails).
     #[arg(long, value_name = "EXPR")]
     threshold: Vec<String>,
@@ -514,6 +517,9 @@ fn run_merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
     }
     let mut merged = brisk_bench::result::merge(&results)?;
     merged.judge(&thresholds);
+    if let Some(path) = &args.html {
+        write_html(path, &merged)?;
+    }
     match &args.out {
         Some(path) => {
             write_json(path, &merged)?;

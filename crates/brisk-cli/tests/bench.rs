@@ -396,12 +396,18 @@ fn compare_and_merge_work_on_real_results() {
         b_path.to_str().unwrap(),
         "-o",
         merged_path.to_str().unwrap(),
+        "--html",
+        dir.path().join("merged.html").to_str().unwrap(),
     ]);
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    // The merged result's page: "2 segments merged", with the summed target rate drawn.
+    let page = std::fs::read_to_string(dir.path().join("merged.html")).unwrap();
+    assert!(page.contains("2 segments merged"), "{page}");
+    assert!(page.contains(r#"data-series="target""#) && !page.contains("no data"));
     let merged: Value =
         serde_json::from_str(&std::fs::read_to_string(&merged_path).unwrap()).unwrap();
     let count = |r: &Value| f(&r["overall"]["count"]);
