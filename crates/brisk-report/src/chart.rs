@@ -110,7 +110,9 @@ impl Series {
 }
 
 /// Time series (or any x/y series) on linear axes. The y axis starts at zero, because a
-/// latency axis that starts at 40 ms makes a 5% change look like a cliff.
+/// latency axis that starts at 40 ms makes a 5% change look like a cliff. Give time as
+/// seconds (or minutes) since a start, not as UNIX time: ticks are round numbers of the
+/// values given, and `1733460000` makes no readable tick.
 #[derive(Debug, Clone)]
 pub struct LineChart {
     title: String,
