@@ -9,7 +9,8 @@
 //! ([`record`]), per operation and per second, so memory does not grow with the rate. The
 //! [`result`] is a documented JSON document (`docs/bench.md`) with the histograms encoded;
 //! [`result::merge`] adds the results of `--segment`s, [`compare`] says whether two runs
-//! differ beyond noise, and [`threshold`]s pass or fail a run.
+//! differ beyond noise, and [`threshold`]s pass or fail a run. [`html`] draws a result as one
+//! self-contained page; [`knee`] raises the rate step by step until a threshold breaks.
 //!
 //! What it never does: it runs exactly the statements it is given and adds none to the
 //! user's database (no tables, no setup); it never retries or drops an operation silently
@@ -34,6 +35,8 @@ pub mod compare;
 pub mod database;
 mod error;
 pub mod expr;
+pub mod html;
+pub mod knee;
 pub mod param;
 pub mod plan;
 pub mod random;

@@ -300,3 +300,59 @@ pub fn comparison_markdown(c: &Comparison) -> String {
     );
     out
 }
+
+/// One line per step of a knee search.
+pub fn knee_step_line(step: &crate::knee::KneeStep) -> String {
+    let broken: Vec<String> = step
+        .thresholds
+        .iter()
+        .filter(|t| !t.passed)
+        .map(|t| format!("{} ({:.3}{})", t.threshold, t.actual, t.unit))
+        .collect();
+    format!(
+        "{:>9.1}/s  done {:>9.1}/s  p50 {:>8}  p95 {:>8}  p99 {:>8}  max {:>8}  errors {:>5}  lag p99 {:>8}  {}",
+        step.rate,
+        step.achieved_rate,
+        ms(step.p50_ms),
+        ms(step.p95_ms),
+        ms(step.p99_ms),
+        ms(step.max_ms),
+        step.errors,
+        ms(step.lag_p99_ms),
+        if step.held {
+            "held".to_string()
+        } else {
+            format!("BROKE: {}", broken.join(", "))
+        }
+    )
+}
+
+/// The answer of a knee search, with every step.
+pub fn knee_summary(knee: &crate::knee::KneeResult) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "brisk bench --find-knee: {}", knee.target);
+    let _ = writeln!(out, "\nsteps, by rate:");
+    let mut steps: Vec<&crate::knee::KneeStep> = knee.steps.iter().collect();
+    steps.sort_by(|a, b| a.rate.total_cmp(&b.rate));
+    for step in steps {
+        let _ = writeln!(out, "{}", knee_step_line(step));
+    }
+    let _ = writeln!(
+        out,
+        "\n{}",
+        match (knee.held_rate, knee.broke_rate) {
+            (Some(held), Some(broke)) =>
+                format!("knee: {held:.1}/s held, {broke:.1}/s broke a threshold"),
+            (Some(held), None) =>
+                format!("no knee up to {held:.1}/s: every step held (raise --knee-max)"),
+            (None, Some(broke)) => format!(
+                "knee below {broke:.1}/s: the first step already broke a threshold (lower --rate)"
+            ),
+            (None, None) => "no step finished".to_string(),
+        }
+    );
+    if knee.interrupted {
+        let _ = writeln!(out, "(interrupted: the steps above are all that ran)");
+    }
+    out
+}

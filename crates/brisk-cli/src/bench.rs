@@ -7,7 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use brisk_bench::plan::{parse_duration, Arrival, Operation, OperationKind, Protocol, Segment};
+use brisk_bench::knee::{find_knee, KneeSettings, Step};
+use brisk_bench::plan::{
+    parse_duration, Arrival, Operation, OperationKind, Plan, Protocol, Segment,
+};
 use brisk_bench::scenario::{read_scenario, LoadSettings, Model, Scenario};
 use brisk_bench::script::{parse_pgbench, parse_sql_file, split_weight};
 use brisk_bench::threshold::Threshold;
@@ -20,9 +23,9 @@ use clap::{Args, Subcommand, ValueEnum};
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
     after_help = "Examples:
-  brisk bench --sql queries.sql --rate 500 --duration 60s postgres://app@db/app
   brisk bench --pgbench-script q1.sql@3 --pgbench-script q2.sql@1 --rate 200 URL -o after.json
-  brisk bench scenario.toml --threshold 'p95 < 100ms' --threshold 'error_rate < 0.1%'
+  brisk bench --sql q.sql --rate 50 --find-knee --threshold 'p99 < 100ms' URL
+  brisk bench scenario.toml --threshold 'p95 < 100ms' --html report.html
   brisk bench compare before.json after.json --format markdown"
 )]
 pub struct BenchArgs {
@@ -58,6 +61,8 @@ enum ProtocolArg {
 enum RunFormat {
     Text,
     Json,
+    /// One self-contained HTML page with charts (see --html).
+    Html,
 }
 
 #[derive(Debug, Args)]
@@ -134,6 +139,11 @@ struct RunArgs {
     #[arg(long, value_enum, default_value_t = RunFormat::Text)]
     format: RunFormat,
 
+    /// Also write the report as one self-contained HTML file (inline SVG charts, no
+    /// JavaScript, nothing fetched), also when interrupted.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+
     /// No per-second lines.
     #[arg(long, short = 'q')]
     quiet: bool,
@@ -143,6 +153,29 @@ struct RunArgs {
     /// operation at high rates, coarser low percentiles.
     #[arg(long)]
     coarse_timer: bool,
+
+    /// Find the knee: run steps of --duration each at a rising rate, from --rate, until a
+    /// --threshold breaks; report the highest rate that held and every step's figures.
+    #[arg(long)]
+    find_knee: bool,
+
+    /// With --find-knee: how the rate rises, by a rate to add (50) or a factor (x1.5).
+    #[arg(
+        long,
+        value_name = "STEP",
+        default_value = "x1.5",
+        requires = "find_knee"
+    )]
+    knee_step: String,
+
+    /// With --find-knee: the highest rate tried (default 100 times the start).
+    #[arg(long, value_name = "OPS", requires = "find_knee")]
+    knee_max: Option<f64>,
+
+    /// With --find-knee: steps that bisect between the last rate that held and the first
+    /// that broke.
+    #[arg(long, value_name = "N", default_value_t = 2, requires = "find_knee")]
+    knee_refine: u32,
 
     /// Threads that run the connections (1: one event loop, as pgbench -j 1, the least CPU
     /// per operation; more when one core cannot drive the rate).
@@ -175,6 +208,9 @@ struct MergeArgs {
     /// Write the merged result here instead of stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
     out: Option<PathBuf>,
+    /// Also write the merged result as one self-contained HTML page.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     /// Judge these thresholds on the merged result (exit 99 if one fails).
     #[arg(long, value_name = "EXPR")]
     threshold: Vec<String>,
@@ -253,6 +289,9 @@ async fn run_load(args: RunArgs) -> anyhow::Result<ExitCode> {
         eprintln!("brisk: {warning}");
     }
 
+    if args.find_knee {
+        return run_knee(&args, plan, &info).await;
+    }
     let open = matches!(plan.load, brisk_bench::plan::Load::Open { .. });
     let quiet = args.quiet;
     if !quiet && std::io::stderr().is_terminal() {
@@ -278,14 +317,68 @@ async fn run_load(args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.out {
         write_json(path, &result)?;
     }
+    if let Some(path) = &args.html {
+        write_html(path, &result)?;
+    }
     match args.format {
         RunFormat::Text => print!("{}", render::summary(&result)),
         RunFormat::Json => println!("{}", serde_json::to_string_pretty(&result)?),
+        RunFormat::Html => print!("{}", brisk_bench::html::html(&result)),
     }
     Ok(if result.interrupted {
         ExitCode::from(130)
     } else if result.thresholds_failed() {
         ExitCode::from(EXIT_THRESHOLDS_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+async fn run_knee(args: &RunArgs, plan: Plan, info: &ConnInfo) -> anyhow::Result<ExitCode> {
+    let start = match &plan.load {
+        brisk_bench::plan::Load::Open { rate, .. } => rate.max(),
+        brisk_bench::plan::Load::Closed { .. } => 0.0,
+    };
+    let settings = KneeSettings {
+        start,
+        step: Step::parse(&args.knee_step)?,
+        max: args.knee_max.unwrap_or(start * 100.0),
+        step_duration: plan.load.duration(),
+        refine: args.knee_refine,
+    };
+    if !args.quiet && std::io::stderr().is_terminal() {
+        eprintln!(
+            "brisk bench --find-knee: steps of {:?} from {start}/s against {}; Ctrl-C stops and keeps the steps so far",
+            settings.step_duration,
+            info.redacted()
+        );
+    }
+    let quiet = args.quiet;
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let knee = find_knee(plan, &settings, info, interrupt, |step| {
+        if !quiet {
+            eprintln!("{}", render::knee_step_line(step));
+        }
+    })
+    .await?;
+    if let Some(path) = &args.out {
+        let text = serde_json::to_string_pretty(&knee)?;
+        std::fs::write(path, text + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(path) = &args.html {
+        std::fs::write(path, brisk_bench::html::knee_html(&knee))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    match args.format {
+        RunFormat::Text => print!("{}", render::knee_summary(&knee)),
+        RunFormat::Json => println!("{}", serde_json::to_string_pretty(&knee)?),
+        RunFormat::Html => print!("{}", brisk_bench::html::knee_html(&knee)),
+    }
+    Ok(if knee.interrupted {
+        ExitCode::from(130)
     } else {
         ExitCode::SUCCESS
     })
@@ -391,6 +484,11 @@ fn write_json(path: &Path, result: &BenchResult) -> anyhow::Result<()> {
     std::fs::write(path, text + "\n").with_context(|| format!("cannot write {}", path.display()))
 }
 
+fn write_html(path: &Path, result: &BenchResult) -> anyhow::Result<()> {
+    std::fs::write(path, brisk_bench::html::html(result))
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
 fn run_compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     let a = read_result(&args.a)?;
     let b = read_result(&args.b)?;
@@ -419,6 +517,9 @@ fn run_merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
     }
     let mut merged = brisk_bench::result::merge(&results)?;
     merged.judge(&thresholds);
+    if let Some(path) = &args.html {
+        write_html(path, &merged)?;
+    }
     match &args.out {
         Some(path) => {
             write_json(path, &merged)?;

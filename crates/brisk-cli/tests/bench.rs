@@ -396,12 +396,18 @@ fn compare_and_merge_work_on_real_results() {
         b_path.to_str().unwrap(),
         "-o",
         merged_path.to_str().unwrap(),
+        "--html",
+        dir.path().join("merged.html").to_str().unwrap(),
     ]);
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    // The merged result's page: "2 segments merged", with the summed target rate drawn.
+    let page = std::fs::read_to_string(dir.path().join("merged.html")).unwrap();
+    assert!(page.contains("2 segments merged"), "{page}");
+    assert!(page.contains(r#"data-series="target""#) && !page.contains("no data"));
     let merged: Value =
         serde_json::from_str(&std::fs::read_to_string(&merged_path).unwrap()).unwrap();
     let count = |r: &Value| f(&r["overall"]["count"]);
@@ -629,6 +635,29 @@ fn bad_input_is_one_line_with_its_place() {
         "threshold \"p97 < 1ms\"",
     );
 
+    // Finding the knee needs something to break, a rising step and the open model.
+    let knee = |extra: &[&str], needle: &str| {
+        let mut args = vec![
+            "--sql",
+            script.to_str().unwrap(),
+            "--rate",
+            "10",
+            "--find-knee",
+            "postgres://localhost/x",
+        ];
+        args.extend_from_slice(extra);
+        assert_bad_input(&args, needle);
+    };
+    knee(&[], "finding the knee needs a threshold");
+    knee(
+        &["--threshold", "p99 < 1s", "--knee-step", "x0.5"],
+        "--knee-step x0.5: expected",
+    );
+    knee(
+        &["--threshold", "p99 < 1s", "--knee-max", "5"],
+        "the start must be above 0 and at most the maximum",
+    );
+
     // Unreachable: fails at once, before any load.
     let sql = file(dir.path(), "q.sql", "SELECT 1;\n");
     let started = Instant::now();
@@ -762,4 +791,195 @@ fn the_database_report_names_the_statement_that_took_the_time() {
         .as_array()
         .unwrap()
         .is_empty());
+}
+
+/// Headless Chromium (Debian's `chromium`, installed by scripts/setup) on a local file:
+/// `--dump-dom` gives the DOM as the browser built it, and `--enable-logging=stderr` prints
+/// every console message, so a script error or a blocked load would show there.
+fn chromium(dir: &Path, page: &Path, mode: &str) -> Output {
+    let profile = tempfile::tempdir_in(dir).unwrap();
+    let output = Command::new("chromium")
+        .args([
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=1280,900",
+            &format!("--user-data-dir={}", profile.path().display()),
+            mode,
+            &format!("file://{}", page.display()),
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("chromium runs (scripts/setup installs it)");
+    assert!(
+        output.status.success(),
+        "chromium {mode}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+#[test]
+fn the_html_report_renders_offline_with_charts_that_have_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let sql = file(
+        dir.path(),
+        "q.sql",
+        "-- name: fast\n-- weight: 4\nSELECT 1;\n-- name: slow\nSELECT pg_sleep(0.005);\n-- name: broken\n-- weight: 1\nSELECT 1/0;\n",
+    );
+    let db = Db::fresh("bench_html");
+    db.sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+    let page = dir.path().join("report.html");
+    let run = bench(
+        dir.path(),
+        &[
+            "--sql",
+            sql.to_str().unwrap(),
+            "--rate",
+            "100",
+            "--duration",
+            "3s",
+            "--threshold",
+            "p99 < 10s",
+            "--threshold",
+            "error_rate < 1%",
+            "--html",
+            page.to_str().unwrap(),
+            &db.url(),
+        ],
+    );
+    assert_eq!(run.output.status.code(), Some(99), "{}", run.stderr());
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(!html.contains("<script"), "no JavaScript");
+
+    let dom = chromium(dir.path(), &page, "--dump-dom");
+    let dom = String::from_utf8_lossy(&dom.stdout).to_string();
+    assert!(dom.contains("<h1>brisk bench:"), "{dom}");
+    // Four charts over time, the distribution and the rate per operation; each line has
+    // points, and no chart is empty.
+    assert_eq!(dom.matches("<svg").count(), 6, "{dom}");
+    assert!(!dom.contains("no data"), "{dom}");
+    let series: Vec<(String, u64)> = dom
+        .split("data-series=\"")
+        .skip(1)
+        .map(|rest| {
+            let name = rest.split('"').next().unwrap().to_string();
+            let points = rest.split("data-points=\"").nth(1).unwrap();
+            (name, points.split('"').next().unwrap().parse().unwrap())
+        })
+        .collect();
+    assert!(series.len() >= 10, "{series:?}");
+    for (name, points) in &series {
+        // `broken` never succeeded: its latency distribution is empty, and that is drawn
+        // as no line. Every other line has at least the run's 3 seconds.
+        if name == "broken" {
+            continue;
+        }
+        assert!(*points >= 3, "{name}: {points} points in {series:?}");
+    }
+    assert_eq!(dom.matches("class=\"bar\"").count(), 3);
+    for needle in [
+        "<table id=\"thresholds\"",
+        "error_rate &lt; 1%",
+        ">FAIL<",
+        ">pass<",
+        "<table id=\"operations\"",
+        ">22012<",
+        "division by zero",
+        "pg_sleep($1)",
+    ] {
+        assert!(dom.contains(needle), "{needle} not in the page");
+    }
+
+    let shot = dir.path().join("report.png");
+    let rendered = chromium(
+        dir.path(),
+        &page,
+        &format!("--screenshot={}", shot.display()),
+    );
+    let log = String::from_utf8_lossy(&rendered.stderr);
+    assert!(!log.contains("CONSOLE"), "console messages: {log}");
+    assert!(!log.contains("ERR_"), "failed loads: {log}");
+    // A blank 1280x900 page compresses to a few kB; one with charts and tables is larger.
+    let size = std::fs::metadata(&shot).unwrap().len();
+    assert!(size > 30_000, "screenshot of {size} bytes");
+}
+
+#[test]
+fn find_knee_reports_the_highest_rate_that_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::fresh("bench_knee");
+    let knee = |statement: &str| {
+        let sql = file(dir.path(), "knee.sql", statement);
+        let out = dir.path().join("knee.json");
+        let page = dir.path().join("knee.html");
+        let output = brisk(&[
+            "bench",
+            "--sql",
+            sql.to_str().unwrap(),
+            "--rate",
+            "20",
+            "--connections",
+            "2",
+            "--duration",
+            "2s",
+            "--find-knee",
+            "--knee-step",
+            "x2",
+            "--knee-max",
+            "200",
+            "--knee-refine",
+            "1",
+            "--threshold",
+            "p99 < 300ms",
+            "-q",
+            "-o",
+            out.to_str().unwrap(),
+            "--html",
+            page.to_str().unwrap(),
+            &db.url(),
+        ]);
+        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+        assert!(output.status.success(), "{stderr}");
+        let result: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        let html = std::fs::read_to_string(&page).unwrap();
+        (
+            result,
+            String::from_utf8_lossy(&output.stdout).to_string(),
+            html,
+        )
+    };
+
+    // Each statement holds a connection for 20 ms, so two connections finish at most
+    // 100/s: above that the queue grows for the whole step and p99 passes 300 ms.
+    let (result, stdout, html) = knee("SELECT pg_sleep(0.02);\n");
+    assert_eq!(result["schema"], "brisk.knee/1");
+    let held = f(&result["held_rate"]);
+    let broke = f(&result["broke_rate"]);
+    assert!((20.0..=100.0).contains(&held), "held {held}: {result:#}");
+    assert!(broke > held && broke <= 200.0, "broke {broke}: {result:#}");
+    let steps = result["steps"].as_array().unwrap();
+    // 20, 40, ... doubling until one broke, then one bisection step.
+    assert!(steps.len() >= 3, "{result:#}");
+    for step in steps {
+        let rate = f(&step["rate"]);
+        assert_eq!(step["held"].as_bool().unwrap(), rate <= held, "{step:#}");
+        assert!(f(&step["count"]) > 0.0);
+        assert!(!step["thresholds"].as_array().unwrap().is_empty());
+    }
+    assert!(
+        stdout.contains(&format!("knee: {held:.1}/s held, {broke:.1}/s broke")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("BROKE: p99 < 300ms"), "{stdout}");
+    assert!(html.contains("The knee:") && html.matches("<svg").count() == 2);
+
+    // A statement the server keeps up with holds at every step up to the maximum.
+    let (result, stdout, _) = knee("SELECT 1;\n");
+    assert!(result["broke_rate"].is_null(), "{result:#}");
+    assert_eq!(f(&result["held_rate"]), 200.0);
+    assert!(stdout.contains("no knee up to 200.0/s"), "{stdout}");
 }
