@@ -193,6 +193,37 @@ fn options_hold_for_the_client_and_never_reach_another() {
 }
 
 #[test]
+fn resets_bring_back_the_startup_values_as_directly() {
+    let pg = Postgres::start().unwrap();
+    let proxy = proxy(&pg, 2);
+    let options = "-c statement_timeout=1234 -c search_path=pg_catalog,public";
+    let commands = [
+        "SET statement_timeout = 5000",
+        "RESET statement_timeout",
+        "SHOW statement_timeout",
+        "SET statement_timeout = 7000",
+        "BEGIN",
+        "SET LOCAL statement_timeout TO DEFAULT",
+        "SHOW statement_timeout",
+        "COMMIT",
+        "SHOW statement_timeout",
+        "SET search_path = public",
+        "RESET ALL",
+        "SHOW statement_timeout",
+        "SHOW search_path",
+        "SET search_path = public",
+        "DISCARD ALL",
+        "SHOW search_path",
+        "SET statement_timeout TO DEFAULT",
+        "SHOW statement_timeout",
+    ];
+    let through = psql(proxy.port, options, &commands).unwrap();
+    let direct = psql_as(pg.port(), pg.password(), options, &commands).unwrap();
+    assert_eq!(through, direct);
+    assert!(through.contains(&"7s".to_string()), "{through:?}");
+}
+
+#[test]
 fn a_startup_setting_the_server_refuses_ends_the_login_with_its_reason() {
     let pg = Postgres::start().unwrap();
     let proxy = proxy(&pg, 2);

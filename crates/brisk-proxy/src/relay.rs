@@ -272,7 +272,8 @@ pub struct Relay {
     /// The untracked settings of the client's startup packet (lowercased names), which
     /// brisk set on its pinned server; and those a statement reset since, to set again.
     extras: Vec<String>,
-    extras_reset: Vec<String>,
+    /// (name, whether the reset was `SET LOCAL ... TO DEFAULT`).
+    extras_reset: Vec<(String, bool)>,
     /// The unnamed statement is a DEALLOCATE brisk answers itself.
     unnamed_local: Option<LocalCommand>,
     effects: EffectsByName,
@@ -891,7 +892,7 @@ impl Relay {
 
     /// The startup settings a statement reset, to set again once the server has answered
     /// everything (asked as `take_restore` is); given once.
-    pub fn take_extras_reset(&mut self) -> Vec<String> {
+    pub fn take_extras_reset(&mut self) -> Vec<(String, bool)> {
         if !self.extras_reset.is_empty()
             && self.synced
             && self.expected.is_empty()
@@ -908,17 +909,17 @@ impl Relay {
         if self.extras.is_empty() {
             return;
         }
+        use brisk_sql::session::Reset;
         for reset in brisk_sql::session::resets(query) {
-            let names: Vec<String> = match reset {
-                brisk_sql::session::Reset::All => self.extras.clone(),
-                brisk_sql::session::Reset::Setting(name) if self.extras.contains(&name) => {
-                    vec![name]
-                }
-                brisk_sql::session::Reset::Setting(_) => Vec::new(),
+            let (names, local) = match reset {
+                Reset::All => (self.extras.clone(), false),
+                Reset::Setting(name) => (vec![name], false),
+                Reset::Local(name) => (vec![name], true),
             };
             for name in names {
-                if !self.extras_reset.contains(&name) {
-                    self.extras_reset.push(name);
+                if self.extras.contains(&name) {
+                    self.extras_reset.retain(|(n, _)| *n != name);
+                    self.extras_reset.push((name, local));
                 }
             }
         }

@@ -790,7 +790,11 @@ impl Session {
     /// refuses ends the session with the server's reason, as a direct login would.
     /// Returns whether the session may go on.
     async fn apply_extras(&mut self, extras: Vec<(String, String)>) -> Result<bool, SessionError> {
-        let Some(query) = set_config_query(&extras) else {
+        let settings: Vec<_> = extras
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str(), false))
+            .collect();
+        let Some(query) = set_config_query(&settings) else {
             return Ok(true);
         };
         self.relay.set_extras(
@@ -829,13 +833,18 @@ impl Session {
     }
 
     /// Sets again the startup settings a statement of the client reset (`reset`: lowercased
-    /// names), so they hold their startup values as on a direct connection.
-    async fn restore_extras(&mut self, reset: &[String]) {
-        let settings: Vec<(String, String)> = self
-            .extras
+    /// names, and whether the reset was local to the transaction), so they hold their
+    /// startup values as on a direct connection.
+    async fn restore_extras(&mut self, reset: &[(String, bool)]) {
+        let settings: Vec<(&str, &str, bool)> = reset
             .iter()
-            .filter(|(name, _)| reset.contains(&name.to_ascii_lowercase()))
-            .cloned()
+            .filter_map(|(reset_name, local)| {
+                let (name, value) = self
+                    .extras
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case(reset_name))?;
+                Some((name.as_str(), value.as_str(), *local))
+            })
             .collect();
         let (Some(query), Some(server)) = (set_config_query(&settings), self.server.as_mut())
         else {

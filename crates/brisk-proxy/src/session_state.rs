@@ -232,20 +232,25 @@ impl Startup {
     /// The query that applies the extras: `set_config` takes a value as a startup packet
     /// gives it (`search_path = 'a, b'` stays a list).
     pub fn extras_query(&self) -> Option<String> {
-        set_config_query(&self.extras)
+        let settings: Vec<_> = self
+            .extras
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str(), false))
+            .collect();
+        set_config_query(&settings)
     }
 }
 
-/// `SELECT set_config(name, value, false), ...` for `settings`; `None` for none.
-pub fn set_config_query(settings: &[(String, String)]) -> Option<String> {
+/// `SELECT set_config(name, value, is_local), ...` for `settings`; `None` for none.
+pub fn set_config_query(settings: &[(&str, &str, bool)]) -> Option<String> {
     if settings.is_empty() {
         return None;
     }
     let calls: Vec<String> = settings
         .iter()
-        .map(|(name, value)| {
+        .map(|(name, value, local)| {
             format!(
-                "set_config({}, {}, false)",
+                "set_config({}, {}, {local})",
                 brisk_sql::quote_literal(name),
                 brisk_sql::quote_literal(value)
             )

@@ -92,9 +92,10 @@ pub fn effects(query: &str) -> Effects {
 pub enum Reset {
     /// `RESET ALL`, `DISCARD ALL`.
     All,
-    /// `RESET name`, `SET [SESSION | LOCAL] name TO DEFAULT` (lowercased, as PostgreSQL
-    /// folds it).
+    /// `RESET name`, `SET [SESSION] name TO DEFAULT` (lowercased, as PostgreSQL folds it).
     Setting(String),
+    /// `SET LOCAL name TO DEFAULT`: until the end of the transaction.
+    Local(String),
 }
 
 /// The settings a query text resets, whatever they are (the tracked ones included); the
@@ -104,7 +105,7 @@ pub enum Reset {
 /// use brisk_sql::session::{resets, Reset};
 /// assert_eq!(resets("RESET search_path"), [Reset::Setting("search_path".into())]);
 /// assert_eq!(resets("set local statement_timeout to default; discard all"),
-///            [Reset::Setting("statement_timeout".into()), Reset::All]);
+///            [Reset::Local("statement_timeout".into()), Reset::All]);
 /// assert!(resets("SELECT 1").is_empty());
 /// ```
 pub fn resets(query: &str) -> Vec<Reset> {
@@ -115,11 +116,17 @@ pub fn resets(query: &str) -> Vec<Reset> {
             ["discard", "all"] | ["reset", "all"] => Some(Reset::All),
             ["reset", "time", "zone"] => Some(Reset::Setting("timezone".into())),
             ["reset", name] if !name.is_empty() => Some(Reset::Setting(name.to_string())),
-            ["set", "local" | "session", "time", "zone", "default" | "local"]
+            ["set", "local", "time", "zone", "default" | "local"] => {
+                Some(Reset::Local("timezone".into()))
+            }
+            ["set", "session", "time", "zone", "default" | "local"]
             | ["set", "time", "zone", "default" | "local"] => {
                 Some(Reset::Setting("timezone".into()))
             }
-            ["set", "local" | "session", name, "to" | "", "default"]
+            ["set", "local", name, "to" | "", "default"] if !name.is_empty() => {
+                Some(Reset::Local(name.to_string()))
+            }
+            ["set", "session", name, "to" | "", "default"]
             | ["set", name, "to" | "", "default"]
                 if !name.is_empty() =>
             {
