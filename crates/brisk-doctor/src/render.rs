@@ -259,11 +259,12 @@ pub fn markdown(doctor: &Doctor) -> String {
     }
     if let Some(bench) = &doctor.bench {
         let _ = writeln!(out, "## Bench, per statement (measured)\n\n{} users, {:.0} s per run, seed {}. Latency in ms, throughput in operations per second.\n", bench.users, bench.duration_s, bench.seed);
-        let _ = writeln!(out, "| Statement | Calls | p50 before → after | p95 before → after | p99 before → after | /s before → after |\n| --- | ---: | ---: | ---: | ---: | ---: |");
+        let _ = writeln!(out, "| | Statement | Calls | p50 before → after | p95 before → after | p99 before → after | /s before → after |\n| --- | --- | ---: | ---: | ---: | ---: | ---: |");
         for r in &bench.rows {
             let _ = writeln!(
                 out,
-                "| `{}` | {:.0} | {:.2} → {:.2} | {:.2} → {:.2} | {:.2} → {:.2} | {:.1} → {:.1} |",
+                "| {} | `{}` | {:.0} | {:.2} → {:.2} | {:.2} → {:.2} | {:.2} → {:.2} | {:.1} → {:.1} |",
+                r.name,
                 md_cell(&shorten(&r.query, 80)),
                 r.calls,
                 r.before.p50_ms,
@@ -392,11 +393,12 @@ pub fn html(doctor: &Doctor) -> String {
     if let Some(bench) = &doctor.bench {
         let _ = writeln!(out, "<h2>Bench, per statement (measured)</h2><p>{} users, {:.0} s per run, seed {}. Latency in milliseconds, throughput in operations per second.</p>", bench.users, bench.duration_s, bench.seed);
         out.push_str(&crate::render::charts(bench));
-        let _ = writeln!(out, "<table id=\"bench\"><thead><tr><th>Statement</th><th>Calls</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>ops/s</th></tr></thead><tbody>");
+        let _ = writeln!(out, "<table id=\"bench\"><thead><tr><th></th><th>Statement</th><th>Calls</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>ops/s</th></tr></thead><tbody>");
         for r in &bench.rows {
             let _ = writeln!(
                 out,
-                "<tr><td><code>{}</code></td><td>{:.0}</td><td>{:.2} → {:.2}</td><td>{:.2} → {:.2}</td><td>{:.2} → {:.2}</td><td>{:.1} → {:.1}</td></tr>",
+                "<tr><td>{}</td><td><code>{}</code></td><td>{:.0}</td><td>{:.2} → {:.2}</td><td>{:.2} → {:.2}</td><td>{:.2} → {:.2}</td><td>{:.1} → {:.1}</td></tr>",
+                e(&r.name),
                 e(&shorten(&r.query, 90)),
                 r.calls,
                 r.before.p50_ms,
@@ -466,69 +468,77 @@ pub fn html(doctor: &Doctor) -> String {
     out
 }
 
-/// Per-statement p95 before and after, as inline SVG bars (no script, no network).
+/// The bench charts, brisk-report's inline SVG (no script, no network): p95 per statement
+/// before and after, the latency percentiles of all statements, and throughput each second.
 pub fn charts(bench: &crate::BeforeAfter) -> String {
+    use brisk_report::chart::{Axis, BarChart, LineChart, PercentileChart, Series};
     let rows: Vec<_> = bench.rows.iter().filter(|r| r.before.count > 0).collect();
     if rows.is_empty() {
         return String::new();
     }
-    let max = rows
-        .iter()
-        .flat_map(|r| [r.before.p95_ms, r.after.p95_ms])
-        .fold(0.0_f64, f64::max)
-        .max(f64::MIN_POSITIVE);
-    let bar_h = 9.0;
-    let row_h = 2.0 * bar_h + 10.0;
-    let label_w = 70.0;
-    let width = 640.0;
-    let height = row_h * rows.len() as f64 + 24.0;
-    let mut out = format!(
-        "<figure><svg class=\"chart\" role=\"img\" aria-label=\"p95 latency per statement, before and after\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" xmlns=\"http://www.w3.org/2000/svg\">"
+    let mut p95 = BarChart::new(
+        "p95 latency per statement (b: before, a: after)",
+        Axis::new("p95", "ms"),
     );
-    for (i, r) in rows.iter().enumerate() {
-        let y = i as f64 * row_h + 4.0;
-        let scale = |v: f64| (v / max * (width - label_w - 90.0)).max(1.0);
-        let _ = write!(
-            out,
-            "<text x=\"0\" y=\"{:.1}\" font-size=\"11\">{}</text>\
-             <rect x=\"{label_w}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{bar_h}\" fill=\"#c0504d\"><title>before p95 {:.2} ms</title></rect>\
-             <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\">{:.2} ms</text>\
-             <rect x=\"{label_w}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{bar_h}\" fill=\"#4f81bd\"><title>after p95 {:.2} ms</title></rect>\
-             <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\">{:.2} ms</text>",
-            y + bar_h + 4.0,
-            html_escape(&r.name),
-            scale(r.before.p95_ms),
-            r.before.p95_ms,
-            label_w + scale(r.before.p95_ms) + 4.0,
-            y + bar_h - 1.0,
-            r.before.p95_ms,
-            y + bar_h + 1.0,
-            scale(r.after.p95_ms),
-            r.after.p95_ms,
-            label_w + scale(r.after.p95_ms) + 4.0,
-            y + 2.0 * bar_h,
-            r.after.p95_ms,
-        );
+    for r in &rows {
+        p95 = p95
+            .bar(format!("{} b", r.name), r.before.p95_ms)
+            .bar(format!("{} a", r.name), r.after.p95_ms);
     }
-    let _ = writeln!(
-        out,
-        "<text x=\"{label_w}\" y=\"{:.1}\" font-size=\"11\"><tspan fill=\"#c0504d\">■ before</tspan> <tspan fill=\"#4f81bd\">■ after</tspan> (p95, ms)</text></svg>\
-         <figcaption>p95 latency per statement (q1… as in the table below, in order)</figcaption></figure>",
-        height - 6.0
-    );
-    out
+    let percentiles = |name: &str, f: &Figures| {
+        Series::new(
+            name,
+            vec![(50.0, f.p50_ms), (95.0, f.p95_ms), (99.0, f.p99_ms)],
+        )
+    };
+    let distribution =
+        PercentileChart::new("Latency of all statements", Axis::new("latency", "ms"))
+            .series(percentiles("before", &bench.overall_before))
+            .series(percentiles("after", &bench.overall_after));
+    let per_second = |values: &[f64]| -> Vec<(f64, f64)> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| ((i + 1) as f64, *v))
+            .collect()
+    };
+    let throughput = LineChart::new(
+        "Throughput each second",
+        Axis::new("time", "s"),
+        Axis::new("rate", "ops/s"),
+    )
+    .series(Series::new("before", per_second(&bench.series_before)))
+    .series(Series::new("after", per_second(&bench.series_after)));
+    format!(
+        "<div class=\"charts\">{}{}{}</div>\n",
+        p95.render(),
+        distribution.render(),
+        throughput.render()
+    )
 }
 
 const CSS: &str = "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}\
 table{border-collapse:collapse;margin:1em 0;width:100%}th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top;font-size:14px}\
 th{background:#f3f3f3}code,pre{font-family:ui-monospace,monospace;font-size:13px}pre{background:#f7f7f7;padding:8px;overflow-x:auto;white-space:pre-wrap}\
 .note{background:#fffbe6;border-left:4px solid #e6c300;padding:6px 10px}.measured{color:#1a7f37;font-weight:bold}.estimated{color:#9a6700}\
-.finding{border-top:1px solid #ddd;margin-top:1em}.finding.critical h3{color:#b00}.finding.warning h3{color:#9a6700}small{color:#666;font-weight:normal}";
+.charts svg{display:block;margin:1em 0;max-width:100%;height:auto}.finding{border-top:1px solid #ddd;margin-top:1em}.finding.critical h3{color:#b00}.finding.warning h3{color:#9a6700}small{color:#666;font-weight:normal}";
 
 /// Writes `report.html`, `report.md`, `report.json` and `migrations/` into `dir`.
 pub fn write_all(doctor: &Doctor, dir: &Path) -> Result<(), DoctorError> {
     let io = |what: &str| DoctorError::io(format!("writing {what} in {}", dir.display()));
-    std::fs::create_dir_all(dir.join("migrations")).map_err(io("migrations/"))?;
+    let migrations = dir.join("migrations");
+    std::fs::create_dir_all(&migrations).map_err(io("migrations/"))?;
+    // Files an earlier run wrote (and only those) go, so the numbers are this run's.
+    for entry in std::fs::read_dir(&migrations)
+        .map_err(io("migrations/"))?
+        .flatten()
+    {
+        let path = entry.path();
+        let ours = std::fs::read_to_string(&path).is_ok_and(|t| t.starts_with("-- brisk doctor "));
+        if ours {
+            std::fs::remove_file(&path).map_err(io("an old migration file"))?;
+        }
+    }
     std::fs::write(dir.join("report.html"), html(doctor)).map_err(io("report.html"))?;
     std::fs::write(dir.join("report.md"), markdown(doctor)).map_err(io("report.md"))?;
     std::fs::write(dir.join("report.json"), json(doctor)).map_err(io("report.json"))?;
