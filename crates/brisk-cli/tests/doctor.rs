@@ -358,6 +358,57 @@ fn a_database_with_nothing_wrong_gets_no_fixes_and_no_invented_gains() {
 }
 
 #[test]
+fn on_a_database_named_as_safe_the_fix_is_measured_and_rolled_back() {
+    let db = Db::fresh("doctor_verify");
+    db.sql(
+        "CREATE TABLE orders (id bigint PRIMARY KEY, customer_id int NOT NULL, total numeric NOT NULL);
+         INSERT INTO orders SELECT g, g % 5000, g % 100 FROM generate_series(1, 300000) g;
+         ANALYZE orders;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let workload = dir.path().join("capture.jsonl");
+    let mut lines = String::new();
+    for customer in 1..=100 {
+        lines.push_str(&format!(
+            "{{\"query\": \"SELECT id, total FROM orders WHERE customer_id = {customer}\", \"total_ms\": 20}}\n"
+        ));
+    }
+    std::fs::write(&workload, lines).unwrap();
+    let url = db.url();
+    let output = brisk(&[
+        "doctor",
+        &url,
+        "--workload",
+        workload.to_str().unwrap(),
+        "--verify-on",
+        &url,
+        "--bench-secs",
+        "2",
+        "--out",
+        dir.path().join("report").to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let index = found(&report, "advise.index", "orders (customer_id");
+    assert_eq!(index["saving"]["basis"], "measured", "{index:#}");
+    assert!(index["saving"]["ms"].as_f64().unwrap() > 0.0, "{index:#}");
+    let applied = report["applied"].as_array().unwrap();
+    assert_eq!(applied.len(), 1, "{applied:#?}");
+    assert!(applied[0]["error"].is_null());
+    assert_eq!(applied[0]["rolled_back"], true);
+    // The database named as safe is left as it was.
+    let indexes =
+        db.sql("SELECT string_agg(indexname, ',') FROM pg_indexes WHERE tablename = 'orders';");
+    assert_eq!(indexes.trim(), "orders_pkey");
+}
+
+#[test]
 fn bad_input_is_one_line_and_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("not-a-dir");

@@ -352,8 +352,16 @@ fn compare(
             changed_by,
         });
     }
-    let series =
-        |result: &BenchResult| -> Vec<f64> { result.seconds.iter().map(|s| s.rate).collect() };
+    // The last window of a run is usually a fraction of a second: left out, or the line
+    // would dive to nothing at the end.
+    let series = |result: &BenchResult| -> Vec<f64> {
+        result
+            .seconds
+            .iter()
+            .filter(|s| s.duration_s >= 0.999)
+            .map(|s| s.rate)
+            .collect()
+    };
     BeforeAfter {
         duration_s: before.duration_s,
         users: match &plan.plan.load {
