@@ -30,6 +30,12 @@ pub struct DoctorArgs {
     #[arg(long, value_name = "URL")]
     redis: Option<String>,
 
+    /// PostgreSQL log files to analyze as well (stderr with any log_line_prefix, csvlog,
+    /// jsonlog, compressed or not; repeatable). Their slow statements and N+1 patterns join
+    /// the findings.
+    #[arg(long, value_name = "FILE")]
+    logs: Vec<PathBuf>,
+
     /// The workload: JSON lines (a brisk proxy capture, docs/workload.md) or a .sql file.
     /// Without it, pg_stat_statements. A capture's values let the fixes be benched.
     #[arg(long, value_name = "FILE")]
@@ -122,6 +128,7 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
         for (given, flag) in [
             (args.redis.is_some(), "--redis"),
             (args.workload.is_some(), "--workload"),
+            (!args.logs.is_empty(), "--logs"),
             (args.bench.is_some(), "--bench"),
             (args.verify_on.is_some(), "--verify-on"),
         ] {
@@ -144,6 +151,7 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
         } else {
             let mut options = Options::new(args.url.clone().unwrap_or_default());
             options.redis = args.redis.clone();
+            options.logs = args.logs.clone();
             options.workload = args.workload()?;
             options.bench = args.bench_plan()?;
             options.verify_on = args.verify_on.clone();

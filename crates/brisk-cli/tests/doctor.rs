@@ -358,7 +358,7 @@ fn a_database_with_nothing_wrong_gets_no_fixes_and_no_invented_gains() {
 }
 
 #[test]
-fn on_a_database_named_as_safe_the_fix_is_measured_and_rolled_back() {
+fn on_a_database_named_as_safe_the_fix_is_measured_and_rolled_back_and_the_logs_agree() {
     let db = Db::fresh("doctor_verify");
     db.sql(
         "CREATE TABLE orders (id bigint PRIMARY KEY, customer_id int NOT NULL, total numeric NOT NULL);
@@ -374,12 +374,25 @@ fn on_a_database_named_as_safe_the_fix_is_measured_and_rolled_back() {
         ));
     }
     std::fs::write(&workload, lines).unwrap();
+    // The server's log says the same statement is slow: one finding, reported by both.
+    let log = dir.path().join("postgresql.log");
+    let mut text = String::new();
+    for customer in 1..=40 {
+        text.push_str(&format!(
+            "2026-12-06 01:02:{:02}.000 UTC [{}] app@shop LOG:  duration: 21.500 ms  statement: SELECT id, total FROM orders WHERE customer_id = {customer}\n",
+            customer % 60,
+            100 + customer % 7
+        ));
+    }
+    std::fs::write(&log, text).unwrap();
     let url = db.url();
     let output = brisk(&[
         "doctor",
         &url,
         "--workload",
         workload.to_str().unwrap(),
+        "--logs",
+        log.to_str().unwrap(),
         "--verify-on",
         &url,
         "--bench-secs",
@@ -398,6 +411,25 @@ fn on_a_database_named_as_safe_the_fix_is_measured_and_rolled_back() {
     let index = found(&report, "advise.index", "orders (customer_id");
     assert_eq!(index["saving"]["basis"], "measured", "{index:#}");
     assert!(index["saving"]["ms"].as_f64().unwrap() > 0.0, "{index:#}");
+    assert!(
+        index["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "logs"),
+        "{index:#}"
+    );
+    assert!(
+        index["also"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "logs.slow_statement"),
+        "{index:#}"
+    );
+    assert!(!findings(&report)
+        .iter()
+        .any(|f| f["check"] == "logs.slow_statement"));
     let applied = report["applied"].as_array().unwrap();
     assert_eq!(applied.len(), 1, "{applied:#?}");
     assert!(applied[0]["error"].is_null());
@@ -416,6 +448,12 @@ fn bad_input_is_one_line_and_exit_2() {
     let cases: Vec<Vec<String>> = vec![
         vec!["--verify-on".into(), "postgres://h/db".into()],
         vec!["--redis".into(), "redis://h".into()],
+        vec!["--logs".into(), "postgresql.log".into()],
+        vec![
+            "postgres://127.0.0.1:1/x".into(),
+            "--logs".into(),
+            "/nonexistent.log".into(),
+        ],
         vec![
             "postgres://127.0.0.1:1/x".into(),
             "--bench".into(),

@@ -49,6 +49,8 @@ pub enum DoctorError {
     #[error(transparent)]
     Redis(#[from] brisk_redis::Error),
     #[error(transparent)]
+    Logs(#[from] brisk_logs::LogError),
+    #[error(transparent)]
     Sandbox(#[from] brisk_sandbox::SandboxError),
     #[error("the demo's proxy: {0}")]
     Proxy(String),
@@ -79,6 +81,8 @@ pub struct Options {
     pub redis: Option<String>,
     /// Judge the Redis as a cache whatever its settings say (the demo knows it built one).
     pub redis_is_cache: bool,
+    /// PostgreSQL log files to analyze as well (any format `brisk logs` reads).
+    pub logs: Vec<std::path::PathBuf>,
     /// The workload: pg_stat_statements unless given.
     pub workload: Option<brisk_workload::Workload>,
     /// A scenario to bench instead of the workload's statements.
@@ -122,6 +126,7 @@ impl Options {
             url: url.into(),
             redis: None,
             redis_is_cache: false,
+            logs: Vec::new(),
             workload: None,
             bench: None,
             verify_on: None,
@@ -208,6 +213,7 @@ pub struct Diagnosis {
     /// Roles' own settings of work_mem, for the rollback of a role setting.
     pub role_work_mem: std::collections::HashMap<String, String>,
     pub redis: Option<brisk_report::Report>,
+    pub logs: Option<brisk_report::Report>,
     pub notes: Vec<String>,
 }
 
@@ -266,7 +272,27 @@ pub async fn diagnose(options: &Options, progress: Progress<'_>) -> Result<Diagn
         }
         None => None,
     };
+    let logs = if options.logs.is_empty() {
+        None
+    } else {
+        progress("logs: reading the log files");
+        // brisk-logs reads on threads of its own; this thread waits for them.
+        let analysis = tokio::task::block_in_place(|| {
+            brisk_logs::analyze(&options.logs, &brisk_logs::Options::default())
+        })?;
+        Some(
+            analysis.report(
+                &options
+                    .logs
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+        )
+    };
     Ok(Diagnosis {
+        logs,
         check,
         advice,
         tuning,

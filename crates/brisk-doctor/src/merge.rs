@@ -355,9 +355,15 @@ pub fn merge(diagnosis: &Diagnosis, detections: &[Detection]) -> Vec<DoctorFindi
         }
     }
 
-    // check, folded into what advise and tune already say about the same thing.
-    for finding in diagnosis.check.findings.iter().cloned() {
-        let f = DoctorFinding::from_finding(finding, "check");
+    // check and logs, folded into what the others already say about the same thing.
+    let logs = diagnosis
+        .logs
+        .iter()
+        .flat_map(|r| r.findings.iter().cloned());
+    let check = diagnosis.check.findings.iter().cloned();
+    let sourced = check.map(|f| (f, "check")).chain(logs.map(|f| (f, "logs")));
+    for (finding, source) in sourced {
+        let f = DoctorFinding::from_finding(finding, source);
         if let Some(target) = out.iter_mut().find(|o| same_change(o, &f)) {
             target.absorb(f);
         } else {
@@ -367,14 +373,21 @@ pub fn merge(diagnosis: &Diagnosis, detections: &[Detection]) -> Vec<DoctorFindi
     out
 }
 
-/// Whether `check_finding` names what `other` already fixes: a foreign key's missing index
-/// that a recommended index leads with, or a slow statement a fix speeds up.
+/// Whether `check_finding` (of check or logs) names what `other` already says: a foreign
+/// key's missing index that a recommended index leads with, a slow statement a fix speeds
+/// up, or an N+1 the proxy or the capture already showed.
 fn same_change(other: &DoctorFinding, check_finding: &DoctorFinding) -> bool {
     match check_finding.check.as_str() {
         "fk.unindexed" => {
             other.check == "advise.index" && fk_covered(&check_finding.subject, &other.subject)
         }
-        "queries.top" => {
+        "logs.n_plus_one" => {
+            let Some(fp) = check_finding.query.as_deref().and_then(fingerprint) else {
+                return false;
+            };
+            other.check.ends_with("n_plus_one") && other.helps.contains(&fp)
+        }
+        "queries.top" | "logs.slow_statement" => {
             let Some(fp) = check_finding.query.as_deref().and_then(fingerprint) else {
                 return false;
             };
