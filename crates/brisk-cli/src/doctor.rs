@@ -75,19 +75,14 @@ impl DoctorArgs {
         Ok(Duration::from_secs_f64(self.bench_secs))
     }
 
-    fn out_dir(&self) -> anyhow::Result<PathBuf> {
+    /// `--out`, checked before any work; `None`: a temporary directory, made when the report
+    /// is written (so bad input leaves nothing behind).
+    fn out_dir(&self) -> anyhow::Result<Option<PathBuf>> {
         match &self.out {
-            Some(dir) => {
-                if dir.exists() && !dir.is_dir() {
-                    bail!("--out {}: not a directory", dir.display());
-                }
-                Ok(dir.clone())
+            Some(dir) if dir.exists() && !dir.is_dir() => {
+                bail!("--out {}: not a directory", dir.display())
             }
-            None => Ok(tempfile::Builder::new()
-                .prefix("brisk-doctor-")
-                .tempdir()
-                .context("cannot create a directory for the report")?
-                .keep()),
+            other => Ok(other.clone()),
         }
     }
 
@@ -159,6 +154,14 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
             (brisk_doctor::run(&options, &step).await?, None)
         };
         progress.step("writing the report");
+        let out = match out {
+            Some(dir) => dir,
+            None => tempfile::Builder::new()
+                .prefix("brisk-doctor-")
+                .tempdir()
+                .context("cannot create a directory for the report")?
+                .keep(),
+        };
         render::write_all(&doctor, &out)?;
         drop(progress);
         if let Some(servers) = demo_servers {

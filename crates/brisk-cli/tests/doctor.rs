@@ -17,7 +17,10 @@ use serde_json::Value;
 fn demo() -> &'static (Value, PathBuf) {
     static DEMO: OnceLock<(Value, PathBuf)> = OnceLock::new();
     DEMO.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap().keep();
+        // Under target/, so the report outlives the tests that read it without leaving
+        // anything in /tmp.
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("doctor-demo");
+        let _ = std::fs::remove_dir_all(&dir);
         let output = brisk(&["doctor", "--out", dir.to_str().unwrap(), "--format", "json"]);
         assert!(
             output.status.success(),
