@@ -12,6 +12,7 @@ mod check;
 mod cleanup;
 mod completions;
 mod connect;
+mod doctor;
 mod lint;
 mod logs;
 mod man;
@@ -44,6 +45,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Everything brisk knows about a PostgreSQL + Redis backend in one pass, the safe fixes
+    /// measured before and after, and a report (HTML, Markdown, JSON, migrations).
+    ///
+    /// Without a URL (and without PG* variables), brisk runs its demo: a throwaway PostgreSQL
+    /// and Redis with a chat backend whose problems are planted, its traffic sent through
+    /// brisk proxy, diagnosed, fixed and measured (see docs/doctor.md).
+    Doctor(doctor::DoctorArgs),
     /// Inspect a live PostgreSQL and report problems, with the numbers and the fix for each.
     ///
     /// Without a URL (and without PGHOST, PGHOSTADDR, PGPORT, PGDATABASE, PGUSER or PGSERVICE in the
@@ -93,7 +101,8 @@ enum Command {
 
 const EXAMPLES: &str = "\
 Examples:
-  brisk check                                   # see it work: the demo database
+  brisk doctor                                  # see it work: the demo, fixed and measured
+  brisk check                                   # the demo database, checked
   brisk check postgres://app@db.internal:5432/app
   brisk advise postgres://app@db.internal:5432/app --write migrations/
   brisk lint migrations/*.sql
@@ -109,6 +118,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Advise(args) => block_on(advise::run(args)),
         Command::Check(args) => block_on(check::run(args)),
+        Command::Doctor(args) => block_on(doctor::run(args)),
         Command::Cleanup(args) => block_on(cleanup::run(args)),
         Command::Lint(args) => lint::run(args),
         Command::Redis(args) => block_on(redis::run(args)),

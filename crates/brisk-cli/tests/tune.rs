@@ -255,6 +255,50 @@ fn a_role_whose_sorts_spill_gets_its_own_work_mem_not_a_global_one() {
 }
 
 #[test]
+fn a_role_with_its_own_small_work_mem_gets_a_role_setting_even_when_the_global_one_would_fit() {
+    let pg = cluster_with(&[]);
+    let db = Db::on(pg, "spill_own");
+    db.sql(
+        "CREATE ROLE exporter;
+         ALTER ROLE exporter SET work_mem = '64kB';
+         CREATE TABLE rows_out AS SELECT g AS id, md5(g::text) AS tag FROM generate_series(1, 200000) g;
+         GRANT SELECT ON rows_out TO exporter;
+         SELECT pg_stat_statements_reset();",
+    );
+    db.sql(
+        "SET ROLE exporter; SET work_mem = '64kB';
+         SELECT count(*) FROM (SELECT tag FROM rows_out ORDER BY tag) s;
+         SELECT count(*) FROM (SELECT tag FROM rows_out ORDER BY tag) s;",
+    );
+    // On 64 GB the global work_mem PGTune proposes is far above what the spill needs; the
+    // role's own 64 kB still wins in its sessions, so only a role setting helps.
+    let tuning = tune(
+        &db.url(),
+        &["--ram", "64GB", "--cpus", "8", "--temp-min-mb", "4"],
+    );
+    let spills = by_rule(&tuning, "temp-files");
+    assert_eq!(spills.len(), 1, "{tuning:#}");
+    assert_eq!(
+        spills[0]["scope"],
+        serde_json::json!({"kind": "role", "name": "exporter"})
+    );
+    assert_eq!(spills[0]["current"], "64kB");
+    assert!(
+        kb(spills[0]["proposed"].as_str().unwrap()) > 64,
+        "{tuning:#}"
+    );
+
+    // Without a role setting of its own, the larger global value is enough: a note, no role
+    // setting.
+    db.sql("ALTER ROLE exporter RESET work_mem;");
+    let tuning = tune(
+        &db.url(),
+        &["--ram", "64GB", "--cpus", "8", "--temp-min-mb", "4"],
+    );
+    assert!(by_rule(&tuning, "temp-files").is_empty(), "{tuning:#}");
+}
+
+#[test]
 fn spills_without_pg_stat_statements_are_noted_but_raise_nothing() {
     let pg = cluster_with(&[]);
     let db = Db::on(pg, "spill_nopss");

@@ -621,11 +621,12 @@ fn temp_files(t: &mut Proposals, options: &LiveOptions, global_kb: u64, headroom
         .iter()
         .filter(|s| s.temp_bytes >= options.temp_min_bytes)
     {
-        let role_kb = facts
+        // A role's own work_mem wins over the global one in its sessions, so raising the
+        // global value does nothing for a role that set a smaller one.
+        let own_kb = facts
             .role_work_mem
             .get(&spill.role)
-            .and_then(|v| crate::value::parse_size(v).ok().map(|b| b / 1024))
-            .unwrap_or(global_kb);
+            .and_then(|v| crate::value::parse_size(v).ok().map(|b| b / 1024));
         let wanted_kb = round_up_kb(
             ((spill.worst_bytes_per_call as f64 / 1024.0 * MEMORY_PER_SPILLED_BYTE) as u64)
                 .next_power_of_two(),
@@ -641,7 +642,7 @@ fn temp_files(t: &mut Proposals, options: &LiveOptions, global_kb: u64, headroom
         // has left.
         let cap_kb = (global_kb + left_kb / (sessions * WORK_MEM_FACTOR)) / 1024 * 1024;
         let proposed_kb = wanted_kb.min(cap_kb);
-        if wanted_kb <= global_kb {
+        if wanted_kb <= global_kb && own_kb.is_none() {
             t.notes.push(format!(
                 "{}'s spills (at most {} per call) fit in the proposed global work_mem of {}",
                 spill.role,
@@ -650,10 +651,14 @@ fn temp_files(t: &mut Proposals, options: &LiveOptions, global_kb: u64, headroom
             ));
             continue;
         }
-        if proposed_kb <= role_kb.max(global_kb) {
+        let effective_kb = match own_kb {
+            Some(own) => own,
+            None => global_kb,
+        };
+        if proposed_kb <= effective_kb {
             continue;
         }
-        let added = sessions * (proposed_kb - global_kb) * WORK_MEM_FACTOR;
+        let added = sessions * proposed_kb.saturating_sub(global_kb) * WORK_MEM_FACTOR;
         left_kb = left_kb.saturating_sub(added);
         extra_kb += added;
         let mut why = format!(
