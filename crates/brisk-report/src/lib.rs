@@ -21,6 +21,7 @@
 //! assert!(text.contains("index.unused"));
 //! ```
 
+pub mod chart;
 mod format;
 mod json;
 mod text;
