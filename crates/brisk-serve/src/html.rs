@@ -32,19 +32,15 @@ h2{font-size:16px;margin:24px 0 10px}
 .figure .value{font-size:22px;font-weight:650;display:block}
 .figure .label{color:#6b7280;font-size:12px}
 .figure.critical .value{color:#b91c1c}.figure.warning .value{color:#b45309}.figure.ok .value{color:#15803d}
-.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(420px,1fr));gap:12px}
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(480px,1fr));gap:12px}
 .chart{background:#fff;border-radius:8px;width:100%;height:auto;box-shadow:0 1px 2px rgba(0,0,0,.06)}
-.chart .title{font-size:12px;font-weight:600;fill:#374151}
-.chart .axis{font-size:10px;fill:#6b7280}.chart .legend{font-size:11px;font-weight:600}
-.chart .empty{font-size:12px;fill:#9ca3af}
-.chart .grid{stroke:#e5e7eb;stroke-width:1}
-.chart .series{fill:none;stroke-width:2;stroke-linejoin:round;stroke-linecap:round}
 table{border-collapse:collapse;width:100%;background:#fff;border-radius:8px;overflow:hidden;box-shadow:0 1px 2px rgba(0,0,0,.06)}
 th,td{text-align:left;padding:6px 10px;border-bottom:1px solid #f1f5f9;vertical-align:top}
 th{background:#f9fafb;font-weight:600;color:#374151;font-size:12px;white-space:nowrap}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 code,pre{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,monospace}
-td code{display:block;max-width:640px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+td code{display:block;max-width:440px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.evidence{display:block;min-width:190px}
 pre{background:#fff;padding:12px;border-radius:8px;overflow:auto;white-space:pre-wrap}
 .sev{display:inline-block;border-radius:4px;padding:0 6px;font-size:11px;font-weight:600;text-transform:uppercase}
 .sev.critical{background:#fee2e2;color:#991b1b}.sev.warning{background:#fef3c7;color:#92400e}.sev.info{background:#e0f2fe;color:#075985}
@@ -177,9 +173,12 @@ pub fn error_box(text: &str) -> String {
     format!("<p class=\"error\">{}</p>", esc(text))
 }
 
-/// Normalized SQL in a cell, shortened to a line; the whole text in the tooltip.
+/// SQL in a cell, normalized again (pg_stat_statements leaves the constants of utility
+/// statements such as `SET work_mem = '64kB'` in place), shortened to a line; the whole text
+/// in the tooltip.
 pub fn sql_cell(sql: &str) -> String {
-    let one_line: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    let normalized = brisk_sql::normalize(sql);
+    let one_line: String = normalized.split_whitespace().collect::<Vec<_>>().join(" ");
     format!("<code title=\"{t}\">{t}</code>", t = esc(&one_line))
 }
 
@@ -315,6 +314,14 @@ mod tests {
         assert_eq!(count(2.25), "2.2");
         assert_eq!(bytes(1536.0), "1.5 KiB");
         assert_eq!(secs(7200.0), "2.0 h");
+    }
+
+    #[test]
+    fn no_value_reaches_a_sql_cell() {
+        let cell = sql_cell("SET work_mem = '64kB'");
+        assert!(!cell.contains("64kB"), "{cell}");
+        let cell = sql_cell("SELECT * FROM t WHERE a = $1 AND b = 'x'");
+        assert!(cell.contains("a = $1") && !cell.contains("'x'"), "{cell}");
     }
 
     #[test]

@@ -217,32 +217,33 @@ fn history_chart(history: &History, name: &str) -> String {
     match name {
         "calls" => chart::line(
             "Statements per second",
+            "calls/s",
             &[("calls/s", history.rate(|s| as_f64(s.statement_calls)))],
-            &html::count,
         ),
         "time" => chart::line(
-            "Statement time (ms of execution per second)",
+            "Statement time: ms of execution per second",
+            "ms/s",
             &[("ms/s", history.rate(|s| s.statement_ms))],
-            &html::count,
         ),
         "connections" => chart::line(
             "Client connections",
+            "connections",
             &[
                 ("all", history.gauge(|s| s.connections.map(|v| v as f64))),
                 ("active", history.gauge(|s| s.active.map(|v| v as f64))),
             ],
-            &html::count,
         ),
         "cache" => chart::line(
-            "Buffer cache hit ratio (%)",
+            "Buffer cache hit ratio",
+            "%",
             &[(
                 "hit %",
                 history.ratio(|s| as_f64(s.blocks_hit), |s| as_f64(s.blocks_read)),
             )],
-            &|v| format!("{v:.0}%"),
         ),
         "checkpoints" => chart::line(
             "Checkpoints per hour",
+            "checkpoints/h",
             &[(
                 "checkpoints/h",
                 history
@@ -251,15 +252,18 @@ fn history_chart(history: &History, name: &str) -> String {
                     .map(|(t, v)| (t, v * 3600.0))
                     .collect(),
             )],
-            &html::count,
         ),
         "redis_memory" => chart::line(
             "Redis memory",
-            &[("used", history.gauge(|s| s.redis_memory.map(|v| v as f64)))],
-            &html::bytes,
+            "MiB",
+            &[(
+                "used",
+                history.gauge(|s| s.redis_memory.map(|v| v as f64 / 1048576.0)),
+            )],
         ),
         "redis_hits" => chart::line(
-            "Redis hit ratio (%)",
+            "Redis hit ratio",
+            "%",
             &[(
                 "hit %",
                 history.ratio(
@@ -267,7 +271,6 @@ fn history_chart(history: &History, name: &str) -> String {
                     |s| s.redis_misses.map(|v| v as f64),
                 ),
             )],
-            &|v| format!("{v:.0}%"),
         ),
         _ => String::new(),
     }
@@ -304,7 +307,7 @@ fn severity_badge(severity: Severity) -> String {
 }
 
 fn evidence_text(finding: &Finding) -> String {
-    finding
+    let lines = finding
         .evidence
         .iter()
         .map(|e| {
@@ -318,7 +321,8 @@ fn evidence_text(finding: &Finding) -> String {
             format!("{}: {}", esc(&e.name), esc(&value))
         })
         .collect::<Vec<_>>()
-        .join("<br>")
+        .join("<br>");
+    format!("<span class=\"evidence\">{lines}</span>")
 }
 
 fn findings_table(id: &str, findings: &[&Finding]) -> String {
@@ -728,7 +732,7 @@ async fn query(State(app): Shared, Path(id): Path<i64>) -> PageResult {
     let _ = write!(
         body,
         "<h2>Statement (normalized)</h2><pre data-query>{}</pre>",
-        esc(&statement.query)
+        esc(&brisk_sql::normalize(&statement.query))
     );
 
     // A generic plan: the values of EXECUTE do not shape it, so NULLs serve for every
@@ -1229,6 +1233,7 @@ async fn maintenance(State(app): Shared, Query(args): Query<ListArgs>) -> PageRe
         if never > 0 { "warning" } else { "" },
     ));
     body.push_str("</div>");
+    body.push_str(&charts(&app, &["checkpoints"]));
     body.push_str("<h2>Vacuum, analyze and wraparound findings</h2>");
     let findings: Vec<&Finding> = report.findings.iter().collect();
     body.push_str(&findings_table("maintenance_findings", &findings));

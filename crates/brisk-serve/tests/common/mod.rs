@@ -207,8 +207,16 @@ pub fn figure(body: &str, id: &str) -> Option<String> {
 
 /// The data-points of every drawn series in a page.
 pub fn series_points(body: &str) -> Vec<usize> {
-    body.split("class=\"series\" data-points=\"")
+    body.split("class=\"series\"")
         .skip(1)
-        .filter_map(|s| s.split('"').next()?.parse().ok())
+        .filter_map(|s| {
+            let tag = s.split('>').next()?;
+            tag.split("data-points=\"")
+                .nth(1)?
+                .split('"')
+                .next()?
+                .parse()
+                .ok()
+        })
         .collect()
 }
