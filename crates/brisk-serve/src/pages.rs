@@ -594,7 +594,7 @@ fn console_table(id: &str, rows: &[Vec<(String, String)>], columns: &[(&str, &st
                         .iter()
                         .find(|(c, _)| c == name)
                         .map_or("", |(_, v)| v.as_str());
-                    if *name == "query" || *name == "suggestion" {
+                    if ["query", "repeated", "suggestion"].contains(name) {
                         html::sql_cell(value)
                     } else {
                         esc(value)
@@ -640,6 +640,7 @@ async fn proxy_queries(app: &App) -> String {
             &rows,
             &[
                 ("kind", "Kind"),
+                ("repeated", "Repeated statement"),
                 ("occurrences", "#Occurrences"),
                 ("executions", "#Executions"),
                 ("total_ms", "#Total ms"),
