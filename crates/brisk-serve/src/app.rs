@@ -6,6 +6,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use brisk_advisor::advise::Advice;
 use brisk_pg::{Console, PgError, Session};
 use brisk_report::Report;
 
@@ -23,6 +24,7 @@ pub struct App {
     pub form_secret: String,
     pub history: Mutex<History>,
     pub redis_analysis: tokio::sync::Mutex<Option<(Instant, Arc<Report>)>>,
+    pub advice: tokio::sync::Mutex<Option<(Instant, Arc<Advice>)>>,
 }
 
 impl App {
@@ -40,6 +42,7 @@ impl App {
             form_secret,
             history: Mutex::new(history),
             redis_analysis: tokio::sync::Mutex::new(None),
+            advice: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -101,7 +104,33 @@ impl App {
             report
         }))
     }
+
+    /// brisk advise over pg_stat_statements, from the cache when it is fresh: the per-query
+    /// pages show the indexes the workload-level advice chose for their statement.
+    pub async fn advice(&self, session: &Session) -> Result<Arc<Advice>, String> {
+        let mut cached = self.advice.lock().await;
+        if let Some((at, advice)) = cached.as_ref() {
+            if at.elapsed() < ADVICE_TTL {
+                return Ok(advice.clone());
+            }
+        }
+        let advice = brisk_advisor::advise::advise(
+            session,
+            brisk_advisor::advise::Source::Statements,
+            &brisk_advisor::advise::AdviseOptions::default(),
+            &|_| {},
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let advice = Arc::new(advice);
+        *cached = Some((Instant::now(), advice.clone()));
+        Ok(advice)
+    }
 }
+
+/// How long the workload's advice is reused: it plans every top statement with HypoPG
+/// (seconds on a big workload), and the workload's shape changes slowly.
+const ADVICE_TTL: Duration = Duration::from_secs(300);
 
 /// Keys whose metadata one analysis reads: about a second of SCAN and MEMORY USAGE on the
 /// sandbox, and enough for the key patterns' shares to settle.

@@ -770,12 +770,59 @@ async fn query(State(app): Shared, Path(id): Path<i64>) -> PageResult {
         .collect();
     body.push_str("<h2>What brisk check says about it</h2>");
     body.push_str(&findings_table("query_findings", &related));
-    let _ = write!(
-        body,
-        "{}",
-        html::note("For the index the advisor would build for this statement (HypoPG, costed on the whole workload), run: brisk advise URL")
-    );
+    body.push_str("<h2>The advisor's index for it</h2>");
+    body.push_str(&advised_index(&app, &session, &statement.query).await);
+    body.push_str(&html::note(
+        "From brisk advise over the workload (reused for 5 minutes); brisk advise URL shows the whole advice with each index's benefit and write cost.",
+    ));
     Ok(frame(&app, "Query", "/queries", 0, &body))
+}
+
+/// The indexes brisk advise chooses for the whole workload (pg_stat_statements, HypoPG's
+/// what-if plans where it is installed) that this statement's plan would use.
+async fn advised_index(app: &App, session: &Session, query: &str) -> String {
+    let advice = match app.advice(session).await {
+        Ok(advice) => advice,
+        Err(e) => return html::error_box(&format!("the advisor could not run: {e}")),
+    };
+    let wanted = brisk_sql::normalize(query);
+    let Some(position) = advice
+        .queries
+        .iter()
+        .position(|q| brisk_sql::normalize(&q.query) == wanted)
+    else {
+        return html::note("The advisor did not plan this statement (it is not a query, or not among the workload's top statements).");
+    };
+    let outcome = &advice.queries[position];
+    let rows: Vec<Vec<String>> = advice
+        .recommendations
+        .iter()
+        .filter(|r| r.helps.contains(&position))
+        .map(|r| {
+            vec![
+                format!("<code title=\"{s}\">{s}</code>", s = esc(&r.create_sql)),
+                html::bytes(r.size_bytes),
+                if r.proven {
+                    "HypoPG".into()
+                } else {
+                    "model".into()
+                },
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        return html::note("No index of the advice helps this statement: its plan is as cheap as an index would make it, or the gain is too small for the workload.");
+    }
+    let mut out = html::table(
+        "advised",
+        &["Index", "#Size (estimate)", "Proven by"],
+        &rows,
+    );
+    out.push_str(&html::note(&format!(
+        "Planner cost of this statement: {:.1} now, {:.1} with the advice.",
+        outcome.cost_before, outcome.cost_after
+    )));
+    out
 }
 
 async fn space(State(app): Shared, Query(args): Query<ListArgs>) -> PageResult {

@@ -57,16 +57,40 @@ fn every_page_answers_with_its_figures_and_the_demo_problems() {
         queries.contains("FROM conversations WHERE user_id = $1"),
         "{queries}"
     );
-    let link = queries
-        .split("href=\"/queries/")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap();
-    let query = dashboard.get(&format!("/queries/{link}"));
+    // The unindexed foreign-key lookup: its generic plan scans, and the advisor's index
+    // for it leads with the column.
+    let link_of = |text: &str| {
+        let row = queries
+            .split("<tr>")
+            .find(|row| row.contains(text))
+            .unwrap_or_else(|| panic!("no {text} on /queries"));
+        let link = row.split("href=\"/queries/").nth(1).unwrap();
+        format!("/queries/{}", link.split('"').next().unwrap())
+    };
+    let query = dashboard.get(&link_of("FROM conversations WHERE user_id = $1"));
     assert_eq!(query.status, 200, "{}", query.body);
-    assert!(query.body.contains("data-plan"), "no plan: {}", query.body);
+    let plan = query.body.split("<pre data-plan>").nth(1).unwrap();
+    let plan = plan.split("</pre>").next().unwrap();
+    assert!(plan.contains("Seq Scan on conversations"), "{plan}");
+    let advised = query
+        .body
+        .split("data-table=\"advised\"")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no advised index: {}", query.body));
+    assert!(
+        advised.contains("ON public.conversations") && advised.contains("(user_id"),
+        "{advised}"
+    );
+    // A primary-key lookup gets none.
+    let query = dashboard.get(&link_of("FROM users WHERE id = $1")).body;
+    assert!(
+        !query.contains("data-table=\"advised\""),
+        "an index for a primary-key lookup"
+    );
+    assert!(
+        query.contains("No index of the advice helps this statement"),
+        "{query}"
+    );
     // Space shows the demo's tables.
     assert!(dashboard.get("/space").body.contains("public.messages"));
     // Without --redis, the Redis page says how to get one and the navigation leaves it out.
