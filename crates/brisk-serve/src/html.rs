@@ -41,6 +41,7 @@ td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:now
 code,pre{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,monospace}
 td code{display:block;max-width:440px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 .evidence{display:block;min-width:190px}
+td code.wrap{white-space:normal;max-width:none;overflow:visible}
 pre{background:#fff;padding:12px;border-radius:8px;overflow:auto;white-space:pre-wrap}
 .sev{display:inline-block;border-radius:4px;padding:0 6px;font-size:11px;font-weight:600;text-transform:uppercase}
 .sev.critical{background:#fee2e2;color:#991b1b}.sev.warning{background:#fef3c7;color:#92400e}.sev.info{background:#e0f2fe;color:#075985}

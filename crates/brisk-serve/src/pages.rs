@@ -800,7 +800,8 @@ async fn advised_index(app: &App, session: &Session, query: &str) -> String {
         .filter(|r| r.helps.contains(&position))
         .map(|r| {
             vec![
-                format!("<code title=\"{s}\">{s}</code>", s = esc(&r.create_sql)),
+                // Whole, wrapped: this is the statement to copy.
+                format!("<code class=\"wrap\">{}</code>", esc(&r.create_sql)),
                 html::bytes(r.size_bytes),
                 if r.proven {
                     "HypoPG".into()
@@ -811,7 +812,7 @@ async fn advised_index(app: &App, session: &Session, query: &str) -> String {
         })
         .collect();
     if rows.is_empty() {
-        return html::note("No index of the advice helps this statement: its plan is as cheap as an index would make it, or the gain is too small for the workload.");
+        return html::note("No index of the advice helps this statement: none the advisor can build (B-tree, or the extensions installed) saves enough for the workload.");
     }
     let mut out = html::table(
         "advised",

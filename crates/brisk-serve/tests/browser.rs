@@ -261,7 +261,12 @@ fn every_page_renders_in_chromium_with_figures_charts_and_no_console_errors() {
     }
     // The per-query page, reached from the queries page's first link.
     let queries = load(&browser, &profile, &dashboard.url("/queries")).dom;
-    let link = queries
+    // Paging with OFFSET over an unindexed sort key: a scan now, and the advisor's index.
+    let row = queries
+        .split("<tr>")
+        .find(|row| row.contains("FROM conversations ORDER BY updated_at DESC OFFSET"))
+        .unwrap();
+    let link = row
         .split("href=\"/queries/")
         .nth(1)
         .unwrap()
@@ -274,6 +279,11 @@ fn every_page_renders_in_chromium_with_figures_charts_and_no_console_errors() {
         &dashboard.url(&format!("/queries/{link}")),
     );
     assert!(query.dom.contains("data-plan"), "no plan");
+    assert!(
+        query.dom.contains("data-table=\"advised\""),
+        "no advised index: {}",
+        query.dom.split("advisor").nth(1).unwrap_or(&query.dom)
+    );
     assert!(query.console.is_empty(), "{:?}", query.console);
     if let Some(dir) = &screenshots {
         screenshot(

@@ -57,8 +57,10 @@ fn every_page_answers_with_its_figures_and_the_demo_problems() {
         queries.contains("FROM conversations WHERE user_id = $1"),
         "{queries}"
     );
-    // The unindexed foreign-key lookup: its generic plan scans, and the advisor's index
-    // for it leads with the column.
+    // Paging deep with OFFSET over an unindexed sort key (18% of the demo's statement time,
+    // far above the advisor's 1% bar): a scan now, and the advisor's index for it leads with
+    // the sort key. (The foreign-key lookup, 3%, falls under the bar once bigger indexes
+    // are chosen, depending on the run's timings.)
     let link_of = |text: &str| {
         let row = queries
             .split("<tr>")
@@ -67,7 +69,9 @@ fn every_page_answers_with_its_figures_and_the_demo_problems() {
         let link = row.split("href=\"/queries/").nth(1).unwrap();
         format!("/queries/{}", link.split('"').next().unwrap())
     };
-    let query = dashboard.get(&link_of("FROM conversations WHERE user_id = $1"));
+    let query = dashboard.get(&link_of(
+        "FROM conversations ORDER BY updated_at DESC OFFSET",
+    ));
     assert_eq!(query.status, 200, "{}", query.body);
     let plan = query.body.split("<pre data-plan>").nth(1).unwrap();
     let plan = plan.split("</pre>").next().unwrap();
@@ -78,7 +82,7 @@ fn every_page_answers_with_its_figures_and_the_demo_problems() {
         .nth(1)
         .unwrap_or_else(|| panic!("no advised index: {}", query.body));
     assert!(
-        advised.contains("ON public.conversations") && advised.contains("(user_id"),
+        advised.contains("ON public.conversations") && advised.contains("(updated_at DESC"),
         "{advised}"
     );
     // A primary-key lookup gets none.
