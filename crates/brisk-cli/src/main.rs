@@ -19,6 +19,7 @@ mod man;
 mod output;
 mod proxy;
 mod redis;
+mod serve;
 mod tune;
 
 use std::process::ExitCode;
@@ -93,6 +94,12 @@ enum Command {
     /// PostgreSQL settings from the machine (PGTune's formulas) and from the server's own
     /// evidence: checkpoints, temp files, cache hits, idle sessions. Prints; never applies.
     Tune(tune::TuneArgs),
+    /// A dashboard in the browser, served by brisk itself: health, queries, space,
+    /// connections, live queries, maintenance, tuning and Redis (see docs/serve.md).
+    ///
+    /// Binds to 127.0.0.1 unless given --listen and --token; reads only, except the cancel
+    /// and terminate buttons of --allow-kill.
+    Serve(serve::ServeArgs),
     /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
     Completions(completions::CompletionsArgs),
     /// Print brisk's man page (roff), or a subcommand's.
@@ -125,6 +132,7 @@ fn main() -> ExitCode {
         // The load generator sizes its own runtime (--threads).
         Command::Bench(args) => bench::main(args),
         Command::Tune(args) => block_on(tune::run(args)),
+        Command::Serve(args) => block_on(serve::run(args)),
         Command::Logs(args) => logs::run(args),
         // The proxy sizes its own runtime from its configuration.
         Command::Proxy(args) => proxy::main(args),
