@@ -182,21 +182,39 @@ impl LocalCommand {
 }
 
 /// What the unnamed statement and portal, and named ones (only those that have any), do to
-/// the session state brisk follows. Nearly always empty: the maps allocate only for
-/// statements that reset settings or forget prepared statements.
+/// the session state brisk follows (`T`: brisk-sql's `Effects`, or the startup settings a
+/// statement resets). Nearly always empty: the maps allocate only for statements that reset
+/// settings or forget prepared statements.
 #[derive(Debug, Default)]
-struct EffectsByName {
-    unnamed: Effects,
-    unnamed_portal: Effects,
-    statements: HashMap<String, Effects>,
-    portals: HashMap<String, Effects>,
+struct EffectsByName<T> {
+    unnamed: T,
+    unnamed_portal: T,
+    statements: HashMap<String, T>,
+    portals: HashMap<String, T>,
 }
 
-impl EffectsByName {
-    fn parsed(&mut self, name: &str, effects: Effects) {
+/// What a statement does to the session, when it does nothing.
+trait Nothing {
+    fn is_nothing(&self) -> bool;
+}
+
+impl Nothing for Effects {
+    fn is_nothing(&self) -> bool {
+        self.is_none()
+    }
+}
+
+impl<T> Nothing for Vec<T> {
+    fn is_nothing(&self) -> bool {
+        self.is_empty()
+    }
+}
+
+impl<T: Clone + Default + Nothing> EffectsByName<T> {
+    fn parsed(&mut self, name: &str, effects: T) {
         if name.is_empty() {
             self.unnamed = effects;
-        } else if !effects.is_none() {
+        } else if !effects.is_nothing() {
             self.statements.insert(name.to_string(), effects);
         } else if !self.statements.is_empty() {
             self.statements.remove(name);
@@ -206,22 +224,22 @@ impl EffectsByName {
     /// A portal does what its statement does.
     fn bound(&mut self, portal: &str, statement: &str) {
         let effects = if statement.is_empty() {
-            self.unnamed
+            self.unnamed.clone()
         } else {
             lookup(&self.statements, statement)
         };
         if portal.is_empty() {
             self.unnamed_portal = effects;
-        } else if !effects.is_none() {
+        } else if !effects.is_nothing() {
             self.portals.insert(portal.to_string(), effects);
         } else if !self.portals.is_empty() {
             self.portals.remove(portal);
         }
     }
 
-    fn executed(&self, portal: &str) -> Effects {
+    fn executed(&self, portal: &str) -> T {
         if portal.is_empty() {
-            self.unnamed_portal
+            self.unnamed_portal.clone()
         } else {
             lookup(&self.portals, portal)
         }
@@ -238,11 +256,11 @@ impl EffectsByName {
     }
 }
 
-fn lookup(map: &HashMap<String, Effects>, name: &str) -> Effects {
+fn lookup<T: Clone + Default>(map: &HashMap<String, T>, name: &str) -> T {
     if map.is_empty() {
-        Effects::NONE
+        T::default()
     } else {
-        map.get(name).copied().unwrap_or_default()
+        map.get(name).cloned().unwrap_or_default()
     }
 }
 
@@ -276,7 +294,9 @@ pub struct Relay {
     extras_reset: Vec<(String, bool)>,
     /// The unnamed statement is a DEALLOCATE brisk answers itself.
     unnamed_local: Option<LocalCommand>,
-    effects: EffectsByName,
+    effects: EffectsByName<Effects>,
+    /// The startup settings each statement resets (only for a client with `extras`).
+    extras_resets: EffectsByName<Vec<(String, bool)>>,
     /// The effects of the statements completed since the last ReadyForQuery: PostgreSQL
     /// (14 and later) reports changed settings just before ReadyForQuery, after the
     /// statement that changed them has completed.
@@ -315,6 +335,7 @@ impl Relay {
             extras_reset: Vec::new(),
             unnamed_local: None,
             effects: EffectsByName::default(),
+            extras_resets: EffectsByName::default(),
             batch_effects: Effects::NONE,
             tracker,
             // Allocated on first use: an idle client costs a few pages of memory, not
@@ -494,7 +515,10 @@ impl Relay {
                     }
                 }
                 self.watch_for_session_features(parse.query);
-                self.watch_for_extras_reset(parse.query);
+                if !self.extras.is_empty() {
+                    let resets = self.extras_reset_by(parse.query);
+                    self.extras_resets.parsed(parse.name, resets);
+                }
                 self.tracker
                     .parsed(parse.name, parse.query, parse.param_types, rename);
                 if parse.name.is_empty() || !rename {
@@ -550,6 +574,9 @@ impl Relay {
             b'B' => {
                 let bind = protocol::decode_bind(body)?;
                 self.effects.bound(bind.portal, bind.statement);
+                if !self.extras.is_empty() {
+                    self.extras_resets.bound(bind.portal, bind.statement);
+                }
                 self.tracker.bound(
                     bind.portal,
                     bind.statement,
@@ -583,6 +610,7 @@ impl Relay {
             b'C' => {
                 let (which, name) = protocol::decode_target(kind, body)?;
                 self.effects.closed(which, name);
+                self.extras_resets.closed(which, name);
                 self.tracker.closed(which, name);
                 if which == b'S' && !name.is_empty() && rename {
                     // The statement stays on the server for other clients; the client's name
@@ -598,6 +626,10 @@ impl Relay {
                 protocol::put_message(&mut self.to_server, kind, body);
                 let portal = protocol::cstr(body).map(|(p, _)| p).unwrap_or("");
                 let effects = self.effects.executed(portal);
+                if !self.extras.is_empty() {
+                    let resets = self.extras_resets.executed(portal);
+                    self.note_extras_reset(resets);
+                }
                 let tracked = self.tracker.execute(portal, self.now);
                 self.expected
                     .push_back(Expect::Client(Request::Execute(tracked, effects)));
@@ -733,6 +765,7 @@ impl Relay {
                         // `SET LOCAL ... TO DEFAULT` reset: the server put back the client's.
                         self.tracker.transaction_ended();
                         self.effects.portals.clear();
+                        self.extras_resets.portals.clear();
                         if self.restore == Some(true) {
                             self.restore = None;
                         }
@@ -906,10 +939,16 @@ impl Relay {
 
     /// Notes the startup settings `query` resets (only for a client that has some).
     fn watch_for_extras_reset(&mut self, query: &str) {
-        if self.extras.is_empty() {
-            return;
+        if !self.extras.is_empty() {
+            let resets = self.extras_reset_by(query);
+            self.note_extras_reset(resets);
         }
+    }
+
+    /// The startup settings `query` resets, and whether each only for its transaction.
+    fn extras_reset_by(&self, query: &str) -> Vec<(String, bool)> {
         use brisk_sql::session::Reset;
+        let mut found: Vec<(String, bool)> = Vec::new();
         for reset in brisk_sql::session::resets(query) {
             let (names, local) = match reset {
                 Reset::All => (self.extras.clone(), false),
@@ -918,10 +957,18 @@ impl Relay {
             };
             for name in names {
                 if self.extras.contains(&name) {
-                    self.extras_reset.retain(|(n, _)| *n != name);
-                    self.extras_reset.push((name, local));
+                    found.retain(|(n, _)| *n != name);
+                    found.push((name, local));
                 }
             }
+        }
+        found
+    }
+
+    fn note_extras_reset(&mut self, resets: Vec<(String, bool)>) {
+        for (name, local) in resets {
+            self.extras_reset.retain(|(n, _)| *n != name);
+            self.extras_reset.push((name, local));
         }
     }
 
