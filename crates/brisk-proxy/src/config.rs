@@ -182,6 +182,8 @@ struct RawConfig {
     databases: BTreeMap<String, String>,
     #[serde(default)]
     users: BTreeMap<String, String>,
+    #[serde(default)]
+    cache: crate::cache::config::RawCacheConfig,
 }
 
 mod defaults {
@@ -357,6 +359,8 @@ pub struct Config {
     pub databases: BTreeMap<String, Database>,
     /// User name to password: plain text, `md5...` or a `SCRAM-SHA-256$...` verifier.
     pub users: BTreeMap<String, String>,
+    /// The result cache (`[cache]`, docs/cache.md).
+    pub cache: crate::cache::CacheConfig,
 }
 
 impl Config {
@@ -558,6 +562,7 @@ impl Config {
             upstream_check_period: seconds("upstream_check_period", raw.upstream_check_period)?,
             databases,
             users: raw.users,
+            cache: crate::cache::CacheConfig::from_raw(raw.cache).map_err(invalid)?,
         })
     }
 

@@ -20,6 +20,7 @@ pub fn write_metrics(out: &mut String, shared: &Shared) {
     write_upstream_metrics(out, shared);
     write_pool_metrics(out, shared);
     write_query_metrics(out, shared);
+    crate::cache::metrics::write(out, shared);
 }
 
 /// A counter family over `T`: its name, its help, and how to read its value.

@@ -38,6 +38,8 @@ pub enum ProxyError {
     Tls(String),
     #[error("cannot start the statistics: {0}")]
     Observer(std::io::Error),
+    #[error("cache: {0}")]
+    Cache(#[from] crate::cache::CacheError),
 }
 
 /// How long a shutdown waits for clients to finish their transactions.
@@ -56,6 +58,8 @@ pub struct Shared {
     paused: watch::Sender<bool>,
     started: Instant,
     health: Health,
+    /// The result cache, when `[cache] enabled` (read at start).
+    pub cache: Option<Arc<crate::cache::Cache>>,
 }
 
 impl Shared {
@@ -376,9 +380,14 @@ impl Proxy {
         } else {
             None
         };
+        let cache = match config.cache.enabled {
+            true => Some(Arc::new(crate::cache::Cache::new(config.cache.clone())?)),
+            false => None,
+        };
         let (shutdown, _) = watch::channel(false);
         let (paused, _) = watch::channel(false);
         let shared = Arc::new(Shared {
+            cache,
             config: RwLock::new(Arc::new(config)),
             pools: Mutex::new(HashMap::new()),
             clients: Mutex::new(HashMap::new()),

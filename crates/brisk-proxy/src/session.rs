@@ -126,6 +126,7 @@ pub async fn serve(
             pool,
             info,
             settings,
+            startup,
         } => {
             shared.register_client(info.clone());
             pool.stats.clients.fetch_add(1, Ordering::Relaxed);
@@ -137,10 +138,12 @@ pub async fn serve(
                 buf,
                 *settings,
             );
+            session.startup = startup;
             if let Err(e) = session.run().await {
                 tracing::debug!(client = info.id, error = %e, "session ended");
             }
             session.detach_on_exit().await;
+            session.finish_writes(true).await;
             // Statements answered just before the session ended still count.
             session.hand_off();
             if let Some(observer) = &shared.observer {
@@ -161,6 +164,9 @@ enum Login {
         info: Arc<ClientInfo>,
         /// The client's tracked settings: its startup values, else its pool's defaults.
         settings: Box<TrackedSettings>,
+        /// The startup parameters that may change results (options, extra_float_digits,
+        /// ...), for the result cache's key.
+        startup: String,
     },
 }
 
@@ -305,10 +311,20 @@ async fn login(
         .map(|(name, value)| (name.to_string(), value.to_string()))
         .collect();
     greet(stream, &server_params, &client_params, info.cancel_key).await?;
+    let mut startup: Vec<String> = params
+        .iter()
+        .filter(|(name, _)| {
+            !matches!(name.as_str(), "user" | "database" | "application_name")
+                && brisk_sql::session::tracked_index(name).is_none()
+        })
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    startup.sort();
     Ok(Login::Client {
         pool,
         info,
         settings,
+        startup: startup.join("\n"),
     })
 }
 
@@ -554,6 +570,10 @@ struct Session {
     relay: Relay,
     /// `idle_transaction_timeout` as it was when the client logged in.
     idle_transaction_timeout: Duration,
+    /// The result cache's write lease: its id and the version keys it marks.
+    lease: Option<(String, Vec<String>)>,
+    /// Startup parameters in the cache key.
+    startup: String,
 }
 
 /// What the relay may see of a checkout: its prepared statements and reported settings.
@@ -582,8 +602,15 @@ impl Session {
             shared.observer.is_some(),
             config.log_parameters,
         );
+        let mut relay = Relay::new(transaction_mode, settings, tracker, Instant::now());
+        relay.cache = shared
+            .cache
+            .clone()
+            .map(crate::cache::relay::RelayCache::new);
         Session {
-            relay: Relay::new(transaction_mode, settings, tracker, Instant::now()),
+            relay,
+            lease: None,
+            startup: String::new(),
             idle_transaction_timeout,
             shared,
             pool,
@@ -601,6 +628,9 @@ impl Session {
             while let Some(header) = protocol::whole_frame(&self.cbuf, MAX_BUFFERED_MESSAGE)? {
                 if header.kind == b'X' {
                     return Ok(());
+                }
+                if header.kind == b'Q' && self.serve_from_cache(header.total_len()).await? {
+                    continue;
                 }
                 if self.server.is_none() {
                     // A wait for a server is not the statement's time: attach moves `now`.
@@ -626,6 +656,9 @@ impl Session {
                 }
             }
             if !self.relay.to_server.is_empty() {
+                if !self.announce_writes().await? {
+                    return Ok(());
+                }
                 if let Some(server) = self.server.as_mut() {
                     if let Err(e) = server.conn.stream.write_all(&self.relay.to_server).await {
                         self.server_lost(&e.to_string()).await?;
@@ -684,6 +717,8 @@ impl Session {
                 Event::Server(Ok(_)) => {
                     self.relay.set_now(Instant::now());
                     self.server_messages()?;
+                    self.finish_writes(false).await;
+                    self.store_fill();
                     self.flush_client().await?;
                 }
                 Event::Server(Err(e)) => {
@@ -766,6 +801,22 @@ impl Session {
             // Replaying is not the statement's time.
             attached_at = Instant::now();
         }
+        if let Some(cache) = &self.shared.cache {
+            if cache.catalog(&self.info.database).is_none() {
+                match checkout
+                    .conn
+                    .query_params(crate::cache::CATALOG_QUERY, &[])
+                    .await
+                {
+                    Ok(rows) => cache
+                        .set_catalog(&self.info.database, crate::cache::Catalog::from_rows(&rows)),
+                    Err(e) => {
+                        tracing::warn!(database = %self.info.database, error = %e, "result cache: cannot read the catalog")
+                    }
+                }
+                attached_at = Instant::now();
+            }
+        }
         *lock(&self.info.attached) =
             Some((checkout.conn.address.clone(), checkout.conn.backend_key));
         self.info.state.store(STATE_ACTIVE, Ordering::Relaxed);
@@ -776,6 +827,120 @@ impl Session {
         self.relay.attached(attached_at);
         self.server = Some(checkout);
         Ok(true)
+    }
+
+    /// Answers a simple query from the result cache when it can (true), or arranges for
+    /// its answer to be kept.
+    async fn serve_from_cache(&mut self, total: usize) -> Result<bool, SessionError> {
+        let Some(cache) = self.shared.cache.clone() else {
+            return Ok(false);
+        };
+        if !self.relay.can_serve_cached() || self.relay.cache.as_ref().is_none_or(|c| c.untracked) {
+            return Ok(false);
+        }
+        let mut settings = self.startup.clone();
+        for (name, value) in self.relay.settings().current() {
+            if name != "application_name" {
+                settings.push_str(&format!("\n{name}={value}"));
+            }
+        }
+        let query = protocol::decode_query(&self.cbuf[5..total])?;
+        let parts = crate::cache::KeyParts {
+            database: &self.info.database,
+            user: &self.info.user,
+            settings: &settings,
+        };
+        match cache.lookup(&parts, query).await {
+            crate::cache::Lookup::Hit(frames) => {
+                self.relay.serve_cached(frames);
+                self.cbuf.advance(total);
+                Ok(true)
+            }
+            crate::cache::Lookup::Miss(fill) => {
+                if let Some(relay_cache) = self.relay.cache.as_mut() {
+                    relay_cache.start_fill(fill);
+                }
+                Ok(false)
+            }
+            crate::cache::Lookup::Pass => Ok(false),
+        }
+    }
+
+    /// Before the statements queued for the server reach it: marks the tables they may write
+    /// as being written, and bumps their versions. When that cannot be done the write is
+    /// not sent: the client is told and disconnected, as no brisk may serve a result that
+    /// predates it. False when the session ends.
+    async fn announce_writes(&mut self) -> Result<bool, SessionError> {
+        let (Some(cache), Some(relay_cache)) =
+            (self.shared.cache.clone(), self.relay.cache.as_mut())
+        else {
+            return Ok(true);
+        };
+        let pending = relay_cache.take_pending();
+        if pending.is_empty() {
+            return Ok(true);
+        }
+        let Some(keys) = cache.write_keys(&self.info.database, &pending) else {
+            return Ok(true);
+        };
+        let lease = self
+            .lease
+            .get_or_insert_with(|| (cache.new_lease(), Vec::new()));
+        let new: Vec<String> = keys.into_iter().filter(|k| !lease.1.contains(k)).collect();
+        if new.is_empty() {
+            return Ok(true);
+        }
+        match cache.acquire(&new, &lease.0).await {
+            Ok(()) => {
+                lease.1.extend(new);
+                Ok(true)
+            }
+            Err(e) => {
+                tracing::warn!(client = self.info.id, error = %e, "result cache: cannot announce a write; the client is disconnected before it is sent");
+                self.release(false);
+                fatal(
+                    &mut self.client,
+                    "08006",
+                    "brisk cannot announce this write to the result cache (its version store is unreachable): the write was not sent",
+                )
+                .await?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Once the transaction is over (or the session, `ending`): bumps the written tables'
+    /// versions again and clears their marks, before the client sees the ReadyForQuery
+    /// that acknowledges the commit. A store that stays unreachable leaves the marks to
+    /// expire (`write_lease`); the first bump already made older entries unservable.
+    async fn finish_writes(&mut self, ending: bool) {
+        if !ending && !self.relay.transaction_over() {
+            return;
+        }
+        let (Some(cache), Some((lease, keys))) = (self.shared.cache.clone(), self.lease.take())
+        else {
+            return;
+        };
+        // A few tries over about a second: a Redis failover or restart.
+        for attempt in 0..5 {
+            match cache.release(&keys, &lease).await {
+                Ok(()) => return,
+                Err(e) if attempt == 4 => {
+                    tracing::warn!(client = self.info.id, error = %e, "result cache: cannot clear a write's marks; they expire after write_lease")
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    }
+
+    /// Offers a filled answer to the cache, off the client's path.
+    fn store_fill(&mut self) {
+        let Some(cache) = self.shared.cache.clone() else {
+            return;
+        };
+        if let Some((fill, frames)) = self.relay.cache.as_mut().and_then(|c| c.take_filled()) {
+            tokio::spawn(async move { cache.store(fill, frames).await });
+        }
     }
 
     /// Gives the server back when the client's transaction is over and nothing is in flight.

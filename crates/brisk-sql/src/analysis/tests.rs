@@ -1013,5 +1013,7 @@ fn called_functions_are_listed_for_a_catalog_lookup() {
     );
     assert_eq!(select.functions, ["expand", "abs", "lower", "count"]);
     assert!(select.cacheable, "the catalog decides what these do");
-    assert!(one("SELECT id FROM users WHERE id = $1").functions.is_empty());
+    assert!(one("SELECT id FROM users WHERE id = $1")
+        .functions
+        .is_empty());
 }
