@@ -286,6 +286,8 @@ pub fn stale_read_run(seed: u64, duration: Duration) -> (u64, u64, u64, u64) {
                 }
                 let mut next = [0i64; 2];
                 while Instant::now() < deadline {
+                    // Pauses between writes leave readers time to hit the cache.
+                    tokio::time::sleep(Duration::from_millis(rng.below(30))).await;
                     let client = &clients[rng.below(2) as usize];
                     // Table 0: counters directly; table 1: mirror, through bumps' trigger.
                     let table = rng.below(2) as usize;

@@ -447,10 +447,11 @@ impl Cache {
         let (Some(read), Some(fingerprint)) = (&classified.read, classified.fingerprint) else {
             return Lookup::Pass;
         };
-        let ttl = match (lock(&self.shapes).get(&fingerprint), classified.comment_ttl) {
-            (Some(shape), _) => shape.ttl,
+        // The guard is dropped before `opt_in` takes the lock again.
+        let opted = lock(&self.shapes).get(&fingerprint).map(|s| s.ttl);
+        let ttl = match (opted, classified.comment_ttl) {
+            (Some(ttl), _) => ttl,
             (None, Some(ttl)) => {
-                drop(classified.clone());
                 self.opt_in(fingerprint, Some(ttl), "comment");
                 ttl
             }
