@@ -41,12 +41,15 @@ pub struct Classified {
     /// From a `/* brisk:cache ttl=N */` comment.
     pub comment_ttl: Option<Duration>,
     /// A single SELECT: its tables and functions, or why it can never be cached.
-    pub read: Option<Result<(Vec<TableName>, Vec<String>), String>>,
+    pub read: Option<Result<ReadShape, String>>,
     pub write: WriteClass,
     /// A SET or RESET of a setting brisk does not follow (search_path, extra_float_digits,
     /// ...): the client's results may differ from another's with the same key.
     pub untracked_setting: bool,
 }
+
+/// What a cacheable SELECT reads: its tables and the functions it calls.
+pub type ReadShape = (Vec<TableName>, Vec<String>);
 
 /// What a statement may write.
 #[derive(Debug, Clone, PartialEq, Eq)]

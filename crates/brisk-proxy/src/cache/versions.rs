@@ -23,7 +23,7 @@ pub struct Check {
 /// Where versions and leases live.
 pub enum VersionStore {
     Local(Mutex<Local>),
-    Redis(RedisVersions),
+    Redis(Box<RedisVersions>),
 }
 
 #[derive(Default)]
@@ -40,10 +40,10 @@ impl VersionStore {
 
     pub fn redis(url: &str) -> Result<VersionStore, CacheError> {
         let client = redis::Client::open(url).map_err(|e| CacheError::Redis(e.to_string()))?;
-        Ok(VersionStore::Redis(RedisVersions {
+        Ok(VersionStore::Redis(Box::new(RedisVersions {
             client,
             connection: tokio::sync::Mutex::new(None),
-        }))
+        })))
     }
 
     pub fn is_redis(&self) -> bool {
