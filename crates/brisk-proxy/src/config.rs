@@ -1102,7 +1102,7 @@ mod tests {
         for key in known {
             assert!(
                 Config::EXAMPLE.contains(&format!("{key} ="))
-                    || ["databases", "users"].contains(&key),
+                    || ["databases", "users", "cache"].contains(&key),
                 "{key} is missing from the example"
             );
         }
@@ -1115,6 +1115,7 @@ mod tests {
             "client_tls_key_file",
             "capture_file",
             "http_listen",
+            "redis",
         ];
         let uncommented: String = Config::EXAMPLE
             .lines()
