@@ -405,3 +405,94 @@ fn no_read_after_an_acknowledged_write_is_stale_across_two_brisks() {
         );
     }
 }
+
+/// p50 and p99 in ms, and count, of pgbench's per-transaction log (`-l`) in `dir`.
+fn latencies(dir: &std::path::Path) -> (f64, f64, usize) {
+    let mut all: Vec<f64> = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        for line in text.lines() {
+            if let Some(us) = line
+                .split_whitespace()
+                .nth(2)
+                .and_then(|v| v.parse::<f64>().ok())
+            {
+                all.push(us / 1000.0);
+            }
+        }
+        let _ = std::fs::remove_file(entry.path());
+    }
+    all.sort_by(|a, b| a.total_cmp(b));
+    let at = |q: f64| {
+        all.get(((all.len() as f64 * q) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    (at(0.5), at(0.99), all.len())
+}
+
+/// The speed figure (not run by default): a cached point read and a slow read, directly,
+/// through brisk, and through brisk from the cache, one client, with pgbench.
+/// `cargo test -p brisk-cli --test proxy_cache -- --ignored speed --nocapture`
+#[test]
+#[ignore]
+fn speed() {
+    let pg = shared_postgres().expect("sandbox");
+    let db = database(pg);
+    let init = Command::new("pgbench")
+        .args(["-i", "-q", "-s", "2", "-d", &pg.url(&db)])
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    pg.psql(
+        &db,
+        &format!("ALTER TABLE pgbench_accounts OWNER TO {USER};"),
+    )
+    .unwrap();
+    let proxy = start_proxy(pg, &db, "");
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("point", "\\set aid random(1, 1000)\nSELECT abalance FROM pgbench_accounts WHERE aid = :aid"),
+        ("slow", "\\set b random(1, 20)\nSELECT count(*) FROM pgbench_accounts WHERE abalance + :b > 0 AND filler LIKE '%x%'"),
+    ];
+    for (name, script) in cases {
+        for (path, url, comment) in [
+            ("direct", pg.url(&db), ""),
+            ("brisk", url(proxy.port, &db), ""),
+            (
+                "brisk cached",
+                url(proxy.port, &db),
+                " /* brisk:cache ttl=600 */",
+            ),
+        ] {
+            let file = dir.path().join("script.sql");
+            std::fs::write(&file, format!("{script}{comment};\n")).unwrap();
+            let logs = tempfile::tempdir().unwrap();
+            let out = Command::new("pgbench")
+                .current_dir(logs.path())
+                .args(["-n", "-c", "1", "-T", "5", "-l", "-f"])
+                .arg(&file)
+                .arg("-d")
+                .arg(&url)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let (p50, p99, n) = latencies(logs.path());
+            println!("{name:6} {path:13} p50 {p50:8.3} ms  p99 {p99:8.3} ms  ({n} transactions)");
+        }
+    }
+    for row in show_cache(proxy.port) {
+        println!(
+            "shape {} hits {} misses {}",
+            row["fingerprint"], row["hits"], row["misses"]
+        );
+    }
+}
