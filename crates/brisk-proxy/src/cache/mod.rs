@@ -263,6 +263,33 @@ pub struct Totals {
     pub write_refusals: AtomicU64,
 }
 
+/// The cache's part of `/health/detailed`.
+#[derive(Debug, serde::Serialize)]
+pub struct Health {
+    /// `redis` or `in-process`.
+    pub store: &'static str,
+    /// Whether the last version-store call succeeded; when false, reads bypass the cache
+    /// and writes are refused until it answers again.
+    pub store_up: bool,
+    pub redis_errors: u64,
+    pub bytes: u64,
+}
+
+impl Health {
+    pub fn of(cache: &Cache) -> Health {
+        Health {
+            store: if cache.uses_redis() {
+                "redis"
+            } else {
+                "in-process"
+            },
+            store_up: cache.store_up(),
+            redis_errors: cache.totals.redis_errors.load(Ordering::Relaxed),
+            bytes: cache.entry_bytes(),
+        }
+    }
+}
+
 /// The cache every session shares.
 pub struct Cache {
     pub config: CacheConfig,
