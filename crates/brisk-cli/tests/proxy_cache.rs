@@ -35,11 +35,12 @@ fn database(pg: &Postgres) -> String {
     database
 }
 
-fn start_proxy(pg: &Postgres, database: &str, cache: &str) -> common::ProxyProcess {
+/// A proxy with the cache on; `cache` goes in `[cache]`, `top` before it.
+fn start_proxy_with(pg: &Postgres, database: &str, top: &str, cache: &str) -> common::ProxyProcess {
     common::ProxyProcess::start(
         |port| {
             format!(
-                "listen_port = {port}\nadmin_users = [\"admin\"]\n\
+                "listen_port = {port}\nadmin_users = [\"admin\"]\n{top}\n\
                  [cache]\nenabled = true\n{cache}\n\
                  [databases]\n{database} = \"postgres://127.0.0.1:{}/{database}?sslmode=disable\"\n\
                  [users]\n{USER} = \"{PASSWORD}\"\nadmin = \"admin-secret\"\n",
@@ -49,6 +50,10 @@ fn start_proxy(pg: &Postgres, database: &str, cache: &str) -> common::ProxyProce
         "warn",
         Stdio::null(),
     )
+}
+
+fn start_proxy(pg: &Postgres, database: &str, cache: &str) -> common::ProxyProcess {
+    start_proxy_with(pg, database, "", cache)
 }
 
 fn url(port: u16, database: &str) -> String {
@@ -495,4 +500,80 @@ fn speed() {
             row["fingerprint"], row["hits"], row["misses"]
         );
     }
+}
+
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut body = String::new();
+    stream.read_to_string(&mut body).unwrap();
+    body
+}
+
+#[test]
+fn with_redis_down_reads_bypass_the_cache_writes_are_refused_and_it_shows() {
+    let pg = shared_postgres().expect("sandbox");
+    let db = database(pg);
+    pg.psql(
+        &db,
+        &format!("CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 1); ALTER TABLE t OWNER TO {USER};"),
+    )
+    .unwrap();
+    // A port nothing listens on: Redis is down from the start.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let redis_port = dead.local_addr().unwrap().port();
+    drop(dead);
+    let http = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let http_port = http.local_addr().unwrap().port();
+    drop(http);
+    let proxy = start_proxy_with(
+        pg,
+        &db,
+        &format!("http_listen = \"127.0.0.1:{http_port}\""),
+        &format!(
+            "redis = \"redis://127.0.0.1:{redis_port}\"\n[cache.shapes]\n\"{}\" = 60",
+            fingerprint("SELECT v FROM t WHERE id = 1")
+        ),
+    );
+    let url = url(proxy.port, &db);
+    for _ in 0..3 {
+        assert_eq!(psql(&url, "SELECT v FROM t WHERE id = 1").trim(), "1");
+    }
+    let rows = show_cache(proxy.port);
+    let row = shape(&rows, "SELECT v FROM t WHERE id = 1");
+    assert_eq!(row["hits"], "0");
+    assert!(row["bypasses"].contains("version store"), "{row:?}");
+    // The write is not sent: no brisk could learn of it.
+    let out = Command::new("psql")
+        .args([
+            "-X",
+            "-At",
+            "-d",
+            &url,
+            "-c",
+            "UPDATE t SET v = 2 WHERE id = 1",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot announce this write"));
+    assert_eq!(
+        pg.psql(&db, "SELECT v FROM t WHERE id = 1").unwrap().trim(),
+        "1"
+    );
+    // Statements that write nothing still go through.
+    assert_eq!(psql(&url, "SELECT 40 + 2").trim(), "42");
+    let metrics = http_get(http_port, "/metrics");
+    assert!(metrics.contains("brisk_cache_store_up 0"), "{metrics}");
+    assert!(
+        metrics.contains("brisk_cache_write_refusals_total 1"),
+        "{metrics}"
+    );
+    let health = http_get(http_port, "/health/detailed");
+    assert!(health.contains("\"store_up\": false"), "{health}");
 }
