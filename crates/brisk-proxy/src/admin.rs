@@ -24,9 +24,9 @@ use brisk_wire::protocol;
 pub const ADMIN_DATABASE: &str = "brisk";
 
 /// A result set: column names and rows of text.
-struct Table {
-    columns: Vec<&'static str>,
-    rows: Vec<Vec<Option<String>>>,
+pub(crate) struct Table {
+    pub(crate) columns: Vec<&'static str>,
+    pub(crate) rows: Vec<Vec<Option<String>>>,
 }
 
 /// Serves admin commands until the client leaves.
@@ -106,6 +106,13 @@ async fn run(shared: &Arc<Shared>, command: &str) -> Result<Reply, String> {
                 rows: vec![vec![Some(format!("brisk {}", env!("CARGO_PKG_VERSION")))]],
             },
         )),
+        ["SHOW", "CACHE"] => crate::cache::admin::show(shared).map(|t| Reply::Table("SHOW", t)),
+        ["CACHE", fingerprint, rest @ ..] => {
+            crate::cache::admin::cache(shared, fingerprint, rest).map(|_| Reply::Done("CACHE"))
+        }
+        ["UNCACHE", fingerprint] => {
+            crate::cache::admin::uncache(shared, fingerprint).map(|_| Reply::Done("UNCACHE"))
+        }
         ["RELOAD"] => shared
             .reload()
             .map(|_| Reply::Done("RELOAD"))
@@ -119,7 +126,7 @@ async fn run(shared: &Arc<Shared>, command: &str) -> Result<Reply, String> {
             Ok(Reply::Done("RESUME"))
         }
         _ => Err(format!(
-            "unknown admin command \"{command}\": try SHOW POOLS, SHOW STATS, SHOW CLIENTS, SHOW SERVERS, SHOW DATABASES, SHOW CONFIG, SHOW QUERIES, SHOW N_PLUS_ONE, SHOW LIMITS, RELOAD, PAUSE or RESUME"
+            "unknown admin command \"{command}\": try SHOW POOLS, SHOW STATS, SHOW CLIENTS, SHOW SERVERS, SHOW DATABASES, SHOW CONFIG, SHOW QUERIES, SHOW N_PLUS_ONE, SHOW LIMITS, SHOW CACHE, CACHE, UNCACHE, RELOAD, PAUSE or RESUME"
         )),
     }
 }

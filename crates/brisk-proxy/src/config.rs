@@ -182,6 +182,8 @@ struct RawConfig {
     databases: BTreeMap<String, String>,
     #[serde(default)]
     users: BTreeMap<String, String>,
+    #[serde(default)]
+    cache: crate::cache::config::RawCacheConfig,
     /// The Redis that holds the buckets of shared rate limits.
     #[serde(default)]
     rate_limit_redis: Option<String>,
@@ -392,6 +394,8 @@ pub struct Config {
     /// Where shared rate limits keep their buckets.
     pub rate_limit_redis: Option<brisk_redis::RedisTarget>,
     pub rate_limits: Vec<crate::limits::Rule>,
+    /// The result cache (`[cache]`, docs/cache.md).
+    pub cache: crate::cache::CacheConfig,
 }
 
 impl Config {
@@ -603,6 +607,7 @@ impl Config {
             users: raw.users,
             rate_limit_redis,
             rate_limits,
+            cache: crate::cache::CacheConfig::from_raw(raw.cache).map_err(invalid)?,
         })
     }
 
@@ -1243,7 +1248,7 @@ mod tests {
         for key in known {
             assert!(
                 Config::EXAMPLE.contains(&format!("{key} ="))
-                    || ["databases", "users", "rate_limits"].contains(&key),
+                    || ["databases", "users", "rate_limits", "cache"].contains(&key),
                 "{key} is missing from the example"
             );
         }
@@ -1266,6 +1271,7 @@ mod tests {
             "max_wait",
             "max_connections",
             "shared",
+            "redis",
         ];
         let uncommented: String = Config::EXAMPLE
             .lines()

@@ -218,6 +218,9 @@ struct Detailed {
     sample_period_seconds: f64,
     upstreams: Vec<Upstream>,
     pools: Vec<PoolReport>,
+    /// The result cache, when enabled: `store_up` false means it is bypassed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache: Option<crate::cache::Health>,
 }
 
 #[derive(Serialize)]
@@ -257,6 +260,7 @@ impl Detailed {
             sample_period_seconds: SAMPLE_PERIOD.as_secs_f64(),
             upstreams,
             pools,
+            cache: shared.cache.as_deref().map(crate::cache::Health::of),
         }
     }
 }

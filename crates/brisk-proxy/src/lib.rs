@@ -23,6 +23,7 @@
 //! ```
 
 pub mod admin;
+pub mod cache;
 pub mod config;
 mod gate;
 mod health;

@@ -21,6 +21,7 @@ pub fn write_metrics(out: &mut String, shared: &Shared) {
     write_pool_metrics(out, shared);
     write_query_metrics(out, shared);
     write_limit_metrics(out, shared);
+    crate::cache::metrics::write(out, shared);
 }
 
 /// Rate limits: each rule's transactions by outcome, its refused connections, the shared

@@ -39,6 +39,8 @@ pub enum ProxyError {
     Tls(String),
     #[error("cannot start the statistics: {0}")]
     Observer(std::io::Error),
+    #[error("cache: {0}")]
+    Cache(#[from] crate::cache::CacheError),
 }
 
 /// How long a shutdown waits for clients to finish their transactions.
@@ -61,6 +63,8 @@ pub struct Shared {
     /// compare the generation (one atomic load per transaction start) to pick up new rules.
     limits: RwLock<Arc<Limits>>,
     limits_generation: AtomicU64,
+    /// The result cache, when `[cache] enabled` (read at start).
+    pub cache: Option<Arc<crate::cache::Cache>>,
 }
 
 impl Shared {
@@ -401,12 +405,17 @@ impl Proxy {
         } else {
             None
         };
+        let cache = match config.cache.enabled {
+            true => Some(Arc::new(crate::cache::Cache::new(config.cache.clone())?)),
+            false => None,
+        };
         let (shutdown, _) = watch::channel(false);
         let (paused, _) = watch::channel(false);
         let limits = Limits::new(&config.rate_limits, config.rate_limit_redis.clone(), None);
         let shared = Arc::new(Shared {
             limits: RwLock::new(Arc::new(limits)),
             limits_generation: AtomicU64::new(0),
+            cache,
             config: RwLock::new(Arc::new(config)),
             pools: Mutex::new(HashMap::new()),
             clients: Mutex::new(HashMap::new()),

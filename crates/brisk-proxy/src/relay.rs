@@ -16,8 +16,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
+use crate::cache::relay::RelayCache;
 use crate::prepared::{ClientStatements, ServerStatements, Statement};
 use crate::server::MAX_BUFFERED_MESSAGE;
 use crate::session_state::TrackedSettings;
@@ -108,6 +109,8 @@ enum Owed {
     Complete(&'static str),
     /// ReadyForQuery with the session's current transaction status.
     Ready,
+    /// A cached answer: the server's own frames, replayed as they were.
+    Cached(Bytes),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -311,6 +314,8 @@ pub struct Relay {
     request_started: Option<Instant>,
     transaction_started: Option<Instant>,
     counts: Counts,
+    /// The result cache's view of this client, when the cache is enabled.
+    pub cache: Option<RelayCache>,
 }
 
 impl Relay {
@@ -346,7 +351,32 @@ impl Relay {
             request_started: None,
             transaction_started: None,
             counts: Counts::default(),
+            cache: None,
         }
+    }
+
+    /// Whether a cached answer may be served now: nothing is owed or in flight, and the
+    /// client is outside a transaction block.
+    pub fn can_serve_cached(&self) -> bool {
+        self.expected.is_empty()
+            && self.to_server.is_empty()
+            && self.synced
+            && !self.in_copy
+            && self.status == TransactionStatus::Idle
+    }
+
+    /// Answers the client's simple query from the cache: one more owed answer, then its
+    /// ReadyForQuery with the client's own status.
+    pub fn serve_cached(&mut self, frames: Bytes) {
+        self.expected.push_back(Expect::Owed(Owed::Cached(frames)));
+        self.expected.push_back(Expect::Owed(Owed::Ready));
+        self.counts.queries += 1;
+    }
+
+    /// The transaction is over: the server answered a ReadyForQuery `I` after everything
+    /// sent to it (the point where a write's marks are cleared).
+    pub fn transaction_over(&self) -> bool {
+        self.synced && self.expected.is_empty() && self.status == TransactionStatus::Idle
     }
 
     /// The time of the batch being handled.
@@ -489,12 +519,18 @@ impl Relay {
                 }
                 self.watch_for_session_features(query);
                 self.watch_for_extras_reset(query);
+                if let Some(cache) = self.cache.as_mut() {
+                    cache.query(query);
+                }
                 protocol::put_message(&mut self.to_server, kind, body);
                 let tracked = self.tracker.query(query, self.now);
                 self.expected
                     .push_back(Expect::Client(Request::Query(tracked, effects(query))));
             }
             b'F' => {
+                if let Some(cache) = self.cache.as_mut() {
+                    cache.function_call();
+                }
                 protocol::put_message(&mut self.to_server, kind, body);
                 self.expected
                     .push_back(Expect::Client(Request::Query(None, Effects::NONE)));
@@ -503,6 +539,9 @@ impl Relay {
                 let parse = protocol::decode_parse(body)?;
                 self.unnamed_local = None;
                 self.effects.parsed(parse.name, effects(parse.query));
+                if let Some(cache) = self.cache.as_mut() {
+                    cache.parsed(parse.name, parse.query);
+                }
                 if parse.name.is_empty() && rename {
                     if let Some(command) =
                         LocalCommand::parse(parse.query).filter(|c| self.answers_locally(c))
@@ -577,6 +616,9 @@ impl Relay {
                 if !self.extras.is_empty() {
                     self.extras_resets.bound(bind.portal, bind.statement);
                 }
+                if let Some(cache) = self.cache.as_mut() {
+                    cache.bound(bind.portal, bind.statement);
+                }
                 self.tracker.bound(
                     bind.portal,
                     bind.statement,
@@ -611,6 +653,9 @@ impl Relay {
                 let (which, name) = protocol::decode_target(kind, body)?;
                 self.effects.closed(which, name);
                 self.extras_resets.closed(which, name);
+                if let Some(cache) = self.cache.as_mut() {
+                    cache.closed(which, name);
+                }
                 self.tracker.closed(which, name);
                 if which == b'S' && !name.is_empty() && rename {
                     // The statement stays on the server for other clients; the client's name
@@ -629,6 +674,9 @@ impl Relay {
                 if !self.extras.is_empty() {
                     let resets = self.extras_resets.executed(portal);
                     self.note_extras_reset(resets);
+                }
+                if let Some(cache) = self.cache.as_mut() {
+                    cache.executed(portal);
                 }
                 let tracked = self.tracker.execute(portal, self.now);
                 self.expected
@@ -766,6 +814,9 @@ impl Relay {
                         self.tracker.transaction_ended();
                         self.effects.portals.clear();
                         self.extras_resets.portals.clear();
+                        if let Some(cache) = self.cache.as_mut() {
+                            cache.transaction_ended();
+                        }
                         if self.restore == Some(true) {
                             self.restore = None;
                         }
@@ -796,6 +847,9 @@ impl Relay {
                 _ => {}
             }
             if forward {
+                if let Some(cache) = self.cache.as_mut() {
+                    cache.fill_frame(kind, frame);
+                }
                 self.to_client.extend_from_slice(frame);
                 self.counts.bytes_to_client += frame.len() as u64;
             }
@@ -844,6 +898,10 @@ impl Relay {
                 Owed::Complete(tag) => protocol::put_command_complete(&mut self.to_client, tag),
                 Owed::Ready => {
                     protocol::put_ready_for_query(&mut self.to_client, self.status.byte())
+                }
+                Owed::Cached(frames) => {
+                    self.counts.bytes_to_client += frames.len() as u64;
+                    self.to_client.extend_from_slice(frames)
                 }
             }
             self.expected.pop_front();

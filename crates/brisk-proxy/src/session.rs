@@ -130,6 +130,7 @@ pub async fn serve(
             settings,
             slots: _slots,
             extras,
+            startup,
         } => {
             shared.register_client(info.clone());
             pool.stats.clients.fetch_add(1, Ordering::Relaxed);
@@ -141,6 +142,7 @@ pub async fn serve(
                 buf,
                 *settings,
             );
+            session.startup = startup;
             let applied = if extras.is_empty() {
                 Ok(true)
             } else {
@@ -155,6 +157,7 @@ pub async fn serve(
                 tracing::debug!(client = info.id, error = %e, "session ended");
             }
             session.detach_on_exit().await;
+            session.finish_writes(true).await;
             // Statements answered just before the session ended still count.
             session.hand_off();
             if let Some(observer) = &shared.observer {
@@ -179,6 +182,9 @@ enum Login {
         slots: ConnectionSlots,
         /// Its untracked startup settings (`session_state::Startup`).
         extras: Vec<(String, String)>,
+        /// The startup parameters that may change results (options, extra_float_digits,
+        /// ...), for the result cache's key.
+        startup: String,
     },
 }
 
@@ -347,12 +353,22 @@ async fn login(
         .map(|(name, value)| (name.to_string(), value.to_string()))
         .collect();
     greet(stream, &server_params, &client_params, info.cancel_key).await?;
+    // The settings that change results and that brisk does not track go in the result
+    // cache's key: its untracked startup settings (`options` switches included).
+    let mut cache_key_startup: Vec<String> = startup
+        .extras
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    cache_key_startup.sort();
+    let cache_key_startup = cache_key_startup.join("\n");
     Ok(Login::Client {
         pool,
         info,
         settings,
         slots,
         extras: startup.extras,
+        startup: cache_key_startup,
     })
 }
 
@@ -605,6 +621,10 @@ struct Session {
     gate: Gate,
     /// Its untracked startup settings, set on its pinned server (see `apply_extras`).
     extras: Vec<(String, String)>,
+    /// The result cache's write lease: its id and the version keys it marks.
+    lease: Option<(String, Vec<String>)>,
+    /// Startup parameters in the cache key.
+    startup: String,
 }
 
 /// The rate limits that apply to a client under the current configuration.
@@ -644,8 +664,15 @@ impl Session {
         );
         let limits_generation = shared.limits_generation();
         let limits = client_limits(&shared, &info);
+        let mut relay = Relay::new(transaction_mode, settings, tracker, Instant::now());
+        relay.cache = shared
+            .cache
+            .clone()
+            .map(crate::cache::relay::RelayCache::new);
         Session {
-            relay: Relay::new(transaction_mode, settings, tracker, Instant::now()),
+            relay,
+            lease: None,
+            startup: String::new(),
             idle_transaction_timeout,
             limits,
             limits_generation,
@@ -676,6 +703,9 @@ impl Session {
                         continue;
                     }
                 }
+                if header.kind == b'Q' && self.serve_from_cache(header.total_len()).await? {
+                    continue;
+                }
                 if self.server.is_none() {
                     // A wait for a server is not the statement's time: attach moves `now`.
                     if !self.attach().await? {
@@ -704,6 +734,9 @@ impl Session {
                 }
             }
             if !self.relay.to_server.is_empty() {
+                if !self.announce_writes().await? {
+                    return Ok(());
+                }
                 if let Some(server) = self.server.as_mut() {
                     if let Err(e) = server.conn.stream.write_all(&self.relay.to_server).await {
                         self.server_lost(&e.to_string()).await?;
@@ -762,6 +795,8 @@ impl Session {
                 Event::Server(Ok(_)) => {
                     self.relay.set_now(Instant::now());
                     self.server_messages()?;
+                    self.finish_writes(false).await;
+                    self.store_fill();
                     self.flush_client().await?;
                 }
                 Event::Server(Err(e)) => {
@@ -948,6 +983,22 @@ impl Session {
             // Replaying is not the statement's time.
             attached_at = Instant::now();
         }
+        if let Some(cache) = &self.shared.cache {
+            if cache.catalog(&self.info.database).is_none() {
+                match checkout
+                    .conn
+                    .query_params(crate::cache::CATALOG_QUERY, &[])
+                    .await
+                {
+                    Ok(rows) => cache
+                        .set_catalog(&self.info.database, crate::cache::Catalog::from_rows(&rows)),
+                    Err(e) => {
+                        tracing::warn!(database = %self.info.database, error = %e, "result cache: cannot read the catalog")
+                    }
+                }
+                attached_at = Instant::now();
+            }
+        }
         *lock(&self.info.attached) =
             Some((checkout.conn.address.clone(), checkout.conn.backend_key));
         self.info.state.store(STATE_ACTIVE, Ordering::Relaxed);
@@ -958,6 +1009,120 @@ impl Session {
         self.relay.attached(attached_at);
         self.server = Some(checkout);
         Ok(true)
+    }
+
+    /// Answers a simple query from the result cache when it can (true), or arranges for
+    /// its answer to be kept.
+    async fn serve_from_cache(&mut self, total: usize) -> Result<bool, SessionError> {
+        let Some(cache) = self.shared.cache.clone() else {
+            return Ok(false);
+        };
+        if !self.relay.can_serve_cached() || self.relay.cache.as_ref().is_none_or(|c| c.untracked) {
+            return Ok(false);
+        }
+        let mut settings = self.startup.clone();
+        for (name, value) in self.relay.settings().current() {
+            if name != "application_name" {
+                settings.push_str(&format!("\n{name}={value}"));
+            }
+        }
+        let query = protocol::decode_query(&self.cbuf[5..total])?;
+        let parts = crate::cache::KeyParts {
+            database: &self.info.database,
+            user: &self.info.user,
+            settings: &settings,
+        };
+        match cache.lookup(&parts, query).await {
+            crate::cache::Lookup::Hit(frames) => {
+                self.relay.serve_cached(frames);
+                self.cbuf.advance(total);
+                Ok(true)
+            }
+            crate::cache::Lookup::Miss(fill) => {
+                if let Some(relay_cache) = self.relay.cache.as_mut() {
+                    relay_cache.start_fill(fill);
+                }
+                Ok(false)
+            }
+            crate::cache::Lookup::Pass => Ok(false),
+        }
+    }
+
+    /// Before the statements queued for the server reach it: marks the tables they may write
+    /// as being written, and bumps their versions. When that cannot be done the write is
+    /// not sent: the client is told and disconnected, as no brisk may serve a result that
+    /// predates it. False when the session ends.
+    async fn announce_writes(&mut self) -> Result<bool, SessionError> {
+        let (Some(cache), Some(relay_cache)) =
+            (self.shared.cache.clone(), self.relay.cache.as_mut())
+        else {
+            return Ok(true);
+        };
+        let pending = relay_cache.take_pending();
+        if pending.is_empty() {
+            return Ok(true);
+        }
+        let Some(keys) = cache.write_keys(&self.info.database, &pending) else {
+            return Ok(true);
+        };
+        let lease = self
+            .lease
+            .get_or_insert_with(|| (cache.new_lease(), Vec::new()));
+        let new: Vec<String> = keys.into_iter().filter(|k| !lease.1.contains(k)).collect();
+        if new.is_empty() {
+            return Ok(true);
+        }
+        match cache.acquire(&new, &lease.0).await {
+            Ok(()) => {
+                lease.1.extend(new);
+                Ok(true)
+            }
+            Err(e) => {
+                tracing::warn!(client = self.info.id, error = %e, "result cache: cannot announce a write; the client is disconnected before it is sent");
+                self.release(false);
+                fatal(
+                    &mut self.client,
+                    "08006",
+                    "brisk cannot announce this write to the result cache (its version store is unreachable): the write was not sent",
+                )
+                .await?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Once the transaction is over (or the session, `ending`): bumps the written tables'
+    /// versions again and clears their marks, before the client sees the ReadyForQuery
+    /// that acknowledges the commit. A store that stays unreachable leaves the marks to
+    /// expire (`write_lease`); the first bump already made older entries unservable.
+    async fn finish_writes(&mut self, ending: bool) {
+        if !ending && !self.relay.transaction_over() {
+            return;
+        }
+        let (Some(cache), Some((lease, keys))) = (self.shared.cache.clone(), self.lease.take())
+        else {
+            return;
+        };
+        // A few tries over about a second: a Redis failover or restart.
+        for attempt in 0..5 {
+            match cache.release(&keys, &lease).await {
+                Ok(()) => return,
+                Err(e) if attempt == 4 => {
+                    tracing::warn!(client = self.info.id, error = %e, "result cache: cannot clear a write's marks; they expire after write_lease")
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    }
+
+    /// Offers a filled answer to the cache, off the client's path.
+    fn store_fill(&mut self) {
+        let Some(cache) = self.shared.cache.clone() else {
+            return;
+        };
+        if let Some((fill, frames)) = self.relay.cache.as_mut().and_then(|c| c.take_filled()) {
+            tokio::spawn(async move { cache.store(fill, frames).await });
+        }
     }
 
     /// Gives the server back when the client's transaction is over and nothing is in flight.

@@ -103,6 +103,11 @@ pub struct StatementAnalysis {
     pub cacheable: bool,
     /// Why [`Self::cacheable`] is false, without duplicates; empty when it is true.
     pub not_cacheable: Vec<NotCacheable>,
+    /// The functions it calls in expressions, by name without schema, in the order the
+    /// analysis meets them (`FROM` before the target list), without duplicates: what a
+    /// cache must look up in `pg_proc` (volatility) before it trusts [`Self::cacheable`],
+    /// which knows only [`VOLATILE_FUNCTIONS`].
+    pub functions: Vec<String>,
     /// One entry per table reference, in the order the analysis met them: CTE bodies first,
     /// then `FROM` (or the write target), then subqueries in expressions.
     pub tables: Vec<TableUsage>,

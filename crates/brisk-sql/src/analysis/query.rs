@@ -46,6 +46,7 @@ pub(super) struct Analyzer {
     reads: Vec<TableName>,
     writes: Vec<TableName>,
     not_cacheable: Vec<NotCacheable>,
+    functions: Vec<String>,
     unresolved: Vec<UnresolvedColumn>,
     limit: Option<Bound>,
     offset: Option<Bound>,
@@ -71,6 +72,7 @@ impl Analyzer {
             writes: self.writes,
             cacheable: self.not_cacheable.is_empty(),
             not_cacheable: self.not_cacheable,
+            functions: self.functions,
             tables: self.tables,
             limit: self.limit,
             offset: self.offset,
@@ -848,8 +850,11 @@ impl Analyzer {
                 }
             }
             NodeEnum::FuncCall(call) => {
-                if let Some(name) = last_name(&call.funcname).filter(|name| is_volatile(name)) {
-                    self.not_cacheable(NotCacheable::VolatileFunction(name.to_string()));
+                if let Some(name) = last_name(&call.funcname) {
+                    if is_volatile(name) {
+                        self.not_cacheable(NotCacheable::VolatileFunction(name.to_string()));
+                    }
+                    push_unique(&mut self.functions, name.to_string());
                 }
             }
             NodeEnum::SqlvalueFunction(function) => {

@@ -1004,3 +1004,16 @@ fn limit_and_offset_take_constants_parameters_or_other() {
         (None, None)
     );
 }
+
+#[test]
+fn called_functions_are_listed_for_a_catalog_lookup() {
+    let select = one(
+        "SELECT lower(name), (SELECT count(*) FROM orders o WHERE o.uid = u.id) \
+         FROM users u, my_schema.expand(u.tags) WHERE u.id = abs($1)",
+    );
+    assert_eq!(select.functions, ["expand", "abs", "lower", "count"]);
+    assert!(select.cacheable, "the catalog decides what these do");
+    assert!(one("SELECT id FROM users WHERE id = $1")
+        .functions
+        .is_empty());
+}

@@ -1,0 +1,86 @@
+//! Admin console commands of the result cache: `SHOW CACHE`, `CACHE fingerprint [TTL]`,
+//! `UNCACHE fingerprint`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::admin::Table;
+use crate::proxy::Shared;
+
+use super::config::parse_fingerprint;
+use super::Cache;
+
+fn enabled(shared: &Shared) -> Result<&Arc<Cache>, String> {
+    shared
+        .cache
+        .as_ref()
+        .ok_or_else(|| "the result cache is off: set [cache] enabled = true and restart".into())
+}
+
+/// One row per opted-in shape, then one `bypass` row per reason across all statements.
+pub(crate) fn show(shared: &Shared) -> Result<Table, String> {
+    let cache = enabled(shared)?;
+    let mut rows = Vec::new();
+    for (fingerprint, ttl, source, stats) in cache.shapes() {
+        let bypasses: Vec<String> = stats
+            .bypasses
+            .iter()
+            .map(|(reason, n)| format!("{reason}: {n}"))
+            .collect();
+        rows.push(vec![
+            Some(format!("{fingerprint:016x}")),
+            Some(source.to_string()),
+            Some(format!("{}", ttl.as_secs_f64())),
+            Some(stats.hits.to_string()),
+            Some(stats.misses.to_string()),
+            Some(bypasses.join("; ")),
+            Some(stats.fill_rejections.to_string()),
+            Some(stats.invalidations.to_string()),
+            Some(stats.bytes.to_string()),
+        ]);
+    }
+    Ok(Table {
+        columns: vec![
+            "fingerprint",
+            "source",
+            "ttl_s",
+            "hits",
+            "misses",
+            "bypasses",
+            "fill_rejections",
+            "invalidations",
+            "bytes",
+        ],
+        rows,
+    })
+}
+
+pub(crate) fn cache(shared: &Shared, fingerprint: &str, rest: &[&str]) -> Result<(), String> {
+    let cache = enabled(shared)?;
+    let fingerprint = parse_fingerprint(fingerprint)?;
+    let ttl = match rest {
+        [] => None,
+        [ttl] => Some(
+            ttl.parse::<f64>()
+                .ok()
+                .filter(|t| *t > 0.0)
+                .and_then(|t| Duration::try_from_secs_f64(t).ok())
+                .ok_or_else(|| format!("\"{ttl}\" is not a positive number of seconds"))?,
+        ),
+        _ => return Err("usage: CACHE fingerprint [TTL seconds]".into()),
+    };
+    cache.opt_in(fingerprint, ttl, "admin");
+    Ok(())
+}
+
+pub(crate) fn uncache(shared: &Shared, fingerprint: &str) -> Result<(), String> {
+    let cache = enabled(shared)?;
+    let fingerprint = parse_fingerprint(fingerprint)?;
+    if cache.opt_out(fingerprint) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{fingerprint:016x} is not a cached shape (SHOW CACHE)"
+        ))
+    }
+}
