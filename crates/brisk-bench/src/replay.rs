@@ -42,6 +42,10 @@ pub struct Replay {
     pub sessions: Vec<ReplaySession>,
     /// Divides the captured offsets: 2 replays twice as fast.
     pub speed: f64,
+    /// Lines of statements that cannot run, left out: `$n` captured without values.
+    pub skipped_lines: Vec<usize>,
+    /// The capture file, for messages.
+    pub file: String,
 }
 
 /// The statements of one captured session, in their captured order.
@@ -126,6 +130,7 @@ pub fn read_replay(path: &Path, speed: f64) -> Result<Replay, BenchError> {
     let mut operations: Vec<String> = Vec::new();
     let mut by_key: HashMap<String, usize> = HashMap::new();
     let mut sessions: BTreeMap<String, Vec<(u64, ReplayStatement)>> = BTreeMap::new();
+    let mut skipped_lines = Vec::new();
     for (index, sample) in workload.samples.into_iter().enumerate() {
         let line = line_numbers.get(index).copied().unwrap_or(index + 1);
         if sample.pattern.is_some() {
@@ -149,9 +154,11 @@ pub fn read_replay(path: &Path, speed: f64) -> Result<Replay, BenchError> {
             None => brisk_workload::substitute(&sample.query, &[]).is_some(),
         };
         if !runnable {
-            return Err(input(
-                "the statement has $n placeholders without their values in \"params\": capture with log_parameters = true to replay it".into(),
-            ));
+            // A capture with log_parameters off, or a client that sent binary values
+            // (which the proxy does not decode), has some of these; the rest still replay
+            // and the result says how many were left out.
+            skipped_lines.push(line);
+            continue;
         }
         let normalized = brisk_sql::normalize(&sample.query);
         let key = sample
@@ -181,10 +188,17 @@ pub fn read_replay(path: &Path, speed: f64) -> Result<Replay, BenchError> {
         ));
     }
     if operations.is_empty() {
-        return Err(BenchError::Input {
-            file: file_name,
-            line: line_numbers.last().copied().unwrap_or(0),
-            message: "no captured statement to replay".into(),
+        return Err(match skipped_lines.first() {
+            Some(&line) => BenchError::Input {
+                file: file_name,
+                line,
+                message: "the statement has $n placeholders without their values in \"params\", as every other: capture with log_parameters = true (and a client that sends text values) to replay".into(),
+            },
+            None => BenchError::Input {
+                file: file_name,
+                line: line_numbers.last().copied().unwrap_or(0),
+                message: "no captured statement to replay".into(),
+            },
         });
     }
     let sessions = sessions
@@ -202,6 +216,8 @@ pub fn read_replay(path: &Path, speed: f64) -> Result<Replay, BenchError> {
         operations,
         sessions,
         speed,
+        skipped_lines,
+        file: file_name,
     })
 }
 
@@ -292,6 +308,13 @@ pub async fn replay(
     let mut interrupted = false;
     let mut drain_deadline: Option<Instant> = None;
     let mut warnings = Vec::new();
+    if let Some(first) = replay.skipped_lines.first() {
+        warnings.push(format!(
+            "{} captured statement(s) have $n without values (log_parameters off, or a client that sent binary values) and were not replayed; the first is {}:{first}",
+            replay.skipped_lines.len(),
+            replay.file
+        ));
+    }
     loop {
         let deadline = drain_deadline.unwrap_or(start + Duration::from_secs(86_400 * 365));
         tokio::select! {
