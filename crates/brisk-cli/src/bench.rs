@@ -24,7 +24,6 @@ use clap::{Args, Subcommand, ValueEnum};
     subcommand_negates_reqs = true,
     after_help = "Examples:
   brisk bench --pgbench-script q1.sql@3 --pgbench-script q2.sql@1 --rate 200 URL -o after.json
-  brisk bench --sql q.sql --rate 50 --find-knee --threshold 'p99 < 100ms' URL
   brisk bench scenario.toml --threshold 'p95 < 100ms' --html report.html
   brisk bench --replay capture.jsonl URL --speed 2 -o replay.json
   brisk bench compare before.json after.json --format markdown"
