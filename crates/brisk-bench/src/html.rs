@@ -77,6 +77,11 @@ fn run_line(result: &BenchResult) -> String {
             model.target_rate.unwrap_or(0.0),
             model.connections.unwrap_or(0)
         ),
+        "replay" => format!(
+            "replay of a capture, {} sessions on a connection each, {:.1}/s planned on average",
+            model.connections.unwrap_or(0),
+            model.target_rate.unwrap_or(0.0)
+        ),
         _ => format!(
             "closed model, up to {:.0} users, think time {}",
             model.users.unwrap_or(0.0),
@@ -164,7 +169,7 @@ fn charts(out: &mut String, result: &BenchResult) {
     .series(Series::new("p99", latency(|s| s.p99_ms)))
     .series(Series::new("max", latency(|s| s.max_ms)).dashed());
     out.push_str(&chart.size(CHART_SIZE.0, CHART_SIZE.1).render());
-    let open = result.model.kind == "open";
+    let open = matches!(result.model.kind.as_str(), "open" | "replay");
     let mut chart = LineChart::new(
         if open {
             "Achieved against target rate"

@@ -15,8 +15,9 @@
 //! What it never does: it runs exactly the statements it is given and adds none to the
 //! user's database (no tables, no setup); it never retries or drops an operation silently
 //! (errors are counted by SQLSTATE, arrivals that never started are counted); and it never
-//! prints a figure it did not measure. HTTP targets and the replay of a captured workload
-//! are further [`plan::OperationKind`]s, not yet written.
+//! prints a figure it did not measure. [`replay`] runs a captured workload again, session by
+//! session at the captured pace. HTTP targets are a further [`plan::OperationKind`], not yet
+//! written.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), brisk_bench::BenchError> {
@@ -42,6 +43,7 @@ pub mod plan;
 pub mod random;
 pub mod record;
 pub mod render;
+pub mod replay;
 pub mod result;
 pub mod run;
 pub mod scenario;

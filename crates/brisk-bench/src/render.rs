@@ -60,6 +60,11 @@ pub fn summary(result: &BenchResult) -> String {
             model.target_rate.unwrap_or(0.0),
             model.connections.unwrap_or(0)
         ),
+        "replay" => format!(
+            "replay of a capture, {} sessions on a connection each, {:.1}/s planned on average",
+            model.connections.unwrap_or(0),
+            model.target_rate.unwrap_or(0.0)
+        ),
         _ => format!(
             "closed model, up to {:.0} users, think time {}",
             model.users.unwrap_or(0.0),

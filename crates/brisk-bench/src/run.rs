@@ -51,7 +51,7 @@ const LAG_WARNING_MS: f64 = 10.0;
 const CPU_SATURATION_SHARE: f64 = 0.9;
 /// SQLSTATE class 08 (connection exception), connection_failure: errors without a SQLSTATE
 /// are a lost or broken connection.
-const CONNECTION_FAILURE: &str = "08006";
+pub(crate) const CONNECTION_FAILURE: &str = "08006";
 /// Not a SQLSTATE: an error in the script itself (`\set` division by zero, an empty range).
 const SCRIPT_ERROR: &str = "script";
 
@@ -447,7 +447,7 @@ async fn resolve_query_params(plan: &Plan, session: &Session) -> Result<(), Benc
     Ok(())
 }
 
-fn db_message(error: &tokio_postgres::Error) -> String {
+pub(crate) fn db_message(error: &tokio_postgres::Error) -> String {
     match error.as_db_error() {
         Some(db) => db.message().to_string(),
         None => {
@@ -465,7 +465,7 @@ fn db_message(error: &tokio_postgres::Error) -> String {
 
 /// A parameter sent as text with the type left to the server, as pgbench and psql do, so a
 /// `\set` integer binds to an `int4`, a `numeric` or a `text` parameter alike.
-struct TextParam<'a>(&'a str);
+pub(crate) struct TextParam<'a>(pub(crate) &'a str);
 
 impl std::fmt::Debug for TextParam<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -879,13 +879,13 @@ impl Watch {
 
 /// CPU time of this process.
 #[derive(Debug, Clone, Copy, Default)]
-struct CpuTime {
-    user: f64,
-    system: f64,
+pub(crate) struct CpuTime {
+    pub(crate) user: f64,
+    pub(crate) system: f64,
 }
 
 impl CpuTime {
-    fn total(self) -> f64 {
+    pub(crate) fn total(self) -> f64 {
         self.user + self.system
     }
 }
@@ -900,7 +900,7 @@ impl std::ops::Sub for CpuTime {
     }
 }
 
-fn cpu_time() -> CpuTime {
+pub(crate) fn cpu_time() -> CpuTime {
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
     // SAFETY: getrusage writes a whole rusage into the pointer it is given; RUSAGE_SELF is
     // always a valid `who`.

@@ -24,8 +24,8 @@ use clap::{Args, Subcommand, ValueEnum};
     subcommand_negates_reqs = true,
     after_help = "Examples:
   brisk bench --pgbench-script q1.sql@3 --pgbench-script q2.sql@1 --rate 200 URL -o after.json
-  brisk bench --sql q.sql --rate 50 --find-knee --threshold 'p99 < 100ms' URL
   brisk bench scenario.toml --threshold 'p95 < 100ms' --html report.html
+  brisk bench --replay capture.jsonl URL --speed 2 -o replay.json
   brisk bench compare before.json after.json --format markdown"
 )]
 pub struct BenchArgs {
@@ -81,6 +81,20 @@ struct RunArgs {
     /// of the script is one operation (repeatable).
     #[arg(long, value_name = "FILE[@WEIGHT]")]
     pgbench_script: Vec<String>,
+
+    /// Replay a workload captured by `brisk proxy` (capture_file, JSON lines): each captured
+    /// session on a connection of its own, its statements in order with their captured
+    /// values, each at its captured start divided by --speed.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["sql", "pgbench_script", "rate", "users", "find_knee", "duration", "segment"]
+    )]
+    replay: Option<PathBuf>,
+
+    /// With --replay: how much faster than captured (2: twice as fast, 0.5: half speed).
+    #[arg(long, value_name = "X", default_value_t = 1.0, requires = "replay")]
+    speed: f64,
 
     /// Operations started per second (open model).
     #[arg(long, value_name = "OPS")]
@@ -244,6 +258,9 @@ pub fn main(args: BenchArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn run_load(args: RunArgs) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &args.replay {
+        return run_replay(&args, path).await;
+    }
     let defines = args
         .defines
         .iter()
@@ -314,6 +331,63 @@ async fn run_load(args: RunArgs) -> anyhow::Result<ExitCode> {
     })
     .await?;
 
+    if let Some(path) = &args.out {
+        write_json(path, &result)?;
+    }
+    if let Some(path) = &args.html {
+        write_html(path, &result)?;
+    }
+    match args.format {
+        RunFormat::Text => print!("{}", render::summary(&result)),
+        RunFormat::Json => println!("{}", serde_json::to_string_pretty(&result)?),
+        RunFormat::Html => print!("{}", brisk_bench::html::html(&result)),
+    }
+    Ok(if result.interrupted {
+        ExitCode::from(130)
+    } else if result.thresholds_failed() {
+        ExitCode::from(EXIT_THRESHOLDS_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+async fn run_replay(args: &RunArgs, path: &Path) -> anyhow::Result<ExitCode> {
+    let (scenario, url) = split_inputs(&args.inputs)?;
+    if let Some(scenario) = scenario {
+        bail!("{scenario}: give either a scenario file or --replay, not both");
+    }
+    let mut thresholds = Vec::new();
+    for text in &args.threshold {
+        thresholds.push(Threshold::parse(text, None)?);
+    }
+    let replay = brisk_bench::replay::read_replay(path, args.speed)?;
+    let info = ConnInfo::from_env_and_str(url)?;
+    for warning in &info.warnings {
+        eprintln!("brisk: {warning}");
+    }
+    let quiet = args.quiet;
+    if !quiet && std::io::stderr().is_terminal() {
+        eprintln!(
+            "brisk bench --replay: {} statement(s) in {} session(s) over {:.1} s against {}; Ctrl-C stops and keeps the results",
+            replay.statement_count(),
+            replay.sessions.len(),
+            replay.planned_span_s(),
+            info.redacted()
+        );
+    }
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let mut result = brisk_bench::replay::replay(Arc::new(replay), &info, interrupt, |row| {
+        if !quiet {
+            eprintln!("{}", render::second_line(row, true));
+        }
+    })
+    .await?;
+    result.judge(&thresholds);
+    for warning in &result.generator.warnings {
+        eprintln!("brisk: warning: {warning}");
+    }
     if let Some(path) = &args.out {
         write_json(path, &result)?;
     }

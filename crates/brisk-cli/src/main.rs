@@ -90,7 +90,7 @@ enum Command {
     /// intended start; compare and merge results (see docs/bench.md).
     ///
     /// Exit code 99 when a --threshold fails, 130 when interrupted (results still written).
-    Bench(bench::BenchArgs),
+    Bench(Box<bench::BenchArgs>),
     /// PostgreSQL settings from the machine (PGTune's formulas) and from the server's own
     /// evidence: checkpoints, temp files, cache hits, idle sessions. Prints; never applies.
     Tune(tune::TuneArgs),
@@ -130,7 +130,7 @@ fn main() -> ExitCode {
         Command::Lint(args) => lint::run(args),
         Command::Redis(args) => block_on(redis::run(args)),
         // The load generator sizes its own runtime (--threads).
-        Command::Bench(args) => bench::main(args),
+        Command::Bench(args) => bench::main(*args),
         Command::Tune(args) => block_on(tune::run(args)),
         Command::Serve(args) => block_on(serve::run(args)),
         Command::Logs(args) => logs::run(args),

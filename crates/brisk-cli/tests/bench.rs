@@ -983,3 +983,243 @@ fn find_knee_reports_the_highest_rate_that_held() {
     assert_eq!(f(&result["held_rate"]), 200.0);
     assert!(stdout.contains("no knee up to 200.0/s"), "{stdout}");
 }
+
+/// A workload captured through a real `brisk proxy` from two concurrent clients, replayed
+/// at --speed 2: every statement runs once with its captured values, each session's
+/// statements keep their order, the replay takes about half the captured span, and the
+/// result names the statement.
+#[test]
+fn a_captured_workload_replays_in_order_at_the_speed_asked() {
+    const ROLE: &str = "replay_app";
+    const PASSWORD: &str = "replay-secret";
+    let db = Db::fresh("bench_replay");
+    static ROLE_ONCE: std::sync::Once = std::sync::Once::new();
+    ROLE_ONCE.call_once(|| {
+        db.sql(&format!(
+            "CREATE ROLE {ROLE} LOGIN PASSWORD '{PASSWORD}' SUPERUSER;"
+        ));
+    });
+    db.sql(
+        "CREATE TABLE replayed (client int, seq int, at timestamptz DEFAULT clock_timestamp());",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("capture.jsonl");
+    let proxy = common::ProxyProcess::start(
+        |port| {
+            format!(
+                "listen_port = {port}\nlog_parameters = true\ncapture_file = \"{}\"\n\
+                 [databases]\n{db} = \"postgres://127.0.0.1:{pg_port}/{db}?sslmode=disable\"\n\
+                 [users]\n{ROLE} = \"{PASSWORD}\"\n",
+                capture.display(),
+                db = db.name,
+                pg_port = db.pg.port()
+            )
+        },
+        "warn",
+        Stdio::null(),
+    );
+    let proxy_url = format!(
+        "postgres://{ROLE}:{PASSWORD}@127.0.0.1:{}/{}?sslmode=disable",
+        proxy.port, db.name
+    );
+    // Two clients at once: brisk bench itself through the proxy, 2 connections at 10/s
+    // for 2 s, so each sends 10 inserts 200 ms apart (a 1.9 s span), interleaved 100 ms
+    // apart. Its prepared protocol sends text values, which the capture keeps (binary
+    // ones it does not decode).
+    const PER_CLIENT: i32 = 10;
+    let script = file(
+        dir.path(),
+        "insert.sql",
+        "\\set seq :seq + 1\nINSERT INTO replayed (client, seq) VALUES (:client_id, :seq);\n",
+    );
+    let load = brisk(&[
+        "bench",
+        "--pgbench-script",
+        script.to_str().unwrap(),
+        "-D",
+        "seq=-1",
+        "--rate",
+        "10",
+        "--duration",
+        "2s",
+        "--connections",
+        "2",
+        "-q",
+        &proxy_url,
+    ]);
+    assert!(
+        load.status.success(),
+        "{}",
+        String::from_utf8_lossy(&load.stderr)
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut text = String::new();
+    while Instant::now() < deadline {
+        text = std::fs::read_to_string(&capture).unwrap_or_default();
+        if text.matches("INSERT INTO replayed").count() >= 2 * PER_CLIENT as usize {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(proxy);
+    let workload = brisk_workload::read_jsonl(text.as_bytes()).unwrap();
+    let inserts: Vec<_> = workload
+        .samples
+        .iter()
+        .filter(|s| s.query.contains("INSERT INTO replayed") && s.pattern.is_none())
+        .collect();
+    assert_eq!(inserts.len(), 2 * PER_CLIENT as usize, "{text}");
+    let starts: Vec<f64> = inserts
+        .iter()
+        .map(|s| s.at_ms.expect("the proxy writes at_ms"))
+        .collect();
+    let span_s = (starts.iter().cloned().fold(f64::MIN, f64::max)
+        - starts.iter().cloned().fold(f64::MAX, f64::min))
+        / 1000.0;
+    assert!((1.7..2.5).contains(&span_s), "captured span {span_s} s");
+
+    db.sql("TRUNCATE replayed;");
+    let started = Instant::now();
+    let run = bench(
+        dir.path(),
+        &[
+            "--replay",
+            capture.to_str().unwrap(),
+            "--speed",
+            "2",
+            &db.url(),
+        ],
+    );
+    let wall_s = started.elapsed().as_secs_f64();
+    assert!(run.output.status.success(), "{}", run.stderr());
+    // Every captured statement ran once, with its captured values.
+    let rows = db.sql("SELECT client, seq FROM replayed ORDER BY at;");
+    let rows: Vec<(i32, i32)> = rows
+        .lines()
+        .map(|l| {
+            let (c, s) = l.split_once('|').unwrap();
+            (c.parse().unwrap(), s.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(rows.len(), 2 * PER_CLIENT as usize, "{rows:?}");
+    for client in 0..2 {
+        let seqs: Vec<i32> = rows
+            .iter()
+            .filter(|(c, _)| *c == client)
+            .map(|(_, s)| *s)
+            .collect();
+        // Per-session order kept.
+        assert_eq!(seqs, (0..PER_CLIENT).collect::<Vec<_>>(), "{rows:?}");
+    }
+    // The sessions ran concurrently: their rows interleave.
+    let switches = rows.windows(2).filter(|w| w[0].0 != w[1].0).count();
+    assert!(switches >= 10, "sessions did not interleave: {rows:?}");
+    // About half the captured span.
+    let duration_s = f(&run.result["duration_s"]);
+    let planned_s = f(&run.result["planned_duration_s"]);
+    assert!(
+        (planned_s - span_s / 2.0).abs() < 0.05,
+        "{planned_s} vs {span_s}"
+    );
+    assert!(
+        duration_s >= planned_s && duration_s < planned_s + 0.4,
+        "replay took {duration_s} s for {planned_s} s planned"
+    );
+    assert!(wall_s < span_s, "the whole command took {wall_s} s");
+    assert_eq!(run.result["model"]["kind"], "replay");
+    // The two clients, plus brisk bench's own pg_stat_statements connection, captured too.
+    assert!(f(&run.result["model"]["connections"]) >= 2.0);
+    let insert = run.operation("INSERT INTO replayed (client, seq) VALUES ($1, $2)");
+    assert_eq!(insert["count"], 2 * PER_CLIENT);
+    assert_eq!(run.result["overall"]["errors"], 0);
+    assert_eq!(run.result["not_started"], 0);
+    // brisk bench's own pg_stat_statements reads went through the proxy with binary
+    // values: left out, and said so.
+    let warnings = run.result["generator"]["warnings"].to_string();
+    assert!(
+        !warnings.contains("not replayed") || warnings.contains("capture.jsonl:"),
+        "{warnings}"
+    );
+    // The text summary and the HTML page have the statement too.
+    let text = brisk(&[
+        "bench",
+        "--replay",
+        capture.to_str().unwrap(),
+        "--speed",
+        "20",
+        "-q",
+        "--html",
+        dir.path().join("replay.html").to_str().unwrap(),
+        &db.url(),
+    ]);
+    assert!(text.status.success());
+    let summary = String::from_utf8_lossy(&text.stdout);
+    assert!(summary.contains("INSERT INTO replayed"), "{summary}");
+    assert!(summary.contains("replay of a capture"), "{summary}");
+    let html = std::fs::read_to_string(dir.path().join("replay.html")).unwrap();
+    assert!(html.contains("INSERT INTO replayed"));
+}
+
+/// A capture without `at_ms` (an older proxy) replays back to back per session; bad lines
+/// are one line naming file:line, exit 2, before any connection.
+#[test]
+fn old_captures_replay_back_to_back_and_bad_lines_name_their_place() {
+    let db = Db::fresh("bench_replay_old");
+    db.sql("CREATE TABLE t (session text, seq int);");
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = String::new();
+    for seq in 0..5 {
+        for session in ["a", "b"] {
+            lines.push_str(&format!(
+                "{{\"query\": \"INSERT INTO t VALUES ($1, $2)\", \"params\": [\"{session}\", \"{seq}\"], \"session\": \"{session}\", \"order\": {seq}}}\n"
+            ));
+        }
+    }
+    // Literal text runs as it is; a pattern line is not an execution.
+    lines.push_str("{\"query\": \"INSERT INTO t VALUES ('c', 0)\", \"session\": \"c\"}\n\n");
+    lines.push_str("{\"query\": \"INSERT INTO t VALUES ($1, $2)\", \"calls\": 5, \"session\": \"a\", \"pattern\": {\"kind\": \"bulk-write\"}}\n");
+    let old = file(dir.path(), "old.jsonl", &lines);
+    let run = bench(dir.path(), &["--replay", old.to_str().unwrap(), &db.url()]);
+    assert!(run.output.status.success(), "{}", run.stderr());
+    assert_eq!(db.sql("SELECT count(*) FROM t;").trim(), "11");
+    assert_eq!(run.result["overall"]["count"], 11);
+    assert!(f(&run.result["duration_s"]) < 2.0);
+
+    let bad = file(
+        dir.path(),
+        "bad.jsonl",
+        "{\"query\": \"SELECT 1\"}\n\n{\"calls\": 3}\n",
+    );
+    let bad_path = bad.to_str().unwrap().to_string();
+    assert_bad_input(
+        &["--replay", &bad_path, &db.url()],
+        &format!("{bad_path}:3: missing field `query`"),
+    );
+    let unvalued = file(
+        dir.path(),
+        "unvalued.jsonl",
+        "{\"query\": \"SELECT * FROM t WHERE seq = $1\"}\n",
+    );
+    let unvalued_path = unvalued.to_str().unwrap().to_string();
+    assert_bad_input(
+        &["--replay", &unvalued_path, &db.url()],
+        &format!("{unvalued_path}:1: the statement has $n placeholders"),
+    );
+    let aggregate = file(
+        dir.path(),
+        "aggregate.jsonl",
+        "{\"query\": \"SELECT 1\", \"calls\": 40, \"total_ms\": 3}\n",
+    );
+    assert_bad_input(
+        &["--replay", aggregate.to_str().unwrap(), &db.url()],
+        ":1: an aggregate line (40 calls)",
+    );
+    assert_bad_input(
+        &["--replay", old.to_str().unwrap(), "--speed", "0", &db.url()],
+        "--speed 0",
+    );
+    assert_bad_input(
+        &["--replay", "/nonexistent/capture.jsonl", &db.url()],
+        "cannot read /nonexistent/capture.jsonl",
+    );
+}

@@ -208,6 +208,7 @@ impl StatementTracker {
             client: self.client.clone(),
             query: tracked.query,
             params: tracked.params,
+            started: tracked.started,
             duration: now.saturating_duration_since(tracked.started),
             wait: tracked.wait,
             rows: tracked.rows,

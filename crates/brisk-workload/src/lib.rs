@@ -93,6 +93,10 @@ pub struct QuerySample {
     /// Its position among the statements of its session, from 0 or 1, increasing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<u64>,
+    /// When it started, in milliseconds since the capture began (fractions allowed), so a
+    /// replay can keep the captured timing. Absent in older captures and in aggregates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_ms: Option<f64>,
     /// Set on a line that reports a run of this statement the proxy recognized (an N+1 or
     /// row-by-row writes) rather than executions: `calls` and `total_ms` are then the run's,
     /// already counted by the capture lines of those executions, so readers that add up
@@ -142,6 +146,7 @@ impl QuerySample {
             rows: None,
             session: None,
             order: None,
+            at_ms: None,
             pattern: None,
         }
     }
@@ -239,7 +244,11 @@ fn validate(sample: &QuerySample) -> Result<(), String> {
     if sample.query.trim().is_empty() {
         return Err("\"query\" is empty".into());
     }
-    for (name, value) in [("total_ms", sample.total_ms), ("mean_ms", sample.mean_ms)] {
+    for (name, value) in [
+        ("total_ms", sample.total_ms),
+        ("mean_ms", sample.mean_ms),
+        ("at_ms", sample.at_ms),
+    ] {
         if value.is_some_and(|v| !v.is_finite() || v < 0.0) {
             return Err(format!(
                 "\"{name}\" must be a number of milliseconds, 0 or more"
@@ -277,7 +286,7 @@ mod tests {
 
     #[test]
     fn a_capture_line_and_an_aggregate_line_read_alike() {
-        let text = "\n{\"fingerprint\": \"0123456789abcdef\", \"query\": \"SELECT 1 FROM t WHERE a = $1\", \"params\": [\"x\"], \"session\": \"7\", \"order\": 3}\n\
+        let text = "\n{\"fingerprint\": \"0123456789abcdef\", \"query\": \"SELECT 1 FROM t WHERE a = $1\", \"params\": [\"x\"], \"session\": \"7\", \"order\": 3, \"at_ms\": 12.5}\n\
                     {\"query\": \"SELECT 1 FROM t WHERE a = $1\", \"calls\": 10, \"mean_ms\": 2.0, \"rows\": 10, \"future_field\": true}\n";
         let workload = read_jsonl(text.as_bytes()).unwrap();
         assert_eq!(workload.samples.len(), 2);
@@ -285,6 +294,8 @@ mod tests {
         assert_eq!(capture.calls, 1);
         assert_eq!(capture.fingerprint.as_deref(), Some("0123456789abcdef"));
         assert_eq!(capture.order, Some(3));
+        assert_eq!(capture.at_ms, Some(12.5));
+        assert_eq!(workload.samples[1].at_ms, None);
         let aggregate = &workload.samples[1];
         assert_eq!(aggregate.total_ms(), Some(20.0));
         assert_eq!(
@@ -331,6 +342,8 @@ mod tests {
         let error =
             read_jsonl("{\"query\": \"SELECT 1\", \"total_ms\": -1}".as_bytes()).unwrap_err();
         assert!(error.to_string().contains("total_ms"), "{error}");
+        let error = read_jsonl("{\"query\": \"SELECT 1\", \"at_ms\": -3}".as_bytes()).unwrap_err();
+        assert!(error.to_string().contains("at_ms"), "{error}");
         let error = read_jsonl("{\"query\": \"SELECT 1\", \"fingerprint\": \"xyz\"}".as_bytes())
             .unwrap_err();
         assert!(error.to_string().contains("16 hex digits"), "{error}");

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use brisk_workload::QuerySample;
 
@@ -24,6 +24,8 @@ pub struct Capture {
     sample: f64,
     /// xorshift64 state for sampling: cheap, and no need to be unpredictable.
     rng: u64,
+    /// When the capture began: `at_ms` counts from here.
+    opened: Instant,
 }
 
 impl Capture {
@@ -82,6 +84,7 @@ impl Capture {
             dropped,
             sample,
             rng: 0x9E37_79B9_7F4A_7C15 ^ u64::from(std::process::id()),
+            opened: Instant::now(),
         })
     }
 
@@ -94,6 +97,12 @@ impl Capture {
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;
         ((self.rng >> 11) as f64 / (1u64 << 53) as f64) < self.sample
+    }
+
+    /// Milliseconds from the capture's start to `at` (0 for a statement that began before
+    /// it: the capture opens as the proxy starts, before any client).
+    pub fn offset_ms(&self, at: Instant) -> f64 {
+        at.saturating_duration_since(self.opened).as_secs_f64() * 1000.0
     }
 
     pub fn write(&self, sample: &QuerySample) {

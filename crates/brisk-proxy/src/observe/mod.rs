@@ -63,6 +63,9 @@ pub struct Executed {
     /// A hash of the bound parameter values (extended protocol); `None` for a simple query,
     /// whose values are in its text.
     pub params: Option<u64>,
+    /// When the request reached brisk: the capture's `at_ms`, so a replay can keep the
+    /// captured timing.
+    pub started: Instant,
     /// From the request reaching brisk to its last answer.
     pub duration: Duration,
     /// Time the client waited for a server before this statement could run.
@@ -498,6 +501,7 @@ impl Thread {
             rows: Some(executed.rows),
             session: Some(executed.client.id.to_string()),
             order: Some(order),
+            at_ms: Some(capture.offset_ms(executed.started)),
             pattern: None,
         };
         capture.write(&sample);
@@ -524,6 +528,7 @@ impl Thread {
                 rows: None,
                 session: Some(run.client.0.id.to_string()),
                 order: None,
+                at_ms: None,
                 pattern: Some(brisk_workload::Pattern {
                     kind: run.kind.name().to_string(),
                     source: run.source.map(|text| text.to_string()),
