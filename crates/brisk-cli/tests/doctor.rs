@@ -190,7 +190,8 @@ fn the_demos_migrations_apply_and_roll_back() {
     // The demo's invalid index is planted by a unique build that failed on repeated names:
     // its fix is a person's (remove the duplicates, then rebuild), so it is no migration.
     assert!(
-        !ups.iter().any(|p| p.to_string_lossy().contains("index_invalid")),
+        !ups.iter()
+            .any(|p| p.to_string_lossy().contains("index_invalid")),
         "{ups:?}"
     );
     ups.sort();
