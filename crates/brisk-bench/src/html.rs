@@ -70,24 +70,7 @@ pub fn html(result: &BenchResult) -> String {
 
 fn run_line(result: &BenchResult) -> String {
     let model = &result.model;
-    let load = match model.kind.as_str() {
-        "open" => format!(
-            "open model, {} arrivals at {:.1}/s planned, {} connections",
-            model.arrival.as_deref().unwrap_or("constant"),
-            model.target_rate.unwrap_or(0.0),
-            model.connections.unwrap_or(0)
-        ),
-        "replay" => format!(
-            "replay of a capture, {} sessions on a connection each, {:.1}/s planned on average",
-            model.connections.unwrap_or(0),
-            model.target_rate.unwrap_or(0.0)
-        ),
-        _ => format!(
-            "closed model, up to {:.0} users, think time {}",
-            model.users.unwrap_or(0.0),
-            ms(model.think_time_ms.unwrap_or(0.0))
-        ),
-    };
+    let load = crate::render::describe_load(model);
     let segments = match result.segments.as_slice() {
         [one] if one.count == 1 => String::new(),
         [one] => format!(" · segment {}/{}", one.index, one.count),

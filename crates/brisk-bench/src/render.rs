@@ -49,11 +49,9 @@ fn percentile_cells(p: &Percentiles) -> String {
     )
 }
 
-/// The final summary of a run.
-pub fn summary(result: &BenchResult) -> String {
-    let mut out = String::new();
-    let model = &result.model;
-    let load = match model.kind.as_str() {
+/// The load a run applied, in words: its model, rate or users, and connections.
+pub(crate) fn describe_load(model: &crate::result::ModelInfo) -> String {
+    match model.kind.as_str() {
         "open" => format!(
             "open model, {} arrivals at {:.1}/s planned, {} connections",
             model.arrival.as_deref().unwrap_or("constant"),
@@ -70,7 +68,14 @@ pub fn summary(result: &BenchResult) -> String {
             model.users.unwrap_or(0.0),
             ms(model.think_time_ms.unwrap_or(0.0))
         ),
-    };
+    }
+}
+
+/// The final summary of a run.
+pub fn summary(result: &BenchResult) -> String {
+    let mut out = String::new();
+    let model = &result.model;
+    let load = describe_load(model);
     let segments = match result.segments.as_slice() {
         [one] if one.count == 1 => String::new(),
         [one] => format!(", segment {}/{}", one.index, one.count),

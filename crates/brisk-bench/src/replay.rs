@@ -26,7 +26,7 @@ use tokio_postgres::Statement;
 
 use crate::database;
 use crate::record::{Outcome, Recorder, Timing};
-use crate::result::{BenchResult, GeneratorInfo, ModelInfo, OperationTotals, SegmentInfo, SCHEMA};
+use crate::result::{BenchResult, ModelInfo, OperationTotals, SegmentInfo, SCHEMA};
 use crate::run::{cpu_time, db_message, TextParam, CONNECTION_FAILURE};
 use crate::BenchError;
 
@@ -413,18 +413,7 @@ pub async fn replay(
         interrupted,
         aborted_by_threshold: false,
         not_started,
-        generator: GeneratorInfo {
-            cpu_user_s: cpu_used.user,
-            cpu_system_s: cpu_used.system,
-            cpu_us_per_op: if finished > 0.0 {
-                cpu_used.total() * 1e6 / finished
-            } else {
-                0.0
-            },
-            max_cpu_pct: seconds.iter().map(|s| s.cpu_pct).fold(0.0, f64::max),
-            threads,
-            warnings,
-        },
+        generator: cpu_used.generator(finished, &seconds, threads, warnings),
         operations: totals
             .iter()
             .map(|(name, t)| t.summarize(name, duration_s))

@@ -317,18 +317,7 @@ pub async fn run(
         interrupted,
         aborted_by_threshold: aborted,
         not_started,
-        generator: GeneratorInfo {
-            cpu_user_s: cpu_used.user,
-            cpu_system_s: cpu_used.system,
-            cpu_us_per_op: if finished > 0.0 {
-                cpu_used.total() * 1e6 / finished
-            } else {
-                0.0
-            },
-            max_cpu_pct: seconds.iter().map(|s| s.cpu_pct).fold(0.0, f64::max),
-            threads,
-            warnings,
-        },
+        generator: cpu_used.generator(finished, &seconds, threads, warnings),
         operations: totals
             .iter()
             .map(|(name, t)| t.summarize(name, duration_s))
@@ -885,6 +874,28 @@ pub(crate) struct CpuTime {
 }
 
 impl CpuTime {
+    /// What the generator cost over a run of `finished` operations, with its busiest second.
+    pub(crate) fn generator(
+        self,
+        finished: f64,
+        seconds: &[crate::result::SecondResult],
+        threads: usize,
+        warnings: Vec<String>,
+    ) -> GeneratorInfo {
+        GeneratorInfo {
+            cpu_user_s: self.user,
+            cpu_system_s: self.system,
+            cpu_us_per_op: if finished > 0.0 {
+                self.total() * 1e6 / finished
+            } else {
+                0.0
+            },
+            max_cpu_pct: seconds.iter().map(|s| s.cpu_pct).fold(0.0, f64::max),
+            threads,
+            warnings,
+        }
+    }
+
     pub(crate) fn total(self) -> f64 {
         self.user + self.system
     }
