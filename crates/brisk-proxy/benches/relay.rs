@@ -42,6 +42,7 @@ struct Bench {
     relay: Relay,
     prepared: ServerStatements,
     params: HashMap<String, String>,
+    settings_stamp: u64,
 }
 
 impl Bench {
@@ -59,6 +60,7 @@ impl Bench {
             relay,
             prepared: ServerStatements::new(100),
             params,
+            settings_stamp: 0,
         }
     }
 
@@ -70,6 +72,7 @@ impl Bench {
             let server = ServerState {
                 prepared: &mut self.prepared,
                 params: &mut self.params,
+                settings_stamp: &mut self.settings_stamp,
             };
             self.relay
                 .client_message(header.kind, body, server)
@@ -82,6 +85,7 @@ impl Bench {
         let server = ServerState {
             prepared: &mut self.prepared,
             params: &mut self.params,
+            settings_stamp: &mut self.settings_stamp,
         };
         self.relay
             .server_frames(answer, &mut consumed, server)

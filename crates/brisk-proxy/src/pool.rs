@@ -221,9 +221,9 @@ impl Pool {
     async fn wait(&self, settings: &PoolSettings) -> Result<OwnedSemaphorePermit, PoolError> {
         let started = Instant::now();
         self.stats.waiting.fetch_add(1, Ordering::Relaxed);
-        let wait_mark = self.started.elapsed().as_micros() as u64;
+        let wait_mark = started.saturating_duration_since(self.started).as_micros() as u64;
         lock(&self.waits).push(wait_mark);
-        let permit = self.wait_for_permit(settings).await;
+        let permit = self.wait_for_permit(settings, started).await;
         self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
         {
             let mut waits = lock(&self.waits);
@@ -237,15 +237,18 @@ impl Pool {
         permit
     }
 
+    /// Deadlines count from `started`, the wait's one clock read (hot path: with more
+    /// clients than servers, most transactions wait).
     async fn wait_for_permit(
         &self,
         settings: &PoolSettings,
+        started: Instant,
     ) -> Result<OwnedSemaphorePermit, PoolError> {
         let main = self.main.clone().acquire_owned();
         tokio::pin!(main);
-        let deadline = tokio::time::sleep(settings.query_wait_timeout);
+        let deadline = tokio::time::sleep_until((started + settings.query_wait_timeout).into());
         tokio::pin!(deadline);
-        let reserve_after = tokio::time::sleep(settings.reserve_timeout);
+        let reserve_after = tokio::time::sleep_until((started + settings.reserve_timeout).into());
         tokio::pin!(reserve_after);
         let mut reserve_open = settings.reserve_size > 0;
         loop {

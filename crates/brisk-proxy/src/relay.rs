@@ -63,6 +63,8 @@ impl TransactionStatus {
 pub struct ServerState<'a> {
     pub prepared: &'a mut ServerStatements,
     pub params: &'a mut HashMap<String, String>,
+    /// `ServerConn::settings_stamp`: cleared with every ParameterStatus recorded.
+    pub settings_stamp: &'a mut u64,
 }
 
 /// Pool counters gathered since the session last took them: the session adds them to the
@@ -826,6 +828,7 @@ impl Relay {
                 b'S' => {
                     if let Ok((name, value)) = protocol::decode_parameter_status(body) {
                         server.params.insert(name.to_string(), value.to_string());
+                        *server.settings_stamp = 0;
                         if let Some(index) = tracked_index(name) {
                             let resets = self.front_effects().union(self.batch_effects);
                             match self.settings.reset_value(index) {
@@ -1088,6 +1091,7 @@ mod tests {
         relay: Relay,
         prepared: ServerStatements,
         params: HashMap<String, String>,
+        settings_stamp: u64,
     }
 
     fn server_params() -> HashMap<String, String> {
@@ -1123,6 +1127,7 @@ mod tests {
                 relay,
                 prepared: ServerStatements::new(10),
                 params: server_params(),
+                settings_stamp: 0,
             }
         }
 
@@ -1132,6 +1137,7 @@ mod tests {
                 let server = ServerState {
                     prepared: &mut self.prepared,
                     params: &mut self.params,
+                    settings_stamp: &mut self.settings_stamp,
                 };
                 self.relay.client_message(*kind, body, server).unwrap();
             }
@@ -1151,6 +1157,7 @@ mod tests {
             let server = ServerState {
                 prepared: &mut self.prepared,
                 params: &mut self.params,
+                settings_stamp: &mut self.settings_stamp,
             };
             self.relay
                 .server_frames(&buf, &mut consumed, server)

@@ -72,6 +72,9 @@ pub struct ServerConn {
     pub backend_key: (i32, i32),
     /// The server's reported parameters (ParameterStatus), kept current as it reports them.
     pub params: HashMap<String, String>,
+    /// The stamp of the client settings (`TrackedSettings::stamp`) this server was last
+    /// found to hold, or 0. Whoever records a ParameterStatus in `params` sets it to 0.
+    pub settings_stamp: u64,
     pub created: Instant,
     pub last_used: Instant,
     /// Prepared statements that exist on this server, by brisk's name for them.
@@ -158,6 +161,7 @@ impl ServerConn {
             id,
             backend_key: (0, 0),
             params: HashMap::new(),
+            settings_stamp: 0,
             created: Instant::now(),
             last_used: Instant::now(),
             prepared: crate::prepared::ServerStatements::new(max_prepared),
@@ -330,6 +334,7 @@ impl ServerConn {
                 b'S' => {
                     if let Ok((name, value)) = protocol::decode_parameter_status(&body) {
                         self.params.insert(name.to_string(), value.to_string());
+                        self.settings_stamp = 0;
                     }
                 }
                 b'Z' => {

@@ -642,6 +642,7 @@ fn state(checkout: &mut Checkout) -> ServerState<'_> {
     ServerState {
         prepared: &mut conn.prepared,
         params: &mut conn.params,
+        settings_stamp: &mut conn.settings_stamp,
     }
 }
 
@@ -971,17 +972,30 @@ impl Session {
             }
         };
         // Bring the server to the client's settings (application_name, TimeZone, ...)
-        // where it differs: whatever the last client left there is not this client's.
-        if let Some(sets) = self
-            .relay
-            .settings()
-            .differences(&checkout.conn.params, false)
-        {
-            if replay_settings(&mut checkout, &sets, self.info.id).await {
-                self.relay.settings_applied(&checkout.conn.params);
+        // where it differs: whatever the last client left there is not this client's. A
+        // server that holds this client's settings as they are now, and reported nothing
+        // since, is not compared again.
+        if checkout.conn.settings_stamp != self.relay.settings().stamp() {
+            let mut in_step = true;
+            if let Some(sets) = self
+                .relay
+                .settings()
+                .differences(&checkout.conn.params, false)
+            {
+                if replay_settings(&mut checkout, &sets, self.info.id).await {
+                    self.relay.settings_applied(&checkout.conn.params);
+                }
+                in_step = self
+                    .relay
+                    .settings()
+                    .differences(&checkout.conn.params, false)
+                    .is_none();
+                // Replaying is not the statement's time.
+                attached_at = Instant::now();
             }
-            // Replaying is not the statement's time.
-            attached_at = Instant::now();
+            if in_step {
+                checkout.conn.settings_stamp = self.relay.settings().stamp();
+            }
         }
         if let Some(cache) = &self.shared.cache {
             if cache.catalog(&self.info.database).is_none() {

@@ -18,6 +18,8 @@
 //! with a server's ([`TrackedSettings::differences`]) and sends the `SET`s.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use brisk_sql::session::{Effects, TRACKED};
 
@@ -26,6 +28,36 @@ use brisk_sql::session::{Effects, TRACKED};
 pub struct TrackedSettings {
     reset: [Option<String>; TRACKED.len()],
     current: [Option<String>; TRACKED.len()],
+    /// Names these current values, process-wide: clients with equal values have equal
+    /// stamps. A server that was brought to some values and reported nothing since keeps
+    /// their stamp (`ServerConn::settings_stamp`), so attaching any client with the same
+    /// values to it skips the comparison (hot path: every transaction attaches).
+    stamp: u64,
+}
+
+/// Values already named, so that clients with the same settings share a stamp. Exact (no
+/// hashing of values into the stamp, which a client could collide on purpose); cleared
+/// when it grows large, after which the same values get a new stamp and a server holding
+/// the old one is compared once more.
+static STAMPS: Mutex<Option<HashMap<Values, u64>>> = Mutex::new(None);
+static NEXT_STAMP: AtomicU64 = AtomicU64::new(1);
+const MAX_STAMPS: usize = 10_000;
+
+type Values = [Option<String>; TRACKED.len()];
+
+/// The stamp of `values`; never 0, which a server uses for "no client's values".
+fn stamp_of(values: &Values) -> u64 {
+    let mut table = STAMPS.lock().unwrap_or_else(|e| e.into_inner());
+    let table = table.get_or_insert_with(HashMap::new);
+    if let Some(stamp) = table.get(values) {
+        return *stamp;
+    }
+    if table.len() >= MAX_STAMPS {
+        table.clear();
+    }
+    let stamp = NEXT_STAMP.fetch_add(1, Ordering::Relaxed);
+    table.insert(values.clone(), stamp);
+    stamp
 }
 
 impl TrackedSettings {
@@ -48,9 +80,15 @@ impl TrackedSettings {
                 })
         });
         TrackedSettings {
+            stamp: stamp_of(&reset),
             current: reset.clone(),
             reset,
         }
+    }
+
+    /// Names the current values: equal stamps mean equal values.
+    pub fn stamp(&self) -> u64 {
+        self.stamp
     }
 
     /// The current value of each tracked setting that has one.
@@ -65,6 +103,7 @@ impl TrackedSettings {
     pub fn reported(&mut self, index: usize, value: &str) {
         if self.current[index].as_deref() != Some(value) {
             self.current[index] = Some(value.to_string());
+            self.stamp = stamp_of(&self.current);
         }
     }
 
@@ -84,6 +123,7 @@ impl TrackedSettings {
                 self.reset[i] = Some(reported.clone());
             }
             self.current[i] = Some(reported.clone());
+            self.stamp = stamp_of(&self.current);
         }
     }
 
@@ -95,8 +135,9 @@ impl TrackedSettings {
     /// Puts the settings named by `resets` back to the client's own reset values.
     pub fn reset(&mut self, resets: Effects) {
         for i in 0..TRACKED.len() {
-            if resets.resets(i) {
+            if resets.resets(i) && self.current[i] != self.reset[i] {
                 self.current[i] = self.reset[i].clone();
+                self.stamp = stamp_of(&self.current);
             }
         }
     }
@@ -151,6 +192,27 @@ mod tests {
         // brisk's own application_name is not the server's default.
         assert_eq!(current["application_name"], "");
         assert_eq!(current.len(), TRACKED.len());
+    }
+
+    #[test]
+    fn equal_settings_share_a_stamp_and_a_change_takes_another() {
+        let startup = vec![("TimeZone".to_string(), "Asia/Kolkata".to_string())];
+        let mut a = TrackedSettings::new(&startup, &server());
+        let b = TrackedSettings::new(&startup, &server());
+        let other = TrackedSettings::new(&[], &server());
+        assert_eq!(a.stamp(), b.stamp());
+        assert_ne!(a.stamp(), other.stamp());
+        assert_ne!(a.stamp(), 0);
+        let before = a.stamp();
+        a.reported(tracked_index("TimeZone").unwrap(), "Pacific/Chatham");
+        assert_ne!(a.stamp(), before);
+        // Reporting the value it has is no change.
+        let after = a.stamp();
+        a.reported(tracked_index("TimeZone").unwrap(), "Pacific/Chatham");
+        assert_eq!(a.stamp(), after);
+        // Back to the startup value: the stamp of those values again.
+        a.reset(effects("RESET TimeZone"));
+        assert_eq!(a.stamp(), before);
     }
 
     #[test]
