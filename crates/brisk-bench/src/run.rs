@@ -368,7 +368,12 @@ pub async fn run_with(
         started_unix_ms,
         target,
         model,
-        protocol: plan.protocol.name().to_string(),
+        // The SQL protocol means nothing to a run that sends no SQL.
+        protocol: if sends_sql {
+            plan.protocol.name().to_string()
+        } else {
+            "http".to_string()
+        },
         seed: plan.seed,
         segments: vec![SegmentInfo {
             index: plan.segment.index,

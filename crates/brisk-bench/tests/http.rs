@@ -144,43 +144,48 @@ fn runtime() -> tokio::runtime::Runtime {
 #[test]
 fn a_stall_shows_in_latency_from_the_intended_start_not_in_service_time() {
     runtime().block_on(async {
-        // The absent case first: a server that keeps up gives short latencies, the full
-        // rate and no errors.
+        // The bounds are set against a 2 s stall, far from what a shared machine's
+        // scheduling adds (a calm p99 of 458 ms was seen at a load average of 33 on two
+        // cores, with the other tests of this file running alongside).
+        //
+        // The absent case first: a server that keeps up gives latencies well under the
+        // stall, the full rate and no errors.
         let steady = serve(Arc::new(Server::default())).await;
         let get = || operation("get", request("GET", format!("http://{steady}/items/1")));
-        let calm = run(plan(vec![get()], 200.0, 3, 4)).await.unwrap();
+        let calm = run(plan(vec![get()], 200.0, 4, 4)).await.unwrap();
         assert!(calm.database.is_none(), "no database was given or needed");
         assert_eq!(calm.target, format!("http://{steady}"));
+        assert_eq!(calm.protocol, "http");
         assert_eq!(calm.overall.errors, 0);
-        assert!(calm.overall.count >= 590, "{}", calm.overall.count);
+        assert!(calm.overall.count >= 780, "{}", calm.overall.count);
         assert!(
-            calm.overall.latency_ms.p99 < 100.0,
+            calm.overall.latency_ms.p99 < 1000.0,
             "{:?}",
             calm.overall.latency_ms
         );
 
-        // Stalled for 1 s from 1 s in: at 200/s about 200 arrivals are due during the
-        // stall. Four connections wait in it; the other arrivals queue behind them, and
-        // their latency counts from when they were due.
+        // Stalled for 2 s from 1 s in: at 200/s about 400 of the 800 arrivals are due
+        // during the stall. Four connections wait in it; the other arrivals queue behind
+        // them, and their latency counts from when they were due.
         let stalled = serve(Arc::new(Server {
-            stall: Some((Duration::from_secs(1), Duration::from_secs(2))),
+            stall: Some((Duration::from_secs(1), Duration::from_secs(3))),
             ..Server::default()
         }))
         .await;
         let get = operation("get", request("GET", format!("http://{stalled}/items/1")));
-        let result = run(plan(vec![get], 200.0, 3, 4)).await.unwrap();
+        let result = run(plan(vec![get], 200.0, 4, 4)).await.unwrap();
         let all = &result.overall;
         assert_eq!(all.errors, 0);
-        assert!(all.count >= 590, "{}", all.count);
-        // About a third of the operations waited: p90 and p99 are in the stall's range.
-        assert!(all.latency_ms.p99 >= 800.0, "{:?}", all.latency_ms);
-        assert!(all.latency_ms.p90 >= 300.0, "{:?}", all.latency_ms);
-        assert!(all.latency_ms.max >= 950.0, "{:?}", all.latency_ms);
+        assert!(all.count >= 780, "{}", all.count);
+        // About half the operations waited: p90 and p99 are in the stall's range.
+        assert!(all.latency_ms.p99 >= 1700.0, "{:?}", all.latency_ms);
+        assert!(all.latency_ms.p90 >= 1000.0, "{:?}", all.latency_ms);
+        assert!(all.latency_ms.max >= 1900.0, "{:?}", all.latency_ms);
         // Only the four requests in flight at the start of the stall took long to serve:
-        // under 1% of the run, so the service-time p99 stays short. A tool measuring from
-        // the send would report this run as fine.
-        assert!(all.service_ms.p99 < 100.0, "{:?}", all.service_ms);
-        assert!(all.lag_ms.p99 >= 700.0, "{:?}", all.lag_ms);
+        // half a percent of the run, so the service-time p99 stays short. A tool measuring
+        // from the send would report this run as fine.
+        assert!(all.service_ms.p99 < 1000.0, "{:?}", all.service_ms);
+        assert!(all.lag_ms.p99 >= 1500.0, "{:?}", all.lag_ms);
     });
 }
 
@@ -372,5 +377,43 @@ fn an_unreachable_target_fails_before_the_run_with_one_line() {
             .unwrap_err()
             .to_string();
         assert!(error.contains("give a database URL"), "{error}");
+    });
+}
+
+#[test]
+fn closed_model_users_share_the_pool_without_a_database() {
+    runtime().block_on(async {
+        let server = Arc::new(Server::default());
+        let addr = serve(server.clone()).await;
+        let mut plan = plan(
+            vec![operation(
+                "get",
+                request("GET", format!("http://{addr}/items/{{client_id}}")),
+            )],
+            1.0,
+            1,
+            1,
+        );
+        plan.load = Load::Closed {
+            users: Profile::constant(3.0, Duration::from_secs(1)),
+            think_time: Duration::from_millis(20),
+        };
+        let result = run(plan).await.unwrap();
+        assert_eq!(result.model.kind, "closed");
+        assert_eq!(
+            result.overall.errors, 0,
+            "{:?}",
+            result.overall.errors_by_sqlstate
+        );
+        // Three users, each at most one request per 20 ms of think time: 150 at most.
+        assert!(
+            (30..=150).contains(&result.overall.count),
+            "{}",
+            result.overall.count
+        );
+        // `{client_id}` is each user's number: all three users sent requests.
+        let ids = server.ids.lock().unwrap().clone();
+        let expected: BTreeSet<String> = ["0", "1", "2"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(ids, expected);
     });
 }
