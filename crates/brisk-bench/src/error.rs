@@ -19,6 +19,9 @@ pub enum BenchError {
     Argument(String),
     #[error(transparent)]
     Connect(PgError),
+    /// An HTTP target that refused or never answered the connection made before the run.
+    #[error("cannot reach {target}: {reason}")]
+    Unreachable { target: String, reason: String },
     /// A statement the server refused before the run (prepare, a parameter's query).
     #[error("operation \"{operation}\"{}: the server refused it: {message}", line_suffix(*.line))]
     Statement {

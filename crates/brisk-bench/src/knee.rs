@@ -76,6 +76,44 @@ pub struct KneeSettings {
     pub refine: u32,
 }
 
+/// The search's options as a scenario's `[knee]` section or the command line give them;
+/// each unset one has its default (see [`KneeOptions::settings`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KneeOptions {
+    pub step: Option<Step>,
+    pub max: Option<f64>,
+    pub refine: Option<u32>,
+}
+
+/// The rise when nothing says: half again per step reaches 100 times the start in a dozen
+/// steps, and two bisections then narrow the last gap to an eighth.
+pub const DEFAULT_STEP: Step = Step::Multiply(1.5);
+pub const DEFAULT_REFINE: u32 = 2;
+/// The highest rate tried when nothing says, as a multiple of the start.
+pub const DEFAULT_MAX_FACTOR: f64 = 100.0;
+
+impl KneeOptions {
+    /// `self` with every option `over` sets replaced.
+    pub fn overlay(self, over: KneeOptions) -> KneeOptions {
+        KneeOptions {
+            step: over.step.or(self.step),
+            max: over.max.or(self.max),
+            refine: over.refine.or(self.refine),
+        }
+    }
+
+    /// The search from `start`, each step lasting `step_duration`.
+    pub fn settings(&self, start: f64, step_duration: Duration) -> KneeSettings {
+        KneeSettings {
+            start,
+            step: self.step.unwrap_or(DEFAULT_STEP),
+            max: self.max.unwrap_or(start * DEFAULT_MAX_FACTOR),
+            step_duration,
+            refine: self.refine.unwrap_or(DEFAULT_REFINE),
+        }
+    }
+}
+
 /// One step's figures: latency from the intended start, in milliseconds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct KneeStep {
@@ -136,7 +174,7 @@ pub struct KneeResult {
 pub async fn find_knee(
     plan: Plan,
     settings: &KneeSettings,
-    info: &ConnInfo,
+    info: Option<&ConnInfo>,
     interrupt: impl Future<Output = ()> + Send + 'static,
     mut on_step: impl FnMut(&KneeStep),
 ) -> Result<KneeResult, BenchError> {
@@ -178,7 +216,7 @@ pub async fn find_knee(
         let interrupt = interrupt.clone();
         async move {
             let result =
-                crate::run::run(Arc::new(step_plan), info, interrupt.wait(), |_| {}).await?;
+                crate::run::run_with(Arc::new(step_plan), info, interrupt.wait(), |_| {}).await?;
             Ok::<_, BenchError>((KneeStep::of(rate, &result), result))
         }
     };

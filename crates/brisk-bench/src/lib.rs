@@ -16,8 +16,8 @@
 //! user's database (no tables, no setup); it never retries or drops an operation silently
 //! (errors are counted by SQLSTATE, arrivals that never started are counted); and it never
 //! prints a figure it did not measure. [`replay`] runs a captured workload again, session by
-//! session at the captured pace. HTTP targets are a further [`plan::OperationKind`], not yet
-//! written.
+//! session at the captured pace. An operation's script may send HTTP requests instead of
+//! (or besides) SQL ([`http`]); a run with no SQL needs no database.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), brisk_bench::BenchError> {
@@ -37,6 +37,7 @@ pub mod database;
 mod error;
 pub mod expr;
 pub mod html;
+pub mod http;
 pub mod knee;
 pub mod param;
 pub mod plan;

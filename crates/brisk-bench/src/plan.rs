@@ -18,11 +18,11 @@ pub struct Operation {
     pub kind: OperationKind,
 }
 
-/// What an operation talks to. SQL is the only kind so far; HTTP and a captured workload's
-/// replay are further variants, each with its own executor in the runner.
+/// What an operation runs. One kind so far: a script, whose steps are SQL statements (run
+/// in order on one database connection) and/or HTTP requests ([`crate::http`]); the
+/// operation's time is all of them. (A captured workload's replay has a runner of its own.)
 #[derive(Debug, Clone)]
 pub enum OperationKind {
-    /// SQL statements run in order on one connection; the operation's time is all of them.
     Sql(Script),
 }
 
@@ -265,7 +265,7 @@ impl Plan {
     pub fn validate(&self) -> Result<(), BenchError> {
         if self.operations.is_empty() {
             return Err(BenchError::Argument(
-                "nothing to run: give --sql, --pgbench-script or a scenario file".into(),
+                "nothing to run: give --sql, --pgbench-script, --http or a scenario file".into(),
             ));
         }
         for (i, op) in self.operations.iter().enumerate() {
@@ -303,6 +303,40 @@ impl Plan {
             return Err(BenchError::Argument("the run has no duration".into()));
         }
         Ok(())
+    }
+
+    /// Whether the run needs a database connection per worker: some operation sends SQL.
+    /// (A parameter read by a query needs one connection before the run, see
+    /// [`Plan::reads_queries`].)
+    pub fn sends_sql(&self) -> bool {
+        self.operations.iter().any(|op| {
+            let OperationKind::Sql(script) = &op.kind;
+            script.statement_count() > 0
+        })
+    }
+
+    /// Whether some parameter takes its values from a query.
+    pub fn reads_queries(&self) -> bool {
+        self.operations.iter().any(|op| {
+            let OperationKind::Sql(script) = &op.kind;
+            script.steps.iter().any(|s| {
+                matches!(s, crate::script::Step::Draw { param, .. } if param.unresolved_query().is_some())
+            })
+        })
+    }
+
+    /// The distinct `scheme://host:port` of the HTTP requests, in order of appearance.
+    pub fn http_origins(&self) -> Vec<String> {
+        let mut origins: Vec<String> = Vec::new();
+        for op in &self.operations {
+            let OperationKind::Sql(script) = &op.kind;
+            for step in script.http_steps() {
+                if !origins.contains(&step.origin) {
+                    origins.push(step.origin.clone());
+                }
+            }
+        }
+        origins
     }
 
     /// Picks an operation by weight.

@@ -150,9 +150,16 @@ pub fn summary(result: &BenchResult) -> String {
         );
         for op in &result.operations {
             for (code, errors) in &op.errors_by_sqlstate {
+                // SQLSTATEs are five characters; the other codes (`HTTP 503`, `timeout`,
+                // `connect`, `script`) say what they are.
+                let kind = if code.len() == 5 && code.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                    "SQLSTATE "
+                } else {
+                    ""
+                };
                 let _ = writeln!(
                     out,
-                    "  {:<name_width$} SQLSTATE {code}: {} × {}",
+                    "  {:<name_width$} {kind}{code}: {} × {}",
                     op.name, errors.count, errors.example
                 );
             }

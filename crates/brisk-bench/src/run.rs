@@ -29,6 +29,7 @@ use tokio_postgres::Statement;
 
 use crate::database;
 use crate::expr::Value;
+use crate::http::{HttpClient, HttpOutcome};
 use crate::plan::{Arrival, Load, OperationKind, Plan, Protocol};
 use crate::random::Prng;
 use crate::record::{Outcome, Recorder, Timing};
@@ -69,6 +70,18 @@ pub async fn run(
     plan: Arc<Plan>,
     info: &ConnInfo,
     interrupt: impl Future<Output = ()>,
+    on_second: impl FnMut(Tick<'_>),
+) -> Result<BenchResult, BenchError> {
+    run_with(plan, Some(info), interrupt, on_second).await
+}
+
+/// [`run`] where the database is optional: a plan with only HTTP operations runs without
+/// one. Given one anyway, its pg_stat_statements is read before and after, so the report
+/// says which statements the HTTP load cost the database.
+pub async fn run_with(
+    plan: Arc<Plan>,
+    info: Option<&ConnInfo>,
+    interrupt: impl Future<Output = ()>,
     mut on_second: impl FnMut(Tick<'_>),
 ) -> Result<BenchResult, BenchError> {
     plan.validate()?;
@@ -76,12 +89,44 @@ pub async fn run(
         read_only: false,
         ..SessionOptions::default()
     };
+    let sends_sql = plan.sends_sql();
+    let mut targets = Vec::new();
     // One connection first: an unreachable server fails here, at once and alone.
-    let first = Session::connect(info, &options)
-        .await
-        .map_err(BenchError::Connect)?;
-    resolve_query_params(&plan, &first).await?;
-    let target = first.target().to_string();
+    let first = if sends_sql || plan.reads_queries() {
+        let info = info.ok_or_else(|| {
+            BenchError::Argument(
+                "the operations send SQL or read a parameter's query: give a database URL".into(),
+            )
+        })?;
+        let first = Session::connect(info, &options)
+            .await
+            .map_err(BenchError::Connect)?;
+        resolve_query_params(&plan, &first).await?;
+        if sends_sql {
+            targets.push(first.target().to_string());
+        }
+        Some(first)
+    } else {
+        None
+    };
+    let origins = plan.http_origins();
+    let http = if origins.is_empty() {
+        None
+    } else {
+        let pool_size = match &plan.load {
+            Load::Open { connections, .. } => *connections,
+            Load::Closed { users, .. } => plan.segment.users(users.max()),
+        };
+        let https = origins.iter().any(|o| o.starts_with("https:"));
+        let client = HttpClient::new(pool_size, https)?;
+        // Each origin once, before the clock: an unreachable one fails here with one line.
+        for origin in &origins {
+            client.check(origin).await?;
+        }
+        targets.extend(origins.iter().cloned());
+        Some(client)
+    };
+    let target = targets.join(", ");
 
     let threads = tokio::runtime::Handle::current().metrics().num_workers();
     let names: Vec<String> = plan.operations.iter().map(|o| o.name.clone()).collect();
@@ -91,34 +136,47 @@ pub async fn run(
 
     // Open model: every connection is made and prepared before the clock starts.
     let mut open_workers = Vec::new();
+    // A worker's database session, when the operations send SQL.
+    let first = first.filter(|_| sends_sql);
     if let Load::Open { connections, .. } = &plan.load {
-        open_workers.push(Worker::new(first, &plan, 0).await?);
+        open_workers.push(Worker::new(first, http.clone(), &plan, 0).await?);
         let mut connecting = JoinSet::new();
         for index in 1..*connections {
-            let (plan, info, options) = (plan.clone(), info.clone(), options.clone());
+            let (plan, info, options) = (plan.clone(), info.cloned(), options.clone());
+            let http = http.clone();
             connecting.spawn(async move {
-                let session = Session::connect(&info, &options)
-                    .await
-                    .map_err(BenchError::Connect)?;
-                Worker::new(session, &plan, index).await
+                let session = match info.filter(|_| sends_sql) {
+                    Some(info) => Some(
+                        Session::connect(&info, &options)
+                            .await
+                            .map_err(BenchError::Connect)?,
+                    ),
+                    None => None,
+                };
+                Worker::new(session, http, &plan, index).await
             });
         }
         while let Some(joined) = connecting.join_next().await {
             let worker = joined.map_err(|e| BenchError::Internal(e.to_string()))??;
             open_workers.push(worker);
         }
-    } else {
+    } else if first.is_some() {
         // Users connect as they join; preparing once here finds a statement the server
         // refuses before the run instead of as silent users.
-        drop(Worker::new(first, &plan, 0).await?);
+        drop(Worker::new(first, None, &plan, 0).await?);
     }
 
     // pg_stat_statements before and after, on a connection of its own with brisk's
-    // read-only settings; a server without it still gets its load test.
-    let monitor = Session::connect(info, &SessionOptions::default()).await;
+    // read-only settings; a server without it still gets its load test, and a run without
+    // a database has no such section.
+    let monitor = match info {
+        Some(info) => Some(Session::connect(info, &SessionOptions::default()).await),
+        None => None,
+    };
     let before = match &monitor {
-        Ok(monitor) => database::before(monitor).await,
-        Err(e) => database::Before::Unavailable(e.to_string()),
+        Some(Ok(monitor)) => database::before(monitor).await,
+        Some(Err(e)) => database::Before::Unavailable(e.to_string()),
+        None => database::Before::Unavailable(String::new()),
     };
 
     let started_unix_ms = SystemTime::now()
@@ -149,8 +207,11 @@ pub async fn run(
             for user in 0..most {
                 workers.spawn(closed_user(
                     plan.clone(),
-                    info.clone(),
-                    options.clone(),
+                    UserConnections {
+                        info: info.cloned().filter(|_| sends_sql),
+                        options: options.clone(),
+                        http: http.clone(),
+                    },
                     user,
                     recorder.clone(),
                     clock,
@@ -266,8 +327,9 @@ pub async fn run(
         });
     }
     let database = match &monitor {
-        Ok(monitor) => database::after(monitor, before).await,
-        Err(_) => database::after_unavailable(before),
+        Some(Ok(monitor)) => Some(database::after(monitor, before).await),
+        Some(Err(_)) => Some(database::after_unavailable(before)),
+        None => None,
     };
     let (totals, mut seconds) = recorder.totals();
     if seconds
@@ -306,7 +368,12 @@ pub async fn run(
         started_unix_ms,
         target,
         model,
-        protocol: plan.protocol.name().to_string(),
+        // The SQL protocol means nothing to a run that sends no SQL.
+        protocol: if sends_sql {
+            plan.protocol.name().to_string()
+        } else {
+            "http".to_string()
+        },
         seed: plan.seed,
         segments: vec![SegmentInfo {
             index: plan.segment.index,
@@ -325,7 +392,7 @@ pub async fn run(
         overall,
         seconds,
         thresholds: Vec::new(),
-        database: Some(database),
+        database,
     };
     result.judge(&plan.thresholds);
     Ok(result)
@@ -493,7 +560,10 @@ impl ToSql for TextParam<'_> {
 struct Worker {
     /// The worker's number: pgbench's `client_id`.
     index: usize,
-    session: Session,
+    /// The database connection, when the operations send SQL.
+    session: Option<Session>,
+    /// The run's shared HTTP pool, when they send HTTP requests.
+    http: Option<HttpClient>,
     /// Per operation, per SQL step: the prepared statement (prepared protocol only).
     prepared: Vec<Vec<Statement>>,
     /// Per operation: the script's variables, kept between runs as pgbench keeps them per
@@ -506,13 +576,18 @@ struct Worker {
 }
 
 impl Worker {
-    async fn new(session: Session, plan: &Plan, index: usize) -> Result<Worker, BenchError> {
+    async fn new(
+        session: Option<Session>,
+        http: Option<HttpClient>,
+        plan: &Plan,
+        index: usize,
+    ) -> Result<Worker, BenchError> {
         let mut prepared = Vec::with_capacity(plan.operations.len());
         let mut vars = Vec::with_capacity(plan.operations.len());
         for op in &plan.operations {
             let OperationKind::Sql(script) = &op.kind;
             let mut statements = Vec::new();
-            if plan.protocol == Protocol::Prepared {
+            if let (Protocol::Prepared, Some(session)) = (plan.protocol, &session) {
                 for sql in script.sql_steps() {
                     let statement =
                         session
@@ -547,6 +622,7 @@ impl Worker {
         Ok(Worker {
             index,
             session,
+            http,
             prepared,
             vars,
             rng: Prng::seeded(seed),
@@ -589,8 +665,27 @@ impl Worker {
                         .max(0);
                     tokio::time::sleep(*unit * u32::try_from(amount).unwrap_or(u32::MAX)).await;
                 }
+                Step::Http(step) => {
+                    let Some(http) = &self.http else {
+                        return Outcome::Failed {
+                            code: SCRIPT_ERROR.into(),
+                            message: "no HTTP client was set up for this run".into(),
+                        };
+                    };
+                    if let HttpOutcome::Failed { code, message } =
+                        http.execute(step, vars, &mut self.text).await
+                    {
+                        return Outcome::Failed { code, message };
+                    }
+                }
                 Step::Sql(sql) => {
-                    let client = self.session.client();
+                    let Some(session) = &self.session else {
+                        return Outcome::Failed {
+                            code: SCRIPT_ERROR.into(),
+                            message: "no database connection was set up for this run".into(),
+                        };
+                    };
+                    let client = session.client();
                     let result = match plan.protocol {
                         Protocol::Prepared => {
                             self.params.clear();
@@ -736,10 +831,17 @@ async fn sleep_until(timer: Option<&mut PreciseTimer>, deadline: Instant) {
 }
 
 /// One virtual user of the closed model: active while the users profile counts it in.
+/// What a virtual user connects to: the database when the operations send SQL, the
+/// shared HTTP pool when they send requests.
+struct UserConnections {
+    info: Option<ConnInfo>,
+    options: SessionOptions,
+    http: Option<HttpClient>,
+}
+
 async fn closed_user(
     plan: Arc<Plan>,
-    info: ConnInfo,
-    options: SessionOptions,
+    connections: UserConnections,
     user: usize,
     recorder: Arc<Recorder>,
     clock: Clock,
@@ -763,8 +865,13 @@ async fn closed_user(
             idle_poll
         } else {
             if worker.is_none() {
-                match Session::connect(&info, &options).await {
-                    Ok(session) => match Worker::new(session, &plan, user).await {
+                let session = match &connections.info {
+                    Some(info) => Session::connect(info, &connections.options).await.map(Some),
+                    None => Ok(None),
+                };
+                let http = connections.http.clone();
+                match session {
+                    Ok(session) => match Worker::new(session, http, &plan, user).await {
                         Ok(w) => worker = Some(w),
                         Err(_) => return 0,
                     },

@@ -12,6 +12,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::expr::Value;
+use crate::http::{HttpSpec, HttpStep};
+use crate::knee::{KneeOptions, Step as KneeStep};
 use crate::param::{Param, ParamSource};
 use crate::plan::{
     parse_duration, Arrival, Load, Operation, OperationKind, Plan, Profile, Protocol, Segment,
@@ -132,6 +134,8 @@ pub struct Scenario {
     pub settings: LoadSettings,
     pub thresholds: Vec<Threshold>,
     pub abort_on_fail: bool,
+    /// A `[knee]` section: run the scenario as a find-the-knee search with these options.
+    pub knee: Option<KneeOptions>,
 }
 
 impl Scenario {
@@ -179,6 +183,16 @@ struct File {
     params: BTreeMap<String, Spanned<ParamSpec>>,
     #[serde(default)]
     operations: Vec<Spanned<OperationSpec>>,
+    knee: Option<KneeSpec>,
+}
+
+/// `[knee]`: the scenario is a find-the-knee search (see docs/bench.md).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KneeSpec {
+    step: Option<Spanned<String>>,
+    max: Option<Spanned<f64>>,
+    refine: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -223,8 +237,23 @@ struct OperationSpec {
     sql: Option<String>,
     statements: Option<Vec<String>>,
     pgbench_script: Option<String>,
+    http: Option<HttpOperationSpec>,
     #[serde(default)]
     thresholds: Vec<Spanned<String>>,
+}
+
+/// `[operations.http]`: one request (see docs/bench.md).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpOperationSpec {
+    method: Option<String>,
+    url: String,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    body: Option<String>,
+    #[serde(default)]
+    expect_status: Vec<u16>,
+    timeout: Option<String>,
 }
 
 /// Reads a scenario file; `defines` are `--define NAME=VALUE`.
@@ -354,18 +383,22 @@ pub fn parse_scenario(
             spec.sql.is_some(),
             spec.statements.is_some(),
             spec.pgbench_script.is_some(),
+            spec.http.is_some(),
         ];
         if sources.iter().filter(|s| **s).count() != 1 {
             return Err(at(
                 start,
                 format!(
-                    "operation \"{}\": give exactly one of sql, statements or pgbench_script",
+                    "operation \"{}\": give exactly one of sql, statements, pgbench_script or http",
                     spec.name
                 ),
             ));
         }
         let line = from_offset(text, start);
-        let script = if let Some(script_path) = &spec.pgbench_script {
+        let script = if let Some(http) = &spec.http {
+            http_script(http, &params, defines, line)
+                .map_err(|m| at(start, format!("operation \"{}\": http: {m}", spec.name)))?
+        } else if let Some(script_path) = &spec.pgbench_script {
             let script_path = base.join(script_path);
             let script_text = std::fs::read_to_string(&script_path).map_err(|e| {
                 at(
@@ -431,12 +464,41 @@ pub fn parse_scenario(
         thresholds.push(threshold);
     }
     thresholds.extend(operation_thresholds);
+    let knee = match &file.knee {
+        Some(spec) => {
+            let mut options = KneeOptions {
+                refine: spec.refine,
+                ..KneeOptions::default()
+            };
+            if let Some(step) = &spec.step {
+                options.step = Some(KneeStep::parse(step.get_ref()).map_err(|_| {
+                    at(
+                        step.span().start,
+                        format!(
+                            "knee.step \"{}\": expected a rate to add (\"50\") or a factor above 1 (\"x1.5\")",
+                            step.get_ref()
+                        ),
+                    )
+                })?);
+            }
+            if let Some(max) = &spec.max {
+                if !(max.get_ref().is_finite() && *max.get_ref() > 0.0) {
+                    return Err(at(max.span().start, "knee.max must be above 0".into()));
+                }
+                options.max = Some(*max.get_ref());
+            }
+            // Its thresholds may come from the command line: find_knee checks there are some.
+            Some(options)
+        }
+        None => None,
+    };
     Ok(Scenario {
         target: file.target,
         operations,
         settings,
         thresholds,
         abort_on_fail: file.abort_on_fail,
+        knee,
     })
 }
 
@@ -465,6 +527,49 @@ fn sql_script(
     }
     script.steps.extend(steps.into_iter().map(Step::Sql));
     script
+}
+
+/// A scenario operation's HTTP request, with a draw step for each parameter it uses.
+fn http_script(
+    spec: &HttpOperationSpec,
+    params: &[Arc<Param>],
+    defines: &[(String, String)],
+    line: usize,
+) -> Result<Script, String> {
+    let mut script = Script::with_defines(defines);
+    let slots: Vec<usize> = params.iter().map(|p| script.define(&p.name)).collect();
+    let timeout = spec
+        .timeout
+        .as_deref()
+        .map(|t| parse_duration(t).map_err(|m| format!("timeout: {m}")))
+        .transpose()?;
+    if timeout.is_some_and(|t| t.is_zero()) {
+        return Err("timeout must be above zero".into());
+    }
+    let request = HttpSpec {
+        method: spec.method.clone().unwrap_or_else(|| "GET".into()),
+        url: spec.url.clone(),
+        headers: spec
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        body: spec.body.clone(),
+        expect: spec.expect_status.clone(),
+        timeout,
+    };
+    let step = HttpStep::new(&request, &script.vars, line)?;
+    let used: Vec<usize> = step.slots().collect();
+    for (param, slot) in params.iter().zip(&slots) {
+        if used.contains(slot) {
+            script.steps.push(Step::Draw {
+                slot: *slot,
+                param: param.clone(),
+            });
+        }
+    }
+    script.steps.push(Step::Http(Box::new(step)));
+    Ok(script)
 }
 
 fn param(name: &str, spec: &ParamSpec, base: &Path) -> Result<Param, String> {
@@ -685,6 +790,56 @@ statements = ["BEGIN", "UPDATE orders SET status = :status WHERE user_id = :user
     }
 
     #[test]
+    fn a_knee_section_sets_the_search_and_the_command_line_overrides_it() {
+        let scenario = parse(
+            "duration = \"5s\"\nthresholds = [\"p99 < 50ms\"]\n[load]\nrate = 20\n[knee]\nstep = \"25\"\nmax = 300\n[[operations]]\nname = \"a\"\nsql = \"SELECT 1\"\n",
+        )
+        .unwrap();
+        let options = scenario.knee.clone().unwrap();
+        assert_eq!(
+            options,
+            KneeOptions {
+                step: Some(KneeStep::Add(25.0)),
+                max: Some(300.0),
+                refine: None,
+            }
+        );
+        let settings = options
+            .clone()
+            .overlay(KneeOptions {
+                refine: Some(4),
+                max: Some(120.0),
+                ..KneeOptions::default()
+            })
+            .settings(20.0, Duration::from_secs(5));
+        assert_eq!(settings.step, KneeStep::Add(25.0));
+        assert_eq!((settings.max, settings.refine), (120.0, 4));
+        // Unset options take the documented defaults.
+        let defaults = KneeOptions::default().settings(20.0, Duration::from_secs(5));
+        assert_eq!(defaults.step, KneeStep::Multiply(1.5));
+        assert_eq!((defaults.max, defaults.refine), (2000.0, 2));
+        // A scenario without the section is an ordinary run.
+        assert!(parse(EXAMPLE).unwrap().knee.is_none());
+    }
+
+    #[test]
+    fn http_operations_draw_the_parameters_they_use() {
+        let scenario = parse(
+            "[params.id]\ndistribution = \"uniform\"\nmin = 1\nmax = 9\n[params.unused]\nvalues = [1]\n[[operations]]\nname = \"get\"\n[operations.http]\nurl = \"https://api.local:8443/items/{id}\"\nexpect_status = [200, 404]\ntimeout = \"2s\"\n",
+        )
+        .unwrap();
+        let OperationKind::Sql(script) = &scenario.operations[0].kind;
+        assert_eq!(script.statement_count(), 0);
+        assert_eq!(script.steps.len(), 2, "one draw (id), then the request");
+        assert!(matches!(&script.steps[0], Step::Draw { param, .. } if param.name == "id"));
+        let step = script.http_steps().next().unwrap();
+        assert_eq!(step.origin, "https://api.local:8443");
+        assert_eq!(step.method, "GET");
+        assert_eq!(step.expect, vec![200, 404]);
+        assert_eq!(step.timeout, Duration::from_secs(2));
+    }
+
+    #[test]
     fn mistakes_name_their_line() {
         for (text, line, needle) in [
             ("duration = \"30s\"\nrate = 5\n", 2, "unknown field"),
@@ -700,6 +855,14 @@ statements = ["BEGIN", "UPDATE orders SET status = :status WHERE user_id = :user
             ("thresholds = [\"b: p95 < 1ms\"]\n[[operations]]\nname = \"a\"\nsql = \"SELECT 1\"\n", 1, "no operation is named \"b\""),
             ("duration = \"forever\"\n", 1, "not a duration"),
             ("x = [\n", 1, "unclosed array"),
+            ("[knee]\nstep = \"fast\"\n[[operations]]\nname = \"a\"\nsql = \"SELECT 1\"\n", 2, "knee.step \"fast\": expected"),
+            ("[knee]\nstep = \"x0.5\"\n[[operations]]\nname = \"a\"\nsql = \"SELECT 1\"\n", 2, "factor above 1"),
+            ("[knee]\nstep = \"50\"\nmax = 0\n[[operations]]\nname = \"a\"\nsql = \"SELECT 1\"\n", 3, "knee.max must be above 0"),
+            ("[knee]\nrefine = -1\n[[operations]]\nname = \"a\"\nsql = \"SELECT 1\"\n", 2, "invalid value"),
+            ("[knee]\nstart = 5\n[[operations]]\nname = \"a\"\nsql = \"SELECT 1\"\n", 2, "unknown field `start`"),
+            ("[[operations]]\nname = \"a\"\n[operations.http]\nurl = \"http://x/{id}\"\n", 1, "operation \"a\": http: {id}: no parameter"),
+            ("[[operations]]\nname = \"a\"\nsql = \"SELECT 1\"\n[operations.http]\nurl = \"http://x/\"\n", 1, "exactly one of sql, statements, pgbench_script or http"),
+            ("[[operations]]\nname = \"a\"\n[operations.http]\nurl = \"http://x/\"\ntimeout = \"never\"\n", 1, "timeout: "),
             ("", 1, "no [[operations]]"),
         ] {
             let error = parse(text).unwrap_err();

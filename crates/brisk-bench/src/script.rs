@@ -41,6 +41,8 @@ pub enum Step {
         unit: Duration,
     },
     Sql(SqlStep),
+    /// An HTTP request (scenario operations with `http`, or `--http`).
+    Http(Box<crate::http::HttpStep>),
 }
 
 /// A statement with its variables found.
@@ -184,6 +186,13 @@ impl Script {
     /// How many SQL statements one run sends.
     pub fn statement_count(&self) -> usize {
         self.sql_steps().count()
+    }
+
+    pub fn http_steps(&self) -> impl Iterator<Item = &crate::http::HttpStep> {
+        self.steps.iter().filter_map(|step| match step {
+            Step::Http(http) => Some(http.as_ref()),
+            _ => None,
+        })
     }
 }
 

@@ -7,12 +7,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use brisk_bench::knee::{find_knee, KneeSettings, Step};
+use brisk_bench::http::{HttpSpec, HttpStep};
+use brisk_bench::knee::{find_knee, KneeOptions, Step as KneeStep};
 use brisk_bench::plan::{
     parse_duration, Arrival, Operation, OperationKind, Plan, Protocol, Segment,
 };
 use brisk_bench::scenario::{read_scenario, LoadSettings, Model, Scenario};
-use brisk_bench::script::{parse_pgbench, parse_sql_file, split_weight};
+use brisk_bench::script::{
+    parse_pgbench, parse_sql_file, split_weight, Script, Step as ScriptStep,
+};
 use brisk_bench::threshold::Threshold;
 use brisk_bench::{render, BenchError, BenchResult, EXIT_THRESHOLDS_FAILED};
 use brisk_pg::conninfo::ConnInfo;
@@ -26,6 +29,7 @@ use clap::{Args, Subcommand, ValueEnum};
   brisk bench --pgbench-script q1.sql@3 --pgbench-script q2.sql@1 --rate 200 URL -o after.json
   brisk bench scenario.toml --threshold 'p95 < 100ms' --html report.html
   brisk bench --replay capture.jsonl URL --speed 2 -o replay.json
+  brisk bench --http GET https://api.local/items --rate 200 --duration 5m
   brisk bench compare before.json after.json --format markdown"
 )]
 pub struct BenchArgs {
@@ -82,13 +86,48 @@ struct RunArgs {
     #[arg(long, value_name = "FILE[@WEIGHT]")]
     pgbench_script: Vec<String>,
 
+    /// An HTTP request as the operation: METHOD URL (`{name}` in the URL, a header or the
+    /// body takes a --define's value). No database is needed; given a database URL too,
+    /// its pg_stat_statements says which statements the requests cost it.
+    #[arg(
+        long,
+        num_args = 2,
+        value_names = ["METHOD", "URL"],
+        conflicts_with_all = ["sql", "pgbench_script"]
+    )]
+    http: Option<Vec<String>>,
+
+    /// With --http: a request header, "Name: value" (repeatable).
+    #[arg(
+        long = "header",
+        short = 'H',
+        value_name = "NAME: VALUE",
+        requires = "http"
+    )]
+    headers: Vec<String>,
+
+    /// With --http: the request body (sent as application/json unless a Content-Type
+    /// header says otherwise).
+    #[arg(long, value_name = "TEXT", requires = "http")]
+    body: Option<String>,
+
+    /// With --http: a status that counts as success (repeatable; default any 2xx). Any
+    /// other status is an error counted as "HTTP <status>".
+    #[arg(long, value_name = "CODE", requires = "http")]
+    expect_status: Vec<u16>,
+
+    /// With --http: the longest a request may take, sending to the last byte of the
+    /// response, before it counts as a "timeout" error (default 30s).
+    #[arg(long, value_name = "DURATION", value_parser = duration_arg, requires = "http")]
+    http_timeout: Option<Duration>,
+
     /// Replay a workload captured by `brisk proxy` (capture_file, JSON lines): each captured
     /// session on a connection of its own, its statements in order with their captured
     /// values, each at its captured start divided by --speed.
     #[arg(
         long,
         value_name = "FILE",
-        conflicts_with_all = ["sql", "pgbench_script", "rate", "users", "find_knee", "duration", "segment"]
+        conflicts_with_all = ["sql", "pgbench_script", "http", "rate", "users", "find_knee", "duration", "segment"]
     )]
     replay: Option<PathBuf>,
 
@@ -169,27 +208,23 @@ struct RunArgs {
     coarse_timer: bool,
 
     /// Find the knee: run steps of --duration each at a rising rate, from --rate, until a
-    /// --threshold breaks; report the highest rate that held and every step's figures.
+    /// --threshold breaks; report the highest rate that held and every step's figures. A
+    /// scenario with a [knee] section is such a search without this flag.
     #[arg(long)]
     find_knee: bool,
 
-    /// With --find-knee: how the rate rises, by a rate to add (50) or a factor (x1.5).
-    #[arg(
-        long,
-        value_name = "STEP",
-        default_value = "x1.5",
-        requires = "find_knee"
-    )]
-    knee_step: String,
+    /// Knee search: how the rate rises, by a rate to add (50) or a factor (default x1.5).
+    #[arg(long, value_name = "STEP")]
+    knee_step: Option<String>,
 
-    /// With --find-knee: the highest rate tried (default 100 times the start).
-    #[arg(long, value_name = "OPS", requires = "find_knee")]
+    /// Knee search: the highest rate tried (default 100 times the start).
+    #[arg(long, value_name = "OPS")]
     knee_max: Option<f64>,
 
-    /// With --find-knee: steps that bisect between the last rate that held and the first
-    /// that broke.
-    #[arg(long, value_name = "N", default_value_t = 2, requires = "find_knee")]
-    knee_refine: u32,
+    /// Knee search: steps that bisect between the last rate that held and the first that
+    /// broke (default 2).
+    #[arg(long, value_name = "N")]
+    knee_refine: Option<u32>,
 
     /// Threads that run the connections (1: one event loop, as pgbench -j 1, the least CPU
     /// per operation; more when one core cannot drive the rate).
@@ -278,10 +313,10 @@ async fn run_load(args: RunArgs) -> anyhow::Result<ExitCode> {
     for text in &args.threshold {
         thresholds.push(Threshold::parse(text, None)?);
     }
-    let scenario = match scenario_path {
+    let mut scenario = match scenario_path {
         Some(path) => {
-            if !args.sql.is_empty() || !args.pgbench_script.is_empty() {
-                bail!("give either a scenario file or --sql/--pgbench-script, not both");
+            if !args.sql.is_empty() || !args.pgbench_script.is_empty() || args.http.is_some() {
+                bail!("give either a scenario file or --sql/--pgbench-script/--http, not both");
             }
             read_scenario(Path::new(path), &defines)?
         }
@@ -291,7 +326,21 @@ async fn run_load(args: RunArgs) -> anyhow::Result<ExitCode> {
             settings: LoadSettings::default(),
             thresholds: Vec::new(),
             abort_on_fail: false,
+            knee: None,
         },
+    };
+    let knee_args = KneeOptions {
+        step: args.knee_step.as_deref().map(KneeStep::parse).transpose()?,
+        max: args.knee_max,
+        refine: args.knee_refine,
+    };
+    let knee = match scenario.knee.take() {
+        Some(options) => Some(options.overlay(knee_args)),
+        None if args.find_knee => Some(knee_args),
+        None if knee_args != KneeOptions::default() => {
+            bail!("--knee-step, --knee-max and --knee-refine need --find-knee or a scenario with a [knee] section")
+        }
+        None => None,
     };
     let url = url.map(str::to_string).or_else(|| scenario.target.clone());
     let mut plan = scenario.plan(
@@ -301,27 +350,38 @@ async fn run_load(args: RunArgs) -> anyhow::Result<ExitCode> {
         segment,
     )?;
     plan.precise_timer = !args.coarse_timer;
-    let info = ConnInfo::from_env_and_str(url.as_deref())?;
-    for warning in &info.warnings {
-        eprintln!("brisk: {warning}");
-    }
+    // A plan without SQL needs no database: it gets one only when a URL names it (to read
+    // its pg_stat_statements), never from PG* defaults pointing at some local server.
+    let info = if plan.sends_sql() || plan.reads_queries() || url.is_some() {
+        let info = ConnInfo::from_env_and_str(url.as_deref())?;
+        for warning in &info.warnings {
+            eprintln!("brisk: {warning}");
+        }
+        Some(info)
+    } else {
+        None
+    };
+    let against = {
+        let mut targets: Vec<String> = info.iter().map(|i| i.redacted()).collect();
+        targets.extend(plan.http_origins());
+        targets.join(", ")
+    };
 
-    if args.find_knee {
-        return run_knee(&args, plan, &info).await;
+    if let Some(knee) = knee {
+        return run_knee(&args, plan, info.as_ref(), &against, &knee).await;
     }
     let open = matches!(plan.load, brisk_bench::plan::Load::Open { .. });
     let quiet = args.quiet;
     if !quiet && std::io::stderr().is_terminal() {
         eprintln!(
-            "brisk bench: {} operation(s) against {}; Ctrl-C stops and keeps the results",
+            "brisk bench: {} operation(s) against {against}; Ctrl-C stops and keeps the results",
             plan.operations.len(),
-            info.redacted()
         );
     }
     let interrupt = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    let result = brisk_bench::run::run(Arc::new(plan), &info, interrupt, |tick| {
+    let result = brisk_bench::run::run_with(Arc::new(plan), info.as_ref(), interrupt, |tick| {
         if !quiet {
             eprintln!("{}", render::second_line(tick.row, open));
         }
@@ -408,23 +468,22 @@ async fn run_replay(args: &RunArgs, path: &Path) -> anyhow::Result<ExitCode> {
     })
 }
 
-async fn run_knee(args: &RunArgs, plan: Plan, info: &ConnInfo) -> anyhow::Result<ExitCode> {
+async fn run_knee(
+    args: &RunArgs,
+    plan: Plan,
+    info: Option<&ConnInfo>,
+    against: &str,
+    knee: &KneeOptions,
+) -> anyhow::Result<ExitCode> {
     let start = match &plan.load {
         brisk_bench::plan::Load::Open { rate, .. } => rate.max(),
         brisk_bench::plan::Load::Closed { .. } => 0.0,
     };
-    let settings = KneeSettings {
-        start,
-        step: Step::parse(&args.knee_step)?,
-        max: args.knee_max.unwrap_or(start * 100.0),
-        step_duration: plan.load.duration(),
-        refine: args.knee_refine,
-    };
+    let settings = knee.settings(start, plan.load.duration());
     if !args.quiet && std::io::stderr().is_terminal() {
         eprintln!(
-            "brisk bench --find-knee: steps of {:?} from {start}/s against {}; Ctrl-C stops and keeps the steps so far",
+            "brisk bench --find-knee: steps of {:?} from {start}/s against {against}; Ctrl-C stops and keeps the steps so far",
             settings.step_duration,
-            info.redacted()
         );
     }
     let quiet = args.quiet;
@@ -515,7 +574,54 @@ fn operations_from_files(
             kind: OperationKind::Sql(script),
         });
     }
+    if let Some(request) = &args.http {
+        operations.push(http_operation(args, request, defines)?);
+    }
     Ok(operations)
+}
+
+/// `--http METHOD URL` with its headers, body, statuses and timeout, as one operation
+/// named by the method and the URL's path.
+fn http_operation(
+    args: &RunArgs,
+    request: &[String],
+    defines: &[(String, String)],
+) -> Result<Operation, BenchError> {
+    let [method, url] = request else {
+        return Err(BenchError::Argument(
+            "--http takes a METHOD and a URL".into(),
+        ));
+    };
+    let mut headers = Vec::new();
+    for header in &args.headers {
+        let (name, value) = header.split_once(':').ok_or_else(|| {
+            BenchError::Argument(format!("--header {header}: expected \"Name: value\""))
+        })?;
+        headers.push((name.trim().to_string(), value.trim().to_string()));
+    }
+    if args.http_timeout.is_some_and(|t| t.is_zero()) {
+        return Err(BenchError::Argument(
+            "--http-timeout must be above zero".into(),
+        ));
+    }
+    let spec = HttpSpec {
+        method: method.clone(),
+        url: url.clone(),
+        headers,
+        body: args.body.clone(),
+        expect: args.expect_status.clone(),
+        timeout: args.http_timeout,
+    };
+    let mut script = Script::with_defines(defines);
+    let step = HttpStep::new(&spec, &script.vars, 0)
+        .map_err(|m| BenchError::Argument(format!("--http: {m}")))?;
+    let name = step.label();
+    script.steps.push(ScriptStep::Http(Box::new(step)));
+    Ok(Operation {
+        name,
+        weight: 1.0,
+        kind: OperationKind::Sql(script),
+    })
 }
 
 fn settings_from_args(args: &RunArgs) -> LoadSettings {
