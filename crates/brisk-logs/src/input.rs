@@ -30,6 +30,8 @@ pub enum Compression {
     Gzip,
     Zstd,
     Lz4,
+    Xz,
+    Bzip2,
 }
 
 impl Compression {
@@ -39,6 +41,8 @@ impl Compression {
             Compression::Gzip => "gzip",
             Compression::Zstd => "zstd",
             Compression::Lz4 => "lz4",
+            Compression::Xz => "xz",
+            Compression::Bzip2 => "bzip2",
         }
     }
 }
@@ -116,6 +120,9 @@ fn open(path: &Path, compression: Compression) -> std::io::Result<Box<dyn Read +
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(file)),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(file)?),
         Compression::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(file)),
+        // Concatenated streams, as `xz` and `bzip2` write when files are appended.
+        Compression::Xz => Box::new(lzma_rust2::XzReader::new(file, true)),
+        Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(file)),
     })
 }
 
@@ -131,11 +138,10 @@ fn compression_of(path: &Path) -> Result<Compression, String> {
     } else if magic.starts_with(&[0x04, 0x22, 0x4d, 0x18]) {
         Compression::Lz4
     } else if magic.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        return Err("it is xz-compressed, which brisk does not read yet: `xz -dk` it first".into());
-    } else if magic.starts_with(b"BZh") {
-        return Err(
-            "it is bzip2-compressed, which brisk does not read yet: `bunzip2 -k` it first".into(),
-        );
+        Compression::Xz
+    } else if magic.starts_with(b"BZh") && magic.get(3).is_some_and(|b| (b'1'..=b'9').contains(b)) {
+        // "BZh" and the block size digit: a plain text file may start with "BZh".
+        Compression::Bzip2
     } else {
         Compression::None
     })
