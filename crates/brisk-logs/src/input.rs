@@ -10,7 +10,8 @@ use std::sync::Mutex;
 use crate::aggregate::{Aggregate, Keep};
 use crate::entry::{shorten, CsvReader, JsonReader, LineStats, Reader, StderrReader};
 use crate::prefix::{detect, level_at, Prefix};
-use crate::time::parse_timestamp;
+use crate::syslog::{first_text, SyslogReader, YearHint};
+use crate::time::{parse_timestamp, year_month};
 
 /// A line longer than this is skipped (and counted): PostgreSQL logs a statement whole, and
 /// a multi-megabyte `INSERT` is real, but a line of hundreds of megabytes is a broken file
@@ -52,6 +53,7 @@ pub enum Format {
     Stderr(Prefix),
     Csv,
     Json,
+    Syslog(Prefix, YearHint),
 }
 
 impl Format {
@@ -60,6 +62,7 @@ impl Format {
             Format::Stderr(_) => "stderr",
             Format::Csv => "csvlog",
             Format::Json => "jsonlog",
+            Format::Syslog(..) => "syslog",
         }
     }
 
@@ -68,6 +71,7 @@ impl Format {
             Format::Stderr(prefix) => Box::new(StderrReader::new(prefix.clone())),
             Format::Csv => Box::<CsvReader>::default(),
             Format::Json => Box::<JsonReader>::default(),
+            Format::Syslog(prefix, year) => Box::new(SyslogReader::new(prefix.clone(), *year)),
         }
     }
 
@@ -82,6 +86,7 @@ impl Format {
                 parse_timestamp(line).is_some_and(|(_, len)| line[len..].starts_with(','))
             }
             Format::Json => line.starts_with('{'),
+            Format::Syslog(prefix, year) => SyslogReader::starts_message(prefix, *year, line),
         }
     }
 }
@@ -165,8 +170,9 @@ fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(filled)
 }
 
-/// The file's format, from its first bytes; for stderr, the prefix given or detected.
-fn format_of(head: &[u8], given: Option<&Prefix>) -> Result<Format, String> {
+/// The file's format, from its first bytes; for stderr and syslog, the prefix given or
+/// detected. `year` dates syslog's times, which have no year.
+fn format_of(head: &[u8], given: Option<&Prefix>, year: YearHint) -> Result<Format, String> {
     if head.contains(&0) {
         return Err("it is a binary file, not a PostgreSQL log".into());
     }
@@ -184,6 +190,25 @@ fn format_of(head: &[u8], given: Option<&Prefix>) -> Result<Format, String> {
     }
     if parse_timestamp(first).is_some_and(|(_, len)| first[len..].starts_with(',')) {
         return Ok(Format::Csv);
+    }
+    if crate::syslog::header(first, year).is_some() {
+        let texts: Vec<String> = lines
+            .iter()
+            .filter_map(|l| first_text(l, year))
+            .take(SNIFF_LINES)
+            .collect();
+        if let Some(prefix) = given {
+            return Ok(Format::Syslog(prefix.clone(), year));
+        }
+        return match detect(texts.iter().map(String::as_str)) {
+            Some((prefix, _)) => Ok(Format::Syslog(prefix, year)),
+            None => Err(format!(
+                "0 statements parsed: it is a syslog file, and none of the common log_line_prefix \
+                 values matches what PostgreSQL wrote on line 1: `{}`; give yours with --prefix \
+                 (its value is `SHOW log_line_prefix`)",
+                shorten(first, 100)
+            )),
+        };
     }
     let sample: Vec<&str> = lines
         .iter()
@@ -364,7 +389,7 @@ pub fn read_all(
             Ok((compression, format, ranges)) => {
                 outcome.compression = Some(compression);
                 outcome.format = Some(format.name());
-                if let Format::Stderr(p) = &format {
+                if let Format::Stderr(p) | Format::Syslog(p, _) = &format {
                     outcome.prefix = Some(p.text().to_string());
                 }
                 for range in ranges {
@@ -463,7 +488,14 @@ fn plan_file(path: &Path, prefix: Option<&Prefix>, jobs: usize) -> Result<Plan, 
     let n = read_full(&mut input, &mut head)
         .map_err(|e| format!("cannot read it as {}: {e}", compression.name()))?;
     head.truncate(n);
-    let format = format_of(&head, prefix)?;
+    // syslog's times have no year: the file's last change dates them.
+    let changed = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs() as i64);
+    let (year, month) = year_month(changed);
+    let format = format_of(&head, prefix, YearHint { year, month })?;
     let ranges = if compression == Compression::None {
         chunks(path, meta.len(), jobs as u64 * 2, &format)
             .into_iter()

@@ -2,8 +2,8 @@
 //! findings.
 //!
 //! It reads stderr logs with any `log_line_prefix` (compiled from its `%` escapes, or
-//! detected from the first lines), csvlog and jsonlog, plain or compressed (gzip, zstd, lz4,
-//! xz, bzip2), and folds each message into bounded statistics: per normalized statement (the
+//! detected from the first lines), syslog, csvlog and jsonlog, plain or compressed (gzip,
+//! zstd, lz4, xz, bzip2), and folds each message into bounded statistics: per normalized statement (the
 //! key is brisk-sql's `FingerprintCache::key`, the proxy's), errors by SQLSTATE, lock waits,
 //! temporary files, checkpoints, autovacuum, connections, cancellations, a per-minute series,
 //! and N+1 patterns per session with brisk-patterns' detector on the log's own clock.
@@ -27,6 +27,7 @@ mod entry;
 mod input;
 mod message;
 mod prefix;
+mod syslog;
 mod time;
 
 use std::path::PathBuf;
