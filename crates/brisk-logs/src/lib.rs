@@ -24,15 +24,18 @@
 mod aggregate;
 mod analysis;
 mod entry;
+mod html;
 mod input;
 mod message;
 mod prefix;
+pub mod settings;
 mod syslog;
 mod time;
 
 use std::path::PathBuf;
 
 pub use analysis::{iso, Analysis, StatementRow};
+pub use html::html;
 pub use input::{Progress, MAX_LINE};
 pub use prefix::{detect, Field, Prefix, COMMON_PREFIXES};
 pub use time::parse_datetime;
