@@ -63,6 +63,12 @@ pub struct LogsArgs {
     #[arg(long, value_name = "FILE")]
     workload: Option<PathBuf>,
 
+    /// Incremental mode: read only what was appended since the last run with this file,
+    /// and remember where this one stopped (a rotated or truncated log is read from its
+    /// start). The file is created if missing.
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+
     /// Output format: the report for people, JSON (the report schema with the tables in
     /// its `logs` object, docs/logs.md), or one self-contained HTML page with charts.
     #[arg(long, value_enum, default_value_t = LogsFormat::Text)]
@@ -130,6 +136,7 @@ pub fn run(mut args: LogsArgs) -> anyhow::Result<ExitCode> {
             .map(|v| parse_when("--until", v, now_ms))
             .transpose()?,
         keep_values: args.workload.is_some(),
+        state: args.state.clone(),
     };
     let progress = Progress::default();
     let done = std::sync::atomic::AtomicBool::new(false);

@@ -108,6 +108,8 @@ pub struct FileOutcome {
     pub stats: LineStats,
     /// Why the file (or its end) could not be read, on one line.
     pub problem: Option<String>,
+    /// Read up to here (the end of its last whole line): where `--state` resumes.
+    pub end_offset: Option<u64>,
 }
 
 struct Unit {
@@ -230,14 +232,15 @@ fn format_of(head: &[u8], given: Option<&Prefix>, year: YearHint) -> Result<Form
 }
 
 /// Cuts a plain file into about `parts` ranges that each start at a message.
-fn chunks(path: &Path, size: u64, parts: u64, format: &Format) -> Vec<(u64, u64)> {
-    if parts <= 1 || size < 2 * MIN_CHUNK {
-        return vec![(0, size)];
+fn chunks(path: &Path, from: u64, size: u64, parts: u64, format: &Format) -> Vec<(u64, u64)> {
+    let len = size.saturating_sub(from);
+    if parts <= 1 || len < 2 * MIN_CHUNK {
+        return vec![(from, size)];
     }
-    let parts = parts.min(size / MIN_CHUNK);
-    let mut starts = vec![0u64];
+    let parts = parts.min(len / MIN_CHUNK);
+    let mut starts = vec![from];
     for i in 1..parts {
-        let nominal = size / parts * i;
+        let nominal = from + len / parts * i;
         if let Some(start) = message_start_after(path, nominal, format) {
             if start > *starts.last().unwrap_or(&0) && start < size {
                 starts.push(start);
@@ -368,6 +371,7 @@ pub struct ReadOutcome {
 /// Reads every file with `jobs` threads.
 pub fn read_all(
     paths: &[PathBuf],
+    resume: Option<&[u64]>,
     prefix: Option<&Prefix>,
     jobs: usize,
     keep: Keep,
@@ -384,9 +388,12 @@ pub fn read_all(
             prefix: None,
             stats: LineStats::default(),
             problem: None,
+            end_offset: None,
         };
-        match plan_file(path, prefix, jobs) {
-            Ok((compression, format, ranges)) => {
+        let from = resume.map(|r| r.get(index).copied().unwrap_or(0));
+        match plan_file(path, prefix, jobs, from) {
+            Ok((compression, format, ranges, end)) => {
+                outcome.end_offset = Some(end);
                 outcome.compression = Some(compression);
                 outcome.format = Some(format.name());
                 if let Format::Stderr(p) | Format::Syslog(p, _) = &format {
@@ -475,9 +482,34 @@ pub fn read_all(
     ReadOutcome { aggregate, files }
 }
 
-type Plan = (Compression, Format, Vec<Option<(u64, u64)>>);
+/// The compression, the format, the units (byte ranges of a plain file, or the whole file)
+/// and the offset read up to.
+type Plan = (Compression, Format, Vec<Option<(u64, u64)>>, u64);
 
-fn plan_file(path: &Path, prefix: Option<&Prefix>, jobs: usize) -> Result<Plan, String> {
+/// The end of the last whole line at or before `size`: a line still being written is left
+/// for the next incremental run. `from` when what follows it has no newline yet; `size` when
+/// the last 1 MiB has none (a line that long is read as it is rather than searched for).
+fn last_line_end(path: &Path, from: u64, size: u64) -> u64 {
+    let window = (size - from).min(1 << 20);
+    let none = if window == size - from { from } else { size };
+    let found = File::open(path).ok().and_then(|mut f| {
+        f.seek(SeekFrom::Start(size - window)).ok()?;
+        let mut buf = vec![0u8; window as usize];
+        let n = read_full(&mut f, &mut buf).ok()?;
+        memchr::memrchr(b'\n', &buf[..n]).map(|at| size - window + at as u64 + 1)
+    });
+    found.unwrap_or(none)
+}
+
+/// `from`: where to resume, in the incremental mode.
+fn plan_file(
+    path: &Path,
+    prefix: Option<&Prefix>,
+    jobs: usize,
+    from: Option<u64>,
+) -> Result<Plan, String> {
+    let incremental = from.is_some();
+    let from = from.unwrap_or(0);
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot open it: {e}"))?;
     if meta.is_dir() {
         return Err("it is a directory; give the log files in it".into());
@@ -496,15 +528,33 @@ fn plan_file(path: &Path, prefix: Option<&Prefix>, jobs: usize) -> Result<Plan, 
         .map_or(0, |d| d.as_secs() as i64);
     let (year, month) = year_month(changed);
     let format = format_of(&head, prefix, YearHint { year, month })?;
-    let ranges = if compression == Compression::None {
-        chunks(path, meta.len(), jobs as u64 * 2, &format)
+    if compression != Compression::None {
+        // A compressed file is read whole, or not at all when it was read before: it does
+        // not grow (only its plain predecessor did).
+        let units = if incremental && from == meta.len() {
+            Vec::new()
+        } else {
+            vec![None]
+        };
+        return Ok((compression, format, units, meta.len()));
+    }
+    let from = from.min(meta.len());
+    let end = if !incremental {
+        meta.len()
+    } else if from == meta.len() {
+        from
+    } else {
+        last_line_end(path, from, meta.len())
+    };
+    let ranges = if end > from {
+        chunks(path, from, end, jobs as u64 * 2, &format)
             .into_iter()
             .map(Some)
             .collect()
     } else {
-        vec![None]
+        Vec::new()
     };
-    Ok((compression, format, ranges))
+    Ok((compression, format, ranges, end))
 }
 
 fn read_unit(
