@@ -27,12 +27,9 @@ pub enum LogsFormat {
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   brisk logs /var/log/postgresql/postgresql-15-main.log*
-  brisk logs --prefix '%m [%p] %q%u@%d ' postgresql.log.gz --format json > logs.json
-  brisk logs postgresql.csv --since 2h --workload slow.jsonl
-  brisk logs postgresql.log --format html > logs.html
-  brisk logs postgres://localhost/shop --since 1h      # the server's own log files
-  brisk logs settings postgres://localhost/shop        # are its log settings enough?
-  brisk logs *.log --jobs 2 --fail-on warning")]
+  brisk logs --prefix '%m [%p] %q%u@%d ' postgresql.log.gz --format html > logs.html
+  brisk logs postgres://localhost/shop --since 1h --workload slow.jsonl
+  brisk logs settings postgres://localhost/shop")]
 pub struct LogsArgs {
     /// Log files: stderr (any log_line_prefix), syslog, csvlog or jsonlog, plain or
     /// compressed (.gz, .zst, .lz4, .xz, .bz2), in any mix. Or a server's URL: its log
