@@ -8,20 +8,33 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use brisk_logs::{analyze_with_progress, parse_when, Options, Progress};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::output::{emit, fail_on_code, Emit, FailOn, Format};
 
+/// `--format` of `brisk logs`: the shared text and JSON, and a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogsFormat {
+    /// For people: the statement table, then the findings.
+    Text,
+    /// For programs: the report schema with the tables in its `logs` object.
+    Json,
+    /// One self-contained HTML page with charts, which opens offline.
+    Html,
+}
+
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   brisk logs /var/log/postgresql/postgresql-15-main.log*
-  brisk logs --prefix '%m [%p] %q%u@%d ' postgresql.log.gz --format json > logs.json
-  brisk logs postgresql.csv --since 2h --workload slow.jsonl
-  brisk logs *.log --jobs 2 --fail-on warning")]
+  brisk logs --prefix '%m [%p] %q%u@%d ' postgresql.log.gz --format html > logs.html
+  brisk logs postgres://localhost/shop --since 1h --workload slow.jsonl
+  brisk logs settings postgres://localhost/shop")]
 pub struct LogsArgs {
-    /// Log files: stderr (any log_line_prefix), csvlog or jsonlog, plain or compressed
-    /// (.gz, .zst, .lz4), in any mix.
+    /// Log files: stderr (any log_line_prefix), syslog, csvlog or jsonlog, plain or
+    /// compressed (.gz, .zst, .lz4, .xz, .bz2), in any mix. Or a server's URL: its log
+    /// files when this machine can read them, with its log_line_prefix. Or `settings URL`:
+    /// whether the server logs what the report needs, and what to change.
     #[arg(required = true)]
     files: Vec<PathBuf>,
 
@@ -47,10 +60,16 @@ pub struct LogsArgs {
     #[arg(long, value_name = "FILE")]
     workload: Option<PathBuf>,
 
-    /// Output format: the report for people, or JSON (the report schema with the tables in
-    /// its `logs` object, docs/logs.md).
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
+    /// Incremental mode: read only what was appended since the last run with this file,
+    /// and remember where this one stopped (a rotated or truncated log is read from its
+    /// start). The file is created if missing.
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+
+    /// Output format: the report for people, JSON (the report schema with the tables in
+    /// its `logs` object, docs/logs.md), or one self-contained HTML page with charts.
+    #[arg(long, value_enum, default_value_t = LogsFormat::Text)]
+    format: LogsFormat,
 
     /// Exit with status 1 when a finding is at least this severe.
     #[arg(long, value_enum, default_value_t = FailOn::None)]
@@ -61,25 +80,60 @@ pub struct LogsArgs {
     limit: usize,
 }
 
-pub fn run(args: LogsArgs) -> anyhow::Result<ExitCode> {
+/// A URL or a libpq `key=value` string rather than a file name.
+fn is_url(arg: &std::path::Path) -> bool {
+    arg.to_str().is_some_and(|a| {
+        a.starts_with("postgres://")
+            || a.starts_with("postgresql://")
+            || (a.contains('=') && !arg.exists())
+    })
+}
+
+pub fn run(mut args: LogsArgs) -> anyhow::Result<ExitCode> {
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
+    let since_ms = args
+        .since
+        .as_deref()
+        .map(|v| parse_when("--since", v, now_ms))
+        .transpose()?;
+    match args.files.as_slice() {
+        [word, url] if word.as_os_str() == "settings" && is_url(url) => {
+            let url = url.display().to_string();
+            return crate::block_on(settings(url, args.format));
+        }
+        [url] if is_url(url) => {
+            let url = url.display().to_string();
+            let server = crate::block_on(read_settings(url))?;
+            let located = brisk_logs::settings::locate(
+                &server.settings,
+                server.current_logfile.as_deref(),
+                since_ms,
+            )
+            .map_err(|why| anyhow::anyhow!("{}: {why}", server.target))?;
+            for file in &located.files {
+                eprintln!("brisk: reading {}", file.display());
+            }
+            args.files = located.files;
+            if args.prefix.is_none() {
+                args.prefix = Some(located.prefix);
+            }
+        }
+        _ => {}
+    }
     let options = Options {
         prefix: args.prefix.clone(),
         // 0: one per CPU.
         jobs: args.jobs.unwrap_or(0),
-        since_ms: args
-            .since
-            .as_deref()
-            .map(|v| parse_when("--since", v, now_ms))
-            .transpose()?,
+        since_ms,
         until_ms: args
             .until
             .as_deref()
             .map(|v| parse_when("--until", v, now_ms))
             .transpose()?,
         keep_values: args.workload.is_some(),
+        state: args.state.clone(),
     };
     let progress = Progress::default();
     let done = std::sync::atomic::AtomicBool::new(false);
@@ -110,13 +164,13 @@ pub fn run(args: LogsArgs) -> anyhow::Result<ExitCode> {
         .collect::<Vec<_>>()
         .join(" ");
     let report = analysis.report(&address);
-    let how = Emit {
-        format: args.format,
-        fail_on: Some(args.fail_on),
-        limit: args.limit,
-    };
     match args.format {
-        Format::Text => {
+        LogsFormat::Text => {
+            let how = Emit {
+                format: Format::Text,
+                fail_on: Some(args.fail_on),
+                limit: args.limit,
+            };
             let limit = if args.limit == 0 {
                 usize::MAX
             } else {
@@ -128,7 +182,13 @@ pub fn run(args: LogsArgs) -> anyhow::Result<ExitCode> {
             out.flush()?;
             emit(&report, how)
         }
-        Format::Json => {
+        LogsFormat::Html => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(brisk_logs::html(&analysis, &report).as_bytes())?;
+            out.flush()?;
+            Ok(fail_on_code(&report, args.fail_on))
+        }
+        LogsFormat::Json => {
             // The report's schema, plus the tables under `logs` (docs/logs.md).
             let mut document: serde_json::Value =
                 serde_json::from_str(&brisk_report::render_json(&report))?;
@@ -167,4 +227,115 @@ fn show_progress(progress: &Progress, done: &std::sync::atomic::AtomicBool) {
         std::thread::sleep(Duration::from_millis(100));
     }
     bar.finish_and_clear();
+}
+
+/// What `brisk logs URL` and `brisk logs settings URL` read from the server.
+struct Server {
+    target: String,
+    settings: std::collections::BTreeMap<String, String>,
+    current_logfile: Option<String>,
+}
+
+async fn read_settings(url: String) -> anyhow::Result<Server> {
+    let (_, session, progress) =
+        crate::connect::connect(Some(&url), &brisk_pg::SessionOptions::default(), |info| {
+            format!("reading the log settings of {}", info.redacted())
+        })
+        .await?;
+    session.begin().await?;
+    let names = brisk_logs::settings::SETTINGS
+        .iter()
+        .map(|n| format!("'{n}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let rows = session
+        .query(
+            "log settings",
+            &format!("SELECT name, setting FROM pg_catalog.pg_settings WHERE name IN ({names})"),
+            &[],
+        )
+        .await?;
+    let settings = rows
+        .iter()
+        .filter_map(|row| {
+            Some((
+                row.try_get::<_, String>(0).ok()?,
+                row.try_get::<_, String>(1).ok()?,
+            ))
+        })
+        .collect();
+    // pg_current_logfile() is for superusers and pg_monitor; without the right it is not
+    // called (an error would end the transaction). csvlog and jsonlog first: they carry
+    // every field whatever the prefix, and one format is read, not the same messages twice.
+    let rows = session
+        .query(
+            "current log file",
+            "SELECT CASE WHEN pg_catalog.has_function_privilege('pg_catalog.pg_current_logfile(text)', 'EXECUTE') \
+             THEN pg_catalog.pg_current_logfile(d) END \
+             FROM unnest(ARRAY['jsonlog', 'csvlog', 'stderr']) WITH ORDINALITY AS f(d, n) ORDER BY n",
+            &[],
+        )
+        .await?;
+    let current_logfile = rows
+        .iter()
+        .find_map(|row| row.try_get::<_, Option<String>>(0).ok().flatten());
+    session.commit().await?;
+    drop(progress);
+    Ok(Server {
+        target: session.target().to_string(),
+        settings,
+        current_logfile,
+    })
+}
+
+async fn settings(url: String, format: LogsFormat) -> anyhow::Result<ExitCode> {
+    use brisk_logs::settings::{advise, Verdict};
+    let server = read_settings(url).await?;
+    let advice = advise(&server.settings);
+    if format == LogsFormat::Json {
+        let document = serde_json::json!({
+            "target": server.target,
+            "settings": advice,
+            "current_logfile": server.current_logfile,
+        });
+        println!("{}", serde_json::to_string_pretty(&document)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = String::new();
+    out.push_str(&format!("Log settings of {}\n\n", server.target));
+    for a in &advice {
+        let word = match a.verdict {
+            Verdict::Ok => "ok",
+            Verdict::Change => "change",
+            Verdict::Better => "better",
+        };
+        out.push_str(&format!(
+            "  {word:<7} {} = {}\n          {}\n",
+            a.setting,
+            if a.current.is_empty() {
+                "''".to_string()
+            } else {
+                a.current.clone()
+            },
+            a.why
+        ));
+    }
+    let changes: Vec<_> = advice.iter().filter(|a| a.alter.is_some()).collect();
+    if changes.is_empty() {
+        out.push_str("\nThe server logs what brisk logs reports on.\n");
+    } else {
+        out.push_str("\nTo change (as a superuser):\n\n");
+        for a in &changes {
+            out.push_str(&format!("  {}\n", a.alter.as_deref().unwrap_or_default()));
+        }
+        if changes.iter().any(|a| a.restart) {
+            out.push_str(
+                "  -- then restart the server: logging_collector takes effect only at start\n",
+            );
+        } else {
+            out.push_str("  SELECT pg_reload_conf();\n");
+        }
+    }
+    print!("{out}");
+    Ok(ExitCode::SUCCESS)
 }

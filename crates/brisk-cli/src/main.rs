@@ -78,8 +78,8 @@ enum Command {
     /// Analyze PostgreSQL logs: where statement time goes, errors, lock waits, temp files,
     /// checkpoints, autovacuum, connections and N+1 patterns (see docs/logs.md).
     ///
-    /// Reads stderr logs with any log_line_prefix (detected, or --prefix), csvlog and
-    /// jsonlog, plain or compressed, in parallel.
+    /// Reads stderr logs with any log_line_prefix (detected, or --prefix), syslog, csvlog
+    /// and jsonlog, plain or compressed, in parallel; text, JSON or an HTML page.
     Logs(logs::LogsArgs),
     /// Run the transaction-pooling proxy in front of PostgreSQL (see docs/proxy.md).
     ///
@@ -144,9 +144,7 @@ fn main() -> ExitCode {
 
 /// Runs a command on a two-thread runtime: the work is I/O-bound and the machines brisk
 /// runs on in CI are small.
-fn block_on(
-    command: impl std::future::Future<Output = anyhow::Result<ExitCode>>,
-) -> anyhow::Result<ExitCode> {
+fn block_on<T>(command: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -332,6 +332,117 @@ fn debian_prefix_stderr_csvlog_and_jsonlog_agree() {
     }
     assert_eq!(counts[0], counts[1], "stderr vs csvlog");
     assert_eq!(counts[0], counts[2], "stderr vs jsonlog");
+
+    // The server's URL instead of the files: it finds the current jsonlog file (one format,
+    // not the same messages three times) and reads what the file gave.
+    let out = brisk(&["logs", &db.url(), "--format", "json"]);
+    let stderr_text = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr_text}");
+    assert!(
+        stderr_text.contains(&format!("reading {}", files[2].display())),
+        "{stderr_text}"
+    );
+    let by_url: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(by_url["logs"]["files"].as_array().unwrap().len(), 1);
+    assert_eq!(by_url["logs"]["files"][0]["format"], "jsonlog");
+    let mut by_url = calls_by_fingerprint(&by_url);
+    by_url.remove(&marker);
+    for (fingerprint, calls) in &counts[2] {
+        assert!(by_url.get(fingerprint) >= Some(calls), "{fingerprint}");
+    }
+    // With --since, the other files of log_directory with its extension: there are none.
+    let since = brisk(&["logs", &db.url(), "--since", "1h", "--format", "json"]);
+    assert!(since.status.success());
+    let since: Value = serde_json::from_slice(&since.stdout).unwrap();
+    assert_eq!(since["logs"]["files"].as_array().unwrap().len(), 1);
+}
+
+fn settings_text(url: &str) -> String {
+    let out = brisk(&["logs", "settings", url]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A server with PostgreSQL's default log settings: `settings` names each missing one with
+/// its ALTER SYSTEM line; once they are run it is satisfied. `logs URL` finds the stderr
+/// file of a server without the logging collector, and says what to pass when the server
+/// logs only to syslog.
+#[test]
+fn settings_advice_applies_and_the_url_finds_the_log() {
+    let pg = Postgres::builder()
+        .preload_pg_stat_statements(false)
+        .setting("lc_messages", "C")
+        .start_for_process()
+        .expect("a default sandbox starts");
+    let db = Db::on(pg, "logset");
+    let before = settings_text(&db.url());
+    for line in [
+        "ALTER SYSTEM SET log_min_duration_statement = '0';",
+        "ALTER SYSTEM SET log_lock_waits = 'on';",
+        "ALTER SYSTEM SET log_temp_files = '0';",
+        "ALTER SYSTEM SET log_line_prefix = '%m [%p] %c %l %q%u@%d/%a ';",
+        "SELECT pg_reload_conf();",
+    ] {
+        assert!(before.contains(line), "{line} missing from:\n{before}");
+    }
+    assert!(
+        before.contains("  change  log_min_duration_statement = -1"),
+        "{before}"
+    );
+    assert!(before.contains("  ok      lc_messages = C"), "{before}");
+    assert!(!before.contains("The server logs what brisk logs reports on"));
+
+    // Planted the other way: run the advice, and nothing is left to change.
+    let alters: Vec<&str> = before
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("ALTER SYSTEM"))
+        .collect();
+    for alter in &alters {
+        db.sql(alter);
+    }
+    db.sql("SELECT pg_reload_conf();");
+    std::thread::sleep(Duration::from_millis(500));
+    let after = settings_text(&db.url());
+    assert!(
+        after.contains("The server logs what brisk logs reports on"),
+        "{after}"
+    );
+    assert!(!after.contains("ALTER SYSTEM"), "{after}");
+
+    // logging_collector is off: the server's stderr file, found through its postmaster.
+    db.sql("SELECT 'brisk-url-marker';");
+    wait_for(&pg.server_log(), "brisk-url-marker");
+    let out = brisk(&["logs", &db.url(), "--format", "json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("reading {}", pg.server_log().display())),
+        "{stderr}"
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["logs"]["files"][0]["prefix"],
+        "%m [%p] %c %l %q%u@%d/%a "
+    );
+    assert!(statement(&report, "SELECT $1")["calls"].as_u64() >= Some(1));
+
+    // syslog only: nothing to read here, and the line says what to pass.
+    db.sql("ALTER SYSTEM SET log_destination = 'syslog';");
+    db.sql("SELECT pg_reload_conf();");
+    std::thread::sleep(Duration::from_millis(500));
+    let (code, _, stderr) = brisk_status(&["logs", &db.url()]);
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("logs to syslog only"), "{stderr}");
+    assert!(
+        stderr.contains("brisk logs --prefix '%m [%p] %c %l %q%u@%d/%a ' FILES"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -119,7 +119,7 @@ impl LineStats {
         }
     }
 
-    fn unmatched(&mut self, line_no: u64, line: &str) {
+    pub(crate) fn unmatched(&mut self, line_no: u64, line: &str) {
         self.unmatched += 1;
         if self.first_unmatched.is_none() {
             self.first_unmatched = Some((line_no, shorten(line, 120)));
@@ -162,6 +162,9 @@ pub struct StderrReader {
     open: bool,
     /// Which string the next continuation line extends.
     last: Option<Level>,
+    /// Time and pid from outside the prefix (syslog's header), for a prefix without them.
+    fallback_time: Option<i64>,
+    fallback_pid: Option<u32>,
 }
 
 impl StderrReader {
@@ -171,7 +174,15 @@ impl StderrReader {
             entry: Entry::default(),
             open: false,
             last: None,
+            fallback_time: None,
+            fallback_pid: None,
         }
+    }
+
+    /// The time and pid of the next line when its prefix has none.
+    pub fn set_fallback(&mut self, time_ms: Option<i64>, pid: Option<u32>) {
+        self.fallback_time = time_ms;
+        self.fallback_pid = pid;
     }
 
     fn fill(&mut self, line: &str, captures: &Captures) {
@@ -183,8 +194,11 @@ impl StderrReader {
             .or_else(|| {
                 get(Field::EpochMillis)
                     .and_then(|t| crate::time::parse_epoch_millis(t).map(|(ms, _)| ms))
-            });
-        e.pid = get(Field::Pid).and_then(|p| p.parse().ok());
+            })
+            .or(self.fallback_time);
+        e.pid = get(Field::Pid)
+            .and_then(|p| p.parse().ok())
+            .or(self.fallback_pid);
         set(&mut e.session, get(Field::Session).unwrap_or(""));
         set(&mut e.user, get(Field::User).unwrap_or(""));
         set(&mut e.database, get(Field::Database).unwrap_or(""));

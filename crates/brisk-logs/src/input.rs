@@ -10,7 +10,8 @@ use std::sync::Mutex;
 use crate::aggregate::{Aggregate, Keep};
 use crate::entry::{shorten, CsvReader, JsonReader, LineStats, Reader, StderrReader};
 use crate::prefix::{detect, level_at, Prefix};
-use crate::time::parse_timestamp;
+use crate::syslog::{first_text, SyslogReader, YearHint};
+use crate::time::{parse_timestamp, year_month};
 
 /// A line longer than this is skipped (and counted): PostgreSQL logs a statement whole, and
 /// a multi-megabyte `INSERT` is real, but a line of hundreds of megabytes is a broken file
@@ -30,6 +31,8 @@ pub enum Compression {
     Gzip,
     Zstd,
     Lz4,
+    Xz,
+    Bzip2,
 }
 
 impl Compression {
@@ -39,6 +42,8 @@ impl Compression {
             Compression::Gzip => "gzip",
             Compression::Zstd => "zstd",
             Compression::Lz4 => "lz4",
+            Compression::Xz => "xz",
+            Compression::Bzip2 => "bzip2",
         }
     }
 }
@@ -48,6 +53,7 @@ pub enum Format {
     Stderr(Prefix),
     Csv,
     Json,
+    Syslog(Prefix, YearHint),
 }
 
 impl Format {
@@ -56,6 +62,7 @@ impl Format {
             Format::Stderr(_) => "stderr",
             Format::Csv => "csvlog",
             Format::Json => "jsonlog",
+            Format::Syslog(..) => "syslog",
         }
     }
 
@@ -64,6 +71,7 @@ impl Format {
             Format::Stderr(prefix) => Box::new(StderrReader::new(prefix.clone())),
             Format::Csv => Box::<CsvReader>::default(),
             Format::Json => Box::<JsonReader>::default(),
+            Format::Syslog(prefix, year) => Box::new(SyslogReader::new(prefix.clone(), *year)),
         }
     }
 
@@ -78,6 +86,7 @@ impl Format {
                 parse_timestamp(line).is_some_and(|(_, len)| line[len..].starts_with(','))
             }
             Format::Json => line.starts_with('{'),
+            Format::Syslog(prefix, year) => SyslogReader::starts_message(prefix, *year, line),
         }
     }
 }
@@ -99,6 +108,8 @@ pub struct FileOutcome {
     pub stats: LineStats,
     /// Why the file (or its end) could not be read, on one line.
     pub problem: Option<String>,
+    /// Read up to here (the end of its last whole line): where `--state` resumes.
+    pub end_offset: Option<u64>,
 }
 
 struct Unit {
@@ -116,6 +127,9 @@ fn open(path: &Path, compression: Compression) -> std::io::Result<Box<dyn Read +
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(file)),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(file)?),
         Compression::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(file)),
+        // Concatenated streams, as `xz` and `bzip2` write when files are appended.
+        Compression::Xz => Box::new(lzma_rust2::XzReader::new(file, true)),
+        Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(file)),
     })
 }
 
@@ -131,11 +145,10 @@ fn compression_of(path: &Path) -> Result<Compression, String> {
     } else if magic.starts_with(&[0x04, 0x22, 0x4d, 0x18]) {
         Compression::Lz4
     } else if magic.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        return Err("it is xz-compressed, which brisk does not read yet: `xz -dk` it first".into());
-    } else if magic.starts_with(b"BZh") {
-        return Err(
-            "it is bzip2-compressed, which brisk does not read yet: `bunzip2 -k` it first".into(),
-        );
+        Compression::Xz
+    } else if magic.starts_with(b"BZh") && magic.get(3).is_some_and(|b| (b'1'..=b'9').contains(b)) {
+        // "BZh" and the block size digit: a plain text file may start with "BZh".
+        Compression::Bzip2
     } else {
         Compression::None
     })
@@ -159,8 +172,9 @@ fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(filled)
 }
 
-/// The file's format, from its first bytes; for stderr, the prefix given or detected.
-fn format_of(head: &[u8], given: Option<&Prefix>) -> Result<Format, String> {
+/// The file's format, from its first bytes; for stderr and syslog, the prefix given or
+/// detected. `year` dates syslog's times, which have no year.
+fn format_of(head: &[u8], given: Option<&Prefix>, year: YearHint) -> Result<Format, String> {
     if head.contains(&0) {
         return Err("it is a binary file, not a PostgreSQL log".into());
     }
@@ -178,6 +192,25 @@ fn format_of(head: &[u8], given: Option<&Prefix>) -> Result<Format, String> {
     }
     if parse_timestamp(first).is_some_and(|(_, len)| first[len..].starts_with(',')) {
         return Ok(Format::Csv);
+    }
+    if crate::syslog::header(first, year).is_some() {
+        let texts: Vec<String> = lines
+            .iter()
+            .filter_map(|l| first_text(l, year))
+            .take(SNIFF_LINES)
+            .collect();
+        if let Some(prefix) = given {
+            return Ok(Format::Syslog(prefix.clone(), year));
+        }
+        return match detect(texts.iter().map(String::as_str)) {
+            Some((prefix, _)) => Ok(Format::Syslog(prefix, year)),
+            None => Err(format!(
+                "0 statements parsed: it is a syslog file, and none of the common log_line_prefix \
+                 values matches what PostgreSQL wrote on line 1: `{}`; give yours with --prefix \
+                 (its value is `SHOW log_line_prefix`)",
+                shorten(first, 100)
+            )),
+        };
     }
     let sample: Vec<&str> = lines
         .iter()
@@ -199,14 +232,15 @@ fn format_of(head: &[u8], given: Option<&Prefix>) -> Result<Format, String> {
 }
 
 /// Cuts a plain file into about `parts` ranges that each start at a message.
-fn chunks(path: &Path, size: u64, parts: u64, format: &Format) -> Vec<(u64, u64)> {
-    if parts <= 1 || size < 2 * MIN_CHUNK {
-        return vec![(0, size)];
+fn chunks(path: &Path, from: u64, size: u64, parts: u64, format: &Format) -> Vec<(u64, u64)> {
+    let len = size.saturating_sub(from);
+    if parts <= 1 || len < 2 * MIN_CHUNK {
+        return vec![(from, size)];
     }
-    let parts = parts.min(size / MIN_CHUNK);
-    let mut starts = vec![0u64];
+    let parts = parts.min(len / MIN_CHUNK);
+    let mut starts = vec![from];
     for i in 1..parts {
-        let nominal = size / parts * i;
+        let nominal = from + len / parts * i;
         if let Some(start) = message_start_after(path, nominal, format) {
             if start > *starts.last().unwrap_or(&0) && start < size {
                 starts.push(start);
@@ -337,6 +371,7 @@ pub struct ReadOutcome {
 /// Reads every file with `jobs` threads.
 pub fn read_all(
     paths: &[PathBuf],
+    resume: Option<&[u64]>,
     prefix: Option<&Prefix>,
     jobs: usize,
     keep: Keep,
@@ -353,12 +388,15 @@ pub fn read_all(
             prefix: None,
             stats: LineStats::default(),
             problem: None,
+            end_offset: None,
         };
-        match plan_file(path, prefix, jobs) {
-            Ok((compression, format, ranges)) => {
+        let from = resume.map(|r| r.get(index).copied().unwrap_or(0));
+        match plan_file(path, prefix, jobs, from) {
+            Ok((compression, format, ranges, end)) => {
+                outcome.end_offset = Some(end);
                 outcome.compression = Some(compression);
                 outcome.format = Some(format.name());
-                if let Format::Stderr(p) = &format {
+                if let Format::Stderr(p) | Format::Syslog(p, _) = &format {
                     outcome.prefix = Some(p.text().to_string());
                 }
                 for range in ranges {
@@ -444,9 +482,34 @@ pub fn read_all(
     ReadOutcome { aggregate, files }
 }
 
-type Plan = (Compression, Format, Vec<Option<(u64, u64)>>);
+/// The compression, the format, the units (byte ranges of a plain file, or the whole file)
+/// and the offset read up to.
+type Plan = (Compression, Format, Vec<Option<(u64, u64)>>, u64);
 
-fn plan_file(path: &Path, prefix: Option<&Prefix>, jobs: usize) -> Result<Plan, String> {
+/// The end of the last whole line at or before `size`: a line still being written is left
+/// for the next incremental run. `from` when what follows it has no newline yet; `size` when
+/// the last 1 MiB has none (a line that long is read as it is rather than searched for).
+fn last_line_end(path: &Path, from: u64, size: u64) -> u64 {
+    let window = (size - from).min(1 << 20);
+    let none = if window == size - from { from } else { size };
+    let found = File::open(path).ok().and_then(|mut f| {
+        f.seek(SeekFrom::Start(size - window)).ok()?;
+        let mut buf = vec![0u8; window as usize];
+        let n = read_full(&mut f, &mut buf).ok()?;
+        memchr::memrchr(b'\n', &buf[..n]).map(|at| size - window + at as u64 + 1)
+    });
+    found.unwrap_or(none)
+}
+
+/// `from`: where to resume, in the incremental mode.
+fn plan_file(
+    path: &Path,
+    prefix: Option<&Prefix>,
+    jobs: usize,
+    from: Option<u64>,
+) -> Result<Plan, String> {
+    let incremental = from.is_some();
+    let from = from.unwrap_or(0);
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot open it: {e}"))?;
     if meta.is_dir() {
         return Err("it is a directory; give the log files in it".into());
@@ -457,16 +520,41 @@ fn plan_file(path: &Path, prefix: Option<&Prefix>, jobs: usize) -> Result<Plan, 
     let n = read_full(&mut input, &mut head)
         .map_err(|e| format!("cannot read it as {}: {e}", compression.name()))?;
     head.truncate(n);
-    let format = format_of(&head, prefix)?;
-    let ranges = if compression == Compression::None {
-        chunks(path, meta.len(), jobs as u64 * 2, &format)
+    // syslog's times have no year: the file's last change dates them.
+    let changed = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs() as i64);
+    let (year, month) = year_month(changed);
+    let format = format_of(&head, prefix, YearHint { year, month })?;
+    if compression != Compression::None {
+        // A compressed file is read whole, or not at all when it was read before: it does
+        // not grow (only its plain predecessor did).
+        let units = if incremental && from == meta.len() {
+            Vec::new()
+        } else {
+            vec![None]
+        };
+        return Ok((compression, format, units, meta.len()));
+    }
+    let from = from.min(meta.len());
+    let end = if !incremental {
+        meta.len()
+    } else if from == meta.len() {
+        from
+    } else {
+        last_line_end(path, from, meta.len())
+    };
+    let ranges = if end > from {
+        chunks(path, from, end, jobs as u64 * 2, &format)
             .into_iter()
             .map(Some)
             .collect()
     } else {
-        vec![None]
+        Vec::new()
     };
-    Ok((compression, format, ranges))
+    Ok((compression, format, ranges, end))
 }
 
 fn read_unit(

@@ -2,9 +2,9 @@
 //! findings.
 //!
 //! It reads stderr logs with any `log_line_prefix` (compiled from its `%` escapes, or
-//! detected from the first lines), csvlog and jsonlog, plain or compressed (gzip, zstd,
-//! lz4), and folds each message into bounded statistics: per normalized statement (the key
-//! is brisk-sql's `FingerprintCache::key`, the proxy's), errors by SQLSTATE, lock waits,
+//! detected from the first lines), syslog, csvlog and jsonlog, plain or compressed (gzip,
+//! zstd, lz4, xz, bzip2), and folds each message into bounded statistics: per normalized statement (the
+//! key is brisk-sql's `FingerprintCache::key`, the proxy's), errors by SQLSTATE, lock waits,
 //! temporary files, checkpoints, autovacuum, connections, cancellations, a per-minute series,
 //! and N+1 patterns per session with brisk-patterns' detector on the log's own clock.
 //!
@@ -24,14 +24,19 @@
 mod aggregate;
 mod analysis;
 mod entry;
+mod html;
 mod input;
 mod message;
 mod prefix;
+pub mod settings;
+mod state;
+mod syslog;
 mod time;
 
 use std::path::PathBuf;
 
 pub use analysis::{iso, Analysis, StatementRow};
+pub use html::html;
 pub use input::{Progress, MAX_LINE};
 pub use prefix::{detect, Field, Prefix, COMMON_PREFIXES};
 pub use time::parse_datetime;
@@ -45,6 +50,9 @@ pub enum LogError {
     /// No file gave a single message.
     #[error("{0}")]
     NothingRead(String),
+    /// The `--state` file cannot be read or written.
+    #[error("--state {path}: {reason}")]
+    State { path: String, reason: String },
     /// A `--since`/`--until` value that is neither a time nor a duration.
     #[error("{flag} `{value}`: give a time (2026-12-06 14:00[:00]) or a duration back from now (90s, 15m, 2h, 7d)")]
     Time { flag: &'static str, value: String },
@@ -63,6 +71,10 @@ pub struct Options {
     pub until_ms: Option<i64>,
     /// Keep the slowest executions' text and values, for [`Analysis::workload`].
     pub keep_values: bool,
+    /// The incremental mode: read each file from where the last run with this state file
+    /// stopped (a rotated or truncated file from its start), and remember where this one
+    /// stopped. The file is written only when the read succeeds.
+    pub state: Option<PathBuf>,
 }
 
 /// Reads `paths` and aggregates them. Files that cannot be read are reported in
@@ -88,7 +100,37 @@ pub fn analyze_with_progress(
         since_ms: options.since_ms,
         until_ms: options.until_ms,
     };
-    let read = input::read_all(paths, prefix.as_ref(), jobs, keep, progress);
+    let state = options
+        .state
+        .as_deref()
+        .map(state::State::load)
+        .transpose()?;
+    let resume: Option<Vec<u64>> = state
+        .as_ref()
+        .map(|s| paths.iter().map(|p| s.resume(p)).collect());
+    let read = input::read_all(
+        paths,
+        resume.as_deref(),
+        prefix.as_ref(),
+        jobs,
+        keep,
+        progress,
+    );
+    let remembered: Vec<state::FileState> = read
+        .files
+        .iter()
+        .filter_map(|f| {
+            let offset = f.end_offset?;
+            let (device, inode) = state::identity(&f.path)?;
+            Some(state::FileState {
+                path: f.path.display().to_string(),
+                device,
+                inode,
+                head: state::head(&f.path, offset)?,
+                offset,
+            })
+        })
+        .collect();
     let analysis = Analysis::build(read.aggregate, read.files);
     let read_any = analysis
         .files
@@ -107,6 +149,14 @@ pub fn analyze_with_progress(
             })
             .collect();
         return Err(LogError::NothingRead(reasons.join("; ")));
+    }
+    if let (Some(path), Some(mut state)) = (&options.state, state) {
+        // Files of earlier runs not given this time are kept, for the run that gives them.
+        state
+            .files
+            .retain(|old| !remembered.iter().any(|new| new.path == old.path));
+        state.files.extend(remembered);
+        state.save(path)?;
     }
     Ok(analysis)
 }

@@ -164,6 +164,10 @@ pub const COMMON_PREFIXES: &[&str] = &[
     "%t [%p] ",
     "%m ",
     "%t ",
+    // With syslog, which writes its own time and pid: pgBadger's recommendations, then none.
+    "user=%u,db=%d,app=%a,client=%h ",
+    "user=%u,db=%d ",
+    "",
 ];
 
 impl Prefix {

@@ -6,7 +6,7 @@
 //! series, `--since`/`--until` on the log's own clock and the N+1 detector need.
 
 /// Days from 1970-01-01 to a civil date (Howard Hinnant's `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+pub(crate) fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = if y >= 0 { y } else { y - 399 } / 400;
     let yoe = y - era * 400;
@@ -87,7 +87,7 @@ pub fn parse_timestamp(text: &str) -> Option<(i64, usize)> {
 }
 
 /// The zone's offset east of UTC in seconds: `+03`, `-05:30`, `+0530`; 0 for names.
-fn zone_offset_secs(zone: &str) -> i64 {
+pub(crate) fn zone_offset_secs(zone: &str) -> i64 {
     let b = zone.as_bytes();
     let sign = match b.first() {
         Some(b'+') => 1,
@@ -102,6 +102,19 @@ fn zone_offset_secs(zone: &str) -> i64 {
         0
     };
     sign * (hours * 3600 + minutes * 60)
+}
+
+/// The civil year and month (1-12) of an epoch time in seconds (Hinnant's `civil_from_days`).
+pub(crate) fn year_month(epoch_secs: i64) -> (i64, i64) {
+    let z = epoch_secs.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month)
 }
 
 /// `%n`: `1765000000.123`, as epoch milliseconds and its length.
@@ -142,6 +155,9 @@ mod tests {
         assert_eq!(minus, utc);
         assert_eq!(parse_timestamp("2026-13-06 01:02:03 UTC"), None);
         assert_eq!(parse_timestamp("2026-12-06 01:02:03"), None);
+        assert_eq!(year_month(1_796_518_923), (2026, 12));
+        assert_eq!(year_month(951_782_400), (2000, 2));
+        assert_eq!(year_month(0), (1970, 1));
         assert_eq!(
             parse_epoch_millis("1796518923.456 "),
             Some((1_796_518_923_456, 14))

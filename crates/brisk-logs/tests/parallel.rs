@@ -1,6 +1,6 @@
 //! Reading in parallel and reading compressed must not change what is counted: a seeded,
 //! generated log read whole by one thread, cut into chunks by four, and compressed with
-//! gzip, zstd and lz4, gives the same statistics.
+//! gzip, zstd, lz4, xz and bzip2, gives the same statistics.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -143,6 +143,58 @@ fn chunks_and_compression_count_the_same() {
     for compressed in [&gz, &zst, &lz4] {
         let analysis = read(std::slice::from_ref(compressed), 2);
         assert_eq!(summary(&analysis), plain, "{}", compressed.display());
+    }
+}
+
+/// Runs `tool args... file` and returns the file it wrote (`file` + `suffix`).
+fn compress_with(tool: &str, args: &[&str], file: &Path, suffix: &str) -> PathBuf {
+    let status = std::process::Command::new(tool)
+        .args(args)
+        .arg(file)
+        .status()
+        .unwrap_or_else(|e| panic!("{tool} is needed (scripts/setup installs it): {e}"));
+    assert!(status.success(), "{tool} failed");
+    PathBuf::from(format!("{}{suffix}", file.display()))
+}
+
+/// Files written by the real `xz` and `bzip2` tools read as the plain file does, also two
+/// streams one after the other (what appending compressed output gives); a file cut in the
+/// middle keeps what came before the cut and says where it ended.
+#[test]
+fn xz_and_bzip2_made_by_their_tools() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = dir.path().join("small.log");
+    // Over two bzip2 blocks (900 kB each at -9), so a cut leaves whole blocks before it.
+    generate(&small, 3 << 20, 0xb215);
+    let plain = read(std::slice::from_ref(&small), 1);
+    let xz = compress_with("xz", &["-k", "-6"], &small, ".xz");
+    let bz2 = compress_with("bzip2", &["-k", "-9"], &small, ".bz2");
+    for (compressed, name) in [(&xz, "xz"), (&bz2, "bzip2")] {
+        let analysis = read(std::slice::from_ref(compressed), 2);
+        assert_eq!(summary(&analysis), summary(&plain), "{name}");
+        assert_eq!(analysis.files[0].compression, Some(name));
+        assert_eq!(analysis.files[0].problem, None);
+
+        let bytes = std::fs::read(compressed).unwrap();
+        let twice = dir.path().join(format!("twice.{name}"));
+        std::fs::write(&twice, [bytes.as_slice(), bytes.as_slice()].concat()).unwrap();
+        let doubled = read(&[twice], 1);
+        assert_eq!(doubled.messages, 2 * plain.messages, "{name} twice");
+
+        let cut = dir.path().join(format!("cut.{name}"));
+        std::fs::write(&cut, &bytes[..bytes.len() * 3 / 4]).unwrap();
+        let partial = read(&[cut], 1);
+        assert!(
+            partial.messages > plain.messages / 10 && partial.messages < plain.messages,
+            "{name}: {} of {}",
+            partial.messages,
+            plain.messages
+        );
+        let problem = partial.files[0].problem.as_deref().unwrap_or_default();
+        assert!(
+            problem.starts_with(&format!("{name} data ends early after line ")),
+            "{problem}"
+        );
     }
 }
 
