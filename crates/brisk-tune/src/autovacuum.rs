@@ -134,8 +134,19 @@ pub(crate) fn autovacuum(t: &mut Proposals, baseline_workers: Option<u64>) {
         }
         let evidence = table_evidence(table, trigger);
         if !table.autovacuum_enabled {
+            // brisk check's vacuum.dead_tuples reports a table from 30% dead rows (its
+            // dead_tuples_min_pct), with the VACUUM and the RESET: refer to it there.
+            let share = dead * 100.0 / n.max(dead).max(1.0);
+            let next = if share >= 30.0 {
+                "brisk check reports it (vacuum.dead_tuples) with the VACUUM and the RESET (autovacuum_enabled)".to_string()
+            } else {
+                format!(
+                    "ALTER TABLE {} RESET (autovacuum_enabled) lets autovacuum take it again (brisk check's vacuum.dead_tuples reports such a table from 30% dead rows)",
+                    table.name
+                )
+            };
             t.notes.push(format!(
-                "autovacuum is off for {} (autovacuum_enabled = false) with {} dead rows, past the {:.0} at which it would run: brisk check reports such a table (vacuum.dead_tuples, from 30% dead rows) with the VACUUM and the RESET (autovacuum_enabled)",
+                "autovacuum is off for {} (autovacuum_enabled = false) with {} dead rows ({share:.0}%), past the {:.0} at which it would run: {next}",
                 table.name, table.dead_rows, wanted_trigger
             ));
         }
@@ -199,8 +210,8 @@ pub(crate) fn autovacuum(t: &mut Proposals, baseline_workers: Option<u64>) {
             &Value::Text("on"),
             "autovacuum",
             format!(
-                "autovacuum is off server-wide and {} tables are past the dead rows at which it would vacuum them; only anti-wraparound vacuums run",
-                behind.len()
+                "autovacuum is off server-wide and {} past the dead rows at which it would vacuum them; only anti-wraparound vacuums run",
+                if behind.len() == 1 { "1 table is".to_string() } else { format!("{} tables are", behind.len()) }
             ),
             vec![count("tables past their trigger", behind.len() as u64)],
             Confidence::High,
