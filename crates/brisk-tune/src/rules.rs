@@ -21,6 +21,11 @@ pub const RULES: &[(&str, &str)] = &[
     ("autovacuum", "tables past their autovacuum trigger, big tables on the default scale factor, all workers busy, unfrozen XIDs past autovacuum_freeze_max_age: per-table scale factors, workers, cost limit"),
     ("redis-maxmemory", "Redis: maxmemory from the machine, less the OS, replication buffers and a fork's copy-on-write"),
     ("redis-policy", "Redis: allkeys-lru for a cache, noeviction for a store (brisk redis's judgement)"),
+    ("redis-samples", "Redis: maxmemory-samples 10 for a cache that evicts with LRU or LFU"),
+    ("redis-defrag", "Redis: activedefrag when jemalloc's fragmentation passes Redis's own 100mb and 10%"),
+    ("redis-lazyfree", "Redis: lazyfree-lazy-eviction / -expire when keys are evicted / expired"),
+    ("redis-hz", "Redis: dynamic-hz when it is off with 200 clients or more"),
+    ("redis-slowlog", "Redis: slowlog-log-slower-than back to 10 ms when off, 0, or 100 ms and more"),
 ];
 
 /// What the user says about the server, and the rules' thresholds.
