@@ -98,6 +98,12 @@ pub struct TuneArgs {
     #[arg(long, value_enum, default_value_t = Role::Auto)]
     role: Role,
 
+    /// The admin console of the brisk proxy in front of the server
+    /// (postgres://admin@proxy:6432/brisk): default_pool_size and max_connections from the
+    /// concurrency it measures during the sample.
+    #[arg(long, value_name = "URL", conflicts_with = "redis")]
+    proxy_admin: Option<String>,
+
     /// Print the rules and exit.
     #[arg(long)]
     list_checks: bool,
@@ -225,14 +231,36 @@ async fn live(args: &TuneArgs, ram: Option<u64>, disk: Option<Disk>) -> anyhow::
         format!("reading {} and sampling its sessions", info.redacted())
     })
     .await?;
-    let facts = brisk_tune::live::read_facts(
+    let console = match &args.proxy_admin {
+        Some(url) => {
+            let info = brisk_pg::conninfo::ConnInfo::from_env_and_str(Some(url))
+                .map_err(|e| anyhow::anyhow!("--proxy-admin: {e}"))?;
+            Some(
+                brisk_pg::Console::connect(&info, &SessionOptions::default())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("--proxy-admin: {e}"))?,
+            )
+        }
+        None => None,
+    };
+    let facts = brisk_tune::live::read_facts_with_proxy(
         &session,
         Duration::from_secs_f64(args.sample_secs),
         Duration::from_millis(100),
+        console.as_ref(),
     )
     .await?;
     drop(progress);
     let machine = brisk_tune::machine::resolve(ram, args.cpus, Path::new("/"), facts.backend_pid)?;
+    let mut options = options;
+    if disk.is_none() {
+        options.detected_disk = Some(match facts.setting("data_directory") {
+            Some(dir) => brisk_tune::disk::detect(Path::new("/"), facts.backend_pid, &dir.setting),
+            None => Err(
+                "data_directory is visible only to superusers and pg_read_all_settings".to_string(),
+            ),
+        });
+    }
     Ok(brisk_tune::rules::tune(
         &facts,
         &machine,

@@ -300,6 +300,8 @@ pub fn merge(diagnosis: &Diagnosis, detections: &[Detection]) -> Vec<DoctorFindi
                 Scope::Role(role) => format!("role {role}"),
                 Scope::Server => "server".to_string(),
                 Scope::Redis => "redis".to_string(),
+                Scope::Table(table) => format!("table {table}"),
+                Scope::Proxy => "brisk proxy".to_string(),
             };
             let mut f = DoctorFinding::from_finding(
                 Finding::new(

@@ -1417,6 +1417,8 @@ async fn tune(State(app): Shared) -> PageResult {
                 brisk_tune::Scope::Server => "server".to_string(),
                 brisk_tune::Scope::Role(role) => format!("role {role}"),
                 brisk_tune::Scope::Redis => "redis".to_string(),
+                brisk_tune::Scope::Table(table) => format!("table {table}"),
+                brisk_tune::Scope::Proxy => "brisk proxy".to_string(),
             };
             vec![
                 format!("<code>{}</code>", esc(&r.setting)),

@@ -26,9 +26,13 @@
 //! assert_eq!(shared_buffers.value.to_string(), "4GB");
 //! ```
 
+pub mod autovacuum;
 pub mod baseline;
+pub mod disk;
+pub mod io;
 pub mod live;
 pub mod machine;
+pub mod pool;
 pub mod redis;
 pub mod render;
 pub mod rules;
@@ -53,6 +57,12 @@ pub enum TuneError {
     Unsafe(String),
     #[error(transparent)]
     Redis(#[from] brisk_redis::Error),
+    #[error("{address}: {command}: {detail}")]
+    RedisCommand {
+        address: String,
+        command: String,
+        detail: String,
+    },
 }
 
 /// How a setting takes effect, from `pg_settings.context`.
@@ -96,6 +106,11 @@ pub enum Scope {
     Server,
     /// `ALTER ROLE name SET`: only that role's sessions.
     Role(String),
+    /// `ALTER TABLE name SET (...)`: a storage parameter of one table of the database brisk
+    /// connected to; the name is quoted and schema-qualified.
+    Table(String),
+    /// `brisk proxy`'s config file (brisk.toml), then RELOAD on its console.
+    Proxy,
     /// A Redis server: `CONFIG SET`, redis.conf.
     Redis,
 }

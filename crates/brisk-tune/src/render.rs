@@ -27,6 +27,8 @@ fn subject(r: &Recommendation) -> String {
     match &r.scope {
         Scope::Server | Scope::Redis => r.setting.clone(),
         Scope::Role(role) => format!("{} for role {role}", r.setting),
+        Scope::Table(table) => format!("{} for table {table}", r.setting),
+        Scope::Proxy => format!("{} of brisk proxy", r.setting),
     }
 }
 
@@ -177,6 +179,20 @@ pub fn conf(tuning: &Tuning) -> String {
                     quote_literal(&r.proposed)
                 );
             }
+            Scope::Table(table) => {
+                let _ = writeln!(
+                    out,
+                    "# for table {table} only, not here: ALTER TABLE {table} SET ({} = {});",
+                    r.setting, r.proposed
+                );
+            }
+            Scope::Proxy => {
+                let _ = writeln!(
+                    out,
+                    "# in brisk proxy's config (brisk.toml), not here: {} = {}",
+                    r.setting, r.proposed
+                );
+            }
         }
     }
     out
@@ -221,6 +237,20 @@ pub fn alter_system(tuning: &Tuning) -> String {
                     quote_literal(&r.proposed)
                 );
             }
+            Scope::Table(table) => {
+                let _ = writeln!(
+                    out,
+                    "ALTER TABLE {table} SET ({} = {});",
+                    r.setting, r.proposed
+                );
+            }
+            Scope::Proxy => {
+                let _ = writeln!(
+                    out,
+                    "-- brisk proxy: set {} = {} in its config file, then RELOAD on its admin console",
+                    r.setting, r.proposed
+                );
+            }
             Scope::Redis => {
                 let _ = writeln!(out, "CONFIG SET {} {}", r.setting, r.proposed);
             }
@@ -262,6 +292,15 @@ pub fn rollback(tuning: &Tuning) -> String {
             (Scope::Role(role), None) => {
                 format!("ALTER ROLE {} RESET {};", quote_ident(role), r.setting)
             }
+            (Scope::Table(table), Some(value)) => {
+                format!("ALTER TABLE {table} SET ({} = {value});", r.setting)
+            }
+            (Scope::Table(table), None) => format!("ALTER TABLE {table} RESET ({});", r.setting),
+            (Scope::Proxy, _) => format!(
+                "-- brisk proxy: {} = {} in its config file, then RELOAD",
+                r.setting,
+                r.current.as_deref().unwrap_or("?")
+            ),
             (Scope::Redis, value) => format!(
                 "CONFIG SET {} {}",
                 r.setting,

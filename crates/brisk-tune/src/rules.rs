@@ -16,16 +16,27 @@ pub const RULES: &[(&str, &str)] = &[
     ("temp-files", "roles whose statements write temp files: ALTER ROLE ... SET work_mem, not a global change"),
     ("cache-hit", "a low shared-buffer hit ratio over real reads: raise shared_buffers toward 25% of RAM"),
     ("connections", "many idle connections: a pooler (brisk proxy) and a smaller max_connections"),
+    ("wal-buffers", "wal_buffers_full grew during the sample (pg_stat_wal, 14+): a larger wal_buffers"),
+    ("pool-size", "brisk proxy's measured concurrency (--proxy-admin, Little's law): default_pool_size and max_connections"),
+    ("autovacuum", "tables past their autovacuum trigger, big tables on the default scale factor, all workers busy, unfrozen XIDs past autovacuum_freeze_max_age: per-table scale factors, workers, cost limit"),
     ("redis-maxmemory", "Redis: maxmemory from the machine, less the OS, replication buffers and a fork's copy-on-write"),
     ("redis-policy", "Redis: allkeys-lru for a cache, noeviction for a store (brisk redis's judgement)"),
+    ("redis-samples", "Redis: maxmemory-samples 10 for a cache that evicts with LRU or LFU"),
+    ("redis-defrag", "Redis: activedefrag when jemalloc's fragmentation passes Redis's own 100mb and 10%"),
+    ("redis-lazyfree", "Redis: lazyfree-lazy-eviction / -expire when keys are evicted / expired"),
+    ("redis-hz", "Redis: dynamic-hz when it is off with 200 clients or more"),
+    ("redis-slowlog", "Redis: slowlog-log-slower-than back to 10 ms when off, 0, or 100 ms and more"),
 ];
 
 /// What the user says about the server, and the rules' thresholds.
 #[derive(Debug, Clone)]
 pub struct LiveOptions {
     pub workload: Workload,
-    /// The disk under the data directory; `None` leaves the disk settings alone.
+    /// The disk under the data directory, as the user gave it (`--disk`).
     pub disk: Option<Disk>,
+    /// Without `--disk`: what [`crate::disk::detect`] found on the server's host, or why it
+    /// found nothing. Neither leaves the disk settings alone.
+    pub detected_disk: Option<Result<crate::disk::DiskFound, String>>,
     /// Requested checkpoints, as a share of all, from which max_wal_size is too small.
     /// PostgreSQL's docs (WAL configuration) want checkpoints to be mostly timed; 10% still
     /// allows the occasional manual CHECKPOINT or base backup, which also count as requested.
@@ -52,6 +63,7 @@ impl Default for LiveOptions {
         LiveOptions {
             workload: Workload::Mixed,
             disk: None,
+            detected_disk: None,
             checkpoints_requested_min_pct: 10.0,
             checkpoints_requested_min: 5,
             temp_min_bytes: 16 << 20,
@@ -115,11 +127,11 @@ pub fn takes_offline(name: &str) -> Takes {
     }
 }
 
-fn bytes(name: &str, kb: u64) -> Evidence {
+pub(crate) fn bytes(name: &str, kb: u64) -> Evidence {
     Evidence::new(name, (kb * 1024) as f64, Unit::Bytes)
 }
 
-fn count(name: &str, n: u64) -> Evidence {
+pub(crate) fn count(name: &str, n: u64) -> Evidence {
     Evidence::new(name, n as f64, Unit::Count)
 }
 
@@ -155,13 +167,15 @@ pub fn tune(
     target: &str,
 ) -> Result<Tuning, TuneError> {
     let ram_kb = machine.ram_bytes / 1024;
+    let found = options.detected_disk.as_ref().and_then(|d| d.as_ref().ok());
+    let disk = options.disk.or(found.map(|f| f.disk));
     let data_size = DataSize::of(facts.data_bytes, machine.ram_bytes);
     let max_connections = facts.setting_u64("max_connections").unwrap_or(100);
     let profile = Profile {
         ram_bytes: machine.ram_bytes,
         cpus: Some(machine.cpus),
         connections: Some(max_connections),
-        disk: options.disk.unwrap_or(Disk::Ssd),
+        disk: disk.unwrap_or(Disk::Ssd),
         workload: options.workload,
         pg_major: u32::try_from(facts.version_num / 10_000).unwrap_or(0),
         data_size,
@@ -179,30 +193,43 @@ pub fn tune(
             "max_connections" | "shared_buffers" | "max_wal_size" | "work_mem"
         );
         let needs_disk = matches!(name, "random_page_cost" | "effective_io_concurrency");
-        if special || (needs_disk && options.disk.is_none()) {
+        if special || (needs_disk && disk.is_none()) {
             continue;
         }
         let value = readable(&setting.value);
         let confidence = if matches!(
             name,
             "jit" | "default_statistics_target" | "min_wal_size" | "wal_level" | "max_wal_senders"
-        ) || needs_disk
+        ) || (needs_disk && options.disk.is_some())
         {
             Confidence::Low
         } else {
             Confidence::Medium
         };
-        t.propose(
-            name,
-            &value,
-            "baseline",
-            baseline_why(name).to_string(),
-            Vec::new(),
-            confidence,
-        );
+        let mut why = baseline_why(name).to_string();
+        let mut confidence = confidence;
+        if let (true, None, Some(found)) = (needs_disk, options.disk, found) {
+            why.push_str(&format!(
+                "; the disk measured on the server's host: {}",
+                found.source
+            ));
+            if found.virtual_disk {
+                confidence = Confidence::Low;
+            }
+        }
+        t.propose(name, &value, "baseline", why, Vec::new(), confidence);
     }
-    if options.disk.is_none() {
-        t.notes.push("random_page_cost and effective_io_concurrency are left alone: brisk cannot see the disk; give --disk ssd|nvme|hdd|san".to_string());
+    match (options.disk, &options.detected_disk) {
+        (Some(_), _) => {}
+        (None, Some(Ok(found))) if found.virtual_disk => t.notes.push(format!(
+            "{} is a virtual disk: it reports what the hypervisor chose (often rotational over SSD storage), so the disk settings have low confidence; give --disk if you know better",
+            found.device
+        )),
+        (None, Some(Ok(_))) => {}
+        (None, Some(Err(reason))) => t.notes.push(format!(
+            "random_page_cost and effective_io_concurrency are left alone: brisk could not see the disk ({reason}); give --disk ssd|nvme|hdd|san"
+        )),
+        (None, None) => t.notes.push("random_page_cost and effective_io_concurrency are left alone: brisk cannot see the disk; give --disk ssd|nvme|hdd|san".to_string()),
     }
 
     let baseline_kb = |name: &str| match base
@@ -213,6 +240,15 @@ pub fn tune(
         Some(Value::Kb(kb)) => kb,
         _ => 0,
     };
+    let baseline_workers = base
+        .iter()
+        .find(|s| s.name == "autovacuum_max_workers")
+        .and_then(|s| match s.value {
+            Value::Int(n) => Some(n),
+            _ => None,
+        });
+    crate::autovacuum::autovacuum(&mut t, baseline_workers);
+    crate::io::wal_buffers(&mut t);
     let shared_buffers_kb = shared_buffers(&mut t, options, baseline_kb("shared_buffers"));
     checkpoints(&mut t, options, baseline_kb("max_wal_size"));
     let pooled = connections(&mut t, options, machine);
@@ -337,10 +373,10 @@ pub fn tune(
     })
 }
 
-struct Proposals<'a> {
-    facts: &'a Facts,
-    recommendations: Vec<Recommendation>,
-    notes: Vec<String>,
+pub(crate) struct Proposals<'a> {
+    pub(crate) facts: &'a Facts,
+    pub(crate) recommendations: Vec<Recommendation>,
+    pub(crate) notes: Vec<String>,
 }
 
 impl Proposals<'_> {
@@ -352,7 +388,13 @@ impl Proposals<'_> {
         }
     }
 
-    fn proposed_u64(&self, name: &str) -> Option<u64> {
+    /// Drops a server-wide proposal, for a rule that proposes the same setting from evidence.
+    pub(crate) fn withdraw(&mut self, name: &str) {
+        self.recommendations
+            .retain(|r| !(r.setting == name && r.scope == Scope::Server));
+    }
+
+    pub(crate) fn proposed_u64(&self, name: &str) -> Option<u64> {
         match self.server_recommendation(name) {
             Some(r) => r.proposed.parse().ok(),
             None => self.facts.setting_u64(name),
@@ -367,7 +409,7 @@ impl Proposals<'_> {
 
     /// Adds a server-wide proposal unless the server already has that value, or does not
     /// know the setting (a version without it).
-    fn propose(
+    pub(crate) fn propose(
         &mut self,
         name: &str,
         value: &Value,
@@ -424,15 +466,26 @@ fn shown_value(setting: &str, unit: Option<&str>) -> String {
 fn shared_buffers(t: &mut Proposals, options: &LiveOptions, baseline_kb: u64) -> u64 {
     let facts = t.facts;
     let current_kb = facts.setting_kb("shared_buffers").unwrap_or(131_072);
-    let total = facts.blks_hit + facts.blks_read;
+    // pg_stat_io (16+) leaves out the ring buffers of bulk reads, writes and vacuums, which
+    // pg_stat_database counts and a larger shared_buffers does not change.
+    let io = facts.io.as_deref().and_then(crate::io::io_cache);
+    let (hits, reads, source) = match io {
+        Some(io) => (io.hits, io.reads, "pg_stat_io, normal context"),
+        None => (facts.blks_hit, facts.blks_read, "pg_stat_database"),
+    };
+    let total = hits + reads;
     let hit_pct = if total > 0 {
-        facts.blks_hit as f64 * 100.0 / total as f64
+        hits as f64 * 100.0 / total as f64
     } else {
         100.0
     };
-    let evidence = vec![
-        Evidence::new("buffer hit ratio", hit_pct, Unit::Percent),
-        count("blocks read from outside shared_buffers", facts.blks_read),
+    let mut evidence = vec![
+        Evidence::new(
+            format!("buffer hit ratio ({source})"),
+            hit_pct,
+            Unit::Percent,
+        ),
+        count("blocks read from outside shared_buffers", reads),
         Evidence::new(
             "size of all databases",
             facts.data_bytes as f64,
@@ -440,7 +493,16 @@ fn shared_buffers(t: &mut Proposals, options: &LiveOptions, baseline_kb: u64) ->
         ),
         bytes("shared_buffers now", current_kb),
     ];
-    let measured = facts.blks_read >= options.cache_min_reads;
+    if let Some(io) = io {
+        evidence.push(count(
+            "buffers evicted for another block (pg_stat_io)",
+            io.evictions,
+        ));
+    }
+    let measured = reads >= options.cache_min_reads;
+    if measured && io.is_none() && facts.version_num < 160_000 {
+        t.notes.push("the hit ratio is pg_stat_database's, which counts the ring buffers of bulk reads too; pg_stat_io, which tells them apart, needs PostgreSQL 16".to_string());
+    }
     // When all data fits in shared_buffers, misses come from the ring buffers of bulk reads
     // and writes (a seq scan of a large table, COPY, CREATE TABLE AS), which a larger
     // setting does not change.
@@ -562,6 +624,16 @@ fn connections(t: &mut Proposals, options: &LiveOptions, machine: &Machine) -> b
     let facts = t.facts;
     let a = &facts.activity;
     let max_connections = facts.setting_u64("max_connections").unwrap_or(100);
+    if let Some(window) = &facts.proxy {
+        if window.transactions() > 0 {
+            pool_size(t, window, max_connections);
+            return true;
+        }
+        t.notes.push(format!(
+            "brisk proxy's console counted no transactions during the {:.1} s sample: its pools are sized from traffic, so sample while the application runs (--sample-secs)",
+            window.seconds
+        ));
+    }
     let fires = a.peak_idle >= options.idle_min_sessions
         && a.peak_idle as f64 * 100.0 >= options.idle_min_pct * a.peak_connections as f64;
     if !fires {
@@ -598,6 +670,83 @@ fn connections(t: &mut Proposals, options: &LiveOptions, machine: &Machine) -> b
         t.notes.push(why);
     }
     true
+}
+
+/// default_pool_size from the concurrency brisk proxy measured, and the max_connections its
+/// pools need.
+fn pool_size(t: &mut Proposals, window: &crate::pool::ProxyWindow, max_connections: u64) {
+    let facts = t.facts;
+    let Some(busiest) = window.databases.iter().max_by_key(|d| d.needed_pool_size) else {
+        return;
+    };
+    let needed = busiest.needed_pool_size;
+    let current = window
+        .databases
+        .iter()
+        .map(|d| d.pool_size)
+        .max()
+        .unwrap_or(0);
+    let evidence = vec![
+        count(
+            "transactions through the proxy in the sample",
+            busiest.transactions,
+        ),
+        Evidence::new("sample", window.seconds, Unit::Seconds),
+        Evidence::new(
+            "servers busy on average (Little's law)",
+            busiest.busy_servers,
+            Unit::Count,
+        ),
+        Evidence::new(
+            "clients wanting a server on average",
+            busiest.demand,
+            Unit::Count,
+        ),
+        count("servers in use at the end", busiest.servers_in_use),
+        count("pool size now", current),
+    ];
+    let tps = busiest.transactions as f64 / window.seconds.max(1e-9);
+    let why = format!(
+        "brisk proxy ran {tps:.1} transactions/s for {} during the {:.1} s sample; with their server time and waits, {:.2} clients wanted a server at a time (Little's law, as its /health/detailed computes): {needed} servers hold that at {:.0}% utilization",
+        busiest.database,
+        window.seconds,
+        busiest.demand,
+        crate::pool::TARGET_UTILIZATION * 100.0
+    );
+    if needed != current {
+        t.recommendations.push(Recommendation {
+            setting: "default_pool_size".to_string(),
+            scope: Scope::Proxy,
+            current: Some(current.to_string()),
+            proposed: needed.to_string(),
+            rule: "pool-size",
+            why: why.clone(),
+            evidence: evidence.clone(),
+            takes: Takes::Reload,
+            confidence: Confidence::High,
+            rollback_to: Some(current.to_string()),
+        });
+    }
+    let reserved = facts
+        .setting_u64("superuser_reserved_connections")
+        .unwrap_or(3);
+    let servers = crate::pool::server_connections(window, needed);
+    let proposed = (servers + reserved).div_ceil(10) * 10;
+    let mut evidence = evidence;
+    evidence.push(count("server connections of the proxy's pools", servers));
+    evidence.push(count("max_connections now", max_connections));
+    if proposed != max_connections {
+        t.propose(
+            "max_connections",
+            &Value::Int(proposed),
+            "pool-size",
+            format!(
+                "{why}. Every pool full ({servers} server connections with the reserve pools) plus {reserved} reserved for superusers, rounded up to 10; add the clients that bypass the proxy"
+            ),
+            evidence,
+            Confidence::High,
+        );
+    }
 }
 
 /// `ALTER ROLE ... SET work_mem` for the roles that spill, sized from their worst statement
