@@ -2,11 +2,13 @@
 //! carry, and short-lived caches of the reads too slow to repeat on every refresh.
 
 use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use brisk_advisor::advise::Advice;
+use brisk_advisor::check::{run_check, CheckOptions, CHECKS};
 use brisk_pg::{Console, PgError, Session};
 use brisk_report::Report;
 
@@ -25,6 +27,8 @@ pub struct App {
     pub history: Mutex<History>,
     pub redis_analysis: tokio::sync::Mutex<Option<(Instant, Arc<Report>)>>,
     pub advice: tokio::sync::Mutex<Option<(Instant, Arc<Advice>)>>,
+    /// brisk check's reports, by the check-id prefixes a page asked for.
+    pub checks: tokio::sync::Mutex<HashMap<String, (Instant, Arc<Report>)>>,
 }
 
 impl App {
@@ -43,6 +47,7 @@ impl App {
             history: Mutex::new(history),
             redis_analysis: tokio::sync::Mutex::new(None),
             advice: tokio::sync::Mutex::new(None),
+            checks: tokio::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -105,6 +110,40 @@ impl App {
         }))
     }
 
+    /// brisk check's report for the checks whose id starts with one of `only` (all of them
+    /// when it is empty), from the cache when it is fresh, with when it was made. One check
+    /// runs at a time: page views that arrive meanwhile wait for it and share it.
+    pub async fn check_report(
+        &self,
+        session: &Session,
+        only: &[&str],
+    ) -> Result<(Instant, Arc<Report>), PgError> {
+        let key = only.join(",");
+        let mut cached = self.checks.lock().await;
+        if let Some((at, report)) = cached.get(&key) {
+            if at.elapsed() < CHECK_TTL {
+                return Ok((*at, report.clone()));
+            }
+        }
+        let skip = CHECKS
+            .iter()
+            .map(|c| c.id)
+            .filter(|id| !only.is_empty() && !only.iter().any(|p| id.starts_with(p)))
+            .map(str::to_string)
+            .collect();
+        let report = run_check(
+            session,
+            &CheckOptions {
+                skip,
+                ..CheckOptions::default()
+            },
+        )
+        .await?;
+        let made = (Instant::now(), Arc::new(report));
+        cached.insert(key, made.clone());
+        Ok(made)
+    }
+
     /// brisk advise over pg_stat_statements, from the cache when it is fresh: the per-query
     /// pages show the indexes the workload-level advice chose for their statement.
     pub async fn advice(&self, session: &Session) -> Result<Arc<Advice>, String> {
@@ -127,6 +166,11 @@ impl App {
         Ok(advice)
     }
 }
+
+/// How long a brisk check report is reused: the checks read the catalog and statistics of
+/// every table (seconds on a large schema), the overview re-reads itself every 10 seconds in
+/// every open tab, and findings change slowly. The live figures beside them are read anew.
+pub const CHECK_TTL: Duration = Duration::from_secs(60);
 
 /// How long the workload's advice is reused: it plans every top statement with HypoPG
 /// (seconds on a big workload), and the workload's shape changes slowly.

@@ -11,7 +11,6 @@ use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use brisk_advisor::check::{run_check, CheckOptions, CHECKS};
 use brisk_pg::catalog::{self, StatementsStatus};
 use brisk_pg::explain::{self, ExplainOptions, Plan};
 use brisk_pg::{PgError, Session};
@@ -372,27 +371,29 @@ fn findings_table(id: &str, findings: &[&Finding]) -> String {
 /// Findings one table shows: two pages' worth, the worst first.
 const FINDINGS_SHOWN: usize = 2 * html::PAGE_ROWS;
 
-/// Runs brisk check; `only` keeps the checks whose id starts with one of the prefixes.
-async fn check(session: &Session, only: &[&str]) -> Result<Report, PgError> {
-    let skip = CHECKS
-        .iter()
-        .map(|c| c.id)
-        .filter(|id| !only.is_empty() && !only.iter().any(|p| id.starts_with(p)))
-        .map(str::to_string)
-        .collect();
-    run_check(
-        session,
-        &CheckOptions {
-            skip,
-            ..CheckOptions::default()
-        },
-    )
-    .await
+/// brisk check's report (see `App::check_report`), and a note that says how old it is when
+/// it came from the cache.
+async fn check(
+    app: &App,
+    session: &Session,
+    only: &[&str],
+) -> Result<(Arc<Report>, String), PgError> {
+    let (made, report) = app.check_report(session, only).await?;
+    let age = made.elapsed().as_secs();
+    let note = if age == 0 {
+        String::new()
+    } else {
+        html::note(&format!(
+            "Findings as of {age} s ago: brisk check runs at most once every {} s; the figures are live.",
+            crate::app::CHECK_TTL.as_secs()
+        ))
+    };
+    Ok((report, note))
 }
 
 async fn overview(State(app): Shared) -> PageResult {
     let session = app.session().await?;
-    let report = check(&session, &[]).await?;
+    let (report, checked) = check(&app, &session, &[]).await?;
     session.begin().await?;
     let databases = catalog::databases(&session).await?;
     let activity = catalog::activity(&session).await?;
@@ -463,6 +464,7 @@ async fn overview(State(app): Shared) -> PageResult {
     body.push_str("<h2>Health: what brisk check finds</h2>");
     let findings: Vec<&Finding> = report.findings.iter().collect();
     body.push_str(&findings_table("findings", &findings));
+    body.push_str(&checked);
     for note in &report.notes {
         body.push_str(&html::note(note));
     }
@@ -762,7 +764,7 @@ async fn query(State(app): Shared, Path(id): Path<i64>) -> PageResult {
     drop(session);
 
     let session = app.session().await?;
-    let report = check(&session, &["queries", "fk."]).await?;
+    let (report, checked) = check(&app, &session, &["queries", "fk."]).await?;
     let related: Vec<&Finding> = report
         .findings
         .iter()
@@ -770,6 +772,7 @@ async fn query(State(app): Shared, Path(id): Path<i64>) -> PageResult {
         .collect();
     body.push_str("<h2>What brisk check says about it</h2>");
     body.push_str(&findings_table("query_findings", &related));
+    body.push_str(&checked);
     body.push_str("<h2>The advisor's index for it</h2>");
     body.push_str(&advised_index(&app, &session, &statement.query).await);
     body.push_str(&html::note(
@@ -828,7 +831,8 @@ async fn advised_index(app: &App, session: &Session, query: &str) -> String {
 
 async fn space(State(app): Shared, Query(args): Query<ListArgs>) -> PageResult {
     let session = app.session().await?;
-    let report = check(
+    let (report, checked) = check(
+        &app,
         &session,
         &[
             "table.bloat",
@@ -876,6 +880,7 @@ async fn space(State(app): Shared, Query(args): Query<ListArgs>) -> PageResult {
     body.push_str("<h2>Bloat and indexes that cost space for nothing</h2>");
     let findings: Vec<&Finding> = report.findings.iter().collect();
     body.push_str(&findings_table("space_findings", &findings));
+    body.push_str(&checked);
 
     let filter = args.q.clone().unwrap_or_default();
     let _ = write!(
@@ -1256,7 +1261,7 @@ const WRAPAROUND_XIDS: f64 = 2_147_483_648.0;
 
 async fn maintenance(State(app): Shared, Query(args): Query<ListArgs>) -> PageResult {
     let session = app.session().await?;
-    let report = check(&session, &["vacuum.", "sequence."]).await?;
+    let (report, checked) = check(&app, &session, &["vacuum.", "sequence."]).await?;
     session.begin().await?;
     let mut tables = catalog::tables(&session).await?;
     let databases = catalog::databases(&session).await?;
@@ -1286,6 +1291,7 @@ async fn maintenance(State(app): Shared, Query(args): Query<ListArgs>) -> PageRe
     body.push_str("<h2>Vacuum, analyze and wraparound findings</h2>");
     let findings: Vec<&Finding> = report.findings.iter().collect();
     body.push_str(&findings_table("maintenance_findings", &findings));
+    body.push_str(&checked);
 
     body.push_str("<h2>Databases</h2>");
     let rows: Vec<Vec<String>> = databases

@@ -409,3 +409,28 @@ fn the_history_file_gives_charts_data_at_start() {
     drop(dashboard);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The overview re-reads itself every 10 seconds in every open tab; brisk check must not run
+/// on the database that often. Its report is reused for a minute (the page says how old it
+/// is), while each page's own set of checks is its own report.
+#[test]
+fn the_checks_run_at_most_once_a_minute_and_the_page_says_how_old_they_are() {
+    let (_, url) = demo_postgres();
+    let dashboard = Dashboard::start(options(&url));
+    let first = dashboard.get("/").body;
+    assert!(!first.contains("Findings as of"), "a fresh report is not aged");
+    std::thread::sleep(Duration::from_millis(1_100));
+    let started = Instant::now();
+    let second = dashboard.get("/").body;
+    let reused_in = started.elapsed();
+    assert!(
+        second.contains("Findings as of 1 s ago") || second.contains("Findings as of 2 s ago"),
+        "the second view does not say it reused the report"
+    );
+    assert_eq!(figure(&first, "critical"), figure(&second, "critical"));
+    assert_eq!(figure(&first, "warning"), figure(&second, "warning"));
+    // The maintenance page asks for other checks: a report of its own, made now.
+    let maintenance = dashboard.get("/maintenance").body;
+    assert!(!maintenance.contains("Findings as of"));
+    eprintln!("overview with a reused report: {reused_in:?}");
+}
