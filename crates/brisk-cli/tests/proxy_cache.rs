@@ -75,6 +75,11 @@ fn psql(url: &str, sql: &str) -> String {
 
 /// `SHOW CACHE` rows by fingerprint.
 fn show_cache(port: u16) -> Vec<HashMap<String, String>> {
+    admin_rows(port, "SHOW CACHE")
+}
+
+/// An admin command's rows, as column name to value.
+fn admin_rows(port: u16, command: &str) -> Vec<HashMap<String, String>> {
     let out = Command::new("psql")
         .args([
             "-X",
@@ -84,7 +89,7 @@ fn show_cache(port: u16) -> Vec<HashMap<String, String>> {
             "-d",
             &format!("postgres://admin:admin-secret@127.0.0.1:{port}/brisk?sslmode=disable"),
             "-c",
-            "SHOW CACHE",
+            command,
         ])
         .output()
         .unwrap();
@@ -697,4 +702,106 @@ fn extended_protocol_reads_are_served_and_equal_the_server_s_answers() {
     let point_hits: u64 = shape(&rows, point)["hits"].parse().unwrap();
     let all_hits: u64 = rows.iter().map(|r| r["hits"].parse::<u64>().unwrap()).sum();
     assert!(point_hits > 20 && all_hits > 100, "{rows:?}");
+}
+
+#[test]
+fn candidates_rank_uncached_reads_by_time_saved_and_say_why_others_are_refused() {
+    let pg = shared_postgres().expect("sandbox");
+    let db = database(pg);
+    pg.psql(
+        &db,
+        &format!(
+            "CREATE TABLE wide (id int PRIMARY KEY, v int);
+             INSERT INTO wide SELECT g, g % 1000 FROM generate_series(1, 50000) g;
+             CREATE TABLE churn (id int PRIMARY KEY, v int);
+             INSERT INTO churn SELECT g, 0 FROM generate_series(0, 9) g;
+             CREATE UNLOGGED TABLE scratch (id int, v int);
+             INSERT INTO scratch SELECT g, 0 FROM generate_series(0, 9) g;
+             ALTER TABLE wide OWNER TO {USER}; ALTER TABLE churn OWNER TO {USER};
+             ALTER TABLE scratch OWNER TO {USER}; ANALYZE;"
+        ),
+    )
+    .unwrap();
+    let opted = "SELECT id FROM churn WHERE v = 1";
+    let proxy = start_proxy(
+        pg,
+        &db,
+        &format!("[cache.shapes]\n\"{}\" = 60", fingerprint(opted)),
+    );
+    let url = url(proxy.port, &db);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        for i in 0..40 {
+            for sql in [
+                // A scan of a table never written: the most time to save.
+                format!("SELECT count(*) FROM wide WHERE v > {i}"),
+                // A point read of a table written as often as it is read.
+                format!("SELECT v FROM churn WHERE id = {}", i % 10),
+                format!("UPDATE churn SET v = v + 1 WHERE id = {}", i % 10),
+            ] {
+                client.simple_query(&sql).await.unwrap();
+            }
+        }
+        for i in 0..10 {
+            for sql in [
+                format!("SELECT v FROM churn WHERE id = {i} FOR UPDATE"),
+                format!("SELECT v FROM scratch WHERE id = {i}"),
+                format!("SELECT id FROM churn WHERE v = {i}"),
+            ] {
+                client.simple_query(&sql).await.unwrap();
+            }
+        }
+    });
+    let rows = admin_rows(proxy.port, "SHOW CACHE CANDIDATES");
+    // Shapes as the statistics print them, constants as `$n`.
+    let find = |text: &str| {
+        rows.iter()
+            .find(|r| r["query"] == text)
+            .unwrap_or_else(|| panic!("no candidate {text} in {rows:?}"))
+    };
+    let scan = find("SELECT count(*) FROM wide WHERE v > $1");
+    let point = find("SELECT v FROM churn WHERE id = $1");
+    assert_eq!(rows[0]["query"], scan["query"], "{rows:?}");
+    assert_eq!(
+        (
+            scan["table_writes"].as_str(),
+            scan["read_fraction"].as_str()
+        ),
+        ("0", "1.000")
+    );
+    assert_eq!(
+        (
+            point["table_writes"].as_str(),
+            point["read_fraction"].as_str()
+        ),
+        ("40", "0.500")
+    );
+    assert_eq!(scan["refused"], "");
+    let locked = find("SELECT v FROM churn WHERE id = $1 FOR UPDATE");
+    assert!(locked["refused"].contains("RowLock"), "{locked:?}");
+    assert_eq!(locked["saved_ms"], "");
+    let unlogged = find("SELECT v FROM scratch WHERE id = $1");
+    assert!(unlogged["refused"].contains("unlogged"), "{unlogged:?}");
+    // Absent: the opted-in shape (SHOW CACHE has it) and statements that are not reads.
+    assert!(
+        rows.iter()
+            .all(|r| !r["query"].starts_with("SELECT id FROM churn")
+                && !r["query"].starts_with("UPDATE")),
+        "{rows:?}"
+    );
+    // Cacheable first, by time saved; refused after.
+    let saved: Vec<Option<f64>> = rows.iter().map(|r| r["saved_ms"].parse().ok()).collect();
+    let cacheable = saved.iter().take_while(|s| s.is_some()).count();
+    assert!(saved[cacheable..].iter().all(Option::is_none), "{rows:?}");
+    assert!(
+        saved[..cacheable].windows(2).all(|w| w[0] >= w[1]),
+        "{rows:?}"
+    );
 }
