@@ -239,9 +239,71 @@ impl Rng {
 
 const ROWS: i64 = 4;
 
+/// A fault injected into the shared Redis while a stale-read run goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    None,
+    /// Redis loses everything and drops every connection, as a restart without
+    /// persistence does (FLUSHALL, then CLIENT KILL).
+    Restart,
+    /// Redis stops answering (SIGSTOP) for longer than brisk's Redis timeout, then resumes.
+    Stall,
+}
+
+/// Injects `fault` every 700 ms until `deadline`; returns how many times.
+fn inject(fault: Fault, redis: &Redis, deadline: Instant) -> u64 {
+    let mut count = 0;
+    while fault != Fault::None && Instant::now() + Duration::from_millis(1500) < deadline {
+        std::thread::sleep(Duration::from_millis(700));
+        match fault {
+            Fault::Restart => {
+                redis.cli(&["FLUSHALL"]).unwrap();
+                redis.cli(&["CLIENT", "KILL", "TYPE", "normal"]).unwrap();
+            }
+            _ => {
+                let pid = redis.pid().unwrap().to_string();
+                let signal = |s: &str| {
+                    assert!(Command::new("kill")
+                        .args([s, &pid])
+                        .status()
+                        .unwrap()
+                        .success())
+                };
+                signal("-STOP");
+                // Brisk's Redis timeout is 500 ms: calls in flight time out.
+                std::thread::sleep(Duration::from_millis(900));
+                signal("-CONT");
+            }
+        }
+        count += 1;
+    }
+    count
+}
+
+async fn connect_retrying(url: &str) -> tokio_postgres::Client {
+    loop {
+        if let Ok((client, connection)) = tokio_postgres::connect(url, tokio_postgres::NoTls).await
+        {
+            tokio::spawn(connection);
+            return client;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Runs writers and readers through two brisks sharing `redis` for `duration`; returns
 /// (reads, cached-shape reads served, writes acknowledged, writes rolled back or failed).
 pub fn stale_read_run(seed: u64, duration: Duration) -> (u64, u64, u64, u64) {
+    stale_read_run_with(seed, duration, Fault::None).0
+}
+
+/// `stale_read_run` with `fault` injected meanwhile; also returns the faults injected and
+/// the writes refused or lost with their connection (never acknowledged).
+pub fn stale_read_run_with(
+    seed: u64,
+    duration: Duration,
+    fault: Fault,
+) -> ((u64, u64, u64, u64), u64, u64) {
     let pg = shared_postgres().expect("sandbox");
     let redis = Redis::start().expect("sandbox redis");
     let db = database(pg);
@@ -275,63 +337,77 @@ pub fn stale_read_run(seed: u64, duration: Duration) -> (u64, u64, u64, u64) {
     let reads = Arc::new(AtomicU64::new(0));
     let writes = Arc::new(AtomicU64::new(0));
     let undone = Arc::new(AtomicU64::new(0));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let stale = runtime.block_on(async {
+    let lost = Arc::new(AtomicU64::new(0));
+    let faults = std::thread::scope(|scope| {
+        let injector = scope.spawn(|| inject(fault, &redis, Instant::now() + duration));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let stale = runtime.block_on(async {
         let deadline = Instant::now() + duration;
         let mut tasks = Vec::new();
         // One writer per row (each owns its row, so the values it commits only grow).
         for id in 0..ROWS {
-            let (urls, acked, writes, undone) = (urls.clone(), acked.clone(), writes.clone(), undone.clone());
+            let (urls, acked, writes, undone, lost) = (urls.clone(), acked.clone(), writes.clone(), undone.clone(), lost.clone());
             tasks.push(tokio::spawn(async move {
                 let mut rng = Rng(seed ^ (id as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
                 let mut clients = Vec::new();
                 for url in &urls {
-                    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
-                    tokio::spawn(connection);
-                    clients.push(client);
+                    clients.push(connect_retrying(url).await);
                 }
                 let mut next = [0i64; 2];
                 while Instant::now() < deadline {
                     // Pauses between writes leave readers time to hit the cache.
                     tokio::time::sleep(Duration::from_millis(rng.below(30))).await;
-                    let client = &clients[rng.below(2) as usize];
+                    let which = rng.below(2) as usize;
+                    if clients[which].is_closed() {
+                        // A write brisk could not announce ends its connection (08006).
+                        clients[which] = connect_retrying(&urls[which]).await;
+                    }
+                    let client = &clients[which];
                     // Table 0: counters directly; table 1: mirror, through bumps' trigger.
                     let table = rng.below(2) as usize;
                     let target = ["counters", "bumps"][table];
                     let value = next[table] + 1;
+                    // Taken even if the write is refused or its outcome unknown: what one
+                    // writer may have committed only grows.
+                    next[table] = value;
                     let update = format!("UPDATE {target} SET v = {value} WHERE id = {id}");
-                    match rng.below(4) {
-                        0 => {
-                            client.simple_query(&format!("BEGIN; {update}; ROLLBACK")).await.unwrap();
-                            undone.fetch_add(1, Ordering::Relaxed);
-                        }
+                    let done = match rng.below(4) {
+                        0 => client
+                            .simple_query(&format!("BEGIN; {update}; ROLLBACK"))
+                            .await
+                            .map(|_| false),
                         1 => {
                             let failed = client
                                 .simple_query(&format!("BEGIN; {update}; SELECT 1/0; COMMIT"))
                                 .await;
                             assert!(failed.is_err());
-                            client.simple_query("ROLLBACK").await.unwrap();
+                            client.simple_query("ROLLBACK").await.map(|_| false)
+                        }
+                        // The extended protocol, autocommit.
+                        2 => client
+                            .execute(&format!("UPDATE {target} SET v = $1 WHERE id = $2"), &[&value, &(id as i32)])
+                            .await
+                            .map(|_| true),
+                        _ => client
+                            .simple_query(&format!("BEGIN; {update}; COMMIT"))
+                            .await
+                            .map(|_| true),
+                    };
+                    match done {
+                        Ok(true) => {
+                            acked[table][id as usize].store(value, Ordering::SeqCst);
+                            writes.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok(false) => {
                             undone.fetch_add(1, Ordering::Relaxed);
                         }
-                        2 => {
-                            // The extended protocol, autocommit.
-                            client
-                                .execute(&format!("UPDATE {target} SET v = $1 WHERE id = $2"), &[&value, &(id as i32)])
-                                .await
-                                .unwrap();
-                            next[table] = value;
-                            acked[table][id as usize].store(value, Ordering::SeqCst);
-                            writes.fetch_add(1, Ordering::Relaxed);
-                        }
-                        _ => {
-                            client.simple_query(&format!("BEGIN; {update}; COMMIT")).await.unwrap();
-                            next[table] = value;
-                            acked[table][id as usize].store(value, Ordering::SeqCst);
-                            writes.fetch_add(1, Ordering::Relaxed);
+                        Err(e) => {
+                            assert!(fault != Fault::None, "a write failed with no fault injected: {e}");
+                            lost.fetch_add(1, Ordering::Relaxed);
                         }
                     }
                 }
@@ -344,9 +420,7 @@ pub fn stale_read_run(seed: u64, duration: Duration) -> (u64, u64, u64, u64) {
                 let mut rng = Rng(seed.wrapping_add(reader + 101).wrapping_mul(0x2545_f491_4f6c_dd1d));
                 let mut clients = Vec::new();
                 for url in &urls {
-                    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
-                    tokio::spawn(connection);
-                    clients.push(client);
+                    clients.push(connect_retrying(url).await);
                 }
                 while Instant::now() < deadline {
                     let client = &clients[rng.below(2) as usize];
@@ -378,6 +452,9 @@ pub fn stale_read_run(seed: u64, duration: Duration) -> (u64, u64, u64, u64) {
         }
         stale.load(Ordering::Relaxed)
     });
+        (stale, injector.join().unwrap())
+    });
+    let (stale, faults) = faults;
     let hits: u64 = proxies
         .iter()
         .flat_map(|p| show_cache(p.port))
@@ -389,12 +466,13 @@ pub fn stale_read_run(seed: u64, duration: Duration) -> (u64, u64, u64, u64) {
         writes.load(Ordering::Relaxed),
         undone.load(Ordering::Relaxed),
     );
+    let lost = lost.load(Ordering::Relaxed);
     println!(
-        "seed {seed}: {} reads ({} served from the cache), {} writes acknowledged, {} rolled back or failed, {stale} stale",
+        "seed {seed}, fault {fault:?}: {} reads ({} served from the cache), {} writes acknowledged, {} rolled back or failed, {lost} refused or lost, {faults} faults, {stale} stale",
         counts.0, counts.1, counts.2, counts.3
     );
-    assert_eq!(stale, 0, "stale reads with seed {seed}");
-    counts
+    assert_eq!(stale, 0, "stale reads with seed {seed}, fault {fault:?}");
+    (counts, faults, lost)
 }
 
 #[test]
@@ -804,4 +882,93 @@ fn candidates_rank_uncached_reads_by_time_saved_and_say_why_others_are_refused()
         saved[..cacheable].windows(2).all(|w| w[0] >= w[1]),
         "{rows:?}"
     );
+}
+
+#[test]
+fn no_read_is_stale_while_redis_restarts_or_stalls() {
+    for (seed, fault) in [
+        (0x5eed_0011u64, Fault::Restart),
+        (0x5eed_0012, Fault::Stall),
+    ] {
+        let ((reads, hits, writes, _), faults, _) =
+            stale_read_run_with(seed, Duration::from_secs(6), fault);
+        assert!(
+            faults >= 3 && reads > 100 && writes > 10,
+            "too little to judge"
+        );
+        // The cache came back between faults: a run that only bypassed would prove little.
+        assert!(hits > 0, "never served from the cache under {fault:?}");
+    }
+}
+
+#[test]
+fn a_brisk_killed_between_its_two_bumps_leaves_no_stale_read() {
+    let pg = shared_postgres().expect("sandbox");
+    let redis = Redis::start().expect("sandbox redis");
+    let db = database(pg);
+    pg.psql(
+        &db,
+        &format!(
+            "CREATE TABLE counters (id int PRIMARY KEY, v bigint NOT NULL);
+             INSERT INTO counters VALUES (0, 0); ALTER TABLE counters OWNER TO {USER};"
+        ),
+    )
+    .unwrap();
+    let cache = format!("redis = \"{}\"\nwrite_lease = 2", redis.url());
+    let mut killed = start_proxy(pg, &db, &cache);
+    let reader = start_proxy(pg, &db, &cache);
+    let read = "SELECT v FROM counters WHERE id = 0 /* brisk:cache ttl=600 */";
+    let hits = |port| {
+        shape(&show_cache(port), read)["hits"]
+            .parse::<u64>()
+            .unwrap()
+    };
+    // The reader holds an entry of the old value.
+    for _ in 0..3 {
+        assert_eq!(psql(&url(reader.port, &db), read).trim(), "0");
+    }
+    let before = hits(reader.port);
+    assert!(before >= 1);
+    // The other brisk announces the write (first bump, mark) and relays it; it is killed
+    // while the server sleeps, and the implicit transaction commits with nobody to
+    // acknowledge it: the second bump never happens.
+    let mut writer = Command::new("psql")
+        .args([
+            "-X",
+            "-d",
+            &url(killed.port, &db),
+            "-c",
+            "UPDATE counters SET v = 1 WHERE id = 0; SELECT pg_sleep(1)",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    killed.child.kill().unwrap();
+    let _ = writer.wait();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pg
+        .psql(&db, "SELECT v FROM counters WHERE id = 0")
+        .unwrap()
+        .trim()
+        != "1"
+    {
+        assert!(Instant::now() < deadline, "the write never committed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // From the commit on the old entry is never served: the mark makes reads bypass until
+    // its lease (2 s) expires, and the first bump already moved the version past the entry.
+    let until = Instant::now() + Duration::from_millis(3500);
+    let mut reads = 0;
+    while Instant::now() < until {
+        assert_eq!(psql(&url(reader.port, &db), read).trim(), "1", "stale read");
+        reads += 1;
+    }
+    let rows = show_cache(reader.port);
+    let row = shape(&rows, read);
+    assert!(row["bypasses"].contains("write in"), "{row:?}");
+    // Once the lease expired, the cache served again, the new value.
+    assert!(hits(reader.port) > before, "{row:?}");
+    println!("{reads} reads after the commit, none stale: {row:?}");
 }
