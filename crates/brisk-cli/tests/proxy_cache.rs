@@ -944,7 +944,20 @@ fn a_brisk_killed_between_its_two_bumps_leaves_no_stale_read() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // Killed once the server runs it (so the announcement was made and the write sent).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while pg
+        .psql(
+            &db,
+            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'UPDATE counters SET v = 1%'",
+        )
+        .unwrap()
+        .trim()
+        != "1"
+    {
+        assert!(Instant::now() < deadline, "the write never reached the server");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     killed.child.kill().unwrap();
     let _ = writer.wait();
     let deadline = Instant::now() + Duration::from_secs(10);
