@@ -541,28 +541,42 @@ fn speed() {
         &format!("ALTER TABLE pgbench_accounts OWNER TO {USER};"),
     )
     .unwrap();
+    let point = "SELECT abalance FROM pgbench_accounts WHERE aid = 1";
+    let slow = "SELECT count(*) FROM pgbench_accounts WHERE abalance + 1 > 0 AND filler LIKE '%x%'";
     let proxy = start_proxy(pg, &db, "");
+    // Opted in by configuration: pgbench would read a `brisk:cache` comment's `:cache` as
+    // one of its variables.
+    let cached = start_proxy(
+        pg,
+        &db,
+        &format!(
+            "[cache.shapes]\n\"{}\" = 600\n\"{}\" = 600",
+            fingerprint(point),
+            fingerprint(slow)
+        ),
+    );
     let dir = tempfile::tempdir().unwrap();
     let cases = [
         ("point", "\\set aid random(1, 1000)\nSELECT abalance FROM pgbench_accounts WHERE aid = :aid"),
         ("slow", "\\set b random(1, 20)\nSELECT count(*) FROM pgbench_accounts WHERE abalance + :b > 0 AND filler LIKE '%x%'"),
     ];
-    for (name, script) in cases {
-        for (path, url, comment) in [
-            ("direct", pg.url(&db), ""),
-            ("brisk", url(proxy.port, &db), ""),
-            (
-                "brisk cached",
-                url(proxy.port, &db),
-                " /* brisk:cache ttl=600 */",
-            ),
+    // `simple`: one Query message; `prepared`: Bind/Describe/Execute/Sync of a statement
+    // parsed once (the extended protocol).
+    for ((name, script), mode) in cases
+        .iter()
+        .flat_map(|c| [(*c, "simple"), (*c, "prepared")])
+    {
+        for (path, url) in [
+            ("direct", pg.url(&db)),
+            ("brisk", url(proxy.port, &db)),
+            ("brisk cached", url(cached.port, &db)),
         ] {
             let file = dir.path().join("script.sql");
-            std::fs::write(&file, format!("{script}{comment};\n")).unwrap();
+            std::fs::write(&file, format!("{script};\n")).unwrap();
             let logs = tempfile::tempdir().unwrap();
             let out = Command::new("pgbench")
                 .current_dir(logs.path())
-                .args(["-n", "-c", "1", "-T", "5", "-l", "-f"])
+                .args(["-n", "-c", "1", "-T", "5", "-l", "-M", mode, "-f"])
                 .arg(&file)
                 .arg("-d")
                 .arg(&url)
@@ -574,10 +588,10 @@ fn speed() {
                 String::from_utf8_lossy(&out.stderr)
             );
             let (p50, p99, n) = latencies(logs.path());
-            println!("{name:6} {path:13} p50 {p50:8.3} ms  p99 {p99:8.3} ms  ({n} transactions)");
+            println!("{name:6} {mode:8} {path:13} p50 {p50:8.3} ms  p99 {p99:8.3} ms  ({n} transactions)");
         }
     }
-    for row in show_cache(proxy.port) {
+    for row in show_cache(cached.port) {
         println!(
             "shape {} hits {} misses {}",
             row["fingerprint"], row["hits"], row["misses"]
