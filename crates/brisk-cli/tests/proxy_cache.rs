@@ -75,6 +75,11 @@ fn psql(url: &str, sql: &str) -> String {
 
 /// `SHOW CACHE` rows by fingerprint.
 fn show_cache(port: u16) -> Vec<HashMap<String, String>> {
+    admin_rows(port, "SHOW CACHE")
+}
+
+/// An admin command's rows, as column name to value.
+fn admin_rows(port: u16, command: &str) -> Vec<HashMap<String, String>> {
     let out = Command::new("psql")
         .args([
             "-X",
@@ -84,7 +89,7 @@ fn show_cache(port: u16) -> Vec<HashMap<String, String>> {
             "-d",
             &format!("postgres://admin:admin-secret@127.0.0.1:{port}/brisk?sslmode=disable"),
             "-c",
-            "SHOW CACHE",
+            command,
         ])
         .output()
         .unwrap();
@@ -234,9 +239,71 @@ impl Rng {
 
 const ROWS: i64 = 4;
 
+/// A fault injected into the shared Redis while a stale-read run goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    None,
+    /// Redis loses everything and drops every connection, as a restart without
+    /// persistence does (FLUSHALL, then CLIENT KILL).
+    Restart,
+    /// Redis stops answering (SIGSTOP) for longer than brisk's Redis timeout, then resumes.
+    Stall,
+}
+
+/// Injects `fault` every 700 ms until `deadline`; returns how many times.
+fn inject(fault: Fault, redis: &Redis, deadline: Instant) -> u64 {
+    let mut count = 0;
+    while fault != Fault::None && Instant::now() + Duration::from_millis(1500) < deadline {
+        std::thread::sleep(Duration::from_millis(700));
+        match fault {
+            Fault::Restart => {
+                redis.cli(&["FLUSHALL"]).unwrap();
+                redis.cli(&["CLIENT", "KILL", "TYPE", "normal"]).unwrap();
+            }
+            _ => {
+                let pid = redis.pid().unwrap().to_string();
+                let signal = |s: &str| {
+                    assert!(Command::new("kill")
+                        .args([s, &pid])
+                        .status()
+                        .unwrap()
+                        .success())
+                };
+                signal("-STOP");
+                // Brisk's Redis timeout is 500 ms: calls in flight time out.
+                std::thread::sleep(Duration::from_millis(900));
+                signal("-CONT");
+            }
+        }
+        count += 1;
+    }
+    count
+}
+
+async fn connect_retrying(url: &str) -> tokio_postgres::Client {
+    loop {
+        if let Ok((client, connection)) = tokio_postgres::connect(url, tokio_postgres::NoTls).await
+        {
+            tokio::spawn(connection);
+            return client;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Runs writers and readers through two brisks sharing `redis` for `duration`; returns
 /// (reads, cached-shape reads served, writes acknowledged, writes rolled back or failed).
 pub fn stale_read_run(seed: u64, duration: Duration) -> (u64, u64, u64, u64) {
+    stale_read_run_with(seed, duration, Fault::None).0
+}
+
+/// `stale_read_run` with `fault` injected meanwhile; also returns the faults injected and
+/// the writes refused or lost with their connection (never acknowledged).
+pub fn stale_read_run_with(
+    seed: u64,
+    duration: Duration,
+    fault: Fault,
+) -> ((u64, u64, u64, u64), u64, u64) {
     let pg = shared_postgres().expect("sandbox");
     let redis = Redis::start().expect("sandbox redis");
     let db = database(pg);
@@ -270,63 +337,77 @@ pub fn stale_read_run(seed: u64, duration: Duration) -> (u64, u64, u64, u64) {
     let reads = Arc::new(AtomicU64::new(0));
     let writes = Arc::new(AtomicU64::new(0));
     let undone = Arc::new(AtomicU64::new(0));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let stale = runtime.block_on(async {
+    let lost = Arc::new(AtomicU64::new(0));
+    let faults = std::thread::scope(|scope| {
+        let injector = scope.spawn(|| inject(fault, &redis, Instant::now() + duration));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let stale = runtime.block_on(async {
         let deadline = Instant::now() + duration;
         let mut tasks = Vec::new();
         // One writer per row (each owns its row, so the values it commits only grow).
         for id in 0..ROWS {
-            let (urls, acked, writes, undone) = (urls.clone(), acked.clone(), writes.clone(), undone.clone());
+            let (urls, acked, writes, undone, lost) = (urls.clone(), acked.clone(), writes.clone(), undone.clone(), lost.clone());
             tasks.push(tokio::spawn(async move {
                 let mut rng = Rng(seed ^ (id as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
                 let mut clients = Vec::new();
                 for url in &urls {
-                    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
-                    tokio::spawn(connection);
-                    clients.push(client);
+                    clients.push(connect_retrying(url).await);
                 }
                 let mut next = [0i64; 2];
                 while Instant::now() < deadline {
                     // Pauses between writes leave readers time to hit the cache.
                     tokio::time::sleep(Duration::from_millis(rng.below(30))).await;
-                    let client = &clients[rng.below(2) as usize];
+                    let which = rng.below(2) as usize;
+                    if clients[which].is_closed() {
+                        // A write brisk could not announce ends its connection (08006).
+                        clients[which] = connect_retrying(&urls[which]).await;
+                    }
+                    let client = &clients[which];
                     // Table 0: counters directly; table 1: mirror, through bumps' trigger.
                     let table = rng.below(2) as usize;
                     let target = ["counters", "bumps"][table];
                     let value = next[table] + 1;
+                    // Taken even if the write is refused or its outcome unknown: what one
+                    // writer may have committed only grows.
+                    next[table] = value;
                     let update = format!("UPDATE {target} SET v = {value} WHERE id = {id}");
-                    match rng.below(4) {
-                        0 => {
-                            client.simple_query(&format!("BEGIN; {update}; ROLLBACK")).await.unwrap();
-                            undone.fetch_add(1, Ordering::Relaxed);
-                        }
+                    let done = match rng.below(4) {
+                        0 => client
+                            .simple_query(&format!("BEGIN; {update}; ROLLBACK"))
+                            .await
+                            .map(|_| false),
                         1 => {
                             let failed = client
                                 .simple_query(&format!("BEGIN; {update}; SELECT 1/0; COMMIT"))
                                 .await;
                             assert!(failed.is_err());
-                            client.simple_query("ROLLBACK").await.unwrap();
+                            client.simple_query("ROLLBACK").await.map(|_| false)
+                        }
+                        // The extended protocol, autocommit.
+                        2 => client
+                            .execute(&format!("UPDATE {target} SET v = $1 WHERE id = $2"), &[&value, &(id as i32)])
+                            .await
+                            .map(|_| true),
+                        _ => client
+                            .simple_query(&format!("BEGIN; {update}; COMMIT"))
+                            .await
+                            .map(|_| true),
+                    };
+                    match done {
+                        Ok(true) => {
+                            acked[table][id as usize].store(value, Ordering::SeqCst);
+                            writes.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok(false) => {
                             undone.fetch_add(1, Ordering::Relaxed);
                         }
-                        2 => {
-                            // The extended protocol, autocommit.
-                            client
-                                .execute(&format!("UPDATE {target} SET v = $1 WHERE id = $2"), &[&value, &(id as i32)])
-                                .await
-                                .unwrap();
-                            next[table] = value;
-                            acked[table][id as usize].store(value, Ordering::SeqCst);
-                            writes.fetch_add(1, Ordering::Relaxed);
-                        }
-                        _ => {
-                            client.simple_query(&format!("BEGIN; {update}; COMMIT")).await.unwrap();
-                            next[table] = value;
-                            acked[table][id as usize].store(value, Ordering::SeqCst);
-                            writes.fetch_add(1, Ordering::Relaxed);
+                        Err(e) => {
+                            assert!(fault != Fault::None, "a write failed with no fault injected: {e}");
+                            lost.fetch_add(1, Ordering::Relaxed);
                         }
                     }
                 }
@@ -339,9 +420,7 @@ pub fn stale_read_run(seed: u64, duration: Duration) -> (u64, u64, u64, u64) {
                 let mut rng = Rng(seed.wrapping_add(reader + 101).wrapping_mul(0x2545_f491_4f6c_dd1d));
                 let mut clients = Vec::new();
                 for url in &urls {
-                    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
-                    tokio::spawn(connection);
-                    clients.push(client);
+                    clients.push(connect_retrying(url).await);
                 }
                 while Instant::now() < deadline {
                     let client = &clients[rng.below(2) as usize];
@@ -373,6 +452,9 @@ pub fn stale_read_run(seed: u64, duration: Duration) -> (u64, u64, u64, u64) {
         }
         stale.load(Ordering::Relaxed)
     });
+        (stale, injector.join().unwrap())
+    });
+    let (stale, faults) = faults;
     let hits: u64 = proxies
         .iter()
         .flat_map(|p| show_cache(p.port))
@@ -384,12 +466,13 @@ pub fn stale_read_run(seed: u64, duration: Duration) -> (u64, u64, u64, u64) {
         writes.load(Ordering::Relaxed),
         undone.load(Ordering::Relaxed),
     );
+    let lost = lost.load(Ordering::Relaxed);
     println!(
-        "seed {seed}: {} reads ({} served from the cache), {} writes acknowledged, {} rolled back or failed, {stale} stale",
+        "seed {seed}, fault {fault:?}: {} reads ({} served from the cache), {} writes acknowledged, {} rolled back or failed, {lost} refused or lost, {faults} faults, {stale} stale",
         counts.0, counts.1, counts.2, counts.3
     );
-    assert_eq!(stale, 0, "stale reads with seed {seed}");
-    counts
+    assert_eq!(stale, 0, "stale reads with seed {seed}, fault {fault:?}");
+    (counts, faults, lost)
 }
 
 #[test]
@@ -458,28 +541,42 @@ fn speed() {
         &format!("ALTER TABLE pgbench_accounts OWNER TO {USER};"),
     )
     .unwrap();
+    let point = "SELECT abalance FROM pgbench_accounts WHERE aid = 1";
+    let slow = "SELECT count(*) FROM pgbench_accounts WHERE abalance + 1 > 0 AND filler LIKE '%x%'";
     let proxy = start_proxy(pg, &db, "");
+    // Opted in by configuration: pgbench would read a `brisk:cache` comment's `:cache` as
+    // one of its variables.
+    let cached = start_proxy(
+        pg,
+        &db,
+        &format!(
+            "[cache.shapes]\n\"{}\" = 600\n\"{}\" = 600",
+            fingerprint(point),
+            fingerprint(slow)
+        ),
+    );
     let dir = tempfile::tempdir().unwrap();
     let cases = [
         ("point", "\\set aid random(1, 1000)\nSELECT abalance FROM pgbench_accounts WHERE aid = :aid"),
         ("slow", "\\set b random(1, 20)\nSELECT count(*) FROM pgbench_accounts WHERE abalance + :b > 0 AND filler LIKE '%x%'"),
     ];
-    for (name, script) in cases {
-        for (path, url, comment) in [
-            ("direct", pg.url(&db), ""),
-            ("brisk", url(proxy.port, &db), ""),
-            (
-                "brisk cached",
-                url(proxy.port, &db),
-                " /* brisk:cache ttl=600 */",
-            ),
+    // `simple`: one Query message; `prepared`: Bind/Describe/Execute/Sync of a statement
+    // parsed once (the extended protocol).
+    for ((name, script), mode) in cases
+        .iter()
+        .flat_map(|c| [(*c, "simple"), (*c, "prepared")])
+    {
+        for (path, url) in [
+            ("direct", pg.url(&db)),
+            ("brisk", url(proxy.port, &db)),
+            ("brisk cached", url(cached.port, &db)),
         ] {
             let file = dir.path().join("script.sql");
-            std::fs::write(&file, format!("{script}{comment};\n")).unwrap();
+            std::fs::write(&file, format!("{script};\n")).unwrap();
             let logs = tempfile::tempdir().unwrap();
             let out = Command::new("pgbench")
                 .current_dir(logs.path())
-                .args(["-n", "-c", "1", "-T", "5", "-l", "-f"])
+                .args(["-n", "-c", "1", "-T", "5", "-l", "-M", mode, "-f"])
                 .arg(&file)
                 .arg("-d")
                 .arg(&url)
@@ -491,10 +588,10 @@ fn speed() {
                 String::from_utf8_lossy(&out.stderr)
             );
             let (p50, p99, n) = latencies(logs.path());
-            println!("{name:6} {path:13} p50 {p50:8.3} ms  p99 {p99:8.3} ms  ({n} transactions)");
+            println!("{name:6} {mode:8} {path:13} p50 {p50:8.3} ms  p99 {p99:8.3} ms  ({n} transactions)");
         }
     }
-    for row in show_cache(proxy.port) {
+    for row in show_cache(cached.port) {
         println!(
             "shape {} hits {} misses {}",
             row["fingerprint"], row["hits"], row["misses"]
@@ -576,4 +673,333 @@ fn with_redis_down_reads_bypass_the_cache_writes_are_refused_and_it_shows() {
     );
     let health = http_get(http_port, "/health/detailed");
     assert!(health.contains("\"store_up\": false"), "{health}");
+}
+
+/// The tables of the extended-protocol differential test, the same in both twins.
+const ITEMS: &str = "DROP TABLE IF EXISTS items;
+    CREATE TABLE items (id int PRIMARY KEY, n bigint NOT NULL, name text, price numeric,
+                        at timestamptz, data bytea);
+    INSERT INTO items SELECT g, g * 3, 'name ' || g, g + 0.5,
+                             '2026-01-01 00:00+00'::timestamptz + g * interval '1 hour',
+                             decode(lpad(to_hex(g), 2, '0'), 'hex')
+                      FROM generate_series(0, 11) g;";
+
+/// tokio-postgres's side of the differential test: named statements (`query`), the
+/// unnamed one (`query_typed`) and a statement prepared once and reused, all with binary
+/// results, against brisk and the twin; returns the reads made.
+async fn tokio_postgres_differential(brisk: &str, direct: &str, seed: u64, steps: usize) -> u64 {
+    use tokio_postgres::types::Type;
+    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let connect = |url: String| async move {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client
+    };
+    let through = [
+        connect(brisk.to_string()).await,
+        connect(brisk.to_string()).await,
+    ];
+    let direct = connect(direct.to_string()).await;
+    let point = "SELECT id, n, name FROM items WHERE id = $1 /* brisk:cache ttl=600 */";
+    let kept = through[0].prepare(point).await.unwrap();
+    let rows = |rows: Vec<tokio_postgres::Row>| -> Vec<(i32, i64, Option<String>)> {
+        rows.iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect()
+    };
+    let mut reads = 0;
+    for _ in 0..steps {
+        let id = rng.below(12) as i32;
+        if rng.below(5) == 0 {
+            let sql = format!(
+                "UPDATE items SET n = n + {}, name = 'w{id}' WHERE id = {id}",
+                1 + rng.below(9)
+            );
+            through[rng.below(2) as usize]
+                .batch_execute(&sql)
+                .await
+                .unwrap();
+            direct.batch_execute(&sql).await.unwrap();
+            continue;
+        }
+        let client = &through[rng.below(2) as usize];
+        let got = match rng.below(3) {
+            0 => client.query(point, &[&id]).await.unwrap(),
+            1 => client
+                .query_typed(point, &[(&id, Type::INT4)])
+                .await
+                .unwrap(),
+            _ => through[0].query(&kept, &[&id]).await.unwrap(),
+        };
+        let want = direct.query(point, &[&id]).await.unwrap();
+        reads += 1;
+        assert_eq!(
+            rows(got),
+            rows(want),
+            "seed {seed}: id {id} through brisk and directly"
+        );
+    }
+    reads
+}
+
+#[test]
+fn extended_protocol_reads_are_served_and_equal_the_server_s_answers() {
+    let pg = shared_postgres().expect("sandbox");
+    let through = database(pg);
+    let twin = database(pg);
+    let proxy = start_proxy(pg, &through, "");
+    let brisk_url = url(proxy.port, &through);
+    let direct_url = format!(
+        "postgres://{USER}:{PASSWORD}@127.0.0.1:{}/{twin}?sslmode=disable",
+        pg.port()
+    );
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/clients/cache_extended.py"
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for seed in [11u64, 12, 13] {
+        // The brisk twin is reset through brisk, so its DDL moves the cache's epoch.
+        psql(&brisk_url, ITEMS);
+        psql(&direct_url, ITEMS);
+        let out = Command::new("python3")
+            .args([script, &brisk_url, &direct_url, &seed.to_string(), "300"])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        println!("{stdout}");
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let reads = runtime.block_on(tokio_postgres_differential(
+            &brisk_url,
+            &direct_url,
+            seed,
+            300,
+        ));
+        println!("seed {seed}: tokio-postgres {reads} reads, 0 differences");
+    }
+    let rows = show_cache(proxy.port);
+    // Every read here is extended-protocol: without extended hits these are zero. Writes
+    // (one step in five, on the one table) keep most aggregates' entries short-lived; the
+    // point read, with few values, is hit most.
+    let point = "SELECT id, n, name FROM items WHERE id = $1 /* brisk:cache ttl=600 */";
+    let point_hits: u64 = shape(&rows, point)["hits"].parse().unwrap();
+    let all_hits: u64 = rows.iter().map(|r| r["hits"].parse::<u64>().unwrap()).sum();
+    assert!(point_hits > 20 && all_hits > 100, "{rows:?}");
+}
+
+#[test]
+fn candidates_rank_uncached_reads_by_time_saved_and_say_why_others_are_refused() {
+    let pg = shared_postgres().expect("sandbox");
+    let db = database(pg);
+    pg.psql(
+        &db,
+        &format!(
+            "CREATE TABLE wide (id int PRIMARY KEY, v int);
+             INSERT INTO wide SELECT g, g % 1000 FROM generate_series(1, 50000) g;
+             CREATE TABLE churn (id int PRIMARY KEY, v int);
+             INSERT INTO churn SELECT g, 0 FROM generate_series(0, 9) g;
+             CREATE UNLOGGED TABLE scratch (id int, v int);
+             INSERT INTO scratch SELECT g, 0 FROM generate_series(0, 9) g;
+             ALTER TABLE wide OWNER TO {USER}; ALTER TABLE churn OWNER TO {USER};
+             ALTER TABLE scratch OWNER TO {USER}; ANALYZE;"
+        ),
+    )
+    .unwrap();
+    let opted = "SELECT id FROM churn WHERE v = 1";
+    let proxy = start_proxy(
+        pg,
+        &db,
+        &format!("[cache.shapes]\n\"{}\" = 60", fingerprint(opted)),
+    );
+    let url = url(proxy.port, &db);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        for i in 0..40 {
+            for sql in [
+                // A scan of a table never written: the most time to save.
+                format!("SELECT count(*) FROM wide WHERE v > {i}"),
+                // A point read of a table written as often as it is read.
+                format!("SELECT v FROM churn WHERE id = {}", i % 10),
+                format!("UPDATE churn SET v = v + 1 WHERE id = {}", i % 10),
+            ] {
+                client.simple_query(&sql).await.unwrap();
+            }
+        }
+        for i in 0..10 {
+            for sql in [
+                format!("SELECT v FROM churn WHERE id = {i} FOR UPDATE"),
+                format!("SELECT v FROM scratch WHERE id = {i}"),
+                format!("SELECT id FROM churn WHERE v = {i}"),
+            ] {
+                client.simple_query(&sql).await.unwrap();
+            }
+        }
+    });
+    let rows = admin_rows(proxy.port, "SHOW CACHE CANDIDATES");
+    // Shapes as the statistics print them, constants as `$n`.
+    let find = |text: &str| {
+        rows.iter()
+            .find(|r| r["query"] == text)
+            .unwrap_or_else(|| panic!("no candidate {text} in {rows:?}"))
+    };
+    let scan = find("SELECT count(*) FROM wide WHERE v > $1");
+    let point = find("SELECT v FROM churn WHERE id = $1");
+    assert_eq!(rows[0]["query"], scan["query"], "{rows:?}");
+    assert_eq!(
+        (
+            scan["table_writes"].as_str(),
+            scan["read_fraction"].as_str()
+        ),
+        ("0", "1.000")
+    );
+    assert_eq!(
+        (
+            point["table_writes"].as_str(),
+            point["read_fraction"].as_str()
+        ),
+        ("40", "0.500")
+    );
+    assert_eq!(scan["refused"], "");
+    let locked = find("SELECT v FROM churn WHERE id = $1 FOR UPDATE");
+    assert!(locked["refused"].contains("RowLock"), "{locked:?}");
+    assert_eq!(locked["saved_ms"], "");
+    let unlogged = find("SELECT v FROM scratch WHERE id = $1");
+    assert!(unlogged["refused"].contains("unlogged"), "{unlogged:?}");
+    // Absent: the opted-in shape (SHOW CACHE has it) and statements that are not reads.
+    assert!(
+        rows.iter()
+            .all(|r| !r["query"].starts_with("SELECT id FROM churn")
+                && !r["query"].starts_with("UPDATE")),
+        "{rows:?}"
+    );
+    // Cacheable first, by time saved; refused after.
+    let saved: Vec<Option<f64>> = rows.iter().map(|r| r["saved_ms"].parse().ok()).collect();
+    let cacheable = saved.iter().take_while(|s| s.is_some()).count();
+    assert!(saved[cacheable..].iter().all(Option::is_none), "{rows:?}");
+    assert!(
+        saved[..cacheable].windows(2).all(|w| w[0] >= w[1]),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn no_read_is_stale_while_redis_restarts_or_stalls() {
+    let seconds = std::env::var("BRISK_CACHE_SOAK_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(6);
+    for (seed, fault) in [
+        (0x5eed_0011u64, Fault::Restart),
+        (0x5eed_0012, Fault::Stall),
+    ] {
+        let ((reads, hits, writes, _), faults, _) =
+            stale_read_run_with(seed, Duration::from_secs(seconds), fault);
+        assert!(
+            faults >= 3 && reads > 100 && writes > 10,
+            "too little to judge"
+        );
+        // The cache came back between faults: a run that only bypassed would prove little.
+        assert!(hits > 0, "never served from the cache under {fault:?}");
+    }
+}
+
+#[test]
+fn a_brisk_killed_between_its_two_bumps_leaves_no_stale_read() {
+    let pg = shared_postgres().expect("sandbox");
+    let redis = Redis::start().expect("sandbox redis");
+    let db = database(pg);
+    pg.psql(
+        &db,
+        &format!(
+            "CREATE TABLE counters (id int PRIMARY KEY, v bigint NOT NULL);
+             INSERT INTO counters VALUES (0, 0); ALTER TABLE counters OWNER TO {USER};"
+        ),
+    )
+    .unwrap();
+    let cache = format!("redis = \"{}\"\nwrite_lease = 2", redis.url());
+    let mut killed = start_proxy(pg, &db, &cache);
+    let reader = start_proxy(pg, &db, &cache);
+    let read = "SELECT v FROM counters WHERE id = 0 /* brisk:cache ttl=600 */";
+    let hits = |port| {
+        shape(&show_cache(port), read)["hits"]
+            .parse::<u64>()
+            .unwrap()
+    };
+    // The reader holds an entry of the old value.
+    for _ in 0..3 {
+        assert_eq!(psql(&url(reader.port, &db), read).trim(), "0");
+    }
+    let before = hits(reader.port);
+    assert!(before >= 1);
+    // The other brisk announces the write (first bump, mark) and relays it; it is killed
+    // while the server sleeps, and the implicit transaction commits with nobody to
+    // acknowledge it: the second bump never happens.
+    let mut writer = Command::new("psql")
+        .args([
+            "-X",
+            "-d",
+            &url(killed.port, &db),
+            "-c",
+            "UPDATE counters SET v = 1 WHERE id = 0; SELECT pg_sleep(1)",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed once the server runs it (so the announcement was made and the write sent).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while pg
+        .psql(
+            &db,
+            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'UPDATE counters SET v = 1%'",
+        )
+        .unwrap()
+        .trim()
+        != "1"
+    {
+        assert!(Instant::now() < deadline, "the write never reached the server");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    killed.child.kill().unwrap();
+    let _ = writer.wait();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pg
+        .psql(&db, "SELECT v FROM counters WHERE id = 0")
+        .unwrap()
+        .trim()
+        != "1"
+    {
+        assert!(Instant::now() < deadline, "the write never committed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // From the commit on the old entry is never served: the mark makes reads bypass until
+    // its lease (2 s) expires, and the first bump already moved the version past the entry.
+    let until = Instant::now() + Duration::from_millis(3500);
+    let mut reads = 0;
+    while Instant::now() < until {
+        assert_eq!(psql(&url(reader.port, &db), read).trim(), "1", "stale read");
+        reads += 1;
+    }
+    let rows = show_cache(reader.port);
+    let row = shape(&rows, read);
+    assert!(row["bypasses"].contains("write in"), "{row:?}");
+    // Once the lease expired, the cache served again, the new value.
+    assert!(hits(reader.port) > before, "{row:?}");
+    println!("{reads} reads after the commit, none stale: {row:?}");
 }

@@ -107,6 +107,9 @@ async fn run(shared: &Arc<Shared>, command: &str) -> Result<Reply, String> {
             },
         )),
         ["SHOW", "CACHE"] => crate::cache::admin::show(shared).map(|t| Reply::Table("SHOW", t)),
+        ["SHOW", "CACHE", "CANDIDATES"] => crate::cache::admin::candidates(shared, SETTLE_LIMIT)
+            .await
+            .map(|t| Reply::Table("SHOW", t)),
         ["CACHE", fingerprint, rest @ ..] => {
             crate::cache::admin::cache(shared, fingerprint, rest).map(|_| Reply::Done("CACHE"))
         }
@@ -126,7 +129,7 @@ async fn run(shared: &Arc<Shared>, command: &str) -> Result<Reply, String> {
             Ok(Reply::Done("RESUME"))
         }
         _ => Err(format!(
-            "unknown admin command \"{command}\": try SHOW POOLS, SHOW STATS, SHOW CLIENTS, SHOW SERVERS, SHOW DATABASES, SHOW CONFIG, SHOW QUERIES, SHOW N_PLUS_ONE, SHOW LIMITS, SHOW CACHE, CACHE, UNCACHE, RELOAD, PAUSE or RESUME"
+            "unknown admin command \"{command}\": try SHOW POOLS, SHOW STATS, SHOW CLIENTS, SHOW SERVERS, SHOW DATABASES, SHOW CONFIG, SHOW QUERIES, SHOW N_PLUS_ONE, SHOW LIMITS, SHOW CACHE, SHOW CACHE CANDIDATES, CACHE, UNCACHE, RELOAD, PAUSE or RESUME"
         )),
     }
 }
@@ -477,7 +480,7 @@ fn config(shared: &Arc<Shared>) -> Table {
 }
 
 /// How long a console command waits for the statistics thread to count what came before it.
-const SETTLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+pub(crate) const SETTLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn observer(shared: &Shared) -> Result<&crate::observe::Observer, String> {
     shared

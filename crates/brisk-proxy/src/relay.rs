@@ -375,6 +375,31 @@ impl Relay {
         self.counts.queries += 1;
     }
 
+    /// Result cache: the client's batch, which began with a Parse (`name`, `query`,
+    /// `param_types`), was answered from the cache. The statement is remembered as if the
+    /// server had parsed it: in transaction mode a named one is prepared on a server when
+    /// first needed, as any; otherwise it is parsed there before the client binds or
+    /// describes it (`parse_unsent`).
+    pub fn parsed_from_cache(&mut self, name: &str, query: &str, param_types: &[u8]) {
+        let rename = self.transaction_mode && !name.is_empty();
+        self.effects.parsed(name, effects(query));
+        self.tracker.parsed(name, query, param_types, rename);
+        if rename {
+            self.statements
+                .insert(name, Statement::new(query, param_types));
+        }
+        if let Some(cache) = self.cache.as_mut() {
+            cache.parsed(name, query, param_types, !rename);
+        }
+    }
+
+    /// Result cache: parses on the server a statement whose Parse the cache answered, just
+    /// before the client's message that uses it; the ParseComplete is brisk's own.
+    fn parse_unsent(&mut self, name: &str, query: &str, param_types: &[u8]) {
+        protocol::put_parse(&mut self.to_server, name, query, param_types);
+        self.expected.push_back(Expect::Brisk(Request::Parse(None)));
+    }
+
     /// The transaction is over: the server answered a ReadyForQuery `I` after everything
     /// sent to it (the point where a write's marks are cleared).
     pub fn transaction_over(&self) -> bool {
@@ -542,7 +567,7 @@ impl Relay {
                 self.unnamed_local = None;
                 self.effects.parsed(parse.name, effects(parse.query));
                 if let Some(cache) = self.cache.as_mut() {
-                    cache.parsed(parse.name, parse.query);
+                    cache.parsed(parse.name, parse.query, parse.param_types, false);
                 }
                 if parse.name.is_empty() && rename {
                     if let Some(command) =
@@ -618,8 +643,13 @@ impl Relay {
                 if !self.extras.is_empty() {
                     self.extras_resets.bound(bind.portal, bind.statement);
                 }
-                if let Some(cache) = self.cache.as_mut() {
+                let unsent = self.cache.as_mut().and_then(|cache| {
                     cache.bound(bind.portal, bind.statement);
+                    cache.unsent(bind.statement)
+                });
+                // Result cache: a statement whose Parse it answered is parsed first.
+                if let Some((query, types)) = unsent {
+                    self.parse_unsent(bind.statement, &query, &types);
                 }
                 self.tracker.bound(
                     bind.portal,
@@ -640,6 +670,14 @@ impl Relay {
             }
             b'D' => {
                 let (which, name) = protocol::decode_target(kind, body)?;
+                // Result cache: a statement whose Parse it answered is parsed first.
+                let unsent = match self.cache.as_mut() {
+                    Some(cache) if which == b'S' => cache.unsent(name),
+                    _ => None,
+                };
+                if let Some((query, types)) = unsent {
+                    self.parse_unsent(name, &query, &types);
+                }
                 match (
                     which,
                     self.statement_for(server.prepared, name, rename && which == b'S'),
@@ -1170,6 +1208,31 @@ mod tests {
             let out = frames(&self.relay.to_client);
             self.relay.to_client.clear();
             out
+        }
+    }
+
+    #[test]
+    fn a_statement_whose_parse_the_cache_answered_is_parsed_before_it_is_used() {
+        for name in ["", "s1"] {
+            let mut script = Script::new(&[]);
+            let cache = crate::cache::Cache::new(crate::cache::CacheConfig::default()).unwrap();
+            script.relay.cache = Some(RelayCache::new(Arc::new(cache)));
+            script.relay.parsed_from_cache(name, "SELECT 1", &[0, 0]);
+            // The server never saw the Parse: brisk sends one before the Bind, and keeps
+            // its ParseComplete from the client, which already had one from the cache.
+            let sent = script.client(&[bind(name), execute(), sync()]);
+            assert_eq!(kinds(&sent), "PBES", "statement {name:?}");
+            assert!(String::from_utf8_lossy(&sent[0].1).contains("SELECT 1"));
+            let answers = script.server(&[
+                (b'1', vec![]),
+                (b'2', vec![]),
+                complete("SELECT 1"),
+                ready(b'I'),
+            ]);
+            assert_eq!(kinds(&answers), "2CZ", "statement {name:?}");
+            // Once is enough.
+            let sent = script.client(&[bind(name), execute(), sync()]);
+            assert_eq!(kinds(&sent), "BES", "statement {name:?}");
         }
     }
 

@@ -704,7 +704,13 @@ impl Session {
                         continue;
                     }
                 }
-                if header.kind == b'Q' && self.serve_from_cache(header.total_len()).await? {
+                // Result cache: a simple query, or an extended-protocol batch starting here.
+                if self.relay.cache.is_some()
+                    && matches!(header.kind, b'Q' | b'P' | b'B' | b'D')
+                    && self
+                        .serve_from_cache(header.kind, header.total_len())
+                        .await?
+                {
                     continue;
                 }
                 if self.server.is_none() {
@@ -1025,35 +1031,64 @@ impl Session {
         Ok(true)
     }
 
-    /// Answers a simple query from the result cache when it can (true), or arranges for
-    /// its answer to be kept.
-    async fn serve_from_cache(&mut self, total: usize) -> Result<bool, SessionError> {
+    /// Answers a simple query (`kind` `Q`, `total` bytes), or the extended-protocol batch
+    /// that starts with the client's next message, from the result cache when it can
+    /// (true), or arranges for its answer to be kept.
+    async fn serve_from_cache(&mut self, kind: u8, total: usize) -> Result<bool, SessionError> {
         let Some(cache) = self.shared.cache.clone() else {
             return Ok(false);
         };
         if !self.relay.can_serve_cached() || self.relay.cache.as_ref().is_none_or(|c| c.untracked) {
             return Ok(false);
         }
+        let batch = match kind {
+            b'Q' => None,
+            _ => match self.relay.cache.as_ref().and_then(|c| c.batch(&self.cbuf)) {
+                Some(batch) => Some(batch),
+                None => return Ok(false),
+            },
+        };
         let mut settings = self.startup.clone();
         for (name, value) in self.relay.settings().current() {
             if name != "application_name" {
                 settings.push_str(&format!("\n{name}={value}"));
             }
         }
-        let query = protocol::decode_query(&self.cbuf[5..total])?;
+        let (query, extra, len) = match &batch {
+            Some(batch) => (&*batch.query, &batch.key[..], batch.len),
+            None => (
+                protocol::decode_query(&self.cbuf[5..total])?,
+                &[][..],
+                total,
+            ),
+        };
         let parts = crate::cache::KeyParts {
             database: &self.info.database,
             user: &self.info.user,
             settings: &settings,
         };
-        match cache.lookup(&parts, query).await {
+        match cache.lookup(&parts, query, extra).await {
             crate::cache::Lookup::Hit(frames) => {
+                if let Some(batch) = &batch {
+                    if let Some((name, types)) = &batch.parse {
+                        self.relay.parsed_from_cache(name, &batch.query, types);
+                    }
+                    // The gate saw the batch's first message; its Sync ends it.
+                    self.gate.allowed(b'S');
+                }
                 self.relay.serve_cached(frames);
-                self.cbuf.advance(total);
+                self.cbuf.advance(len);
                 Ok(true)
             }
             crate::cache::Lookup::Miss(fill) => {
-                if let Some(relay_cache) = self.relay.cache.as_mut() {
+                // A named Parse may be answered by brisk itself in transaction mode (the
+                // server has the statement), an answer a fill would not see: such a batch
+                // (a driver's one-time prepare) is not kept.
+                let named_parse = batch
+                    .as_ref()
+                    .and_then(|b| b.parse.as_ref())
+                    .is_some_and(|(name, _)| !name.is_empty());
+                if let Some(relay_cache) = self.relay.cache.as_mut().filter(|_| !named_parse) {
                     relay_cache.start_fill(fill);
                 }
                 Ok(false)

@@ -1,5 +1,5 @@
-//! Admin console commands of the result cache: `SHOW CACHE`, `CACHE fingerprint [TTL]`,
-//! `UNCACHE fingerprint`.
+//! Admin console commands of the result cache: `SHOW CACHE`, `SHOW CACHE CANDIDATES`,
+//! `CACHE fingerprint [TTL]`, `UNCACHE fingerprint`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +50,50 @@ pub(crate) fn show(shared: &Shared) -> Result<Table, String> {
             "fill_rejections",
             "invalidations",
             "bytes",
+        ],
+        rows,
+    })
+}
+
+/// Uncached read shapes by the time caching them would save (see `candidates`), then the
+/// refused ones with their reason.
+pub(crate) async fn candidates(shared: &Shared, settle: Duration) -> Result<Table, String> {
+    let cache = enabled(shared)?;
+    let observer = shared.observer.as_ref().ok_or_else(|| {
+        "SHOW CACHE CANDIDATES ranks shapes from the query statistics, which are off (query_stats = false)".to_string()
+    })?;
+    observer.settle(settle).await;
+    let snapshot = observer.queries();
+    let ms = |d: Duration| Some(format!("{:.3}", d.as_secs_f64() * 1000.0));
+    let rows = cache
+        .candidates(&snapshot.queries)
+        .into_iter()
+        .map(|c| {
+            let cacheable = c.refused.is_none();
+            vec![
+                Some(c.database),
+                Some(format!("{:016x}", c.fingerprint)),
+                Some(c.calls.to_string()),
+                ms(c.mean),
+                cacheable.then(|| c.table_writes.to_string()),
+                cacheable.then(|| format!("{:.3}", c.read_fraction)),
+                cacheable.then(|| ms(c.saved)).flatten(),
+                c.refused,
+                Some(c.query),
+            ]
+        })
+        .collect();
+    Ok(Table {
+        columns: vec![
+            "database",
+            "fingerprint",
+            "calls",
+            "mean_ms",
+            "table_writes",
+            "read_fraction",
+            "saved_ms",
+            "refused",
+            "query",
         ],
         rows,
     })

@@ -4,6 +4,7 @@
 //! does (collect a fill, note writes), and the session performs the version checks.
 
 pub mod admin;
+pub mod candidates;
 pub mod catalog;
 pub mod config;
 pub mod metrics;
@@ -471,8 +472,10 @@ impl Cache {
         self.store_up.store(ok, Ordering::Relaxed);
     }
 
-    /// Looks a simple query up: a hit to replay, a miss to fill, or neither.
-    pub async fn lookup(&self, parts: &KeyParts<'_>, query: &str) -> Lookup {
+    /// Looks a query up: a hit to replay, a miss to fill, or neither. `batch` is empty for
+    /// a simple query, else what besides the text decides an extended-protocol batch's
+    /// answer (see `relay::Batch`).
+    pub async fn lookup(&self, parts: &KeyParts<'_>, query: &str, batch: &[u8]) -> Lookup {
         let classified = self.classified(query);
         let (Some(read), Some(fingerprint)) = (&classified.read, classified.fingerprint) else {
             return Lookup::Pass;
@@ -507,11 +510,14 @@ impl Cache {
         };
         keys.push(EPOCH.to_string());
         let keys: Vec<String> = keys.iter().map(|k| table_key(parts.database, k)).collect();
-        let mut key = Vec::with_capacity(query.len() + 64);
+        let mut key = Vec::with_capacity(query.len() + batch.len() + 64);
         for part in [parts.database, parts.user, parts.settings, query] {
             key.extend_from_slice(part.as_bytes());
             key.push(0);
         }
+        // The parts above hold no NUL, and a batch's part is never empty: a simple query's
+        // key and a batch's never meet.
+        key.extend_from_slice(batch);
         let entry = self.entries.get(&key).await;
         let check = match self.timed_check(&keys).await {
             Ok(check) => check,
@@ -571,20 +577,24 @@ impl Cache {
     }
 
     /// The version keys a write must bump, from its classes (with the catalog), or `None`
-    /// when it writes nothing a cache can hold.
+    /// when it writes nothing a cache can hold. DDL also makes the catalog be read again.
     pub fn write_keys(&self, database: &str, classes: &[Arc<Classified>]) -> Option<Vec<String>> {
+        let keys = self.keys_written(database, classes);
+        if classes.iter().any(|c| c.write == WriteClass::Epoch("DDL")) {
+            self.forget_catalog(database);
+        }
+        keys
+    }
+
+    /// What `write_keys` says, without acting on it.
+    fn keys_written(&self, database: &str, classes: &[Arc<Classified>]) -> Option<Vec<String>> {
         let catalog = self.catalog(database);
         let mut keys: Vec<String> = Vec::new();
         let mut epoch = None;
         for class in classes {
             match (&class.write, &catalog) {
                 (WriteClass::None, _) => {}
-                (WriteClass::Epoch(why), _) => {
-                    if *why == "DDL" {
-                        self.forget_catalog(database);
-                    }
-                    epoch = Some(why.to_string());
-                }
+                (WriteClass::Epoch(why), _) => epoch = Some(why.to_string()),
                 (_, None) => epoch = Some("catalog not read yet".into()),
                 (WriteClass::Functions(functions), Some(catalog)) => {
                     if let Some(why) = catalog.may_write(functions) {
