@@ -418,7 +418,10 @@ fn the_checks_run_at_most_once_a_minute_and_the_page_says_how_old_they_are() {
     let (_, url) = demo_postgres();
     let dashboard = Dashboard::start(options(&url));
     let first = dashboard.get("/").body;
-    assert!(!first.contains("Findings as of"), "a fresh report is not aged");
+    assert!(
+        !first.contains("Findings as of"),
+        "a fresh report is not aged"
+    );
     std::thread::sleep(Duration::from_millis(1_100));
     let started = Instant::now();
     let second = dashboard.get("/").body;
