@@ -17,6 +17,9 @@ pub struct PgSetting {
     pub pending_restart: bool,
     /// Only for superusers and pg_read_all_settings; tells postgresql.auto.conf apart.
     pub sourcefile: Option<String>,
+    /// The values an enum setting accepts on this build (`wal_compression` lists `lz4` only
+    /// when the server was built with it); empty for other settings.
+    pub enumvals: Vec<String>,
 }
 
 /// Temp files written by one role's statements (pg_stat_statements, all databases).
@@ -384,7 +387,7 @@ async fn read_settings(session: &Session) -> Result<HashMap<String, PgSetting>, 
     let rows = session
         .query(
             "pg_settings",
-            "/* brisk */ SELECT name, setting, unit, source, context, pending_restart, sourcefile FROM pg_settings",
+            "/* brisk */ SELECT name, setting, unit, source, context, pending_restart, sourcefile, enumvals FROM pg_settings",
             &[],
         )
         .await?;
@@ -400,6 +403,7 @@ async fn read_settings(session: &Session) -> Result<HashMap<String, PgSetting>, 
                     context: r.get(4),
                     pending_restart: r.get(5),
                     sourcefile: r.get(6),
+                    enumvals: r.get::<_, Option<Vec<String>>>(7).unwrap_or_default(),
                 },
             )
         })

@@ -196,7 +196,25 @@ pub fn tune(
         if special || (needs_disk && disk.is_none()) {
             continue;
         }
-        let value = readable(&setting.value);
+        let mut value = readable(&setting.value);
+        let mut why = baseline_why(name).to_string();
+        // PGTune proposes lz4 from PostgreSQL 15, which only a server built with lz4
+        // accepts: pg_settings lists the values this build takes.
+        if name == "wal_compression" && matches!(value, Value::Text("lz4")) {
+            let accepted = t
+                .facts
+                .settings
+                .get("wal_compression")
+                .map(|s| s.enumvals.clone())
+                .unwrap_or_default();
+            if built_without_lz4(&accepted) {
+                value = Value::Text("on");
+                why = format!(
+                    "{why}; this server was built without lz4 (it accepts {}), so pglz",
+                    accepted.join(", ")
+                );
+            }
+        }
         let confidence = if matches!(
             name,
             "jit" | "default_statistics_target" | "min_wal_size" | "wal_level" | "max_wal_senders"
@@ -206,7 +224,6 @@ pub fn tune(
         } else {
             Confidence::Medium
         };
-        let mut why = baseline_why(name).to_string();
         let mut confidence = confidence;
         if let (true, None, Some(found)) = (needs_disk, options.disk, found) {
             why.push_str(&format!(
@@ -867,5 +884,26 @@ fn shorten(query: &str) -> String {
     match one_line.char_indices().nth(80) {
         Some((i, _)) => format!("{}...", &one_line[..i]),
         None => one_line,
+    }
+}
+
+/// Whether a server whose `wal_compression` accepts `accepted` (`pg_settings.enumvals`) was
+/// built without lz4. Unknown (an empty list, as on servers before 15) is not "without".
+fn built_without_lz4(accepted: &[String]) -> bool {
+    !accepted.is_empty() && !accepted.iter().any(|v| v == "lz4")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::built_without_lz4;
+
+    #[test]
+    fn lz4_is_proposed_only_where_the_build_accepts_it() {
+        let list = |values: &[&str]| values.iter().map(|v| v.to_string()).collect::<Vec<_>>();
+        // Debian's and PGDG's builds: pglz, lz4 and zstd.
+        assert!(!built_without_lz4(&list(&["pglz", "lz4", "zstd", "on", "off"])));
+        // A source build without --with-lz4.
+        assert!(built_without_lz4(&list(&["pglz", "on", "off"])));
+        assert!(!built_without_lz4(&[]));
     }
 }
