@@ -28,7 +28,6 @@ use clap::{Args, Subcommand, ValueEnum};
     after_help = "Examples:
   brisk bench --pgbench-script q1.sql@3 --pgbench-script q2.sql@1 --rate 200 URL -o after.json
   brisk bench scenario.toml --threshold 'p95 < 100ms' --html report.html
-  brisk bench --replay capture.jsonl URL --speed 2 -o replay.json
   brisk bench --http GET https://api.local/items --rate 200 --duration 5m
   brisk bench compare before.json after.json --format markdown"
 )]
