@@ -901,7 +901,9 @@ mod tests {
     fn lz4_is_proposed_only_where_the_build_accepts_it() {
         let list = |values: &[&str]| values.iter().map(|v| v.to_string()).collect::<Vec<_>>();
         // Debian's and PGDG's builds: pglz, lz4 and zstd.
-        assert!(!built_without_lz4(&list(&["pglz", "lz4", "zstd", "on", "off"])));
+        assert!(!built_without_lz4(&list(&[
+            "pglz", "lz4", "zstd", "on", "off"
+        ])));
         // A source build without --with-lz4.
         assert!(built_without_lz4(&list(&["pglz", "on", "off"])));
         assert!(!built_without_lz4(&[]));
