@@ -328,6 +328,56 @@ fn queries_that_do_not_parse_are_listed_and_the_rest_is_advised() {
         .contains("read no table of this database")));
 }
 
+/// Candidates HypoPG refuses: a `box` column has an `=` operator but no btree operator
+/// class. The refusal costs that candidate only: the rest of the workload is advised, and
+/// the refused index is named with HypoPG's reason. Before the savepoint, the first refusal
+/// aborted the whole run.
+#[test]
+fn a_candidate_hypopg_refuses_is_left_out_and_the_rest_is_advised() {
+    let db = chat_db("advise_refused");
+    db.sql(
+        "CREATE TABLE shapes (id bigserial PRIMARY KEY, b box NOT NULL, name text NOT NULL);
+         INSERT INTO shapes (b, name)
+             SELECT box(point(g, g), point(g + 1, g + 2)), 'shape ' || g
+             FROM generate_series(1, 50000) g;
+         ANALYZE shapes;",
+    );
+    let refused_note = |report: &Value| -> Vec<String> {
+        report["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|n| n.as_str())
+            .filter(|n| n.contains("HypoPG refused it"))
+            .map(str::to_string)
+            .collect()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let sql = dir.path().join("queries.sql");
+    std::fs::write(
+        &sql,
+        "SELECT id FROM shapes WHERE b = '(1,1),(0,0)'::box;\n\
+         SELECT id FROM shapes WHERE name = 'shape 77';\n\
+         SELECT id FROM messages WHERE conversation_id = 5;\n",
+    )
+    .unwrap();
+    let report = advise(&db.url(), &["--workload", sql.to_str().unwrap()]);
+    assert_recommends(&report, "(name)");
+    assert_recommends(&report, "(conversation_id)");
+    let notes = refused_note(&report);
+    assert!(
+        !notes.is_empty() && notes.iter().all(|n| n.contains("shapes (b")),
+        "{notes:#?}"
+    );
+    assert!(notes[0].contains("operator class"), "{notes:#?}");
+
+    // Absent: a workload HypoPG can simulate whole has no such note.
+    std::fs::write(&sql, "SELECT id FROM shapes WHERE name = 'shape 77';\n").unwrap();
+    let report = advise(&db.url(), &["--workload", sql.to_str().unwrap()]);
+    assert_recommends(&report, "(name)");
+    assert!(refused_note(&report).is_empty(), "{:#?}", report["notes"]);
+}
+
 #[test]
 fn statements_that_do_not_prepare_as_printed_are_planned_and_coverage_heads_the_report() {
     let db = chat_db("advise_coverage");

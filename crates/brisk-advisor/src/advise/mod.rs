@@ -239,6 +239,16 @@ pub struct Recommendation {
     pub assumption: Option<String>,
 }
 
+/// A candidate index HypoPG would not create (a column type without a default operator
+/// class for its method, an expression it cannot index): left out, with HypoPG's reason.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefusedCandidate {
+    pub table: String,
+    /// `btree (a, b)`.
+    pub index: String,
+    pub reason: String,
+}
+
 /// Everything `brisk advise` found.
 #[derive(Debug, Clone)]
 pub struct Advice {
@@ -269,6 +279,8 @@ pub struct Advice {
     pub explains: usize,
     pub cache_hits: usize,
     pub hypothetical_created: usize,
+    /// Candidates HypoPG refused to create, left out of the search.
+    pub refused_candidates: Vec<RefusedCandidate>,
     /// Every query's weight comes from measured times (else partly from the planner cost).
     pub timed: bool,
     pub elapsed_secs: f64,
@@ -374,6 +386,7 @@ pub async fn advise(
         explains: planned.explains,
         cache_hits: planned.cache_hits,
         hypothetical_created: planned.hypothetical_created,
+        refused_candidates: planned.refused,
         timed: planned.timed,
         elapsed_secs: started.elapsed().as_secs_f64(),
         verification: None,
@@ -482,6 +495,7 @@ struct PlanningResult {
     explains: usize,
     cache_hits: usize,
     hypothetical_created: usize,
+    refused: Vec<RefusedCandidate>,
     timed: bool,
 }
 
@@ -690,6 +704,15 @@ async fn plan_and_choose(
         explains: whatif.explains,
         cache_hits: whatif.cache_hits,
         hypothetical_created: whatif.hypothetical_created,
+        refused: whatif
+            .refused()
+            .into_iter()
+            .map(|(c, reason)| RefusedCandidate {
+                table: candidates[c].qualified_table(),
+                index: candidates[c].describe(),
+                reason,
+            })
+            .collect(),
         timed,
     })
 }

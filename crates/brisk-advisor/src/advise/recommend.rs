@@ -550,6 +550,12 @@ impl Advice {
                 self.not_queries
             ));
         }
+        for refused in &self.refused_candidates {
+            notes.push(format!(
+                "The candidate index {} was left out: HypoPG refused it ({}).",
+                refused.index, refused.reason
+            ));
+        }
         if self.no_user_tables > 0 {
             notes.push(format!(
                 "{} queries read no table of this database's schemas and were left out.",

@@ -7,6 +7,10 @@
 //! the planner expects, priced with the planner's own cost constants. Such a result is
 //! marked as modeled: unproven until `--verify` builds the index.
 //!
+//! A candidate HypoPG refuses (a column type without a default btree operator class, an
+//! expression it cannot index) is created under a savepoint, so the refusal costs only that
+//! candidate: it is left out of every later evaluation and reported with HypoPG's reason.
+//!
 //! A query's cost depends only on the candidates on the tables it reads, so results are
 //! cached per (query, candidates on its tables): choosing an index on `messages` costs no
 //! new `EXPLAIN` for queries on `users`.
@@ -83,6 +87,8 @@ pub(crate) struct WhatIf<'a> {
     by_hypothetical_name: HashMap<String, usize>,
     cache: HashMap<(usize, Vec<usize>), Evaluation>,
     sizes: HashMap<usize, f64>,
+    /// Candidates HypoPG refused to create, with its reason.
+    refused: HashMap<usize, String>,
     /// `EXPLAIN` calls made.
     pub explains: usize,
     /// Evaluations answered from the cache.
@@ -111,6 +117,7 @@ impl<'a> WhatIf<'a> {
             by_hypothetical_name: HashMap::new(),
             cache: HashMap::new(),
             sizes: HashMap::new(),
+            refused: HashMap::new(),
             explains: 0,
             cache_hits: 0,
             hypothetical_created: 0,
@@ -138,6 +145,7 @@ impl<'a> WhatIf<'a> {
             .iter()
             .copied()
             .filter(|&c| planned.tables.contains(&self.candidates[c].table_oid))
+            .filter(|c| !self.refused.contains_key(c))
             .collect();
         relevant.sort_unstable();
         relevant.dedup();
@@ -176,21 +184,84 @@ impl<'a> WhatIf<'a> {
             }
         }
         for &candidate in wanted {
-            if self.created.contains_key(&candidate) {
+            if self.created.contains_key(&candidate) || self.refused.contains_key(&candidate) {
                 continue;
             }
-            let index = hypopg
-                .create(self.session, &self.candidates[candidate].hypothetical_ddl())
-                .await?;
-            self.hypothetical_created += 1;
-            if let std::collections::hash_map::Entry::Vacant(entry) = self.sizes.entry(candidate) {
-                entry.insert(hypopg.size(self.session, &index).await? as f64);
+            match self.create(&hypopg, candidate).await? {
+                Ok((index, size)) => {
+                    self.hypothetical_created += 1;
+                    self.sizes.entry(candidate).or_insert(size as f64);
+                    self.by_hypothetical_name
+                        .insert(index.name.clone(), candidate);
+                    self.created.insert(candidate, index);
+                }
+                Err(reason) => {
+                    self.refused.insert(candidate, reason);
+                }
             }
-            self.by_hypothetical_name
-                .insert(index.name.clone(), candidate);
-            self.created.insert(candidate, index);
         }
         Ok(())
+    }
+
+    /// Creates and sizes one candidate under a savepoint. `Ok(Err(reason))` when HypoPG
+    /// refused it: the transaction is back where it was and the run goes on without it.
+    /// `Err` only when the savepoint itself fails (the connection is gone).
+    async fn create(
+        &self,
+        hypopg: &HypoPg,
+        candidate: usize,
+    ) -> Result<Result<(HypoIndex, i64), String>, PgError> {
+        let client = self.session.client();
+        let statement = |sql: &'static str, context: &'static str| async move {
+            client
+                .batch_execute(sql)
+                .await
+                .map_err(|e| PgError::query(context, e))
+        };
+        statement(
+            "/* brisk */ SAVEPOINT brisk_whatif",
+            "setting a savepoint before a hypothetical index",
+        )
+        .await?;
+        let ddl = self.candidates[candidate].hypothetical_ddl();
+        let created = match hypopg.create(self.session, &ddl).await {
+            Ok(index) => match hypopg.size(self.session, &index).await {
+                Ok(size) => Ok((index, size)),
+                Err(e) => Err((e, Some(index))),
+            },
+            Err(e) => Err((e, None)),
+        };
+        match created {
+            Ok(made) => {
+                statement(
+                    "/* brisk */ RELEASE SAVEPOINT brisk_whatif",
+                    "releasing a savepoint after a hypothetical index",
+                )
+                .await?;
+                Ok(Ok(made))
+            }
+            Err((error, made)) => {
+                statement(
+                    "/* brisk */ ROLLBACK TO SAVEPOINT brisk_whatif",
+                    "rolling back a refused hypothetical index",
+                )
+                .await?;
+                // Hypothetical indexes live in the backend's memory, not in the
+                // transaction: one created before the failure is still there.
+                if let Some(index) = made {
+                    hypopg.drop(self.session, &index).await?;
+                }
+                Ok(Err(error.to_string()))
+            }
+        }
+    }
+
+    /// The candidates HypoPG refused to create, with its reason, in candidate order.
+    pub fn refused(&self) -> Vec<(usize, String)> {
+        let mut refused: Vec<(usize, String)> =
+            self.refused.iter().map(|(c, r)| (*c, r.clone())).collect();
+        refused.sort_unstable();
+        refused
     }
 
     /// The evaluation of a plan, with the modeled candidates' savings applied.
