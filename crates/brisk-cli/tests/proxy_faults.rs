@@ -3,7 +3,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,66 +12,17 @@ use brisk_sandbox::Postgres;
 
 mod common;
 
-/// A proxy with trust auth in front of `pg`'s `postgres` database.
-struct Proxy {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Proxy {
-    fn start(pg: &Postgres, extra: &str) -> Proxy {
-        let process = common::ProxyProcess::start(
-            |port| {
-                format!(
-                    "listen_port = {port}\nauth_type = \"trust\"\n{extra}\n[databases]\n\
-                     postgres = \"postgres://postgres:{pw}@127.0.0.1:{pg_port}/postgres?sslmode=disable\"\n",
-                    pw = pg.password(),
-                    pg_port = pg.port()
-                )
-            },
-            "warn",
-            Stdio::null(),
-        );
-        Proxy {
-            child: process.child,
-            port: process.port,
-            _dir: process.dir,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!(
-            "postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable",
-            self.port
-        )
-    }
-
-    fn alive(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::TrustProxy as Proxy;
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
+    common::runtime(2)
 }
 
 #[test]
 fn a_server_restart_under_load_gives_clean_errors_and_recovers_within_a_second() {
     let pg = Postgres::start().unwrap();
     let proxy = Proxy::start(&pg, "default_pool_size = 4");
-    let url = proxy.url();
+    let url = proxy.url("postgres");
     let stop = Arc::new(AtomicBool::new(false));
     let (ok, failed, hung) = (
         Arc::new(AtomicU64::new(0)),
@@ -154,7 +105,7 @@ fn a_server_restart_under_load_gives_clean_errors_and_recovers_within_a_second()
 fn a_thousand_concurrent_clients_share_ten_servers() {
     let pg = Postgres::start().unwrap();
     let proxy = Proxy::start(&pg, "default_pool_size = 10\nmax_client_conn = 1100");
-    let url = proxy.url();
+    let url = proxy.url("postgres");
     let rt = runtime();
     let done = rt.block_on(async {
         let mut clients = Vec::new();
@@ -258,7 +209,14 @@ fn garbage_oversized_messages_and_slow_logins_are_refused_without_harm() {
     // The proxy is still up and serving.
     assert!(proxy.alive());
     let out = Command::new("psql")
-        .args(["-X", "-At", "-d", &proxy.url(), "-c", "SELECT 'still here'"])
+        .args([
+            "-X",
+            "-At",
+            "-d",
+            &proxy.url("postgres"),
+            "-c",
+            "SELECT 'still here'",
+        ])
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "still here");

@@ -5,104 +5,31 @@
 //! instances through Redis, and fall back to per-instance buckets when Redis is gone.
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use brisk_sandbox::{Postgres, Redis};
 
 mod common;
 
-struct Proxy {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
+use common::TrustProxy;
+
+/// A trusted proxy with 4 servers per pool.
+fn start(pg: &Postgres, extra: &str) -> TrustProxy {
+    TrustProxy::start(pg, &format!("default_pool_size = 4\n{extra}"))
 }
 
-impl Proxy {
-    /// Trust auth in front of `pg`'s `postgres` database as its `postgres` user, whatever
-    /// user name the client gives; `admin` may use the console.
-    fn start(pg: &Postgres, extra: &str) -> Proxy {
-        let process = common::ProxyProcess::start(
-            |port| {
-                format!(
-                    "listen_port = {port}\nauth_type = \"trust\"\nadmin_users = [\"admin\"]\n\
-                     default_pool_size = 4\n{extra}\n[databases]\n\
-                     postgres = \"postgres://postgres:{pw}@127.0.0.1:{pg_port}/postgres?sslmode=disable\"\n",
-                    pw = pg.password(),
-                    pg_port = pg.port()
-                )
-            },
-            "warn",
-            Stdio::null(),
-        );
-        Proxy {
-            child: process.child,
-            port: process.port,
-            _dir: process.dir,
-        }
-    }
-
-    fn url(&self, user: &str) -> String {
-        format!(
-            "postgres://{user}@127.0.0.1:{}/postgres?sslmode=disable",
-            self.port
-        )
-    }
-
-    /// `SHOW LIMITS`, one map per rule, by rule name.
-    fn limits(&self) -> HashMap<String, HashMap<String, String>> {
-        let output = Command::new("psql")
-            .args([
-                "-X",
-                "-A",
-                "-F",
-                "|",
-                "-d",
-                &self.url("admin").replace("/postgres?", "/brisk?"),
-            ])
-            .args(["-c", "SHOW LIMITS"])
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let text = String::from_utf8_lossy(&output.stdout).to_string();
-        let mut lines = text.lines();
-        let header: Vec<String> = lines
-            .next()
-            .unwrap()
-            .split('|')
-            .map(str::to_string)
-            .collect();
-        lines
-            .filter(|l| l.contains('|'))
-            .map(|l| {
-                let row: HashMap<String, String> = header
-                    .iter()
-                    .cloned()
-                    .zip(l.split('|').map(str::to_string))
-                    .collect();
-                (row["name"].clone(), row)
-            })
-            .collect()
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `SHOW LIMITS`, one map per rule, by rule name.
+fn limits(proxy: &TrustProxy) -> HashMap<String, HashMap<String, String>> {
+    proxy
+        .console("SHOW LIMITS")
+        .into_iter()
+        .map(|row| (row["name"].clone(), row))
+        .collect()
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
+    common::runtime(2)
 }
 
 /// The server's message of an error, with its code: tokio-postgres prints only "db error".
@@ -246,7 +173,7 @@ fn a_client_at_three_times_the_limit_gets_the_rules_rate_and_no_transaction_is_c
     let _timed = timed();
     let pg = Postgres::start().unwrap();
     counters(&pg);
-    let proxy = Proxy::start(
+    let proxy = start(
         &pg,
         "[[rate_limits]]\nname = \"per-app\"\nuser = \"app\"\nrate = 50\nburst = 5\n",
     );
@@ -282,7 +209,7 @@ fn a_client_at_three_times_the_limit_gets_the_rules_rate_and_no_transaction_is_c
     // Every committed transaction ran whole; no refused one left anything behind.
     assert_eq!(counter(&pg, 1), outcome.committed as i64);
     assert_eq!(counter(&pg, 2), outcome.committed as i64);
-    let rule = &proxy.limits()["per-app"];
+    let rule = &limits(&proxy)["per-app"];
     assert_eq!(rule["allowed"], outcome.committed.to_string());
     assert_eq!(rule["refused"], outcome.refused.to_string());
     assert_eq!(rule["matches"], "user=app");
@@ -300,7 +227,7 @@ fn a_client_at_three_times_the_limit_gets_the_rules_rate_and_no_transaction_is_c
 #[test]
 fn autocommit_statements_are_each_charged_and_prepares_are_not() {
     let pg = Postgres::start().unwrap();
-    let proxy = Proxy::start(
+    let proxy = start(
         &pg,
         "[[rate_limits]]\nname = \"per-user\"\nper = \"user\"\nrate = 20\nburst = 10\n",
     );
@@ -337,7 +264,7 @@ fn autocommit_statements_are_each_charged_and_prepares_are_not() {
         let row = ada.query_one(&statement, &[&41]).await.unwrap();
         assert_eq!(row.get::<_, i32>(0), 42);
     });
-    let rule = &proxy.limits()["per-user"];
+    let rule = &limits(&proxy)["per-user"];
     assert_eq!(rule["buckets"], "2", "{rule:?}");
 }
 
@@ -345,7 +272,7 @@ fn autocommit_statements_are_each_charged_and_prepares_are_not() {
 fn max_wait_delays_transactions_instead_of_refusing_them() {
     let _timed = timed();
     let pg = Postgres::start().unwrap();
-    let proxy = Proxy::start(
+    let proxy = start(
         &pg,
         "[[rate_limits]]\nname = \"smooth\"\nrate = 20\nmax_wait = 1.0\n",
     );
@@ -360,7 +287,7 @@ fn max_wait_delays_transactions_instead_of_refusing_them() {
     });
     // 21 transactions at 20/s with a burst of one: the last starts 1 s after the first.
     assert!(elapsed >= Duration::from_millis(990), "{elapsed:?}");
-    let rule = &proxy.limits()["smooth"];
+    let rule = &limits(&proxy)["smooth"];
     assert_eq!(rule["refused"], "0");
     let delayed: u64 = rule["delayed"].parse().unwrap();
     let allowed: u64 = rule["allowed"].parse().unwrap();
@@ -371,7 +298,7 @@ fn max_wait_delays_transactions_instead_of_refusing_them() {
 #[test]
 fn connection_caps_refuse_with_fatal_53300_and_free_their_slot_on_disconnect() {
     let pg = Postgres::start().unwrap();
-    let proxy = Proxy::start(
+    let proxy = start(
         &pg,
         "[[rate_limits]]\nname = \"two-each\"\nper = \"user\"\nmax_connections = 2\n",
     );
@@ -410,7 +337,7 @@ fn connection_caps_refuse_with_fatal_53300_and_free_their_slot_on_disconnect() {
         }
         refused_retries
     });
-    let rule = &proxy.limits()["two-each"];
+    let rule = &limits(&proxy)["two-each"];
     assert_eq!(
         rule["connections_refused"],
         (1 + refused_retries).to_string(),
@@ -423,7 +350,7 @@ fn a_fingerprint_rule_limits_its_statement_only() {
     let pg = Postgres::start().unwrap();
     let heavy = "SELECT count(*) FROM generate_series(1, 10)";
     let fingerprint = brisk_sql::fingerprint(heavy).unwrap();
-    let proxy = Proxy::start(
+    let proxy = start(
         &pg,
         &format!(
             "[[rate_limits]]\nname = \"heavy\"\nfingerprint = \"{fingerprint}\"\nrate = 1\nburst = 2\n"
@@ -463,7 +390,7 @@ fn a_shared_rule_holds_one_rate_across_two_instances_and_survives_redis_going_aw
         "rate_limit_redis = \"{}\"\n[[rate_limits]]\nname = \"per-app\"\nrate = 40\nburst = 4\nshared = true\n",
         redis.url()
     );
-    let (a, b) = (Proxy::start(&pg, &rule), Proxy::start(&pg, &rule));
+    let (a, b) = (start(&pg, &rule), start(&pg, &rule));
     let rt = runtime();
     let (one, two) = rt.block_on(async {
         tokio::join!(
@@ -502,7 +429,7 @@ fn a_shared_rule_holds_one_rate_across_two_instances_and_survives_redis_going_aw
     }
     assert!(one.committed > 10 && two.committed > 10, "{one:?} {two:?}");
     assert_eq!(counter(&pg, 1), allowed as i64);
-    assert_eq!(a.limits()["per-app"]["fallbacks"], "0");
+    assert_eq!(limits(&a)["per-app"]["fallbacks"], "0");
 
     // Redis gone: each instance holds the rule alone, and says so.
     drop(redis);
@@ -514,7 +441,7 @@ fn a_shared_rule_holds_one_rate_across_two_instances_and_survives_redis_going_aw
         (alone.committed as f64) <= expected_alone * 1.05 + 2.0,
         "{alone:?} against {expected_alone:.1}"
     );
-    let fallbacks: u64 = a.limits()["per-app"]["fallbacks"].parse().unwrap();
+    let fallbacks: u64 = limits(&a)["per-app"]["fallbacks"].parse().unwrap();
     assert!(fallbacks > 0);
 }
 
@@ -574,7 +501,7 @@ fn rate_fidelity_at_three_times_the_limit() {
         .unwrap_or(20.0);
     let pg = Postgres::start().unwrap();
     counters(&pg);
-    let proxy = Proxy::start(
+    let proxy = start(
         &pg,
         "[[rate_limits]]\nname = \"per-app\"\nuser = \"app\"\nrate = 50\nburst = 5\n",
     );
@@ -607,7 +534,7 @@ fn rate_fidelity_at_three_times_the_limit() {
 fn pipelined_transactions_are_charged_once_and_never_cut() {
     let pg = Postgres::start().unwrap();
     counters(&pg);
-    let proxy = Proxy::start(&pg, "[[rate_limits]]\nname = \"slow\"\nrate = 1\n");
+    let proxy = start(&pg, "[[rate_limits]]\nname = \"slow\"\nrate = 1\n");
     runtime().block_on(async {
         let client = connect(&proxy.url("app")).await.unwrap();
         let update = client

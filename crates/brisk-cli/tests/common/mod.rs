@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -271,4 +272,104 @@ impl ProxyProcess {
             config,
         }
     }
+}
+
+/// `brisk proxy` with trust auth in front of `pg`'s `postgres` database as its `postgres`
+/// user, whatever user name the client gives; `admin` may use the console. `extra` lines go
+/// before `[databases]`. Killed on drop.
+pub struct TrustProxy {
+    pub child: Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl TrustProxy {
+    pub fn start(pg: &Postgres, extra: &str) -> TrustProxy {
+        let process = ProxyProcess::start(
+            |port| {
+                format!(
+                    "listen_port = {port}\nauth_type = \"trust\"\nadmin_users = [\"admin\"]\n\
+                     {extra}\n[databases]\n\
+                     postgres = \"postgres://postgres:{pw}@127.0.0.1:{pg_port}/postgres?sslmode=disable\"\n",
+                    pw = pg.password(),
+                    pg_port = pg.port()
+                )
+            },
+            "warn",
+            Stdio::null(),
+        );
+        TrustProxy {
+            child: process.child,
+            port: process.port,
+            _dir: process.dir,
+        }
+    }
+
+    /// The `postgres` database through the proxy, as `user`.
+    pub fn url(&self, user: &str) -> String {
+        format!(
+            "postgres://{user}@127.0.0.1:{}/postgres?sslmode=disable",
+            self.port
+        )
+    }
+
+    /// A `SHOW ...` of the admin console, one map per row, by column name.
+    pub fn console(&self, command: &str) -> Vec<HashMap<String, String>> {
+        let url = format!(
+            "postgres://admin@127.0.0.1:{}/brisk?sslmode=disable",
+            self.port
+        );
+        console_rows(&url, command)
+    }
+
+    pub fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for TrustProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `command` on the admin console at `url` with psql; one map per row, by column name.
+pub fn console_rows(url: &str, command: &str) -> Vec<HashMap<String, String>> {
+    let output = Command::new("psql")
+        .args(["-X", "-A", "-F", "|", "-d", url, "-c", command])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    let mut lines = text.lines();
+    let header: Vec<String> = lines
+        .next()
+        .unwrap_or_default()
+        .split('|')
+        .map(str::to_string)
+        .collect();
+    lines
+        .filter(|l| l.contains('|'))
+        .map(|l| {
+            header
+                .iter()
+                .cloned()
+                .zip(l.split('|').map(str::to_string))
+                .collect()
+        })
+        .collect()
+}
+
+/// A runtime with `workers` threads for a test's tokio-postgres clients.
+pub fn runtime(workers: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .unwrap()
 }
