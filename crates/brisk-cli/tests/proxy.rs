@@ -134,24 +134,7 @@ impl Proxy {
 
     /// Every data row of an admin command's output, by column name.
     fn admin_rows(&self, command: &str) -> Vec<std::collections::HashMap<String, String>> {
-        let text = self.admin(command);
-        let mut lines = text.lines();
-        let header: Vec<String> = lines
-            .next()
-            .unwrap_or("")
-            .split('|')
-            .map(str::to_string)
-            .collect();
-        lines
-            .filter(|line| line.contains('|'))
-            .map(|line| {
-                header
-                    .iter()
-                    .cloned()
-                    .zip(line.split('|').map(str::to_string))
-                    .collect()
-            })
-            .collect()
+        common::table_rows(&self.admin(command))
     }
 
     /// The value of `column` in the first data row of an admin command's output.
@@ -1250,14 +1233,21 @@ fn values_stay_out_of_logs_and_captures_unless_allowed() {
         assert!(!text.contains("\"params\""), "values captured: {text}");
     }
     let plans = log_events(&log, "plan of a slow statement");
-    // The lookup, the simple statement and the audit insert: each slow fingerprint once.
-    assert_eq!(plans.len(), 3, "{log}");
+    // Each slow fingerprint is planned once: the lookup, the simple statement and the audit
+    // insert at least (on a loaded machine another statement may pass 3 ms too).
+    let planned: Vec<&str> = plans
+        .iter()
+        .filter_map(|p| p["fingerprint"].as_str())
+        .collect();
+    let distinct: std::collections::HashSet<&str> = planned.iter().copied().collect();
+    assert_eq!(distinct.len(), planned.len(), "{log}");
+    assert!(plans.len() >= 3, "{log}");
     let on_authors: Vec<&str> = plans
         .iter()
         .filter_map(|p| p["plan"].as_str())
         .filter(|p| p.contains("on authors"))
         .collect();
-    assert_eq!(on_authors.len(), 2, "{log}");
+    assert!(on_authors.len() >= 2, "{log}");
     for plan in on_authors {
         assert!(plan.contains("= $"), "a generic plan: {plan}");
     }

@@ -342,10 +342,14 @@ pub fn console_rows(url: &str, command: &str) -> Vec<HashMap<String, String>> {
         .unwrap();
     assert!(
         output.status.success(),
-        "{}",
+        "{command}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    table_rows(&String::from_utf8_lossy(&output.stdout))
+}
+
+/// psql's unaligned output (`-A -F '|'`): one map per data row, by column name.
+pub fn table_rows(text: &str) -> Vec<HashMap<String, String>> {
     let mut lines = text.lines();
     let header: Vec<String> = lines
         .next()
