@@ -1107,6 +1107,85 @@ fn log_events(log: &str, message: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// `lastval()` and `currval()` read the server's last `nextval()`. Under transaction
+/// pooling, a statement of its own gets whatever server is free, whose last `nextval()` may
+/// be another client's: brisk warns once per fingerprint and counts each. Inside the
+/// transaction of the INSERT, or in the same text, the value is the client's own: silent.
+#[test]
+fn lastval_read_first_on_a_server_lent_for_its_transaction_alone_is_warned() {
+    let app = app();
+    app.pg
+        .psql(
+            &app.database,
+            &format!(
+                "CREATE TABLE orders (id bigserial PRIMARY KEY, note text);
+                 GRANT SELECT, INSERT ON orders TO {APP_USER};
+                 GRANT USAGE ON SEQUENCE orders_id_seq TO {APP_USER};"
+            ),
+        )
+        .unwrap();
+    let http_port = common::free_port();
+    let mut proxy = Proxy::start(
+        &app,
+        &format!("log_format = \"json\"\nhttp_listen = \"127.0.0.1:{http_port}\""),
+    );
+    let url = proxy.url(&app);
+    // Each -c is a query message of its own on one connection.
+    let run = |commands: &[&str]| {
+        let mut psql = Command::new("psql");
+        psql.args(["-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", &url]);
+        for command in commands {
+            psql.args(["-c", command]);
+        }
+        ok(&psql.output().unwrap())
+    };
+    let counted = || -> f64 {
+        let families = scrape(http_port);
+        value(
+            &families["brisk_sequence_reads_unpinned"],
+            "brisk_sequence_reads_unpinned_total",
+            &[],
+        )
+    };
+    run(&[
+        "BEGIN",
+        "INSERT INTO orders (note) VALUES ('in a transaction')",
+        "SELECT lastval()",
+        "COMMIT",
+    ]);
+    run(&["INSERT INTO orders (note) VALUES ('one text'); SELECT currval('orders_id_seq')"]);
+    proxy.admin_rows("SHOW QUERIES");
+    assert_eq!(counted(), 0.0);
+
+    for note in ["first", "second"] {
+        run(&[
+            &format!("INSERT INTO orders (note) VALUES ('{note}')"),
+            "SELECT lastval()",
+        ]);
+    }
+    proxy.admin_rows("SHOW QUERIES");
+    assert_eq!(counted(), 2.0);
+    let log = proxy.stop_and_read_log();
+    let warnings: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|event| {
+            event["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("lastval() or currval()"))
+        })
+        .collect();
+    assert_eq!(warnings.len(), 1, "{log}");
+    assert_eq!(warnings[0]["query"], "SELECT lastval()", "{log}");
+    assert!(
+        warnings[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("INSERT ... RETURNING"),
+        "{log}"
+    );
+}
+
 #[test]
 fn slow_statements_are_logged_explained_and_captured_with_values_when_allowed() {
     let app = app();

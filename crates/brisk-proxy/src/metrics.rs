@@ -192,6 +192,18 @@ fn write_query_metrics(out: &mut String, shared: &Shared) {
         &[],
         snapshot.dropped as f64,
     );
+    family(
+        out,
+        "brisk_sequence_reads_unpinned_total",
+        "counter",
+        "Statements that read lastval() or currval() first on a server lent for their transaction alone (transaction pooling): the value may be another client's. Each fingerprint is logged once.",
+    );
+    sample(
+        out,
+        "brisk_sequence_reads_unpinned_total",
+        &[],
+        observer.sequence_reads() as f64,
+    );
     write_pattern_metrics(out, &observer.detections());
 }
 

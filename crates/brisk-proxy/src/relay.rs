@@ -278,6 +278,9 @@ pub struct Relay {
     transaction_mode: bool,
     /// Bound to its server for the rest of the session (session features, or session mode).
     pinned: bool,
+    /// The server was lent for this transaction and has run nothing of it but `BEGIN`:
+    /// a statement now reads session state an earlier transaction left there.
+    fresh_server: bool,
     /// The session feature that pinned the client during the last batch, for the session
     /// to log and count.
     newly_pinned: Option<&'static str>,
@@ -332,6 +335,7 @@ impl Relay {
             status: TransactionStatus::Idle,
             transaction_mode,
             pinned: !transaction_mode,
+            fresh_server: false,
             newly_pinned: None,
             in_copy: false,
             statements: ClientStatements::default(),
@@ -418,11 +422,20 @@ impl Relay {
     /// A server was attached at `at`: a new transaction may start on it, and it has just
     /// been brought to the client's settings.
     pub fn attached(&mut self, at: Instant) {
+        self.fresh_server = self.transaction_mode && !self.pinned;
         self.transaction_started = Some(at);
         self.now = at;
         self.status = TransactionStatus::Idle;
         self.restore = None;
         self.synced = true;
+    }
+
+    /// A statement starts on the server: after anything but transaction control, the
+    /// server holds this transaction's own session state.
+    fn statement_started(&mut self, query: &str) {
+        if self.fresh_server && !brisk_sql::starts_with_keyword(query, &["begin", "start"]) {
+            self.fresh_server = false;
+        }
     }
 
     pub fn settings(&self) -> &TrackedSettings {
@@ -550,7 +563,8 @@ impl Relay {
                     cache.query(query);
                 }
                 protocol::put_message(&mut self.to_server, kind, body);
-                let tracked = self.tracker.query(query, self.now);
+                let tracked = self.tracker.query(query, self.now, self.fresh_server);
+                self.statement_started(query);
                 self.expected
                     .push_back(Expect::Client(Request::Query(tracked, effects(query))));
             }
@@ -718,7 +732,9 @@ impl Relay {
                 if let Some(cache) = self.cache.as_mut() {
                     cache.executed(portal);
                 }
-                let tracked = self.tracker.execute(portal, self.now);
+                let tracked = self.tracker.execute(portal, self.now, self.fresh_server);
+                let text = tracked.as_ref().map(|t| t.query()).unwrap_or_default();
+                self.statement_started(text);
                 self.expected
                     .push_back(Expect::Client(Request::Execute(tracked, effects)));
             }

@@ -30,6 +30,9 @@ pub struct Tracked {
     pub rows: u64,
     pub error: bool,
     values: Option<Arc<[Option<String>]>>,
+    /// Ran before anything else on a server lent for this transaction alone (see
+    /// `Executed::fresh_server`).
+    fresh_server: bool,
 }
 
 /// A bound portal: its statement's text, a hash of its values, and the values themselves
@@ -59,6 +62,12 @@ pub struct StatementTracker {
     pending_wait: Duration,
     /// Completed statements not yet handed to the statistics thread.
     completed: Vec<Executed>,
+}
+
+impl Tracked {
+    pub fn query(&self) -> &str {
+        &self.query
+    }
 }
 
 impl StatementTracker {
@@ -165,14 +174,14 @@ impl StatementTracker {
         };
     }
 
-    /// A simple query starting now.
-    pub fn query(&mut self, query: &str, now: Instant) -> Option<Tracked> {
+    /// A simple query starting now; `fresh_server` as in [`Executed::fresh_server`].
+    pub fn query(&mut self, query: &str, now: Instant, fresh_server: bool) -> Option<Tracked> {
         self.observing
-            .then(|| self.track(query.into(), None, None, now))
+            .then(|| self.track(query.into(), None, None, now, fresh_server))
     }
 
     /// An Execute of `portal` starting now.
-    pub fn execute(&mut self, portal: &str, now: Instant) -> Option<Tracked> {
+    pub fn execute(&mut self, portal: &str, now: Instant, fresh_server: bool) -> Option<Tracked> {
         if !self.observing {
             return None;
         }
@@ -181,7 +190,15 @@ impl StatementTracker {
         } else {
             self.named_portals.get(portal).cloned()
         };
-        found.map(|portal| self.track(portal.text, Some(portal.params), portal.values, now))
+        found.map(|portal| {
+            self.track(
+                portal.text,
+                Some(portal.params),
+                portal.values,
+                now,
+                fresh_server,
+            )
+        })
     }
 
     fn track(
@@ -190,6 +207,7 @@ impl StatementTracker {
         params: Option<u64>,
         values: Option<Arc<[Option<String>]>>,
         now: Instant,
+        fresh_server: bool,
     ) -> Tracked {
         Tracked {
             query,
@@ -199,6 +217,7 @@ impl StatementTracker {
             rows: 0,
             error: false,
             values,
+            fresh_server,
         }
     }
 
@@ -214,6 +233,7 @@ impl StatementTracker {
             rows: tracked.rows,
             error: tracked.error,
             values: tracked.values,
+            fresh_server: tracked.fresh_server,
         });
     }
 

@@ -74,6 +74,10 @@ pub struct Executed {
     pub error: bool,
     /// Text-format values of its `$n`, kept only when `log_parameters` is on.
     pub values: Option<Arc<[Option<String>]>>,
+    /// It ran first (after a `BEGIN` at most) on a server lent to an unpinned client for
+    /// one transaction: whatever session state it reads there (`lastval()`, `currval()`)
+    /// was left by an earlier transaction, perhaps another client's.
+    pub fresh_server: bool,
 }
 
 /// The settings the statistics thread follows; a reload changes them.
@@ -113,6 +117,9 @@ struct State {
     settings: RwLock<ObserveSettings>,
     queries: Mutex<Registry>,
     detections: Mutex<Detections>,
+    /// Statements that read `lastval()`/`currval()` first on a server lent for one
+    /// transaction (see `Executed::fresh_server`).
+    sequence_reads: AtomicU64,
 }
 
 /// The sending end of an unbounded channel, bounded by a count of what the receiver has not
@@ -173,6 +180,7 @@ impl Observer {
             queries: Mutex::new(Registry::new()),
             detections: Mutex::new(Detections::default()),
             settings: RwLock::new(settings),
+            sequence_reads: AtomicU64::new(0),
         });
         let worker = state.clone();
         std::thread::Builder::new()
@@ -185,6 +193,7 @@ impl Observer {
                     capture,
                     explain: explain_sender,
                     explained: HashSet::new(),
+                    sequence_warned: HashSet::new(),
                 };
                 thread.run(&receiver, &taken, &worker)
             })?;
@@ -236,6 +245,12 @@ impl Observer {
         }
     }
 
+    /// Statements that read `lastval()` or `currval()` first on a server lent for one
+    /// transaction, where the value may be another client's.
+    pub fn sequence_reads(&self) -> u64 {
+        self.state.sequence_reads.load(Ordering::Relaxed)
+    }
+
     /// Statements dropped because the statistics thread was behind.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
@@ -265,6 +280,9 @@ struct Thread {
     capture: Option<Capture>,
     explain: tokio::sync::mpsc::Sender<ExplainJob>,
     explained: HashSet<(Arc<str>, u64)>,
+    /// (database, fingerprint) already warned of reading `lastval()`/`currval()` on a
+    /// fresh server; past `EXPLAINED_LIMIT` the memory starts over.
+    sequence_warned: HashSet<(Arc<str>, u64)>,
 }
 
 impl Thread {
@@ -333,6 +351,10 @@ impl Thread {
                             && executed.duration >= settings.slow_query
                         {
                             self.slow(&executed, fingerprint, &text, &settings);
+                        }
+                        if executed.fresh_server && reads_sequence_state(&executed.query) {
+                            state.sequence_reads.fetch_add(1, Ordering::Relaxed);
+                            self.sequence_read(&executed, fingerprint, &text);
                         }
                         let parsed = parsed.then_some(fingerprint);
                         self.capture(&executed, parsed, &text, order, &settings);
@@ -411,6 +433,28 @@ impl Thread {
         }
         self.shared_texts.insert(address, (query.clone(), found));
         found
+    }
+
+    /// Warns, once per database and fingerprint, of a statement that reads `lastval()` or
+    /// `currval()` on a server lent for its transaction alone: transaction pooling gave it
+    /// whatever server was free, so the value is of the last `nextval()` that server ran,
+    /// perhaps in another client's transaction.
+    fn sequence_read(&mut self, executed: &Executed, fingerprint: u64, text: &str) {
+        if self.sequence_warned.len() >= EXPLAINED_LIMIT {
+            self.sequence_warned.clear();
+        }
+        let key: (Arc<str>, u64) = (executed.client.database.as_str().into(), fingerprint);
+        if !self.sequence_warned.insert(key) {
+            return;
+        }
+        tracing::warn!(
+            fingerprint = %Fingerprint(fingerprint),
+            database = %executed.client.database,
+            user = %executed.client.user,
+            application_name = %executed.client.application_name,
+            query = %text,
+            "lastval() or currval() in a transaction of its own under transaction pooling: it reads the server's last nextval(), which may be another client's. Use INSERT ... RETURNING, or call it in the same transaction as the INSERT"
+        );
     }
 
     /// Logs a slow statement, and asks for its plan the first time its fingerprint is slow.
@@ -577,6 +621,23 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Whether a text's first statement after transaction control calls `lastval` or
+/// `currval` (any case; a mention in a comment or a string counts too, which only costs a
+/// warning). A later statement of the same text runs on the same server after the earlier
+/// ones: it reads their `nextval()`, the client's own.
+pub fn reads_sequence_state(query: &str) -> bool {
+    let mentions = |text: &str| {
+        text.as_bytes()
+            .windows(7)
+            .any(|w| w.eq_ignore_ascii_case(b"lastval") || w.eq_ignore_ascii_case(b"currval"))
+    };
+    mentions(query)
+        && brisk_sql::split(query)
+            .into_iter()
+            .find(|s| !brisk_sql::starts_with_keyword(s.text, &["begin", "start"]))
+            .is_some_and(|first| mentions(first.text))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -595,5 +656,18 @@ mod tests {
         drop(receiver);
         assert!(!bounded.send(5), "the receiver is gone");
         assert_eq!(bounded.in_flight.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn sequence_state_reads_are_told_by_name_in_any_case() {
+        use super::reads_sequence_state;
+        assert!(reads_sequence_state("SELECT lastval()"));
+        assert!(reads_sequence_state("select CURRVAL('orders_id_seq')"));
+        assert!(!reads_sequence_state("SELECT nextval('orders_id_seq')"));
+        assert!(!reads_sequence_state("SELECT 1"));
+        assert!(reads_sequence_state("BEGIN; SELECT lastval(); COMMIT"));
+        assert!(!reads_sequence_state(
+            "INSERT INTO t (a) VALUES (1); SELECT lastval()"
+        ));
     }
 }
