@@ -17,12 +17,15 @@ const PASSWORD: &str = "follow-secret";
 /// Generous on a shared 2-core machine; the measured figures are printed.
 const BOUND: Duration = Duration::from_secs(5);
 
-/// One cluster with `wal_level = logical` for this file's tests.
+/// One cluster with `wal_level = logical` for this file's tests. Decoding reads only WAL
+/// flushed to disk: with the sandbox's `synchronous_commit = off` a commit would wait for
+/// the WAL writer (up to 3 × `wal_writer_delay`, 600 ms); `on` is what servers run with.
 fn logical_postgres() -> &'static Postgres {
     static PG: OnceLock<&'static Postgres> = OnceLock::new();
     PG.get_or_init(|| {
         Postgres::builder()
             .wal_level_logical()
+            .setting("synchronous_commit", "on")
             .start_for_process()
             .expect("sandbox")
     })
