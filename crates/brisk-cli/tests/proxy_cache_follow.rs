@@ -1,8 +1,9 @@
 //! Following writes that bypass brisk (`[cache] follow_writes = "logical"`), against real
 //! servers: a write made straight to PostgreSQL is seen through brisk within a measured
 //! bound (UPDATE, TRUNCATE, a trigger's write onto another table); without the option it
-//! is not; a server without `wal_level = logical` is refused in one line; and of two brisks
-//! sharing a Redis, one consumes the slot and the other takes over when it dies.
+//! is not; a server without `wal_level = logical` is refused in one line; a follower whose
+//! slot is lost starts again and a write made meanwhile is seen; and of two brisks sharing a
+//! Redis, one consumes the slot and the other takes over when it dies.
 
 mod common;
 
@@ -426,4 +427,49 @@ fn of_two_brisks_one_consumes_the_slot_and_the_other_takes_over_when_it_dies() {
         let seen = time_until(&through, READ, "42", BOUND).await;
         assert!(seen.is_some(), "the new consumer follows the writes");
     });
+}
+
+#[test]
+fn a_follower_that_loses_its_slot_starts_again_and_a_write_in_the_gap_is_seen() {
+    let pg = logical_postgres();
+    let db = database(pg);
+    let brisk = start(
+        pg,
+        &db,
+        "follow_writes = \"logical\"\nfollow_interval_ms = 100",
+    );
+    brisk.wait_until_following(&db);
+    runtime().block_on(async {
+        let through = connect(&brisk.url(&db)).await;
+        let direct = connect(&pg.url_for(USER, PASSWORD, &db)).await;
+        cached(&brisk, &through, READ, "0").await;
+        // The temporary slot ends with its backend; the follower waits a second before it
+        // makes a new one, so this write is in no slot: only the epoch bump that follows
+        // the new slot's creation can make it seen.
+        let ended = pg
+            .psql(
+                "postgres",
+                &format!(
+                    "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots \
+                     WHERE slot_name = 'brisk_cache_{db}'"
+                ),
+            )
+            .unwrap();
+        assert_eq!(ended.trim(), "t");
+        direct
+            .simple_query("UPDATE counters SET v = 9 WHERE id = 1")
+            .await
+            .unwrap();
+        let seen = time_until(&through, READ, "9", BOUND).await;
+        assert!(seen.is_some(), "the write made while the slot was gone");
+    });
+    let metrics = brisk.metrics();
+    assert!(
+        metrics.contains("brisk_cache_follow_epoch_bumps_total 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("brisk_cache_follow_errors_total 1"),
+        "{metrics}"
+    );
 }
