@@ -370,6 +370,16 @@ fn a_server_without_logical_wal_or_a_role_without_replication_is_refused_in_one_
         "{stderr}"
     );
     assert!(!stderr.contains("wal_level"), "{stderr}");
+
+    // A bad setting is one line too, before anything connects.
+    let bad = "follow_writes = \"logical\"\nfollow_interval_ms = 0";
+    let (code, stderr) = run_to_exit(&config(port, common::free_port(), logical, &db, bad));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("cache.follow_interval_ms: 0 is not between 10 and 60000"),
+        "{stderr}"
+    );
 }
 
 #[test]
