@@ -301,7 +301,7 @@ fn observe_settings(config: &Config) -> ObserveSettings {
 }
 
 /// How to open server connections to `db` as `user`, with its TLS configuration.
-fn server_target(
+pub(crate) fn server_target(
     config: &Config,
     db: &Database,
     user: String,
@@ -409,6 +409,7 @@ impl Proxy {
             true => Some(Arc::new(crate::cache::Cache::new(config.cache.clone())?)),
             false => None,
         };
+        crate::cache::follow::preflight(&config).await?;
         let (shutdown, _) = watch::channel(false);
         let (paused, _) = watch::channel(false);
         let limits = Limits::new(&config.rate_limits, config.rate_limit_redis.clone(), None);
@@ -468,6 +469,10 @@ impl Proxy {
             ],
             None => Vec::new(),
         };
+        let followers = match &shared.cache {
+            Some(cache) => crate::cache::follow::spawn(cache, &shared.config()),
+            None => Vec::new(),
+        };
         let maintenance = tokio::spawn({
             let shared = shared.clone();
             async move {
@@ -510,7 +515,7 @@ impl Proxy {
         drop(running);
         let _ = tokio::time::timeout(DRAIN_TIMEOUT, finished.recv()).await;
         maintenance.abort();
-        for task in observability {
+        for task in observability.into_iter().chain(followers) {
             task.abort();
         }
         for pool in shared.pools() {

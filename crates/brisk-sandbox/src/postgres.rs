@@ -49,6 +49,12 @@ impl PostgresBuilder {
         self
     }
 
+    /// `wal_level = logical`, for logical decoding (the proxy's `follow_writes`). Off by
+    /// default: it writes more WAL, which only slows the other tests' data loading.
+    pub fn wal_level_logical(self) -> Self {
+        self.setting("wal_level", "logical")
+    }
+
     /// Any server setting, passed as `-c name=value`.
     pub fn setting(mut self, name: &str, value: &str) -> Self {
         self.settings.push((name.to_string(), value.to_string()));

@@ -22,6 +22,12 @@ pub struct RawCacheConfig {
     default_ttl: f64,
     #[serde(default = "default_write_lease")]
     write_lease: f64,
+    #[serde(default)]
+    follow_writes: Option<String>,
+    #[serde(default = "default_follow_slot")]
+    follow_slot: String,
+    #[serde(default = "default_follow_interval_ms")]
+    follow_interval_ms: u64,
 }
 
 impl Default for RawCacheConfig {
@@ -33,6 +39,9 @@ impl Default for RawCacheConfig {
             redis: None,
             default_ttl: default_ttl(),
             write_lease: default_write_lease(),
+            follow_writes: None,
+            follow_slot: default_follow_slot(),
+            follow_interval_ms: default_follow_interval_ms(),
         }
     }
 }
@@ -62,6 +71,8 @@ pub struct CacheConfig {
     pub redis: Option<String>,
     pub default_ttl: Duration,
     pub write_lease: Duration,
+    /// `follow_writes = "logical"`: follow writes that bypass brisk (cache/follow.rs).
+    pub follow: Option<FollowConfig>,
 }
 
 impl Default for CacheConfig {
@@ -74,6 +85,7 @@ impl Default for CacheConfig {
             redis: None,
             default_ttl: Duration::from_secs(60),
             write_lease: Duration::from_secs(300),
+            follow: None,
         })
     }
 }
@@ -101,6 +113,68 @@ pub fn parse_fingerprint(text: &str) -> Result<u64, String> {
     })
 }
 
+// Following writes that bypass brisk (`follow_writes`, `follow_slot`, `follow_interval_ms`).
+
+/// Slot names are cluster-wide; each database's slot is `<follow_slot>_<database>`.
+fn default_follow_slot() -> String {
+    "brisk_cache".into()
+}
+
+/// A write around brisk is seen within about this long plus the decoding time (measured in
+/// docs/cache.md); each poll is one query on the follower's own connection.
+fn default_follow_interval_ms() -> u64 {
+    100
+}
+
+/// How brisk follows writes made around it: a logical slot per database, polled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FollowConfig {
+    pub slot: String,
+    pub interval: Duration,
+}
+
+impl FollowConfig {
+    fn from_raw(
+        enabled: bool,
+        mode: Option<String>,
+        slot: String,
+        interval_ms: u64,
+    ) -> Result<Option<FollowConfig>, String> {
+        match mode.as_deref() {
+            None => return Ok(None),
+            Some("logical") => {}
+            Some(other) => {
+                return Err(format!(
+                    "cache.follow_writes: \"{other}\" is not a mode: the one mode is \"logical\""
+                ))
+            }
+        }
+        if !enabled {
+            return Err("cache.follow_writes: needs enabled = true in [cache]".into());
+        }
+        // 63 is PostgreSQL's NAMEDATALEN - 1; the database's name is appended.
+        if slot.is_empty()
+            || slot.len() > 40
+            || !slot
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(format!(
+                "cache.follow_slot: \"{slot}\" is not a slot name: 1 to 40 of a-z, 0-9 and _"
+            ));
+        }
+        if !(10..=60_000).contains(&interval_ms) {
+            return Err(format!(
+                "cache.follow_interval_ms: {interval_ms} is not between 10 and 60000"
+            ));
+        }
+        Ok(Some(FollowConfig {
+            slot,
+            interval: Duration::from_millis(interval_ms),
+        }))
+    }
+}
+
 impl CacheConfig {
     pub fn from_raw(raw: RawCacheConfig) -> Result<CacheConfig, String> {
         let mut shapes = BTreeMap::new();
@@ -126,6 +200,12 @@ impl CacheConfig {
             redis: raw.redis,
             default_ttl: seconds("default_ttl", raw.default_ttl)?,
             write_lease: seconds("write_lease", raw.write_lease)?,
+            follow: FollowConfig::from_raw(
+                raw.enabled,
+                raw.follow_writes,
+                raw.follow_slot,
+                raw.follow_interval_ms,
+            )?,
         })
     }
 }
@@ -153,5 +233,30 @@ mod tests {
         let error = parse("redis = \"localhost\"\n").unwrap_err();
         assert!(error.contains("redis://"), "{error}");
         assert!(!CacheConfig::default().enabled);
+    }
+
+    #[test]
+    fn following_writes_is_logical_only_with_a_slot_name_and_an_interval() {
+        let config = parse("enabled = true\nfollow_writes = \"logical\"\n").unwrap();
+        let follow = config.follow.unwrap();
+        assert_eq!(follow.slot, "brisk_cache");
+        assert_eq!(follow.interval, Duration::from_millis(100));
+        assert!(parse("enabled = true\n").unwrap().follow.is_none());
+        for (text, wanted) in [
+            ("follow_writes = \"wal\"", "is not a mode"),
+            (
+                "follow_writes = \"logical\"\nfollow_slot = \"Bad-Name\"",
+                "is not a slot name",
+            ),
+            (
+                "follow_writes = \"logical\"\nfollow_interval_ms = 0",
+                "not between",
+            ),
+        ] {
+            let error = parse(&format!("enabled = true\n{text}\n")).unwrap_err();
+            assert!(error.contains(wanted), "{text}: {error}");
+        }
+        let error = parse("follow_writes = \"logical\"\n").unwrap_err();
+        assert!(error.contains("needs enabled = true"), "{error}");
     }
 }

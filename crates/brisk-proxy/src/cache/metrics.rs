@@ -113,4 +113,7 @@ pub fn write(out: &mut String, shared: &Shared) {
         &[],
         if cache.store_up() { 1.0 } else { 0.0 },
     );
+    if cache.config.follow.is_some() {
+        super::follow::write_metrics(out, &cache.follow);
+    }
 }

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod candidates;
 pub mod catalog;
 pub mod config;
+pub mod follow;
 pub mod metrics;
 pub mod relay;
 pub mod versions;
@@ -28,6 +29,9 @@ use versions::{Check, VersionStore};
 pub enum CacheError {
     #[error("redis: {0}")]
     Redis(String),
+    /// `follow_writes` cannot work against this server (see `follow::preflight`).
+    #[error("{0}")]
+    Follow(String),
 }
 
 /// The version key of the database-wide epoch, which every entry depends on.
@@ -274,6 +278,9 @@ pub struct Health {
     pub store_up: bool,
     pub redis_errors: u64,
     pub bytes: u64,
+    /// Following writes that bypass brisk, when `follow_writes` is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub follow: Option<follow::FollowHealth>,
 }
 
 impl Health {
@@ -287,6 +294,7 @@ impl Health {
             store_up: cache.store_up(),
             redis_errors: cache.totals.redis_errors.load(Ordering::Relaxed),
             bytes: cache.entry_bytes(),
+            follow: cache.config.follow.as_ref().map(|_| cache.follow.health()),
         }
     }
 }
@@ -307,6 +315,8 @@ pub struct Cache {
     store_up: std::sync::atomic::AtomicBool,
     next_lease: AtomicU64,
     instance: u64,
+    /// The write followers' state and counters (`follow_writes`).
+    pub follow: follow::FollowState,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -347,6 +357,7 @@ impl Cache {
             store_up: std::sync::atomic::AtomicBool::new(true),
             next_lease: AtomicU64::new(1),
             instance: versions::random_u64(),
+            follow: follow::FollowState::default(),
             config,
         })
     }
@@ -631,6 +642,23 @@ impl Cache {
             self.totals.write_refusals.fetch_add(1, Ordering::Relaxed);
         }
         result
+    }
+
+    /// Bumps the versions of tables (`schema.name`) written around brisk, as the follower
+    /// decoded them, or the database's epoch when `tables` is `None`. One bump suffices: it
+    /// comes after the commit, so an entry filled before it is never served again, and a
+    /// fill that straddles it is rejected.
+    pub async fn bump_followed(
+        &self,
+        database: &str,
+        tables: Option<&[String]>,
+    ) -> Result<(), CacheError> {
+        let keys: Vec<String> = match tables {
+            Some(tables) => tables.iter().map(|t| table_key(database, t)).collect(),
+            None => vec![table_key(database, EPOCH)],
+        };
+        // A release of no lease is a plain bump.
+        self.release(&keys, "").await
     }
 
     /// Bumps `keys` again and clears the marks, once the transaction is over.
