@@ -1807,8 +1807,28 @@ fn the_shipped_alerts_and_dashboard_use_what_metrics_exports() {
     let app = app();
     bookshop(&app);
     let http_port = common::free_port();
-    let proxy = Proxy::start(&app, &format!("http_listen = \"127.0.0.1:{http_port}\""));
+    // The result cache and a rate limit on, so that their rows' panels have samples too.
+    let proxy = Proxy::start(
+        &app,
+        &format!(
+            "http_listen = \"127.0.0.1:{http_port}\"\n\
+             [[rate_limits]]\nname = \"all\"\nrate = 10000\nburst = 100\n\
+             [cache]\nenabled = true"
+        ),
+    );
     run_bookshop(&proxy, &app, "n+1");
+    // A bypass (a volatile function) and an invalidation (DDL bumps the epoch).
+    for sql in [
+        "SELECT now() /* brisk:cache */",
+        "CREATE TEMP TABLE scratch (a int)",
+    ] {
+        let out = proxy.psql(&app, sql);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     proxy.admin("SHOW QUERIES");
     let families = scrape(http_port);
 
@@ -1830,6 +1850,15 @@ fn the_shipped_alerts_and_dashboard_use_what_metrics_exports() {
     }
     let dashboard_names = metric_names(&expressions);
     assert!(dashboard_names.len() >= 15, "{dashboard_names:?}");
+    for needed in [
+        "brisk_cache_hits_total",
+        "brisk_cache_bypasses_total",
+        "brisk_cache_invalidations_total",
+        "brisk_cache_redis_round_trip_seconds_bucket",
+        "brisk_rate_limit_transactions_total",
+    ] {
+        assert!(dashboard_names.contains(needed), "no panel on {needed}");
+    }
     let alert_names = metric_names(&alerts);
     for name in dashboard_names.iter().chain(&alert_names) {
         assert!(scraped(&families, name), "{name} is not in /metrics");

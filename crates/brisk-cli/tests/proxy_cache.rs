@@ -297,6 +297,17 @@ pub fn stale_read_run(seed: u64, duration: Duration) -> (u64, u64, u64, u64) {
     stale_read_run_with(seed, duration, Fault::None).0
 }
 
+/// `stale_read_run_with` with the entries tier `tier` (`local`, `redis`, `both`); returns
+/// also the hits served from the Redis tier.
+pub fn stale_read_run_tier(
+    seed: u64,
+    duration: Duration,
+    tier: &str,
+) -> ((u64, u64, u64, u64), u64) {
+    let (counts, _, _, redis_hits) = stale_read_run_full(seed, duration, Fault::None, tier);
+    (counts, redis_hits)
+}
+
 /// `stale_read_run` with `fault` injected meanwhile; also returns the faults injected and
 /// the writes refused or lost with their connection (never acknowledged).
 pub fn stale_read_run_with(
@@ -304,6 +315,16 @@ pub fn stale_read_run_with(
     duration: Duration,
     fault: Fault,
 ) -> ((u64, u64, u64, u64), u64, u64) {
+    let (counts, faults, lost, _) = stale_read_run_full(seed, duration, fault, "local");
+    (counts, faults, lost)
+}
+
+fn stale_read_run_full(
+    seed: u64,
+    duration: Duration,
+    fault: Fault,
+    tier: &str,
+) -> ((u64, u64, u64, u64), u64, u64, u64) {
     let pg = shared_postgres().expect("sandbox");
     let redis = Redis::start().expect("sandbox redis");
     let db = database(pg);
@@ -325,7 +346,7 @@ pub fn stale_read_run_with(
         ),
     )
     .unwrap();
-    let cache = format!("redis = \"{}\"", redis.url());
+    let cache = format!("redis = \"{}\"\ntier = \"{tier}\"", redis.url());
     let proxies = [start_proxy(pg, &db, &cache), start_proxy(pg, &db, &cache)];
     let urls: Vec<String> = proxies.iter().map(|p| url(p.port, &db)).collect();
     // acked[table][id]: the latest value whose write's commit was acknowledged.
@@ -455,11 +476,13 @@ pub fn stale_read_run_with(
         (stale, injector.join().unwrap())
     });
     let (stale, faults) = faults;
-    let hits: u64 = proxies
-        .iter()
-        .flat_map(|p| show_cache(p.port))
-        .map(|row| row["hits"].parse::<u64>().unwrap_or(0))
-        .sum();
+    let rows: Vec<_> = proxies.iter().flat_map(|p| show_cache(p.port)).collect();
+    let sum = |column: &str| -> u64 {
+        rows.iter()
+            .map(|row| row[column].parse::<u64>().unwrap_or(0))
+            .sum()
+    };
+    let (hits, redis_hits) = (sum("hits"), sum("redis_hits"));
     let counts = (
         reads.load(Ordering::Relaxed),
         hits,
@@ -468,11 +491,14 @@ pub fn stale_read_run_with(
     );
     let lost = lost.load(Ordering::Relaxed);
     println!(
-        "seed {seed}, fault {fault:?}: {} reads ({} served from the cache), {} writes acknowledged, {} rolled back or failed, {lost} refused or lost, {faults} faults, {stale} stale",
+        "seed {seed}, fault {fault:?}, tier {tier}: {} reads ({} served from the cache, {redis_hits} from Redis), {} writes acknowledged, {} rolled back or failed, {lost} refused or lost, {faults} faults, {stale} stale",
         counts.0, counts.1, counts.2, counts.3
     );
-    assert_eq!(stale, 0, "stale reads with seed {seed}, fault {fault:?}");
-    (counts, faults, lost)
+    assert_eq!(
+        stale, 0,
+        "stale reads with seed {seed}, fault {fault:?}, tier {tier}"
+    );
+    (counts, faults, lost, redis_hits)
 }
 
 #[test]
@@ -492,6 +518,303 @@ fn no_read_after_an_acknowledged_write_is_stale_across_two_brisks() {
             "the readers were never served from the cache: the test would prove nothing"
         );
     }
+}
+
+#[test]
+fn no_read_is_stale_across_two_brisks_with_the_redis_tier() {
+    let seconds = std::env::var("BRISK_CACHE_SOAK_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4);
+    for (seed, tier) in [(0x5eed_0021u64, "redis"), (0x5eed_0022, "both")] {
+        let ((reads, hits, writes, undone), redis_hits) =
+            stale_read_run_tier(seed, Duration::from_secs(seconds), tier);
+        assert!(
+            reads > 100 && writes > 20 && undone > 5,
+            "too little traffic to judge"
+        );
+        // Entries filled by one brisk served by the other, or by itself, from Redis.
+        assert!(
+            redis_hits > 0 && hits >= redis_hits,
+            "never served from the Redis tier ({tier}): the test would prove nothing"
+        );
+    }
+}
+
+/// Calls PostgreSQL ran of statements like `pattern` in the current database.
+fn server_calls(pg: &Postgres, db: &str, pattern: &str) -> u64 {
+    pg.psql(
+        db,
+        &format!(
+            "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid \
+             WHERE d.datname = current_database() AND s.query LIKE '{pattern}'"
+        ),
+    )
+    .unwrap()
+    .trim()
+    .parse()
+    .unwrap()
+}
+
+/// Waits until Redis holds `n` Redis-tier entries (a fill is stored off the client's path).
+fn wait_for_entries(redis: &Redis, n: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let keys: Vec<String> = redis
+            .cli(&["--scan", "--pattern", "brisk:cache:e:*"])
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        if keys.len() >= n {
+            return keys;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the Redis tier never got {n} entries: {keys:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_second_brisk_serves_the_first_s_redis_entries_and_a_write_makes_them_unservable_at_once() {
+    let pg = shared_postgres().expect("sandbox");
+    let redis = Redis::start().expect("sandbox redis");
+    let db = database(pg);
+    pg.psql(
+        &db,
+        &format!(
+            "CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
+             CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL); INSERT INTO t VALUES (1, 1), (2, 2);
+             ALTER TABLE t OWNER TO {USER};"
+        ),
+    )
+    .unwrap();
+    // A keeps entries in memory and Redis; B only in Redis: each of B's hits is a Redis hit.
+    let a = start_proxy(
+        pg,
+        &db,
+        &format!("redis = \"{}\"\ntier = \"both\"", redis.url()),
+    );
+    let b = start_proxy(
+        pg,
+        &db,
+        &format!("redis = \"{}\"\ntier = \"redis\"", redis.url()),
+    );
+    let read = "SELECT v FROM t WHERE id = 1 /* brisk:cache ttl=600 */";
+    // The first statement of a brisk reads the catalog (and bypasses); the second fills.
+    for _ in 0..2 {
+        assert_eq!(psql(&url(a.port, &db), read).trim(), "1");
+    }
+    psql(&url(b.port, &db), "SELECT 1");
+    wait_for_entries(&redis, 1);
+    let calls = server_calls(pg, &db, "SELECT v FROM t WHERE id%");
+    for _ in 0..3 {
+        assert_eq!(psql(&url(b.port, &db), read).trim(), "1");
+    }
+    assert_eq!(
+        server_calls(pg, &db, "SELECT v FROM t WHERE id%"),
+        calls,
+        "B went to PostgreSQL for an entry A filled"
+    );
+    let rows = show_cache(b.port);
+    let row = shape(&rows, read);
+    assert_eq!(
+        (
+            row["hits"].as_str(),
+            row["redis_hits"].as_str(),
+            row["tier"].as_str()
+        ),
+        ("3", "3", "redis"),
+        "{row:?}"
+    );
+    // A write through A: B's next read, at once, is the server's.
+    psql(&url(a.port, &db), "UPDATE t SET v = 10 WHERE id = 1");
+    assert_eq!(
+        psql(&url(b.port, &db), read).trim(),
+        "10",
+        "stale read from Redis"
+    );
+    assert_eq!(
+        server_calls(pg, &db, "SELECT v FROM t WHERE id%"),
+        calls + 1
+    );
+    // And A's own in-process entry is as unservable.
+    assert_eq!(psql(&url(a.port, &db), read).trim(), "10");
+
+    // A big, compressible answer: stored compressed, replayed byte for byte by the other.
+    let big = "SELECT id, repeat(md5(id::text), 9000) AS blob FROM t ORDER BY id /* brisk:cache ttl=600 */";
+    let direct = psql(&pg.url(&db), big);
+    assert!(direct.len() > 500_000, "{}", direct.len());
+    assert_eq!(psql(&url(a.port, &db), big), direct);
+    // Two entries: the point read's (one key for A and B: same query, user and settings)
+    // and this one.
+    let keys = wait_for_entries(&redis, 2);
+    let stored: usize = keys
+        .iter()
+        .map(|k| {
+            redis
+                .cli(&["STRLEN", k])
+                .unwrap()
+                .trim()
+                .parse::<usize>()
+                .unwrap()
+        })
+        .max()
+        .unwrap();
+    assert!(
+        stored < direct.len() / 10,
+        "not compressed: {stored} bytes stored for {}",
+        direct.len()
+    );
+    assert_eq!(psql(&url(b.port, &db), big), direct, "B's replay differs");
+    let rows = show_cache(b.port);
+    assert_eq!(shape(&rows, big)["redis_hits"], "1", "{rows:?}");
+}
+
+/// A TCP relay in front of Redis that can be cut (every connection closed, new ones
+/// dropped) and restored, with Redis's data intact: Redis unreachable, as a network fault.
+struct Cuttable {
+    port: u16,
+    up: Arc<std::sync::atomic::AtomicBool>,
+    open: Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Cuttable {
+    fn start(target: u16) -> Cuttable {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let open = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (up2, open2) = (up.clone(), open.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                if !up2.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                let mut open = open2.lock().unwrap();
+                open.push(client.try_clone().unwrap());
+                open.push(server.try_clone().unwrap());
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Cuttable { port, up, open }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for stream in self.open.lock().unwrap().drain(..) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn allow_writes_lets_a_write_through_with_redis_unreachable_and_no_brisk_serves_stale_after() {
+    let pg = shared_postgres().expect("sandbox");
+    let redis = Redis::start().expect("sandbox redis");
+    let relay = Cuttable::start(redis.port());
+    let db = database(pg);
+    pg.psql(
+        &db,
+        &format!("CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL); INSERT INTO t VALUES (1, 1); ALTER TABLE t OWNER TO {USER};"),
+    )
+    .unwrap();
+    let http = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let http_port = http.local_addr().unwrap().port();
+    drop(http);
+    let store = format!("redis = \"redis://127.0.0.1:{}\"", relay.port);
+    let allowing = start_proxy_with(
+        pg,
+        &db,
+        &format!("http_listen = \"127.0.0.1:{http_port}\""),
+        &format!("{store}\non_store_down = \"allow-writes\""),
+    );
+    // The other brisk keeps the default, and holds an entry of the old value in memory.
+    let refusing = start_proxy(pg, &db, &store);
+    let read = "SELECT v FROM t WHERE id = 1 /* brisk:cache ttl=600 */";
+    for _ in 0..3 {
+        assert_eq!(psql(&url(refusing.port, &db), read).trim(), "1");
+    }
+    assert!(shape(&show_cache(refusing.port), read)["hits"] != "0");
+    relay.cut();
+    // allow-writes: the write reaches PostgreSQL, and reads through it bypass the cache.
+    psql(&url(allowing.port, &db), "UPDATE t SET v = 2 WHERE id = 1");
+    assert_eq!(
+        pg.psql(&db, "SELECT v FROM t WHERE id = 1").unwrap().trim(),
+        "2"
+    );
+    assert_eq!(psql(&url(allowing.port, &db), read).trim(), "2");
+    // refuse-writes (the default): not sent.
+    let out = Command::new("psql")
+        .args([
+            "-X",
+            "-At",
+            "-d",
+            &url(refusing.port, &db),
+            "-c",
+            "UPDATE t SET v = 3 WHERE id = 1",
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot announce this write"));
+    assert_eq!(
+        pg.psql(&db, "SELECT v FROM t WHERE id = 1").unwrap().trim(),
+        "2"
+    );
+    // Unreachable store: the other brisk bypasses too.
+    assert_eq!(psql(&url(refusing.port, &db), read).trim(), "2");
+    let health = http_get(http_port, "/health/detailed");
+    assert!(health.contains("\"generation_owed\": true"), "{health}");
+    relay.restore();
+    // The allowing brisk sets a new generation within about 100 ms of Redis's return.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !http_get(http_port, "/health/detailed").contains("\"generation_owed\": false") {
+        assert!(
+            Instant::now() < deadline,
+            "the new generation was never set"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The old entry in the other brisk's memory is never served again.
+    for _ in 0..3 {
+        assert_eq!(
+            psql(&url(refusing.port, &db), read).trim(),
+            "2",
+            "stale read after the store's return"
+        );
+    }
+    assert_eq!(psql(&url(allowing.port, &db), read).trim(), "2");
+    let metrics = http_get(http_port, "/metrics");
+    assert!(
+        metrics.contains("brisk_cache_writes_allowed_total 1"),
+        "{metrics}"
+    );
+    // And the cache serves again.
+    let rows = show_cache(refusing.port);
+    let hits: u64 = shape(&rows, read)["hits"].parse().unwrap();
+    assert_eq!(psql(&url(refusing.port, &db), read).trim(), "2");
+    let rows = show_cache(refusing.port);
+    assert!(
+        shape(&rows, read)["hits"].parse::<u64>().unwrap() > hits,
+        "{rows:?}"
+    );
 }
 
 /// p50 and p99 in ms, and count, of pgbench's per-transaction log (`-l`) in `dir`.
@@ -546,15 +869,22 @@ fn speed() {
     let proxy = start_proxy(pg, &db, "");
     // Opted in by configuration: pgbench would read a `brisk:cache` comment's `:cache` as
     // one of its variables.
-    let cached = start_proxy(
-        pg,
-        &db,
-        &format!(
-            "[cache.shapes]\n\"{}\" = 600\n\"{}\" = 600",
-            fingerprint(point),
-            fingerprint(slow)
-        ),
+    let shapes = format!(
+        "[cache.shapes]\n\"{}\" = 600\n\"{}\" = 600",
+        fingerprint(point),
+        fingerprint(slow)
     );
+    let cached = start_proxy(pg, &db, &shapes);
+    // With Redis: versions there and entries in memory, or entries in Redis too.
+    let redis = Redis::start().expect("sandbox redis");
+    let with_redis = |tier: &str| {
+        start_proxy(
+            pg,
+            &db,
+            &format!("redis = \"{}\"\ntier = \"{tier}\"\n{shapes}", redis.url()),
+        )
+    };
+    let (redis_local, redis_tier) = (with_redis("local"), with_redis("redis"));
     let dir = tempfile::tempdir().unwrap();
     let cases = [
         ("point", "\\set aid random(1, 1000)\nSELECT abalance FROM pgbench_accounts WHERE aid = :aid"),
@@ -570,6 +900,8 @@ fn speed() {
             ("direct", pg.url(&db)),
             ("brisk", url(proxy.port, &db)),
             ("brisk cached", url(cached.port, &db)),
+            ("redis versions", url(redis_local.port, &db)),
+            ("redis tier", url(redis_tier.port, &db)),
         ] {
             let file = dir.path().join("script.sql");
             std::fs::write(&file, format!("{script};\n")).unwrap();
@@ -588,14 +920,16 @@ fn speed() {
                 String::from_utf8_lossy(&out.stderr)
             );
             let (p50, p99, n) = latencies(logs.path());
-            println!("{name:6} {mode:8} {path:13} p50 {p50:8.3} ms  p99 {p99:8.3} ms  ({n} transactions)");
+            println!("{name:6} {mode:8} {path:14} p50 {p50:8.3} ms  p99 {p99:8.3} ms  ({n} transactions)");
         }
     }
-    for row in show_cache(cached.port) {
-        println!(
-            "shape {} hits {} misses {}",
-            row["fingerprint"], row["hits"], row["misses"]
-        );
+    for proxy in [&cached, &redis_local, &redis_tier] {
+        for row in show_cache(proxy.port) {
+            println!(
+                "tier {} shape {} hits {} (redis {}) misses {}",
+                row["tier"], row["fingerprint"], row["hits"], row["redis_hits"], row["misses"]
+            );
+        }
     }
 }
 
@@ -777,6 +1111,27 @@ fn extended_protocol_reads_are_served_and_equal_the_server_s_answers() {
             out.status.success(),
             "{stdout}{}",
             String::from_utf8_lossy(&out.stderr)
+        );
+        // node-postgres, unnamed and named statements: the same sequence idea, its own RNG.
+        let node = Command::new("node")
+            .args([
+                concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/tests/clients/cache_extended.js"
+                ),
+                &brisk_url,
+                &direct_url,
+                &seed.to_string(),
+                "300",
+            ])
+            .output()
+            .expect("node (scripts/setup installs it and node-postgres)");
+        let stdout = String::from_utf8_lossy(&node.stdout);
+        println!("{stdout}");
+        assert!(
+            node.status.success() && stdout.contains("0 differences"),
+            "{stdout}{}",
+            String::from_utf8_lossy(&node.stderr)
         );
         let reads = runtime.block_on(tokio_postgres_differential(
             &brisk_url,

@@ -28,6 +28,57 @@ pub struct RawCacheConfig {
     follow_slot: String,
     #[serde(default = "default_follow_interval_ms")]
     follow_interval_ms: u64,
+    // The entry tiers and what a write does with the store down (docs/cache.md, "Tiers").
+    #[serde(default)]
+    tier: Tier,
+    #[serde(default = "default_max_entry_bytes")]
+    max_entry_bytes: u64,
+    #[serde(default)]
+    on_store_down: StoreDown,
+}
+
+/// Where entries live: each brisk's memory, the shared Redis, or both (memory first).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    #[default]
+    Local,
+    Redis,
+    Both,
+}
+
+impl Tier {
+    pub fn local(self) -> bool {
+        self != Tier::Redis
+    }
+
+    pub fn redis(self) -> bool {
+        self != Tier::Local
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Tier::Local => "local",
+            Tier::Redis => "redis",
+            Tier::Both => "both",
+        }
+    }
+}
+
+/// A write while the version store cannot be reached: refused (`08006`, never stale), or
+/// let through with the cache bypassed until the database's epoch is bumped on the store's
+/// return (other brisks may serve older entries until then; docs/cache.md).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StoreDown {
+    #[default]
+    RefuseWrites,
+    AllowWrites,
+}
+
+/// 1 MiB: a larger answer would crowd out many small ones.
+fn default_max_entry_bytes() -> u64 {
+    1024 * 1024
 }
 
 impl Default for RawCacheConfig {
@@ -42,6 +93,9 @@ impl Default for RawCacheConfig {
             follow_writes: None,
             follow_slot: default_follow_slot(),
             follow_interval_ms: default_follow_interval_ms(),
+            tier: Tier::Local,
+            max_entry_bytes: default_max_entry_bytes(),
+            on_store_down: StoreDown::RefuseWrites,
         }
     }
 }
@@ -73,6 +127,10 @@ pub struct CacheConfig {
     pub write_lease: Duration,
     /// `follow_writes = "logical"`: follow writes that bypass brisk (cache/follow.rs).
     pub follow: Option<FollowConfig>,
+    pub tier: Tier,
+    /// Answers larger than this (as the server sent them) are stored in no tier.
+    pub max_entry_bytes: usize,
+    pub on_store_down: StoreDown,
 }
 
 impl Default for CacheConfig {
@@ -86,6 +144,9 @@ impl Default for CacheConfig {
             default_ttl: Duration::from_secs(60),
             write_lease: Duration::from_secs(300),
             follow: None,
+            tier: Tier::Local,
+            max_entry_bytes: 1024 * 1024,
+            on_store_down: StoreDown::RefuseWrites,
         })
     }
 }
@@ -193,6 +254,16 @@ impl CacheConfig {
                 ));
             }
         }
+        if raw.tier.redis() && raw.redis.is_none() {
+            return Err(format!(
+                "cache.tier: \"{}\" keeps entries in Redis: set cache.redis too",
+                raw.tier.name()
+            ));
+        }
+        let max_entry_bytes = usize::try_from(raw.max_entry_bytes)
+            .ok()
+            .filter(|n| (1..=512 << 20).contains(n))
+            .ok_or("cache.max_entry_bytes: must be from 1 to 536870912 (Redis's largest string)")?;
         Ok(CacheConfig {
             enabled: raw.enabled,
             shapes,
@@ -206,6 +277,9 @@ impl CacheConfig {
                 raw.follow_slot,
                 raw.follow_interval_ms,
             )?,
+            tier: raw.tier,
+            max_entry_bytes,
+            on_store_down: raw.on_store_down,
         })
     }
 }
@@ -258,5 +332,33 @@ mod tests {
         }
         let error = parse("follow_writes = \"logical\"\n").unwrap_err();
         assert!(error.contains("needs enabled = true"), "{error}");
+    }
+
+    #[test]
+    fn tiers_need_redis_and_bad_values_are_named() {
+        let config = parse(
+            "redis = \"redis://127.0.0.1:6379\"\ntier = \"both\"\non_store_down = \"allow-writes\"\nmax_entry_bytes = 4096\n",
+        )
+        .unwrap();
+        assert_eq!(config.tier, Tier::Both);
+        assert_eq!(config.on_store_down, StoreDown::AllowWrites);
+        assert_eq!(config.max_entry_bytes, 4096);
+        let defaults = parse("").unwrap();
+        assert_eq!(
+            (
+                defaults.tier,
+                defaults.on_store_down,
+                defaults.max_entry_bytes
+            ),
+            (Tier::Local, StoreDown::RefuseWrites, 1 << 20)
+        );
+        let error = parse("tier = \"redis\"\n").unwrap_err();
+        assert!(error.contains("set cache.redis"), "{error}");
+        let error = parse("tier = \"disk\"\n").unwrap_err();
+        assert!(error.contains("local") && error.contains("both"), "{error}");
+        let error = parse("on_store_down = \"ignore\"\n").unwrap_err();
+        assert!(error.contains("allow-writes"), "{error}");
+        let error = parse("max_entry_bytes = 0\n").unwrap_err();
+        assert!(error.contains("max_entry_bytes"), "{error}");
     }
 }

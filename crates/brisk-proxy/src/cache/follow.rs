@@ -417,7 +417,7 @@ impl Batch {
 
 /// Owns the slot until the lock is lost (`Ok`) or something fails (`Err`).
 async fn consume(
-    cache: &Cache,
+    cache: &Arc<Cache>,
     config: &Config,
     db: &Database,
     slot: &str,

@@ -10,11 +10,25 @@ pub fn write(out: &mut String, shared: &Shared) {
         return;
     };
     let totals = &cache.totals;
+    family(
+        out,
+        "brisk_cache_hits_total",
+        "counter",
+        "Queries answered from the result cache, by the tier that held the entry.",
+    );
+    let hits = totals.hits.load(Ordering::Relaxed);
+    let redis_hits = totals.redis_hits.load(Ordering::Relaxed);
+    for (tier, n) in [
+        ("local", hits.saturating_sub(redis_hits)),
+        ("redis", redis_hits),
+    ] {
+        sample(out, "brisk_cache_hits_total", &[("tier", tier)], n as f64);
+    }
     let counters: [(&str, &str, u64); 5] = [
         (
-            "brisk_cache_hits_total",
-            "Queries answered from the result cache.",
-            totals.hits.load(Ordering::Relaxed),
+            "brisk_cache_writes_allowed_total",
+            "Writes let through unannounced while the version store was down (on_store_down = \"allow-writes\").",
+            totals.writes_allowed_store_down.load(Ordering::Relaxed),
         ),
         (
             "brisk_cache_misses_total",
@@ -76,31 +90,57 @@ pub fn write(out: &mut String, shared: &Shared) {
         "Bytes held by the in-process cache tier.",
     );
     sample(out, "brisk_cache_bytes", &[], cache.entry_bytes() as f64);
-    let trips = totals.redis_round_trips.load(Ordering::Relaxed);
     family(
         out,
-        "brisk_cache_redis_round_trip_seconds_total",
+        "brisk_cache_redis_entry_bytes_total",
         "counter",
-        "Time spent in version store round trips.",
+        "Bytes of Redis-tier entries read and written, before compression.",
+    );
+    for (direction, n) in [
+        ("read", &totals.redis_entry_bytes_read),
+        ("written", &totals.redis_entry_bytes_written),
+    ] {
+        sample(
+            out,
+            "brisk_cache_redis_entry_bytes_total",
+            &[("direction", direction)],
+            n.load(Ordering::Relaxed) as f64,
+        );
+    }
+    let name = "brisk_cache_redis_round_trip_seconds";
+    family(
+        out,
+        name,
+        "histogram",
+        "Redis round trips of the cache (version checks with the Redis tier's entry, bumps, entry writes).",
+    );
+    let mut cumulative = 0;
+    for (le, n) in super::tier::RTT_BUCKETS
+        .iter()
+        .zip(&totals.redis_round_trip_buckets)
+    {
+        cumulative += n.load(Ordering::Relaxed);
+        sample(
+            out,
+            &format!("{name}_bucket"),
+            &[("le", &le.to_string())],
+            cumulative as f64,
+        );
+    }
+    let trips = totals.redis_round_trips.load(Ordering::Relaxed);
+    sample(
+        out,
+        &format!("{name}_bucket"),
+        &[("le", "+Inf")],
+        trips as f64,
     );
     sample(
         out,
-        "brisk_cache_redis_round_trip_seconds_total",
+        &format!("{name}_sum"),
         &[],
         totals.redis_round_trip_us.load(Ordering::Relaxed) as f64 / 1e6,
     );
-    family(
-        out,
-        "brisk_cache_redis_round_trips_total",
-        "counter",
-        "Version store round trips.",
-    );
-    sample(
-        out,
-        "brisk_cache_redis_round_trips_total",
-        &[],
-        trips as f64,
-    );
+    sample(out, &format!("{name}_count"), &[], trips as f64);
     family(
         out,
         "brisk_cache_store_up",

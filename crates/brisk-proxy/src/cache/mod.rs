@@ -10,6 +10,7 @@ pub mod config;
 pub mod follow;
 pub mod metrics;
 pub mod relay;
+pub mod tier;
 pub mod versions;
 
 use std::collections::{BTreeMap, HashMap};
@@ -22,6 +23,7 @@ use bytes::Bytes;
 use brisk_sql::{StatementKind, TableName};
 pub use catalog::{Catalog, WriteKeys, CATALOG_QUERY};
 pub use config::CacheConfig;
+use config::StoreDown;
 use versions::{Check, VersionStore};
 
 /// The cache's one error type.
@@ -203,6 +205,8 @@ pub fn classify(query: &str, default_ttl: Duration) -> Classified {
 #[derive(Debug, Default, Clone)]
 pub struct ShapeStats {
     pub hits: u64,
+    /// Of `hits`, those served from the Redis tier.
+    pub redis_hits: u64,
     pub misses: u64,
     pub bypasses: BTreeMap<String, u64>,
     pub fill_rejections: u64,
@@ -259,13 +263,22 @@ pub struct KeyParts<'a> {
 /// Cache-wide counters for /metrics.
 #[derive(Debug, Default)]
 pub struct Totals {
+    /// Hits from the in-process tier and from the Redis tier.
     pub hits: AtomicU64,
+    pub redis_hits: AtomicU64,
     pub misses: AtomicU64,
     pub fill_rejections: AtomicU64,
     pub redis_errors: AtomicU64,
     pub redis_round_trips: AtomicU64,
     pub redis_round_trip_us: AtomicU64,
+    /// Round trips by [`tier::RTT_BUCKETS`] (not cumulative).
+    pub redis_round_trip_buckets: [AtomicU64; tier::RTT_BUCKETS.len()],
+    /// Redis-tier entries read and written, in bytes before compression.
+    pub redis_entry_bytes_read: AtomicU64,
+    pub redis_entry_bytes_written: AtomicU64,
     pub write_refusals: AtomicU64,
+    /// Writes let through with the store down (`on_store_down = "allow-writes"`).
+    pub writes_allowed_store_down: AtomicU64,
 }
 
 /// The cache's part of `/health/detailed`.
@@ -281,6 +294,11 @@ pub struct Health {
     /// Following writes that bypass brisk, when `follow_writes` is set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub follow: Option<follow::FollowHealth>,
+    /// `local`, `redis` or `both`: where entries live.
+    pub tier: &'static str,
+    /// Writes went through while the store was down and the new generation that makes
+    /// every older entry unservable is not set yet: this brisk serves nothing until it is.
+    pub generation_owed: bool,
 }
 
 impl Health {
@@ -295,6 +313,8 @@ impl Health {
             redis_errors: cache.totals.redis_errors.load(Ordering::Relaxed),
             bytes: cache.entry_bytes(),
             follow: cache.config.follow.as_ref().map(|_| cache.follow.health()),
+            tier: cache.config.tier.name(),
+            generation_owed: cache.owed.load(Ordering::SeqCst) > 0,
         }
     }
 }
@@ -317,6 +337,13 @@ pub struct Cache {
     instance: u64,
     /// The write followers' state and counters (`follow_writes`).
     pub follow: follow::FollowState,
+    /// The Redis tier's writer, connected on the first fill (brisk starts with Redis down).
+    entry_store: tier::EntryStore,
+    /// Writes let through with the store down since the last new generation, and their
+    /// leases (whose release may fail without retries: the new generation covers them).
+    owed: AtomicU64,
+    unannounced: Mutex<std::collections::HashSet<String>>,
+    settling: std::sync::atomic::AtomicBool,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -358,6 +385,10 @@ impl Cache {
             next_lease: AtomicU64::new(1),
             instance: versions::random_u64(),
             follow: follow::FollowState::default(),
+            entry_store: tier::EntryStore::new(config.redis.clone()),
+            owed: AtomicU64::new(0),
+            unannounced: Mutex::new(std::collections::HashSet::new()),
+            settling: std::sync::atomic::AtomicBool::new(false),
             config,
         })
     }
@@ -470,17 +501,49 @@ impl Cache {
 
     fn count_round_trip(&self, started: Instant, ok: bool) {
         if self.store.is_redis() {
-            self.totals
-                .redis_round_trips
-                .fetch_add(1, Ordering::Relaxed);
-            self.totals
-                .redis_round_trip_us
-                .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-            if !ok {
-                self.totals.redis_errors.fetch_add(1, Ordering::Relaxed);
-            }
+            self.count_redis_trip(started, ok);
         }
         self.store_up.store(ok, Ordering::Relaxed);
+    }
+
+    fn count_redis_trip(&self, started: Instant, ok: bool) {
+        let elapsed = started.elapsed();
+        let totals = &self.totals;
+        totals.redis_round_trips.fetch_add(1, Ordering::Relaxed);
+        totals
+            .redis_round_trip_us
+            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+        let bucket = tier::RTT_BUCKETS
+            .iter()
+            .position(|le| elapsed.as_secs_f64() <= *le)
+            .unwrap_or(tier::RTT_BUCKETS.len() - 1);
+        totals.redis_round_trip_buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        if !ok {
+            totals.redis_errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Sets the new generation this brisk owes after letting writes through with the store
+    /// down. True when nothing is owed (any more).
+    async fn settle(&self) -> bool {
+        let owed = self.owed.load(Ordering::SeqCst);
+        if owed == 0 {
+            return true;
+        }
+        let started = Instant::now();
+        let result = self.store.new_generation().await;
+        self.count_round_trip(started, result.is_ok());
+        if result.is_err() {
+            return false;
+        }
+        tracing::warn!(
+            writes = owed,
+            "result cache: the version store is back; a new generation makes every older entry unservable"
+        );
+        // A write let through meanwhile owes another one.
+        self.owed
+            .compare_exchange(owed, 0, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
     }
 
     /// Looks a query up: a hit to replay, a miss to fill, or neither. `batch` is empty for
@@ -529,9 +592,30 @@ impl Cache {
         // The parts above hold no NUL, and a batch's part is never empty: a simple query's
         // key and a batch's never meet.
         key.extend_from_slice(batch);
-        let entry = self.entries.get(&key).await;
-        let check = match self.timed_check(&keys).await {
-            Ok(check) => check,
+        if !self.settle().await {
+            self.bypass(
+                fingerprint,
+                "version store unavailable: a new generation is owed",
+            );
+            return Lookup::Pass;
+        }
+        let tier = self.config.tier;
+        let entry = match tier.local() {
+            true => self.entries.get(&key).await,
+            false => None,
+        };
+        let now = Instant::now();
+        // Without a live local entry, the Redis tier's is read with the versions.
+        let redis_key = (tier.redis() && entry.as_ref().is_none_or(|e| e.expires <= now))
+            .then(|| tier::redis_key(&key));
+        let started = Instant::now();
+        let checked = match &redis_key {
+            Some(redis_key) => self.store.check_entry(&keys, redis_key).await,
+            None => self.store.check(&keys).await.map(|c| (c, None)),
+        };
+        self.count_round_trip(started, checked.is_ok());
+        let (check, stored) = match checked {
+            Ok(checked) => checked,
             Err(e) => {
                 self.bypass(fingerprint, &format!("version store unavailable: {e}"));
                 return Lookup::Pass;
@@ -542,7 +626,7 @@ impl Cache {
             return Lookup::Pass;
         }
         if let Some(entry) = entry {
-            if entry.expires > Instant::now()
+            if entry.expires > now
                 && entry.generation == check.generation
                 && entry.versions == check.versions
             {
@@ -552,6 +636,31 @@ impl Cache {
             }
             self.with_shape(fingerprint, |s| s.invalidations += 1);
             self.entries.invalidate(&key).await;
+        }
+        if let Some(stored) = stored {
+            self.totals
+                .redis_entry_bytes_read
+                .fetch_add(stored.len() as u64, Ordering::Relaxed);
+            // `None`: another key with the same hash, or a value brisk cannot read; a miss.
+            if let Some(entry) = tier::decode(&stored, &key) {
+                if entry.expires > now
+                    && entry.generation == check.generation
+                    && entry.versions == check.versions
+                {
+                    self.totals.hits.fetch_add(1, Ordering::Relaxed);
+                    self.totals.redis_hits.fetch_add(1, Ordering::Relaxed);
+                    self.with_shape(fingerprint, |s| {
+                        s.hits += 1;
+                        s.redis_hits += 1;
+                    });
+                    let frames = entry.frames.clone();
+                    if tier.local() {
+                        self.entries.insert(key, Arc::new(entry)).await;
+                    }
+                    return Lookup::Hit(frames);
+                }
+                self.with_shape(fingerprint, |s| s.invalidations += 1);
+            }
         }
         self.totals.misses.fetch_add(1, Ordering::Relaxed);
         self.with_shape(fingerprint, |s| s.misses += 1);
@@ -567,10 +676,14 @@ impl Cache {
     /// Stores a filled answer if the versions it was read under are still current and no
     /// write is in flight (else it may predate a write, and is dropped).
     pub async fn store(&self, fill: Fill, frames: Bytes) {
-        let still = match self.timed_check(&fill.keys).await {
-            Ok(check) => !check.leased && check == fill.check,
-            Err(_) => false,
-        };
+        // A write let through with the store down may predate the answer: nothing is kept
+        // until the new generation is set.
+        let owed = self.owed.load(Ordering::SeqCst) > 0;
+        let still = !owed
+            && match self.timed_check(&fill.keys).await {
+                Ok(check) => !check.leased && check == fill.check,
+                Err(_) => false,
+            };
         if !still {
             self.totals.fill_rejections.fetch_add(1, Ordering::Relaxed);
             self.with_shape(fill.fingerprint, |s| s.fill_rejections += 1);
@@ -584,7 +697,29 @@ impl Cache {
             versions: fill.check.versions,
             expires: Instant::now() + fill.ttl,
         };
-        self.entries.insert(fill.key, Arc::new(entry)).await;
+        if self.config.tier.redis() {
+            // Entries carry what they were filled under: one stored late is never served.
+            let value = tier::encode(&fill.key, &entry, fill.ttl);
+            let started = Instant::now();
+            let stored = self
+                .entry_store
+                .set(&tier::entry_name(&fill.key), &value, fill.ttl)
+                .await;
+            self.count_redis_trip(started, stored.is_ok());
+            match stored {
+                Ok(()) => {
+                    self.totals
+                        .redis_entry_bytes_written
+                        .fetch_add(value.len() as u64, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "result cache: the Redis tier did not store an entry")
+                }
+            }
+        }
+        if self.config.tier.local() {
+            self.entries.insert(fill.key, Arc::new(entry)).await;
+        }
     }
 
     /// The version keys a write must bump, from its classes (with the catalog), or `None`
@@ -631,17 +766,44 @@ impl Cache {
     }
 
     /// Marks `keys` as being written and bumps them, before the write reaches the server.
-    pub async fn acquire(&self, keys: &[String], lease: &str) -> Result<(), CacheError> {
+    /// With the store down: an error (the write is refused), or with `on_store_down =
+    /// "allow-writes"` the write goes through and this brisk owes a new generation, which
+    /// it sets (retrying every 100 ms) before it serves or fills again.
+    pub async fn acquire(self: &Arc<Self>, keys: &[String], lease: &str) -> Result<(), CacheError> {
         let started = Instant::now();
         let result = self
             .store
             .acquire(keys, lease, self.config.write_lease)
             .await;
         self.count_round_trip(started, result.is_ok());
-        if result.is_err() {
+        let Err(e) = result else {
+            return Ok(());
+        };
+        if self.config.on_store_down == StoreDown::RefuseWrites {
             self.totals.write_refusals.fetch_add(1, Ordering::Relaxed);
+            return Err(e);
         }
-        result
+        lock(&self.unannounced).insert(lease.to_string());
+        self.totals
+            .writes_allowed_store_down
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(error = %e, "result cache: a write goes through unannounced (on_store_down = \"allow-writes\"); the cache is bypassed until the store is back");
+        self.owe_generation();
+        Ok(())
+    }
+
+    /// Owes a new generation, and sets it from a task that retries every 100 ms.
+    fn owe_generation(self: &Arc<Self>) {
+        self.owed.fetch_add(1, Ordering::SeqCst);
+        if !self.settling.swap(true, Ordering::SeqCst) {
+            let cache = self.clone();
+            tokio::spawn(async move {
+                while !cache.settle().await {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                cache.settling.store(false, Ordering::SeqCst);
+            });
+        }
     }
 
     /// Bumps the versions of tables (`schema.name`) written around brisk, as the follower
@@ -649,7 +811,7 @@ impl Cache {
     /// comes after the commit, so an entry filled before it is never served again, and a
     /// fill that straddles it is rejected.
     pub async fn bump_followed(
-        &self,
+        self: &Arc<Self>,
         database: &str,
         tables: Option<&[String]>,
     ) -> Result<(), CacheError> {
@@ -662,10 +824,17 @@ impl Cache {
     }
 
     /// Bumps `keys` again and clears the marks, once the transaction is over.
-    pub async fn release(&self, keys: &[String], lease: &str) -> Result<(), CacheError> {
+    pub async fn release(self: &Arc<Self>, keys: &[String], lease: &str) -> Result<(), CacheError> {
         let started = Instant::now();
-        let result = self.store.release(keys, lease).await;
+        let mut result = self.store.release(keys, lease).await;
         self.count_round_trip(started, result.is_ok());
+        // A transaction with an unannounced write whose end cannot be announced either: a
+        // fill made after the owed generation was set may predate its commit, so another
+        // generation is owed (no retries: the client waits for nothing).
+        if lock(&self.unannounced).remove(lease) && result.is_err() {
+            self.owe_generation();
+            result = Ok(());
+        }
         let mut invalidations = lock(&self.invalidations);
         for key in keys {
             *invalidations.entry(key.clone()).or_insert(0) += 1;

@@ -10,9 +10,6 @@ use bytes::{Bytes, BytesMut};
 use super::{Cache, Classified, Fill, WriteClass};
 use brisk_wire::protocol;
 
-/// An answer larger than this is not kept: it would crowd out many small ones.
-const MAX_ENTRY: usize = 1024 * 1024;
-
 /// A statement the client parsed, as it parsed it: what a cached batch that binds it
 /// without parsing it again is keyed by, and what brisk parses on the server when the
 /// client's Parse was answered from the cache.
@@ -170,7 +167,7 @@ impl RelayCache {
         };
         match kind {
             b'1' | b'2' | b't' | b'T' | b'n' | b'D' | b'C'
-                if buf.len() + frame.len() <= MAX_ENTRY =>
+                if buf.len() + frame.len() <= self.cache.config.max_entry_bytes =>
             {
                 buf.extend_from_slice(frame)
             }

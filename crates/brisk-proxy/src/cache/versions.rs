@@ -9,7 +9,7 @@ use super::CacheError;
 
 /// How long one Redis call may take before the cache is bypassed (reads) or the write is
 /// refused: a local Redis answers in well under a millisecond; this bounds a stalled one.
-const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
+pub(crate) const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// What a check saw, atomically: the store's generation (it changes when the store loses
 /// its data), each table's version, and whether any of them is being written.
@@ -72,7 +72,20 @@ impl VersionStore {
                     leased,
                 })
             }
-            VersionStore::Redis(redis) => redis.check(tables).await,
+            VersionStore::Redis(redis) => Ok(redis.check(tables, None).await?.0),
+        }
+    }
+
+    /// As [`VersionStore::check`], and in the same atomic step the Redis tier's value at
+    /// `entry` (stored as [`brisk_redis::store::CacheStore`] writes it), if any.
+    pub async fn check_entry(
+        &self,
+        tables: &[String],
+        entry: &str,
+    ) -> Result<(Check, Option<Vec<u8>>), CacheError> {
+        match self {
+            VersionStore::Redis(redis) => redis.check(tables, Some(entry)).await,
+            VersionStore::Local(_) => Ok((self.check(tables).await?, None)),
         }
     }
 
@@ -99,6 +112,25 @@ impl VersionStore {
                 Ok(())
             }
             VersionStore::Redis(redis) => redis.acquire(tables, lease, ttl).await,
+        }
+    }
+
+    /// Sets a new generation: every entry, of every database and brisk, stops matching.
+    /// What a brisk that let writes through while the store was down owes on its return.
+    pub async fn new_generation(&self) -> Result<(), CacheError> {
+        match self {
+            // The in-process store is never unreachable.
+            VersionStore::Local(_) => Ok(()),
+            VersionStore::Redis(redis) => {
+                let _: i64 = redis
+                    .run(
+                        NEW_GENERATION,
+                        vec![GENERATION_KEY.to_string()],
+                        vec![format!("{:016x}", random_u64())],
+                    )
+                    .await?;
+                Ok(())
+            }
         }
     }
 
@@ -139,10 +171,12 @@ pub struct RedisVersions {
 
 const GENERATION_KEY: &str = "brisk:cache:generation";
 
-/// KEYS: the generation key, then a version key and a lease key per table. ARGV: a fresh
-/// random generation, set if there is none (a new or emptied Redis): versions counted
-/// again from 0 never match an entry filled under the old generation. Returns the generation, 1 if any table is being
-/// written (expired leases are dropped first), then each version.
+/// KEYS: the generation key, then a version key and a lease key per table, then (when
+/// their number is even) a Redis-tier entry's key. ARGV: a fresh random generation, set if
+/// there is none (a new or emptied Redis): versions counted again from 0 never match an
+/// entry filled under the old generation. Returns the generation, '1' if any table is being
+/// written (expired leases are dropped first), each version, then the entry ('' if none):
+/// the entry and the versions it must match are read in one atomic step.
 const CHECK: &str = r"
 local gen = redis.call('GET', KEYS[1])
 if not gen then
@@ -151,11 +185,15 @@ if not gen then
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local out = {gen, 0}
-for i = 2, #KEYS, 2 do
+local out = {gen, '0'}
+local last = #KEYS - (#KEYS + 1) % 2
+for i = 2, last, 2 do
   redis.call('ZREMRANGEBYSCORE', KEYS[i + 1], '-inf', now)
-  if redis.call('ZCARD', KEYS[i + 1]) > 0 then out[2] = 1 end
+  if redis.call('ZCARD', KEYS[i + 1]) > 0 then out[2] = '1' end
   out[#out + 1] = redis.call('GET', KEYS[i]) or '0'
+end
+if last < #KEYS then
+  out[#out + 1] = redis.call('GET', KEYS[#KEYS]) or ''
 end
 return out
 ";
@@ -171,6 +209,9 @@ for i = 1, #KEYS, 2 do
 end
 return 1
 ";
+
+/// KEYS: the generation key. ARGV: a fresh random generation.
+const NEW_GENERATION: &str = "redis.call('SET', KEYS[1], ARGV[1]) return 1";
 
 /// KEYS: a version key and a lease key per table. ARGV: the lease id.
 const RELEASE: &str = r"
@@ -227,25 +268,36 @@ impl RedisVersions {
         result
     }
 
-    async fn check(&self, tables: &[String]) -> Result<Check, CacheError> {
+    async fn check(
+        &self,
+        tables: &[String],
+        entry: Option<&str>,
+    ) -> Result<(Check, Option<Vec<u8>>), CacheError> {
         let mut keys = vec![GENERATION_KEY.to_string()];
         keys.extend(table_keys(tables));
-        let out: Vec<String> = self
+        keys.extend(entry.map(str::to_string));
+        let mut out: Vec<Vec<u8>> = self
             .run(CHECK, keys, vec![format!("{:016x}", random_u64())])
             .await?;
+        let stored = match entry {
+            Some(_) => out.pop().filter(|v| !v.is_empty()),
+            None => None,
+        };
         let (Some(generation), Some(leased)) = (out.first(), out.get(1)) else {
             return Err(CacheError::Redis("short answer to the check".into()));
         };
         let versions = out[2..]
             .iter()
-            .map(|v| v.parse::<u64>())
-            .collect::<Result<Vec<u64>, _>>()
-            .map_err(|_| CacheError::Redis("a version is not a number".into()))?;
-        Ok(Check {
-            generation: generation.clone(),
+            .map(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok())
+            .collect::<Option<Vec<u64>>>()
+            .filter(|v| v.len() == tables.len())
+            .ok_or_else(|| CacheError::Redis("a version is not a number".into()))?;
+        let check = Check {
+            generation: String::from_utf8_lossy(generation).into_owned(),
             versions,
-            leased: leased != "0",
-        })
+            leased: leased.as_slice() != b"0",
+        };
+        Ok((check, stored))
     }
 
     async fn acquire(
@@ -322,6 +374,22 @@ mod tests {
         let _: () = redis::cmd("FLUSHALL").query_async(&mut c).await.unwrap();
         let second = store.check(&t).await.unwrap();
         assert_ne!(first.generation, second.generation);
+        // The entry comes back with the versions, in the same step; a missing one is None.
+        let _: () = redis::cmd("SET")
+            .arg("brisk:test:entry")
+            .arg(&b"\x00frames\xff"[..])
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        let (check, entry) = store.check_entry(&t, "brisk:test:entry").await.unwrap();
+        assert_eq!(check, second);
+        assert_eq!(entry.as_deref(), Some(&b"\x00frames\xff"[..]));
+        let (check, entry) = store.check_entry(&t, "brisk:test:none").await.unwrap();
+        assert_eq!((check, entry), (second.clone(), None));
+        store.new_generation().await.unwrap();
+        let third = store.check(&t).await.unwrap();
+        assert_ne!(third.generation, second.generation);
+        assert_eq!(third.versions, second.versions);
         drop(redis);
         assert!(
             store.check(&t).await.is_err(),
