@@ -197,14 +197,14 @@ const READ: &str = "SELECT v FROM counters WHERE id = 1 /* brisk:cache ttl=300 *
 const COUNT: &str = "SELECT count(*) FROM counters /* brisk:cache ttl=300 */";
 const AUDITED: &str = "SELECT count(*) FROM audit /* brisk:cache ttl=300 */";
 
-/// The cache's hit counter, from `/metrics`.
+/// The cache's hits from `/metrics`, over its tiers (`brisk_cache_hits_total{tier=...}`).
 fn hits(brisk: &Brisk) -> u64 {
     brisk
         .metrics()
         .lines()
-        .find_map(|l| l.strip_prefix("brisk_cache_hits_total "))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+        .filter(|l| l.starts_with("brisk_cache_hits_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
 }
 
 /// Reads `sql` through `brisk` until an answer comes from the cache (the first read of a
