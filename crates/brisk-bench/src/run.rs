@@ -82,6 +82,19 @@ pub async fn run_with(
     plan: Arc<Plan>,
     info: Option<&ConnInfo>,
     interrupt: impl Future<Output = ()>,
+    on_second: impl FnMut(Tick<'_>),
+) -> Result<BenchResult, BenchError> {
+    run_watched(plan, info, None, interrupt, on_second).await
+}
+
+/// [`run_with`], watching `brisk proxy`'s admin console (`proxy_admin`) as well: its
+/// per-fingerprint statistics and pools before, during and after the run
+/// ([`crate::proxy`]). An unreachable console fails before the run.
+pub async fn run_watched(
+    plan: Arc<Plan>,
+    info: Option<&ConnInfo>,
+    proxy_admin: Option<&ConnInfo>,
+    interrupt: impl Future<Output = ()>,
     mut on_second: impl FnMut(Tick<'_>),
 ) -> Result<BenchResult, BenchError> {
     plan.validate()?;
@@ -177,6 +190,10 @@ pub async fn run_with(
         Some(Ok(monitor)) => database::before(monitor).await,
         Some(Err(e)) => database::Before::Unavailable(e.to_string()),
         None => database::Before::Unavailable(String::new()),
+    };
+    let proxy_watch = match proxy_admin {
+        Some(admin) => Some(crate::proxy::watch(admin).await?),
+        None => None,
     };
 
     let started_unix_ms = SystemTime::now()
@@ -326,11 +343,19 @@ pub async fn run_with(
             warnings: &new,
         });
     }
+    // The proxy first: the database's reading goes through it when the load does.
+    let mut proxy = match proxy_watch {
+        Some(watch) => Some(watch.finish().await),
+        None => None,
+    };
     let database = match &monitor {
         Some(Ok(monitor)) => Some(database::after(monitor, before).await),
         Some(Err(_)) => Some(database::after_unavailable(before)),
         None => None,
     };
+    if let (Some(proxy), Some(database)) = (&mut proxy, &database) {
+        proxy.match_database(database);
+    }
     let (totals, mut seconds) = recorder.totals();
     if seconds
         .last()
@@ -393,6 +418,7 @@ pub async fn run_with(
         seconds,
         thresholds: Vec::new(),
         database,
+        proxy,
     };
     result.judge(&plan.thresholds);
     Ok(result)
