@@ -729,6 +729,23 @@ impl Worker {
                                 None => Ok(()),
                             }
                         }
+                        Protocol::Extended => {
+                            self.params.clear();
+                            self.params.extend(sql.params.iter().map(|slot| {
+                                vars.get(*slot).cloned().unwrap_or_default().to_string()
+                            }));
+                            let text: Vec<TextParam> =
+                                self.params.iter().map(|p| TextParam(p)).collect();
+                            // UNKNOWN is "infer it", as pgbench's zero type OID.
+                            let typed: Vec<(&(dyn ToSql + Sync), Type)> = text
+                                .iter()
+                                .map(|p| (p as &(dyn ToSql + Sync), Type::UNKNOWN))
+                                .collect();
+                            client
+                                .query_typed(&sql.prepared_text, &typed)
+                                .await
+                                .map(drop)
+                        }
                         Protocol::Simple => {
                             sql.render(vars, &mut self.text);
                             client.batch_execute(&self.text).await

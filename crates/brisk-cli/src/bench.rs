@@ -58,6 +58,7 @@ enum ArrivalArg {
 enum ProtocolArg {
     Prepared,
     Simple,
+    Extended,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -177,7 +178,8 @@ struct RunArgs {
     #[arg(long, value_name = "N")]
     connections: Option<usize>,
 
-    /// prepared (Parse once, then Bind/Execute) or simple (text with values written in).
+    /// As pgbench -M: prepared (Parse once, then Bind/Execute), extended (Parse, Bind,
+    /// Execute each time, unnamed) or simple (text with values written in).
     #[arg(long, value_enum)]
     protocol: Option<ProtocolArg>,
 
@@ -738,6 +740,7 @@ fn settings_from_args(args: &RunArgs) -> LoadSettings {
         protocol: args.protocol.map(|p| match p {
             ProtocolArg::Prepared => Protocol::Prepared,
             ProtocolArg::Simple => Protocol::Simple,
+            ProtocolArg::Extended => Protocol::Extended,
         }),
         seed: args.seed,
     }
