@@ -325,13 +325,22 @@ pub struct HttpClient {
 impl HttpClient {
     /// A client keeping up to `pool_size` idle connections per origin. The TLS setup (root
     /// certificates) is read only when some request is `https`.
-    pub fn new(pool_size: usize, https: bool) -> Result<HttpClient, BenchError> {
+    /// `ca` is a PEM file of certificates trusted besides the system's (`--http-ca`).
+    pub fn new(
+        pool_size: usize,
+        https: bool,
+        ca: Option<&std::path::Path>,
+    ) -> Result<HttpClient, BenchError> {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         // Latency is what is measured: no Nagle delay on small requests.
         http.set_nodelay(true);
         http.set_connect_timeout(Some(PREFLIGHT_TIMEOUT));
-        let tls = if https { Some(tls_connector()?) } else { None };
+        let tls = if https {
+            Some(tls_connector(ca)?)
+        } else {
+            None
+        };
         let connector = Connector { http, tls };
         let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(pool_size.max(1))
@@ -450,10 +459,27 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     text.replace('\n', " ")
 }
 
-fn tls_connector() -> Result<tokio_rustls::TlsConnector, BenchError> {
+fn tls_connector(ca: Option<&std::path::Path>) -> Result<tokio_rustls::TlsConnector, BenchError> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_native_certs::load_native_certs().certs {
         let _ = roots.add(cert);
+    }
+    if let Some(path) = ca {
+        let bad = |reason: String| {
+            BenchError::Argument(format!("--http-ca {}: {reason}", path.display()))
+        };
+        let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+        let certs: Vec<_> = rustls_pemfile::certs(&mut bytes.as_slice())
+            .collect::<Result<_, _>>()
+            .map_err(|e| bad(format!("not a PEM file: {e}")))?;
+        if certs.is_empty() {
+            return Err(bad(
+                "no certificate in it (a PEM file with BEGIN CERTIFICATE)".into(),
+            ));
+        }
+        for cert in certs {
+            roots.add(cert).map_err(|e| bad(e.to_string()))?;
+        }
     }
     if roots.is_empty() {
         return Err(BenchError::Argument(

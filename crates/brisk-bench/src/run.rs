@@ -84,16 +84,25 @@ pub async fn run_with(
     interrupt: impl Future<Output = ()>,
     on_second: impl FnMut(Tick<'_>),
 ) -> Result<BenchResult, BenchError> {
-    run_watched(plan, info, None, interrupt, on_second).await
+    run_watched(plan, info, &RunOptions::default(), interrupt, on_second).await
 }
 
-/// [`run_with`], watching `brisk proxy`'s admin console (`proxy_admin`) as well: its
-/// per-fingerprint statistics and pools before, during and after the run
-/// ([`crate::proxy`]). An unreachable console fails before the run.
+/// What a run may be given besides its plan and database.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// `brisk proxy`'s admin console, watched around the run ([`crate::proxy`]).
+    pub proxy_admin: Option<ConnInfo>,
+    /// A PEM file of CA certificates trusted for `https` besides the system's.
+    pub http_ca: Option<std::path::PathBuf>,
+}
+
+/// [`run_with`] with [`RunOptions`]: watching `brisk proxy`'s admin console as well (its
+/// per-fingerprint statistics and pools before, during and after the run; an unreachable
+/// console fails before the run), and trusting a CA for `https`.
 pub async fn run_watched(
     plan: Arc<Plan>,
     info: Option<&ConnInfo>,
-    proxy_admin: Option<&ConnInfo>,
+    run_options: &RunOptions,
     interrupt: impl Future<Output = ()>,
     mut on_second: impl FnMut(Tick<'_>),
 ) -> Result<BenchResult, BenchError> {
@@ -131,7 +140,7 @@ pub async fn run_watched(
             Load::Closed { users, .. } => plan.segment.users(users.max()),
         };
         let https = origins.iter().any(|o| o.starts_with("https:"));
-        let client = HttpClient::new(pool_size, https)?;
+        let client = HttpClient::new(pool_size, https, run_options.http_ca.as_deref())?;
         // Each origin once, before the clock: an unreachable one fails here with one line.
         for origin in &origins {
             client.check(origin).await?;
@@ -191,7 +200,7 @@ pub async fn run_watched(
         Some(Err(e)) => database::Before::Unavailable(e.to_string()),
         None => database::Before::Unavailable(String::new()),
     };
-    let proxy_watch = match proxy_admin {
+    let proxy_watch = match &run_options.proxy_admin {
         Some(admin) => Some(crate::proxy::watch(admin).await?),
         None => None,
     };

@@ -253,6 +253,11 @@ struct RunArgs {
     #[arg(long, value_name = "URL")]
     proxy_admin: Option<String>,
 
+    /// A PEM file of CA certificates to trust for https:// requests, besides the
+    /// system's (a self-signed or internal CA's certificate).
+    #[arg(long, value_name = "FILE")]
+    http_ca: Option<PathBuf>,
+
     /// Threads that run the connections (1: one event loop, as pgbench -j 1, the least CPU
     /// per operation; more when one core cannot drive the rate).
     #[arg(long, value_name = "N", default_value_t = 1)]
@@ -417,8 +422,8 @@ async fn run_load(args: RunArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     if let Some(knee) = knee {
-        if proxy_admin.is_some() {
-            bail!("--proxy-admin does not apply to a knee search (each step is a run of its own)");
+        if proxy_admin.is_some() || args.http_ca.is_some() {
+            bail!("--proxy-admin and --http-ca do not apply to a knee search yet");
         }
         return run_knee(&args, plan, info.as_ref(), &against, &knee).await;
     }
@@ -436,7 +441,10 @@ async fn run_load(args: RunArgs) -> anyhow::Result<ExitCode> {
     let result = brisk_bench::run::run_watched(
         Arc::new(plan),
         info.as_ref(),
-        proxy_admin.as_ref(),
+        &brisk_bench::run::RunOptions {
+            proxy_admin,
+            http_ca: args.http_ca.clone(),
+        },
         interrupt,
         |tick| {
             if !quiet {
