@@ -63,6 +63,7 @@ pub fn html(result: &BenchResult) -> String {
     charts(&mut out, result);
     operations(&mut out, result);
     database(&mut out, result);
+    proxy(&mut out, result);
     generator(&mut out, result);
     out.push_str("</body></html>\n");
     out
@@ -345,6 +346,72 @@ fn database(out: &mut String, result: &BenchResult) {
             ms(s.total_ms),
             s.rows,
             escape(&s.query)
+        );
+    }
+    out.push_str("</table>\n");
+}
+
+fn proxy(out: &mut String, result: &BenchResult) {
+    let Some(proxy) = &result.proxy else {
+        return;
+    };
+    out.push_str("<h2>What the proxy saw during the run</h2>\n");
+    for warning in &proxy.warnings {
+        let _ = writeln!(out, "<p class=\"fail\">{}</p>", escape(warning));
+    }
+    let _ = writeln!(
+        out,
+        "<p class=\"meta\">{} in {} calls ({}, {}, all clients)</p>",
+        ms(proxy.total_ms),
+        proxy.calls,
+        escape(&proxy.source),
+        escape(&proxy.target)
+    );
+    match &proxy.note {
+        Some(note) => {
+            let _ = writeln!(
+                out,
+                "<p class=\"meta\">No per-fingerprint statistics: {}</p>",
+                escape(note)
+            );
+        }
+        None => {
+            out.push_str("<table id=\"proxy\"><tr><th>share</th><th>calls</th><th>mean</th><th>p95</th><th>wait</th><th>server calls</th><th>server mean</th><th>statement</th></tr>\n");
+            for s in &proxy.statements {
+                let p95 = if s.p95_scope == "run" {
+                    ms(s.p95_ms)
+                } else {
+                    format!("{} (since the proxy started)", ms(s.p95_ms))
+                };
+                let _ = writeln!(
+                    out,
+                    "<tr><td>{:.1}%</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"sql\">{}</td></tr>",
+                    s.share_pct,
+                    s.calls,
+                    ms(s.mean_ms),
+                    escape(&p95),
+                    ms(s.wait_ms),
+                    s.pg_calls.map(|c| c.to_string()).unwrap_or_default(),
+                    s.pg_mean_ms.map(ms).unwrap_or_default(),
+                    escape(&s.query)
+                );
+            }
+            out.push_str("</table>\n");
+        }
+    }
+    out.push_str("<table id=\"pools\"><tr><th>pool</th><th>pool_size</th><th>most servers in use</th><th>most clients waiting</th><th>longest wait seen</th><th>waited in total</th><th>saturated</th></tr>\n");
+    for p in &proxy.pools {
+        let _ = writeln!(
+            out,
+            "<tr><td>{}/{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&p.database),
+            escape(&p.user),
+            p.pool_size,
+            p.max_servers_active,
+            p.max_clients_waiting,
+            ms(p.max_wait_ms),
+            ms(p.wait_ms),
+            if p.saturated { "yes" } else { "no" }
         );
     }
     out.push_str("</table>\n");

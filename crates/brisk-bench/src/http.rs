@@ -120,6 +120,25 @@ impl HttpStep {
         })
     }
 
+    /// Values go into a JSON body escaped: the body is JSON unless a Content-Type header
+    /// names a type without "json".
+    fn body_encoding(&self) -> Encoding {
+        let json = self
+            .headers
+            .iter()
+            .find(|(name, _)| name == CONTENT_TYPE)
+            .is_none_or(|(_, parts)| {
+                parts
+                    .iter()
+                    .any(|p| matches!(p, Part::Text(t) if t.to_ascii_lowercase().contains("json")))
+            });
+        if json {
+            Encoding::Json
+        } else {
+            Encoding::Raw
+        }
+    }
+
     /// The variable slots the request uses.
     pub fn slots(&self) -> impl Iterator<Item = usize> + '_ {
         let parts = self
@@ -237,19 +256,48 @@ fn percent_encode(value: &str, out: &mut String) {
     }
 }
 
-fn render(parts: &[Part], vars: &[Value], url: bool, out: &mut String) {
+/// How a value is written into its place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    /// Percent-encoded (the URL).
+    Url,
+    /// Escaped as inside a JSON string (`"` as `\"`, `\` as `\\`, control characters as
+    /// `\uXXXX`), so a value stays one value whether the template quotes it or not.
+    Json,
+    /// As it is (headers, non-JSON bodies).
+    Raw,
+}
+
+fn render(parts: &[Part], vars: &[Value], encoding: Encoding, out: &mut String) {
     out.clear();
     for part in parts {
         match part {
             Part::Text(text) => out.push_str(text),
             Part::Var(slot) => {
                 let value = vars.get(*slot).cloned().unwrap_or_default().to_string();
-                if url {
-                    percent_encode(&value, out);
-                } else {
-                    out.push_str(&value);
+                match encoding {
+                    Encoding::Url => percent_encode(&value, out),
+                    Encoding::Json => json_escape(&value, out),
+                    Encoding::Raw => out.push_str(&value),
                 }
             }
+        }
+    }
+}
+
+fn json_escape(value: &str, out: &mut String) {
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => {
+                use std::fmt::Write;
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
         }
     }
 }
@@ -277,13 +325,22 @@ pub struct HttpClient {
 impl HttpClient {
     /// A client keeping up to `pool_size` idle connections per origin. The TLS setup (root
     /// certificates) is read only when some request is `https`.
-    pub fn new(pool_size: usize, https: bool) -> Result<HttpClient, BenchError> {
+    /// `ca` is a PEM file of certificates trusted besides the system's (`--http-ca`).
+    pub fn new(
+        pool_size: usize,
+        https: bool,
+        ca: Option<&std::path::Path>,
+    ) -> Result<HttpClient, BenchError> {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         // Latency is what is measured: no Nagle delay on small requests.
         http.set_nodelay(true);
         http.set_connect_timeout(Some(PREFLIGHT_TIMEOUT));
-        let tls = if https { Some(tls_connector()?) } else { None };
+        let tls = if https {
+            Some(tls_connector(ca)?)
+        } else {
+            None
+        };
         let connector = Connector { http, tls };
         let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(pool_size.max(1))
@@ -313,7 +370,7 @@ impl HttpClient {
 
     /// Sends `step` with the variables' current values and reads the whole response.
     pub async fn execute(&self, step: &HttpStep, vars: &[Value], text: &mut String) -> HttpOutcome {
-        render(&step.url, vars, true, text);
+        render(&step.url, vars, Encoding::Url, text);
         let uri = match Uri::try_from(text.as_str()) {
             Ok(uri) => uri,
             Err(e) => return failed("script", format!("line {}: url {text}: {e}", step.line)),
@@ -321,7 +378,7 @@ impl HttpClient {
         let mut request = Request::builder().method(step.method.clone()).uri(uri);
         let mut has_content_type = false;
         for (name, value) in &step.headers {
-            render(value, vars, false, text);
+            render(value, vars, Encoding::Raw, text);
             match HeaderValue::from_str(text) {
                 Ok(value) => {
                     has_content_type |= name == CONTENT_TYPE;
@@ -340,7 +397,7 @@ impl HttpClient {
         }
         let body = match &step.body {
             Some(parts) => {
-                render(parts, vars, false, text);
+                render(parts, vars, step.body_encoding(), text);
                 if !has_content_type {
                     // Bodies are JSON unless a Content-Type header says otherwise.
                     request = request.header(CONTENT_TYPE, "application/json");
@@ -402,10 +459,27 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     text.replace('\n', " ")
 }
 
-fn tls_connector() -> Result<tokio_rustls::TlsConnector, BenchError> {
+fn tls_connector(ca: Option<&std::path::Path>) -> Result<tokio_rustls::TlsConnector, BenchError> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_native_certs::load_native_certs().certs {
         let _ = roots.add(cert);
+    }
+    if let Some(path) = ca {
+        let bad = |reason: String| {
+            BenchError::Argument(format!("--http-ca {}: {reason}", path.display()))
+        };
+        let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+        let certs: Vec<_> = rustls_pemfile::certs(&mut bytes.as_slice())
+            .collect::<Result<_, _>>()
+            .map_err(|e| bad(format!("not a PEM file: {e}")))?;
+        if certs.is_empty() {
+            return Err(bad(
+                "no certificate in it (a PEM file with BEGIN CERTIFICATE)".into(),
+            ));
+        }
+        for cert in certs {
+            roots.add(cert).map_err(|e| bad(e.to_string()))?;
+        }
     }
     if roots.is_empty() {
         return Err(BenchError::Argument(
@@ -544,12 +618,38 @@ mod tests {
         assert_eq!(step.slots().count(), 2);
         let values = vec![Value::Int(42), Value::Text("a b&c/d".into())];
         let mut out = String::new();
-        render(&step.url, &values, true, &mut out);
+        render(&step.url, &values, Encoding::Url, &mut out);
         assert_eq!(out, "http://api.local:8080/items/42?q=a%20b%26c%2Fd");
         step.body =
             Some(template(r#"{"id": {id}, "tags": {}, "x": {"y": "{name}"}}"#, &vars).unwrap());
-        render(step.body.as_ref().unwrap(), &values, false, &mut out);
+        render(
+            step.body.as_ref().unwrap(),
+            &values,
+            step.body_encoding(),
+            &mut out,
+        );
         assert_eq!(out, r#"{"id": 42, "tags": {}, "x": {"y": "a b&c/d"}}"#);
+        let values = vec![Value::Int(1), Value::Text("say \"hi\"\\\n\u{1}".into())];
+        render(
+            step.body.as_ref().unwrap(),
+            &values,
+            step.body_encoding(),
+            &mut out,
+        );
+        assert_eq!(
+            out,
+            r#"{"id": 1, "tags": {}, "x": {"y": "say \"hi\"\\\n\u0001"}}"#
+        );
+        // A body of another type takes the value as it is.
+        step.headers
+            .push((CONTENT_TYPE, template("text/plain", &vars).unwrap()));
+        render(
+            step.body.as_ref().unwrap(),
+            &values,
+            step.body_encoding(),
+            &mut out,
+        );
+        assert!(out.contains("say \"hi\""));
     }
 
     #[test]

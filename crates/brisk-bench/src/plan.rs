@@ -33,6 +33,9 @@ pub enum Protocol {
     Prepared,
     /// The statement text with the values written in (pgbench's `-M simple`).
     Simple,
+    /// Parse, Bind, Execute of the unnamed statement for every run, the values bound as
+    /// text with their types left to the server (pgbench's `-M extended`).
+    Extended,
 }
 
 impl Protocol {
@@ -40,6 +43,7 @@ impl Protocol {
         match self {
             Protocol::Prepared => "prepared",
             Protocol::Simple => "simple",
+            Protocol::Extended => "extended",
         }
     }
 }

@@ -211,6 +211,9 @@ pub fn summary(result: &BenchResult) -> String {
             }
         }
     }
+    if let Some(proxy) = &result.proxy {
+        proxy_section(&mut out, proxy);
+    }
     if !result.thresholds.is_empty() {
         let _ = writeln!(out, "\nthresholds:");
         for t in &result.thresholds {
@@ -372,4 +375,66 @@ pub fn knee_summary(knee: &crate::knee::KneeResult) -> String {
         let _ = writeln!(out, "(interrupted: the steps above are all that ran)");
     }
     out
+}
+
+/// What `brisk proxy` saw: per fingerprint its calls, mean and p95 during the run, next to
+/// pg_stat_statements' calls and mean of the same shape; then the pools and their waits.
+fn proxy_section(out: &mut String, proxy: &crate::proxy::ProxyReport) {
+    let _ = writeln!(
+        out,
+        "\nproxy during the run ({}, all clients): {} in {} calls",
+        proxy.target,
+        ms(proxy.total_ms),
+        proxy.calls
+    );
+    match &proxy.note {
+        Some(note) => {
+            let _ = writeln!(out, "  no per-fingerprint statistics: {note}");
+        }
+        None => {
+            for s in &proxy.statements {
+                let text: String = s.query.split_whitespace().collect::<Vec<_>>().join(" ");
+                let text = match text.char_indices().nth(70) {
+                    Some((cut, _)) => format!("{}…", &text[..cut]),
+                    None => text,
+                };
+                // A p95 over the proxy's whole life, not only the run, is marked.
+                let scope = if s.p95_scope == "run" { " " } else { "*" };
+                let server = match (s.pg_calls, s.pg_mean_ms) {
+                    (Some(calls), Some(mean)) => format!("server {calls} calls mean {}", ms(mean)),
+                    _ => "server -".to_string(),
+                };
+                let _ = writeln!(
+                    out,
+                    "  {:>5.1}%  {:>9} calls  mean {:>9}  p95 {:>9}{scope}  wait {:>9}  {server}  {text}",
+                    s.share_pct,
+                    s.calls,
+                    ms(s.mean_ms),
+                    ms(s.p95_ms),
+                    ms(s.wait_ms),
+                );
+            }
+            if proxy.statements.iter().any(|s| s.p95_scope != "run") {
+                let _ = writeln!(
+                    out,
+                    "  * p95 since the proxy started: it had timed this statement before the run"
+                );
+            }
+        }
+    }
+    for p in &proxy.pools {
+        let _ = writeln!(
+            out,
+            "  pool {}/{}: pool_size {}, up to {} servers in use, up to {} clients waiting, waited {} in total",
+            p.database,
+            p.user,
+            p.pool_size,
+            p.max_servers_active,
+            p.max_clients_waiting,
+            ms(p.wait_ms)
+        );
+    }
+    for warning in &proxy.warnings {
+        let _ = writeln!(out, "warning: {warning}");
+    }
 }

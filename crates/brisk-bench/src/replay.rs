@@ -422,6 +422,7 @@ pub async fn replay(
         seconds,
         thresholds: Vec::new(),
         database: Some(database),
+        proxy: None,
     })
 }
 

@@ -293,6 +293,9 @@ pub struct BenchResult {
     /// What the database spent its time on during the run (pg_stat_statements).
     #[serde(default)]
     pub database: Option<DatabaseReport>,
+    /// What `brisk proxy` saw during the run (`--proxy-admin`).
+    #[serde(default)]
+    pub proxy: Option<crate::proxy::ProxyReport>,
 }
 
 impl BenchResult {
@@ -375,6 +378,7 @@ pub fn merge(results: &[(String, BenchResult)]) -> Result<BenchResult, BenchErro
         // Every segment watched the same database over about the same time: the first's
         // view stands for all (adding them would count each statement n times).
         database: first.database.clone(),
+        proxy: first.proxy.clone(),
         ..BenchResult::default()
     };
     let mut overall = OperationTotals::default();

@@ -82,6 +82,28 @@ pub async fn run_with(
     plan: Arc<Plan>,
     info: Option<&ConnInfo>,
     interrupt: impl Future<Output = ()>,
+    on_second: impl FnMut(Tick<'_>),
+) -> Result<BenchResult, BenchError> {
+    run_watched(plan, info, &RunOptions::default(), interrupt, on_second).await
+}
+
+/// What a run may be given besides its plan and database.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// `brisk proxy`'s admin console, watched around the run ([`crate::proxy`]).
+    pub proxy_admin: Option<ConnInfo>,
+    /// A PEM file of CA certificates trusted for `https` besides the system's.
+    pub http_ca: Option<std::path::PathBuf>,
+}
+
+/// [`run_with`] with [`RunOptions`]: watching `brisk proxy`'s admin console as well (its
+/// per-fingerprint statistics and pools before, during and after the run; an unreachable
+/// console fails before the run), and trusting a CA for `https`.
+pub async fn run_watched(
+    plan: Arc<Plan>,
+    info: Option<&ConnInfo>,
+    run_options: &RunOptions,
+    interrupt: impl Future<Output = ()>,
     mut on_second: impl FnMut(Tick<'_>),
 ) -> Result<BenchResult, BenchError> {
     plan.validate()?;
@@ -118,7 +140,7 @@ pub async fn run_with(
             Load::Closed { users, .. } => plan.segment.users(users.max()),
         };
         let https = origins.iter().any(|o| o.starts_with("https:"));
-        let client = HttpClient::new(pool_size, https)?;
+        let client = HttpClient::new(pool_size, https, run_options.http_ca.as_deref())?;
         // Each origin once, before the clock: an unreachable one fails here with one line.
         for origin in &origins {
             client.check(origin).await?;
@@ -177,6 +199,10 @@ pub async fn run_with(
         Some(Ok(monitor)) => database::before(monitor).await,
         Some(Err(e)) => database::Before::Unavailable(e.to_string()),
         None => database::Before::Unavailable(String::new()),
+    };
+    let proxy_watch = match &run_options.proxy_admin {
+        Some(admin) => Some(crate::proxy::watch(admin).await?),
+        None => None,
     };
 
     let started_unix_ms = SystemTime::now()
@@ -326,11 +352,19 @@ pub async fn run_with(
             warnings: &new,
         });
     }
+    // The proxy first: the database's reading goes through it when the load does.
+    let mut proxy = match proxy_watch {
+        Some(watch) => Some(watch.finish().await),
+        None => None,
+    };
     let database = match &monitor {
         Some(Ok(monitor)) => Some(database::after(monitor, before).await),
         Some(Err(_)) => Some(database::after_unavailable(before)),
         None => None,
     };
+    if let (Some(proxy), Some(database)) = (&mut proxy, &database) {
+        proxy.match_database(database);
+    }
     let (totals, mut seconds) = recorder.totals();
     if seconds
         .last()
@@ -393,6 +427,7 @@ pub async fn run_with(
         seconds,
         thresholds: Vec::new(),
         database,
+        proxy,
     };
     result.judge(&plan.thresholds);
     Ok(result)
@@ -702,6 +737,23 @@ impl Worker {
                                     .map(drop),
                                 None => Ok(()),
                             }
+                        }
+                        Protocol::Extended => {
+                            self.params.clear();
+                            self.params.extend(sql.params.iter().map(|slot| {
+                                vars.get(*slot).cloned().unwrap_or_default().to_string()
+                            }));
+                            let text: Vec<TextParam> =
+                                self.params.iter().map(|p| TextParam(p)).collect();
+                            // UNKNOWN is "infer it", as pgbench's zero type OID.
+                            let typed: Vec<(&(dyn ToSql + Sync), Type)> = text
+                                .iter()
+                                .map(|p| (p as &(dyn ToSql + Sync), Type::UNKNOWN))
+                                .collect();
+                            client
+                                .query_typed(&sql.prepared_text, &typed)
+                                .await
+                                .map(drop)
                         }
                         Protocol::Simple => {
                             sql.render(vars, &mut self.text);

@@ -323,6 +323,7 @@ pub fn parse_scenario(
         let choices = [
             ("prepared", Protocol::Prepared),
             ("simple", Protocol::Simple),
+            ("extended", Protocol::Extended),
         ];
         settings.protocol = Some(one_of(p, "protocol", &choices, &at)?);
     }

@@ -58,6 +58,7 @@ enum ArrivalArg {
 enum ProtocolArg {
     Prepared,
     Simple,
+    Extended,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -120,13 +121,32 @@ struct RunArgs {
     #[arg(long, value_name = "DURATION", value_parser = duration_arg, requires = "http")]
     http_timeout: Option<Duration>,
 
+    /// Run the database's most called statements from its pg_stat_statements, weighted by
+    /// their calls, each $n drawn from a sample of the column it is compared with. Only
+    /// reads unless --include-writes. The run goes to the URL argument, or to this one.
+    #[arg(
+        long,
+        value_name = "URL",
+        conflicts_with_all = ["sql", "pgbench_script", "http"]
+    )]
+    from_pgss: Option<String>,
+
+    /// With --from-pgss: how many statements, the most called first (default 20).
+    #[arg(long, value_name = "N", default_value_t = 20, requires = "from_pgss")]
+    top: usize,
+
+    /// With --from-pgss: run INSERT, UPDATE and DELETE statements too. They change the
+    /// data of the database the run goes to: use a copy.
+    #[arg(long, requires = "from_pgss")]
+    include_writes: bool,
+
     /// Replay a workload captured by `brisk proxy` (capture_file, JSON lines): each captured
     /// session on a connection of its own, its statements in order with their captured
     /// values, each at its captured start divided by --speed.
     #[arg(
         long,
         value_name = "FILE",
-        conflicts_with_all = ["sql", "pgbench_script", "http", "rate", "users", "find_knee", "duration", "segment"]
+        conflicts_with_all = ["sql", "pgbench_script", "http", "from_pgss", "rate", "users", "find_knee", "duration", "segment", "proxy_admin"]
     )]
     replay: Option<PathBuf>,
 
@@ -158,7 +178,8 @@ struct RunArgs {
     #[arg(long, value_name = "N")]
     connections: Option<usize>,
 
-    /// prepared (Parse once, then Bind/Execute) or simple (text with values written in).
+    /// As pgbench -M: prepared (Parse once, then Bind/Execute), extended (Parse, Bind,
+    /// Execute each time, unnamed) or simple (text with values written in).
     #[arg(long, value_enum)]
     protocol: Option<ProtocolArg>,
 
@@ -224,6 +245,18 @@ struct RunArgs {
     /// broke (default 2).
     #[arg(long, value_name = "N")]
     knee_refine: Option<u32>,
+
+    /// The admin console of the brisk proxy the load goes through
+    /// (postgres://admin@proxy:6432/brisk): its per-fingerprint statistics during the run
+    /// (calls, mean, p95) go into the report next to pg_stat_statements', with pool waits
+    /// and saturation flagged.
+    #[arg(long, value_name = "URL")]
+    proxy_admin: Option<String>,
+
+    /// A PEM file of CA certificates to trust for https:// requests, besides the
+    /// system's (a self-signed or internal CA's certificate).
+    #[arg(long, value_name = "FILE")]
+    http_ca: Option<PathBuf>,
 
     /// Threads that run the connections (1: one event loop, as pgbench -j 1, the least CPU
     /// per operation; more when one core cannot drive the rate).
@@ -314,11 +347,23 @@ async fn run_load(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let mut scenario = match scenario_path {
         Some(path) => {
-            if !args.sql.is_empty() || !args.pgbench_script.is_empty() || args.http.is_some() {
-                bail!("give either a scenario file or --sql/--pgbench-script/--http, not both");
+            if !args.sql.is_empty()
+                || !args.pgbench_script.is_empty()
+                || args.http.is_some()
+                || args.from_pgss.is_some()
+            {
+                bail!("give either a scenario file or --sql/--pgbench-script/--http/--from-pgss, not both");
             }
             read_scenario(Path::new(path), &defines)?
         }
+        None if args.from_pgss.is_some() => Scenario {
+            target: None,
+            operations: operations_from_pgss(&args).await?,
+            settings: LoadSettings::default(),
+            thresholds: Vec::new(),
+            abort_on_fail: false,
+            knee: None,
+        },
         None => Scenario {
             target: None,
             operations: operations_from_files(&args, &defines)?,
@@ -341,7 +386,10 @@ async fn run_load(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    let url = url.map(str::to_string).or_else(|| scenario.target.clone());
+    let url = url
+        .map(str::to_string)
+        .or_else(|| scenario.target.clone())
+        .or_else(|| args.from_pgss.clone());
     let mut plan = scenario.plan(
         settings_from_args(&args),
         thresholds,
@@ -366,7 +414,17 @@ async fn run_load(args: RunArgs) -> anyhow::Result<ExitCode> {
         targets.join(", ")
     };
 
+    let proxy_admin = match &args.proxy_admin {
+        Some(url) => Some(
+            ConnInfo::from_env_and_str(Some(url))
+                .map_err(|e| anyhow::anyhow!("--proxy-admin: {e}"))?,
+        ),
+        None => None,
+    };
     if let Some(knee) = knee {
+        if proxy_admin.is_some() || args.http_ca.is_some() {
+            bail!("--proxy-admin and --http-ca do not apply to a knee search yet");
+        }
         return run_knee(&args, plan, info.as_ref(), &against, &knee).await;
     }
     let open = matches!(plan.load, brisk_bench::plan::Load::Open { .. });
@@ -380,14 +438,23 @@ async fn run_load(args: RunArgs) -> anyhow::Result<ExitCode> {
     let interrupt = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    let result = brisk_bench::run::run_with(Arc::new(plan), info.as_ref(), interrupt, |tick| {
-        if !quiet {
-            eprintln!("{}", render::second_line(tick.row, open));
-        }
-        for warning in tick.warnings {
-            eprintln!("brisk: warning: {warning}");
-        }
-    })
+    let result = brisk_bench::run::run_watched(
+        Arc::new(plan),
+        info.as_ref(),
+        &brisk_bench::run::RunOptions {
+            proxy_admin,
+            http_ca: args.http_ca.clone(),
+        },
+        interrupt,
+        |tick| {
+            if !quiet {
+                eprintln!("{}", render::second_line(tick.row, open));
+            }
+            for warning in tick.warnings {
+                eprintln!("brisk: warning: {warning}");
+            }
+        },
+    )
     .await?;
 
     if let Some(path) = &args.out {
@@ -533,6 +600,42 @@ fn split_inputs(inputs: &[String]) -> anyhow::Result<(Option<&str>, Option<&str>
     Ok((scenario, url))
 }
 
+/// `--from-pgss`: the statements that can run, and a line on stderr for each left out.
+async fn operations_from_pgss(args: &RunArgs) -> anyhow::Result<Vec<Operation>> {
+    let Some(url) = &args.from_pgss else {
+        return Ok(Vec::new());
+    };
+    if args.protocol == Some(ProtocolArg::Simple) {
+        bail!("--from-pgss binds its values as parameters: it runs with --protocol prepared only");
+    }
+    let info =
+        ConnInfo::from_env_and_str(Some(url)).map_err(|e| anyhow::anyhow!("--from-pgss: {e}"))?;
+    let mix = brisk_bench::pgss::read_mix(&info, args.top, args.include_writes).await?;
+    if !mix.skipped.is_empty() {
+        eprintln!(
+            "brisk: --from-pgss: {} statement(s) kept, {} skipped:",
+            mix.operations.len(),
+            mix.skipped.len()
+        );
+        for skipped in &mix.skipped {
+            let text: String = skipped
+                .query
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            let text = match text.char_indices().nth(80) {
+                Some((cut, _)) => format!("{}…", &text[..cut]),
+                None => text,
+            };
+            eprintln!(
+                "  skipped ({} calls): {text}: {}",
+                skipped.calls, skipped.reason
+            );
+        }
+    }
+    Ok(mix.operations)
+}
+
 fn operations_from_files(
     args: &RunArgs,
     defines: &[(String, String)],
@@ -645,6 +748,7 @@ fn settings_from_args(args: &RunArgs) -> LoadSettings {
         protocol: args.protocol.map(|p| match p {
             ProtocolArg::Prepared => Protocol::Prepared,
             ProtocolArg::Simple => Protocol::Simple,
+            ProtocolArg::Extended => Protocol::Extended,
         }),
         seed: args.seed,
     }

@@ -16,6 +16,7 @@
 //!   features that tie a client to one server connection.
 //! - [`split`] cuts a text into statements as psql runs them, and [`first_keyword`] reads a
 //!   statement's first word: the one splitter and classifier every command shares.
+//! - [`param_use`] ties each `$n` of a statement to the column it is compared with.
 //! - [`cast_typed_placeholders`] and [`bind_placeholders`] rewrite normalized text so that
 //!   PostgreSQL can plan it: `interval $1` (not SQL) becomes `$1::interval`.
 //!
@@ -53,6 +54,7 @@ mod fingerprint;
 mod lexer;
 mod lint;
 mod normalize;
+pub mod param_use;
 mod placeholders;
 mod predicate;
 mod quote;

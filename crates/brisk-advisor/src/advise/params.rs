@@ -1,9 +1,9 @@
 //! Values for the `$n` parameters of a normalized query, so it can be planned (`EXECUTE`
 //! needs valid values even for a generic plan) and run by `--verify`.
 //!
-//! Each parameter is tied to the column it is compared with by walking the parse tree
-//! (`col = $1`, `$2 < col`, `col IN ($3, $4)`, `col BETWEEN $5 AND $6`, `col LIKE $7`,
-//! `LIMIT $8`). Its value comes from that column's `pg_stats`: a typical value for an
+//! Each parameter is tied to the column it is compared with by brisk-sql's walk of the
+//! parse tree ([`brisk_sql::param_use`]: `col = $1`, `$2 < col`, `col IN ($3, $4)`,
+//! `col BETWEEN $5 AND $6`, `col LIKE $7`, `LIMIT $8`). Its value comes from that column's `pg_stats`: a typical value for an
 //! equality, a bound that keeps a tenth of the rows for a range, a piece of a real value for
 //! a pattern. A parameter with no column, or a column without statistics, gets a plain value
 //! of its type. Values are SQL literals, ready for `EXECUTE`.
@@ -16,67 +16,32 @@
 use std::collections::HashMap;
 
 use brisk_pg::stats::{ColumnInfo, FunctionSignature};
-use brisk_sql::TableName;
+use brisk_sql::param_use::{
+    last_name, operator_of, walk, ParamTyped as Typed, ParamUsage as Use, ParamUse, ParamUses,
+};
 use brisk_workload::quote_literal;
-use pg_query::protobuf::{AExprKind, Node};
+use pg_query::protobuf::Node;
 use pg_query::{NodeEnum, NodeRef};
 
 use super::snapshot::Snapshot;
 
-/// How a parameter is used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Use {
-    Equal,
-    /// `col > $n`: a lower bound.
-    Lower,
-    /// `col < $n`: an upper bound.
-    Upper,
-    Pattern,
-    Limit,
-    Offset,
-}
-
-/// What a parameter's type is, given the type of the column it is tied to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Typed {
-    /// The column's type: `col = $1`, `col IN ($1)`, `col BETWEEN $1 AND $2`.
-    AsColumn,
-    /// An array of it: `col = ANY($1)`.
-    ArrayOfColumn,
-    /// `text`: a `LIKE` pattern.
-    Text,
-    /// The column's type only for array and `jsonb` columns: `tags @> $1`.
-    AsContainer,
-    /// Not from the column: `col ? $1`, `col @@ $1`, `$1 <-> col`.
-    Unknown,
-}
-
-/// One parameter tied to a column (or to `LIMIT`/`OFFSET`).
-#[derive(Debug, Clone, PartialEq)]
-struct ParamUse {
-    number: usize,
-    column: Option<(Option<String>, String)>,
-    usage: Use,
-    typed: Typed,
-}
-
 /// SQL literals for the parameters `$1..$n` of `sql`, whose types PostgreSQL inferred as
 /// `types`.
 pub(crate) fn values(sql: &str, types: &[String], snapshot: &Snapshot) -> Vec<String> {
-    let (uses, relations) = match pg_query::parse(sql) {
+    let found = match pg_query::parse(sql) {
         Ok(parsed) => walk(&parsed),
-        Err(_) => (Vec::new(), Vec::new()),
+        Err(_) => ParamUses::default(),
     };
     (1..=types.len())
         .map(|number| {
             let param_type = &types[number - 1];
-            let found = uses.iter().find(|u| u.number == number);
-            let from_stats = found.and_then(|u| {
+            let param = found.uses.iter().find(|u| u.number == number);
+            let from_stats = param.and_then(|u| {
                 let value = match u.usage {
                     Use::Limit => return Some("20".to_string()),
                     Use::Offset => return Some("0".to_string()),
                     _ => {
-                        let column = column_for(u, &relations, snapshot)?;
+                        let column = column_for(u, &found, snapshot)?;
                         typical_value(column, u.usage)?
                     }
                 };
@@ -116,13 +81,13 @@ pub(crate) fn context_types(
             *slot = Some(type_name);
         }
     };
-    let (uses, relations) = walk(&parsed);
-    for u in &uses {
+    let found = walk(&parsed);
+    for u in &found.uses {
         if matches!(u.usage, Use::Limit | Use::Offset) {
             set(u.number, "bigint".to_string());
             continue;
         }
-        let Some(column) = column_for(u, &relations, snapshot) else {
+        let Some(column) = column_for(u, &found, snapshot) else {
             continue;
         };
         let container = column.type_category == 'A' || column.type_name == "jsonb";
@@ -230,21 +195,6 @@ fn direct_param(node: &Node) -> Option<usize> {
     }
 }
 
-/// The last part of a qualified name (`pg_catalog.date_trunc` gives `date_trunc`).
-fn last_name(names: &[Node]) -> Option<&str> {
-    names
-        .iter()
-        .filter_map(|n| match &n.node {
-            Some(NodeEnum::String(s)) => Some(s.sval.as_str()),
-            _ => None,
-        })
-        .next_back()
-}
-
-fn operator_of(expr: &pg_query::protobuf::AExpr) -> &str {
-    last_name(&expr.name).unwrap_or("")
-}
-
 /// A cast's type as SQL (`pg_catalog.int4`, `text[]`), without its modifier, which
 /// planning does not need; quoted where it must be.
 fn type_name_of(type_name: &pg_query::protobuf::TypeName) -> Option<String> {
@@ -266,164 +216,18 @@ fn type_name_of(type_name: &pg_query::protobuf::TypeName) -> Option<String> {
     ))
 }
 
-/// Every parameter use, and the relations the statement names (name, alias).
-fn walk(parsed: &pg_query::ParseResult) -> (Vec<ParamUse>, Vec<(TableName, Option<String>)>) {
-    let mut uses = Vec::new();
-    let mut relations = Vec::new();
-    for (node, ..) in parsed.protobuf.nodes() {
-        match node {
-            NodeRef::RangeVar(range) => {
-                let name = if range.schemaname.is_empty() {
-                    TableName::new(&range.relname)
-                } else {
-                    TableName::qualified(&range.schemaname, &range.relname)
-                };
-                relations.push((name, range.alias.as_ref().map(|a| a.aliasname.clone())));
-            }
-            NodeRef::SelectStmt(select) => {
-                for (bound, usage) in [
-                    (&select.limit_count, Use::Limit),
-                    (&select.limit_offset, Use::Offset),
-                ] {
-                    if let Some(number) = bound.as_deref().and_then(param_number) {
-                        uses.push(ParamUse {
-                            number,
-                            column: None,
-                            usage,
-                            typed: Typed::Unknown,
-                        });
-                    }
-                }
-            }
-            NodeRef::AExpr(expr) => uses.extend(comparison(expr)),
-            _ => {}
-        }
-    }
-    (uses, relations)
-}
-
-/// The parameters an `A_Expr` compares with a column.
-fn comparison(expr: &pg_query::protobuf::AExpr) -> Vec<ParamUse> {
-    let operator = operator_of(expr);
-    let kind = AExprKind::try_from(expr.kind).unwrap_or(AExprKind::Undefined);
-    let (left, right) = (expr.lexpr.as_deref(), expr.rexpr.as_deref());
-    let (column, params, flipped) = match (left.and_then(column_ref), right) {
-        (Some(column), Some(right)) => (column, params_in(right), false),
-        _ => match (right.and_then(column_ref), left) {
-            (Some(column), Some(left)) => (column, params_in(left), true),
-            _ => return Vec::new(),
-        },
-    };
-    let typed = match kind {
-        AExprKind::AexprOpAny | AExprKind::AexprOpAll => Typed::ArrayOfColumn,
-        AExprKind::AexprLike | AExprKind::AexprIlike | AExprKind::AexprSimilar => Typed::Text,
-        AExprKind::AexprIn
-        | AExprKind::AexprDistinct
-        | AExprKind::AexprNotDistinct
-        | AExprKind::AexprNullif
-        | AExprKind::AexprBetween
-        | AExprKind::AexprNotBetween
-        | AExprKind::AexprBetweenSym
-        | AExprKind::AexprNotBetweenSym => Typed::AsColumn,
-        _ => match operator {
-            "=" | "<>" | "!=" | "<" | "<=" | ">" | ">=" => Typed::AsColumn,
-            "~~" | "~~*" | "!~~" | "!~~*" | "~" | "~*" | "!~" | "!~*" => Typed::Text,
-            "@>" | "<@" | "&&" => Typed::AsContainer,
-            _ => Typed::Unknown,
-        },
-    };
-    let usage = |position: usize| match kind {
-        AExprKind::AexprLike | AExprKind::AexprIlike | AExprKind::AexprSimilar => Use::Pattern,
-        AExprKind::AexprBetween
-        | AExprKind::AexprNotBetween
-        | AExprKind::AexprBetweenSym
-        | AExprKind::AexprNotBetweenSym => {
-            if position == 0 {
-                Use::Lower
-            } else {
-                Use::Upper
-            }
-        }
-        _ => match (operator, flipped) {
-            ("<" | "<=", false) | (">" | ">=", true) => Use::Upper,
-            (">" | ">=", false) | ("<" | "<=", true) => Use::Lower,
-            ("~~" | "~~*" | "!~~" | "!~~*", _) => Use::Pattern,
-            _ => Use::Equal,
-        },
-    };
-    params
-        .into_iter()
-        .enumerate()
-        .map(|(position, number)| ParamUse {
-            number,
-            column: Some(column.clone()),
-            usage: usage(position),
-            typed,
-        })
-        .collect()
-}
-
-/// `(qualifier, column)` of a column reference, through a cast.
-fn column_ref(node: &Node) -> Option<(Option<String>, String)> {
-    match node.node.as_ref()? {
-        NodeEnum::ColumnRef(column) => {
-            let names: Vec<&str> = column
-                .fields
-                .iter()
-                .filter_map(|f| match &f.node {
-                    Some(NodeEnum::String(s)) => Some(s.sval.as_str()),
-                    _ => None,
-                })
-                .collect();
-            match names.as_slice() {
-                [column] => Some((None, column.to_string())),
-                [.., qualifier, column] => Some((Some(qualifier.to_string()), column.to_string())),
-                [] => None,
-            }
-        }
-        NodeEnum::TypeCast(cast) => column_ref(cast.arg.as_deref()?),
-        _ => None,
-    }
-}
-
-/// The parameter numbers in a node: `$1`, `$1::int`, a list of them, `ANY($1)`, and the
-/// first operand of arithmetic (`$1 + $2`), which has the type of what it is compared with
-/// (`due_on < $1 + $2`: a date plus a number of days).
-fn params_in(node: &Node) -> Vec<usize> {
-    match node.node.as_ref() {
-        Some(NodeEnum::List(list)) => list.items.iter().filter_map(param_number).collect(),
-        Some(NodeEnum::AExpr(expr)) if matches!(operator_of(expr), "+" | "-") => expr
-            .lexpr
-            .as_deref()
-            .and_then(param_number)
-            .into_iter()
-            .collect(),
-        _ => param_number(node).into_iter().collect(),
-    }
-}
-
-fn param_number(node: &Node) -> Option<usize> {
-    match node.node.as_ref()? {
-        NodeEnum::ParamRef(param) => usize::try_from(param.number).ok(),
-        NodeEnum::TypeCast(cast) => param_number(cast.arg.as_deref()?),
-        _ => None,
-    }
-}
-
 /// The table column a parameter use compares with: its qualifier names an alias or a
 /// table; an unqualified column belongs to the only named table that has it.
 fn column_for<'a>(
     param: &ParamUse,
-    relations: &[(TableName, Option<String>)],
+    found: &ParamUses,
     snapshot: &'a Snapshot,
 ) -> Option<&'a ColumnInfo> {
-    let (qualifier, column) = param.column.as_ref()?;
-    let candidates = relations.iter().filter(|(name, alias)| match qualifier {
-        Some(q) => alias.as_deref() == Some(q.as_str()) || (alias.is_none() && &name.name == q),
-        None => true,
-    });
-    let mut found = candidates
-        .filter_map(|(name, _)| snapshot.resolve(name))
+    let (_, column) = param.column.as_ref()?;
+    let mut found = found
+        .candidates(param)
+        .into_iter()
+        .filter_map(|name| snapshot.resolve(name))
         .filter_map(|table| snapshot.column(table.oid, column));
     let first = found.next()?;
     // Two different tables with the column: the query is ambiguous to us, not to the server.
@@ -501,65 +305,6 @@ fn default_for_type(type_name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn uses(sql: &str) -> Vec<(usize, Option<String>, Use)> {
-        let parsed = pg_query::parse(sql).unwrap();
-        let (mut uses, _) = walk(&parsed);
-        uses.sort_by_key(|u| u.number);
-        uses.into_iter()
-            .map(|u| (u.number, u.column.map(|(_, c)| c), u.usage))
-            .collect()
-    }
-
-    #[test]
-    fn parameters_are_tied_to_the_columns_they_are_compared_with() {
-        let found = uses(
-            "SELECT id FROM messages m WHERE m.conversation_id = $1 AND $2 < created_at \
-             AND role IN ($3, $4) AND body ILIKE $5 AND n BETWEEN $6 AND $7::int \
-             AND id = ANY($8) ORDER BY created_at DESC LIMIT $9 OFFSET $10",
-        );
-        let c = |s: &str| Some(s.to_string());
-        assert_eq!(
-            found,
-            [
-                (1, c("conversation_id"), Use::Equal),
-                (2, c("created_at"), Use::Lower),
-                (3, c("role"), Use::Equal),
-                (4, c("role"), Use::Equal),
-                (5, c("body"), Use::Pattern),
-                (6, c("n"), Use::Lower),
-                (7, c("n"), Use::Upper),
-                (8, c("id"), Use::Equal),
-                (9, None, Use::Limit),
-                (10, None, Use::Offset),
-            ]
-        );
-    }
-
-    #[test]
-    fn the_operator_says_whether_the_column_types_a_parameter() {
-        let parsed = pg_query::parse(
-            "SELECT 1 FROM t WHERE a = $1 AND b = ANY($2) AND c ILIKE $3 AND tags @> $4 \
-             AND doc ? $5 AND d IN ($6) AND e IS DISTINCT FROM $7 AND v @@ $8",
-        )
-        .unwrap();
-        let (mut found, _) = walk(&parsed);
-        found.sort_by_key(|u| u.number);
-        let typed: Vec<Typed> = found.iter().map(|u| u.typed).collect();
-        assert_eq!(
-            typed,
-            [
-                Typed::AsColumn,
-                Typed::ArrayOfColumn,
-                Typed::Text,
-                Typed::AsContainer,
-                Typed::Unknown,
-                Typed::AsColumn,
-                Typed::AsColumn,
-                Typed::Unknown,
-            ]
-        );
-    }
 
     #[test]
     fn functions_are_looked_up_only_where_a_parameter_is_passed() {
