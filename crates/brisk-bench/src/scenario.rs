@@ -847,7 +847,7 @@ statements = ["BEGIN", "UPDATE orders SET status = :status WHERE user_id = :user
             ("[load]\nrate = \"fast\"\n", 2, "invalid type"),
             ("[load]\narrival = \"bursty\"\n", 2, "arrival \"bursty\": expected \"constant\" or \"poisson\""),
             ("[load]\nrate = 5\nmodel = \"mixed\"\n", 3, "model \"mixed\": expected \"open\" or \"closed\""),
-            ("protocol = \"extended\"\n", 1, "protocol \"extended\": expected \"prepared\" or \"simple\""),
+            ("protocol = \"binary\"\n", 1, "protocol \"binary\": expected \"prepared\""),
             ("[params.x]\ndistribution = \"zipfian\"\nmin = 1\nmax = 10\ns = 0.5\n", 1, "zipfian s"),
             ("[params.x]\ndistribution = \"uniform\"\nmin = 10\nmax = 1\n", 1, "min 10 is above max 1"),
             ("[[operations]]\nname = \"a\"\n", 1, "exactly one of sql"),
