@@ -320,9 +320,12 @@ mod tests {
                 ("mean_ms", "0.2"),
                 ("saved_ms", "40.0"),
             ]),
+            // Refused: never chosen, whatever the figures say.
             row(&[
                 ("fingerprint", "dddd"),
                 ("calls", "12"),
+                ("mean_ms", "50"),
+                ("saved_ms", "600.0"),
                 ("refused", "function date_trunc is not immutable"),
             ]),
         ];
