@@ -117,10 +117,13 @@ fn the_proxy_admin_console_shows_on_queries_and_connections() {
          GRANT SELECT ON items, details TO serve_app;",
     )
     .unwrap();
+    // The HTTP listener: its sampler computes each pool's health score and sizing advice.
+    let http_port = common::free_port();
     let proxy = common::ProxyProcess::start(
         |port| {
             format!(
                 "listen_port = {port}\nadmin_users = [\"admin\"]\n\
+                 http_listen = \"127.0.0.1:{http_port}\"\npool_health_window = 5\n\
                  [databases]\n{database} = \"postgres://127.0.0.1:{pg_port}/{database}?sslmode=disable\"\n\
                  [users]\nserve_app = \"serve-secret\"\nadmin = \"admin-secret\"\n",
                 pg_port = pg.port()
@@ -198,6 +201,40 @@ fn the_proxy_admin_console_shows_on_queries_and_connections() {
         pools.contains(&database) && pools.contains("serve_app"),
         "{pools}"
     );
+    // The proxy's own health score and sizing line, for the app's pool.
+    let health = connections
+        .split("data-table=\"pool_health\"")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no pool health table: {connections}"));
+    let score: u32 = health
+        .split("data-figure=\"pool_score\">")
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no score: {health}"));
+    assert!(score <= 100, "{health}");
+    assert!(
+        health.contains("data-figure=\"pool_sizing\">default_pool_size "),
+        "{health}"
+    );
+    // The same in a real browser, which also makes the screenshot of the page with a proxy
+    // (docs/serve/connections-proxy.png: replaced only with BRISK_UPDATE_SCREENSHOTS=1 or
+    // when missing, so test runs leave the tree clean).
+    let page = format!("http://{}/connections", served.address);
+    let dom = chromium(&["--dump-dom", &page]);
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(
+        dom.contains("data-figure=\"pool_score\"")
+            && dom.contains("data-figure=\"pool_sizing\">default_pool_size "),
+        "{dom}"
+    );
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs/serve/connections-proxy.png");
+    if std::env::var_os("BRISK_UPDATE_SCREENSHOTS").is_some_and(|v| v == "1") || !docs.exists() {
+        let shot = format!("--screenshot={}", docs.display());
+        let output = chromium(&[&shot, "--window-size=1280,1800", "--hide-scrollbars", &page]);
+        assert!(output.status.success());
+    }
     // A wrong console is said on the page, not a failed page.
     let broken = Served::start(&[
         &pg.url(&database),
@@ -207,4 +244,18 @@ fn the_proxy_admin_console_shows_on_queries_and_connections() {
     let (status, page) = broken.get("/connections");
     assert_eq!(status, 200);
     assert!(page.contains("proxy admin console:"), "{page}");
+}
+
+/// `chromium --headless` with the flags a root user in a container needs.
+fn chromium(args: &[&str]) -> std::process::Output {
+    std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+        ])
+        .args(args)
+        .output()
+        .expect("chromium (scripts/setup installs it)")
 }

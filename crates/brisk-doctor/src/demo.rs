@@ -151,6 +151,32 @@ pub async fn run(
     options.detections = detections;
     let mut doctor = crate::run(&options, progress).await?;
     doctor.demo = true;
+    // The demo's Redis is a throwaway one: the fixes that need no change to the app are
+    // applied there and measured.
+    let used_memory = || {
+        let info = demo.redis.cli(&["INFO", "memory"]).ok()?;
+        info.lines()
+            .find_map(|l| l.strip_prefix("used_memory:"))
+            .and_then(|v| v.trim().parse().ok())
+    };
+    doctor.redis_fixes =
+        crate::redis_fix::apply_ttls(&demo.redis.url(), &doctor.findings, &used_memory, progress)
+            .await?;
+    let numbered = doctor.migrations.len() / 2;
+    doctor.migrations.extend(crate::render::redis_migrations(
+        &doctor.redis_fixes,
+        numbered,
+    ));
+    for f in doctor
+        .findings
+        .iter()
+        .filter(|f| f.check == "redis.compressible")
+    {
+        doctor.notes.push(format!(
+            "Not applied: compressing the values of {} is a change to the application (it must read them back through a decompressing store such as brisk-redis's CacheStore, and the demo's app reads them raw).",
+            f.subject
+        ));
+    }
     doctor.environment.redis = redis_version(&demo.redis);
     doctor.notes.insert(
         0,

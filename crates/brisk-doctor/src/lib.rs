@@ -15,9 +15,11 @@
 //! Architecture invariant: nothing is written to a database the caller did not name as safe
 //! (`--verify-on`, or the sandbox of the demo). The source database is only read.
 
+pub mod cache;
 pub mod demo;
 pub mod measure;
 pub mod merge;
+pub mod redis_fix;
 pub mod render;
 
 use std::time::{Duration, Instant};
@@ -98,6 +100,8 @@ pub struct Options {
     /// Apply the fixes as this user instead (the demo: the superuser owns the tables, the
     /// bench runs as the application's role so its role settings apply).
     pub apply_as: Option<String>,
+    /// Measure cache rules through a proxy started in front of `verify_on`.
+    pub cache_rules: bool,
     /// N+1 patterns the proxy of the demo saw.
     pub detections: Vec<brisk_patterns_view::Detection>,
 }
@@ -134,6 +138,7 @@ impl Options {
             apply_as: None,
             bench_duration: measure::DEFAULT_BENCH_DURATION,
             bench_users: measure::DEFAULT_BENCH_USERS,
+            cache_rules: true,
             detections: Vec::new(),
         }
     }
@@ -187,6 +192,11 @@ pub struct Doctor {
     pub findings: Vec<DoctorFinding>,
     /// The bench before and after the fixes, when they were measured.
     pub bench: Option<BeforeAfter>,
+    /// Redis fixes applied on a Redis named as safe (the demo's), measured.
+    pub redis_fixes: Vec<redis_fix::RedisFix>,
+    /// Cache rules of a proxy started in front of the safe database, measured; and the
+    /// read shapes the cache refuses.
+    pub cache: Option<cache::CacheMeasured>,
     /// The fixes applied on the safe database, with their outcome.
     pub applied: Vec<measure::AppliedFix>,
     /// Numbered migration and rollback files (written to `migrations/`).
@@ -341,17 +351,22 @@ pub async fn run(options: &Options, progress: Progress<'_>) -> Result<Doctor, Do
     let mut notes = diagnosis.notes.clone();
     let mut bench = None;
     let mut applied = Vec::new();
+    let mut cache = None;
     if let Some(safe) = &options.verify_on {
         let measured = measure::measure(options, safe, &diagnosis, &findings, progress).await?;
         notes.extend(measured.notes.iter().cloned());
         measure::attribute(&mut findings, &measured);
         bench = measured.bench;
+        cache = measured.cache;
         applied = measured.applied;
     } else {
         notes.push("Nothing was applied and every saving is estimated: name a database that is safe to build the fixes on with --verify-on URL (a staging copy) to measure them.".to_string());
     }
     merge::rank(&mut findings);
-    let migrations = render::migrations(&findings);
+    let mut migrations = render::migrations(&findings);
+    if let Some(cache) = &cache {
+        migrations.extend(render::cache_migrations(cache, migrations.len() / 2));
+    }
     let environment = Environment::read(diagnosis.check.target.version.clone());
     Ok(Doctor {
         schema: SCHEMA,
@@ -371,6 +386,8 @@ pub async fn run(options: &Options, progress: Progress<'_>) -> Result<Doctor, Do
         environment,
         findings,
         bench,
+        redis_fixes: Vec::new(),
+        cache,
         applied,
         migrations,
         notes,

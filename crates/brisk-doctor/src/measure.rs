@@ -37,7 +37,7 @@ pub struct Figures {
 }
 
 impl Figures {
-    fn of(op: &OperationResult) -> Figures {
+    pub(crate) fn of(op: &OperationResult) -> Figures {
         Figures {
             count: op.count,
             errors: op.errors,
@@ -188,6 +188,8 @@ pub fn plan_from_workload(
 /// What [`measure`] found.
 pub struct Measured {
     pub bench: Option<BeforeAfter>,
+    /// The cache rules of a proxy the doctor started in front of the safe database.
+    pub cache: Option<crate::cache::CacheMeasured>,
     pub applied: Vec<AppliedFix>,
     pub notes: Vec<String>,
 }
@@ -230,6 +232,7 @@ pub async fn measure(
                     notes.push("The fixes were not measured: pg_stat_statements has no values to run its statements with. Give --workload with a proxy capture, or --bench scenario.toml.".to_string());
                     return Ok(Measured {
                         bench: None,
+                        cache: None,
                         applied: Vec::new(),
                         notes,
                     });
@@ -303,15 +306,36 @@ pub async fn measure(
     progress("bench: the same plan, after the fixes");
     let after = brisk_bench::run::run(plan_arc, &info, std::future::pending(), |_| {}).await?;
 
+    let bench = compare(&plan, &before, &after, &applied, findings);
+    // On top of the fixes: what a result cache in front of the database adds, for the
+    // statements still slow enough for a hit to matter.
+    let slow = bench
+        .rows
+        .iter()
+        .any(|r| r.after.mean_ms >= crate::cache::MIN_MEAN_MS);
+    let cache = if options.cache_rules && slow {
+        match crate::cache::measure(safe, &plan, progress).await {
+            Ok(cache) => Some(cache),
+            Err(error) => {
+                notes.push(format!(
+                    "The proxy's cache rules were not measured: {error}"
+                ));
+                None
+            }
+        }
+    } else {
+        None
+    };
+
     if options.roll_back_after {
         progress("rolling the fixes back");
         for fix in applied.iter_mut().rev().filter(|f| f.error.is_none()) {
             fix.rolled_back = session.client().batch_execute(&fix.rollback).await.is_ok();
         }
     }
-    let bench = compare(&plan, &before, &after, &applied, findings);
     Ok(Measured {
         bench: Some(bench),
+        cache,
         applied,
         notes,
     })

@@ -367,6 +367,24 @@ pub fn merge(diagnosis: &Diagnosis, detections: &[Detection]) -> Vec<DoctorFindi
     for (finding, source) in sourced {
         let f = DoctorFinding::from_finding(finding, source);
         if let Some(target) = out.iter_mut().find(|o| same_change(o, &f)) {
+            if f.check == "vacuum.dead_tuples" {
+                // Tune counts the table; check names it and has its VACUUM: keep both.
+                let fix = f
+                    .fix
+                    .as_ref()
+                    .map(|x| format!(" Fix: {}", x.apply.replace('\n', " ")));
+                let also = format!(
+                    "brisk check ({}): {} ({}).{}",
+                    f.check,
+                    f.title,
+                    f.subject,
+                    fix.unwrap_or_default()
+                );
+                target.detail = Some(match target.detail.take() {
+                    Some(detail) => format!("{detail}. {also}"),
+                    None => also,
+                });
+            }
             target.absorb(f);
         } else {
             out.push(f);
@@ -377,7 +395,8 @@ pub fn merge(diagnosis: &Diagnosis, detections: &[Detection]) -> Vec<DoctorFindi
 
 /// Whether `check_finding` (of check or logs) names what `other` already says: a foreign
 /// key's missing index that a recommended index leads with, a slow statement a fix speeds
-/// up, or an N+1 the proxy or the capture already showed.
+/// up, an N+1 the proxy or the capture already showed, or a table's dead rows that tune's
+/// autovacuum finding counts.
 fn same_change(other: &DoctorFinding, check_finding: &DoctorFinding) -> bool {
     match check_finding.check.as_str() {
         "fk.unindexed" => {
@@ -389,6 +408,8 @@ fn same_change(other: &DoctorFinding, check_finding: &DoctorFinding) -> bool {
             };
             other.check.ends_with("n_plus_one") && other.helps.contains(&fp)
         }
+        // A table past its vacuum trigger is what tune's server-wide autovacuum counts.
+        "vacuum.dead_tuples" => other.check == "tune.autovacuum",
         "queries.top" | "logs.slow_statement" => {
             let Some(fp) = check_finding.query.as_deref().and_then(fingerprint) else {
                 return false;

@@ -7,8 +7,10 @@ use std::path::Path;
 use brisk_report::{format_value, FixKind};
 use serde::Serialize;
 
+use crate::cache::CacheMeasured;
 use crate::measure::{shorten, Figures};
 use crate::merge::{Applicable, DoctorFinding};
+use crate::redis_fix::RedisFix;
 use crate::{Doctor, DoctorError};
 
 /// One migration file: its name in `migrations/` and its text.
@@ -53,6 +55,67 @@ pub fn migrations(findings: &[DoctorFinding]) -> Vec<MigrationFile> {
         files.push(MigrationFile {
             file_name: format!("{number:03}_{slug}.down.sql"),
             contents: format!("{header}-- Rollback.\n{}\n", down.trim_end()),
+        });
+    }
+    files
+}
+
+/// For each cache rule, `NNN_proxy_cache_<fingerprint>.up.toml` (the config snippet, and
+/// the admin console's command that does the same without a restart) and `.down.toml` (its
+/// removal: `UNCACHE`), numbered after the SQL migrations (`after` of them).
+pub fn cache_migrations(cache: &CacheMeasured, after: usize) -> Vec<MigrationFile> {
+    let mut files = Vec::new();
+    for (i, rule) in cache.rules.iter().enumerate() {
+        let number = after + i + 1;
+        let fp = &rule.fingerprint;
+        let header = format!(
+            "# brisk doctor {number:03}: proxy cache rule for {fp} (ttl {} s)\n# {}\n",
+            rule.ttl_s,
+            shorten(&rule.query, 100)
+        );
+        files.push(MigrationFile {
+            file_name: format!("{number:03}_proxy_cache_{fp}.up.toml"),
+            contents: format!(
+                "{header}# Add to brisk proxy's config (read at start), or run on its admin console\n# without a restart: CACHE {fp} {ttl}\n[cache]\nenabled = true\n\n[cache.shapes]\n\"{fp}\" = {ttl}\n",
+                ttl = rule.ttl_s
+            ),
+        });
+        files.push(MigrationFile {
+            file_name: format!("{number:03}_proxy_cache_{fp}.down.toml"),
+            contents: format!(
+                "{header}# Rollback: remove the line \"{fp}\" = {ttl} from [cache.shapes] and restart brisk proxy,\n# or run on its admin console: UNCACHE {fp}\n",
+                ttl = rule.ttl_s
+            ),
+        });
+    }
+    files
+}
+
+/// For each pattern given a TTL, `NNN_redis_ttl_<pattern>.up.sh` (what was run: `brisk
+/// cleanup --set-ttl`) and `.down.sh` (PERSIST on the pattern's keys), numbered after
+/// `after` migrations.
+pub fn redis_migrations(fixes: &[RedisFix], after: usize) -> Vec<MigrationFile> {
+    let mut files = Vec::new();
+    for (i, fix) in fixes.iter().enumerate() {
+        let number = after + i + 1;
+        let slug = slug("redis_ttl", &fix.pattern);
+        let pattern = fix.pattern.replace('\'', "'\\''");
+        let header = format!(
+            "#!/bin/sh\n# brisk doctor {number:03}: a TTL of {} s for the keys of {} that had none\n# REDIS_URL: the Redis (redis://host:6379).\n",
+            fix.ttl_s, fix.pattern
+        );
+        files.push(MigrationFile {
+            file_name: format!("{number:03}_{slug}.up.sh"),
+            contents: format!(
+                "{header}brisk cleanup \"$REDIS_URL\" --pattern '{pattern}' --set-ttl {}s --apply\n",
+                fix.ttl_s
+            ),
+        });
+        files.push(MigrationFile {
+            file_name: format!("{number:03}_{slug}.down.sh"),
+            contents: format!(
+                "{header}# Rollback: PERSIST every key of the pattern. It also removes TTLs the application set\n# on these keys since; they had none before.\nredis-cli -u \"$REDIS_URL\" --scan --pattern '{pattern}' | xargs -r -n 100 redis-cli -u \"$REDIS_URL\" PERSIST >/dev/null\n"
+            ),
         });
     }
     files
@@ -121,10 +184,16 @@ pub fn summary_rows(doctor: &Doctor) -> Vec<SummaryRow> {
                 });
             }
         } else if let Some(saving) = &f.saving {
-            let what = f
-                .query
-                .as_deref()
-                .map_or_else(|| f.subject.clone(), |q| shorten(q, 70));
+            let what = match f.query.as_deref() {
+                // The finding's subject is the statement whose rows drive the loop: both.
+                Some(q) if f.check.ends_with("n_plus_one") => format!(
+                    "{} once per row of {}",
+                    shorten(q, 60),
+                    shorten(&f.subject, 60)
+                ),
+                Some(q) => shorten(q, 70),
+                None => f.subject.clone(),
+            };
             rows.push(SummaryRow {
                 slow: what,
                 changed: shorten(&changed, 70),
@@ -134,7 +203,80 @@ pub fn summary_rows(doctor: &Doctor) -> Vec<SummaryRow> {
             });
         }
     }
+    for fix in &doctor.redis_fixes {
+        let memory = |m: Option<u64>| {
+            m.map_or_else(String::new, |b| {
+                format!(" · used_memory {}", brisk_report::format_bytes(b as f64))
+            })
+        };
+        rows.push(SummaryRow {
+            slow: format!("Redis keys {} without a TTL", fix.pattern),
+            changed: format!("EXPIRE {} s on the keys without one", fix.ttl_s),
+            before: format!(
+                "{} of {} keys without TTL · {}{}",
+                fix.without_ttl_before,
+                fix.keys,
+                brisk_report::format_bytes(fix.bytes_before as f64),
+                memory(fix.used_memory_before)
+            ),
+            after: format!(
+                "{} without TTL · {}{}",
+                fix.without_ttl_after,
+                brisk_report::format_bytes(fix.bytes_after as f64),
+                memory(fix.used_memory_after)
+            ),
+            basis: "measured",
+        });
+    }
+    for rule in doctor.cache.iter().flat_map(|c| &c.rules) {
+        rows.push(SummaryRow {
+            slow: shorten(&rule.query, 70),
+            changed: format!(
+                "proxy cache rule for {} (ttl {} s)",
+                rule.fingerprint, rule.ttl_s
+            ),
+            before: latency(&rule.before),
+            after: format!(
+                "{} · {:.0}% hits",
+                latency(&rule.after),
+                rule.hit_ratio * 100.0
+            ),
+            basis: "measured",
+        });
+    }
     rows
+}
+
+/// The cache step in sentences: what was benched through the proxy, and what was refused.
+fn cache_lines(cache: &CacheMeasured) -> Vec<String> {
+    let mut lines = vec![format!(
+        "A brisk proxy with its result cache on, started in front of the database the fixes were built on: the bench through it uncached ({} users, {:.0} s), SHOW CACHE CANDIDATES, the {} cacheable shape{} that would save the most time opted in (ttl {} s), the same bench again. Each run repeats the workload's values, so the hit ratio is an upper bound for an application's.",
+        cache.users,
+        cache.duration_s,
+        cache.rules.len(),
+        if cache.rules.len() == 1 { "" } else { "s" },
+        crate::cache::TTL_SECS
+    )];
+    for rule in &cache.rules {
+        lines.push(format!(
+            "Cached {}: {} hits, {} misses ({:.0}%); mean {} → {} (measured).",
+            rule.fingerprint,
+            rule.hits,
+            rule.misses,
+            rule.hit_ratio * 100.0,
+            ms(rule.before.mean_ms),
+            ms(rule.after.mean_ms)
+        ));
+    }
+    for shape in &cache.refused {
+        lines.push(format!(
+            "Not cached, the cache refuses it: {} ({}): {}",
+            shorten(&shape.query, 80),
+            shape.fingerprint,
+            shape.reason
+        ));
+    }
+    lines
 }
 
 fn latency(f: &Figures) -> String {
@@ -206,6 +348,13 @@ pub fn text(doctor: &Doctor, report_path: Option<&Path>) -> String {
             latency(&bench.overall_after)
         );
     }
+    if let Some(cache) = &doctor.cache {
+        let _ = writeln!(out, "Proxy cache rules:");
+        for line in cache_lines(cache) {
+            let _ = writeln!(out, "  {line}");
+        }
+        out.push('\n');
+    }
     let _ = writeln!(out, "Findings, largest saving first:");
     for (i, f) in doctor.findings.iter().enumerate() {
         let also = if f.also.is_empty() {
@@ -276,6 +425,13 @@ pub fn markdown(doctor: &Doctor) -> String {
                 r.before.rate_per_sec,
                 r.after.rate_per_sec
             );
+        }
+        out.push('\n');
+    }
+    if let Some(cache) = &doctor.cache {
+        let _ = writeln!(out, "## Proxy cache rules\n");
+        for line in cache_lines(cache) {
+            let _ = writeln!(out, "- {}", md_cell(&line));
         }
         out.push('\n');
     }
@@ -413,6 +569,13 @@ pub fn html(doctor: &Doctor) -> String {
         }
         let _ = writeln!(out, "</tbody></table>");
     }
+    if let Some(cache) = &doctor.cache {
+        let _ = writeln!(out, "<h2>Proxy cache rules</h2><ul id=\"cache\">");
+        for line in cache_lines(cache) {
+            let _ = writeln!(out, "<li>{}</li>", e(&line));
+        }
+        let _ = writeln!(out, "</ul>");
+    }
     let _ = writeln!(out, "<h2>Findings, largest saving first</h2>");
     for (i, f) in doctor.findings.iter().enumerate() {
         let _ = writeln!(
@@ -534,7 +697,11 @@ pub fn write_all(doctor: &Doctor, dir: &Path) -> Result<(), DoctorError> {
         .flatten()
     {
         let path = entry.path();
-        let ours = std::fs::read_to_string(&path).is_ok_and(|t| t.starts_with("-- brisk doctor "));
+        let ours = std::fs::read_to_string(&path).is_ok_and(|t| {
+            t.starts_with("-- brisk doctor ")
+                || t.starts_with("# brisk doctor ")
+                || t.starts_with("#!/bin/sh\n# brisk doctor ")
+        });
         if ours {
             std::fs::remove_file(&path).map_err(io("an old migration file"))?;
         }

@@ -40,6 +40,23 @@ pub struct Sample {
     pub redis_memory: Option<u64>,
     pub redis_hits: Option<u64>,
     pub redis_misses: Option<u64>,
+    /// The top statements by total time (at most [`TOP_STATEMENTS`]), by queryid, for the
+    /// per-query charts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub statements: Vec<StatementSample>,
+}
+
+/// How many statements each sample keeps: the top ones by total time hold nearly all of it,
+/// and the ring stays small (a sample of 50 is about 3 kB of JSON).
+pub const TOP_STATEMENTS: usize = 50;
+
+/// One statement's cumulative counters in a sample (summed over users and databases'
+/// rows of the same queryid in the current database).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatementSample {
+    pub id: i64,
+    pub calls: i64,
+    pub ms: f64,
 }
 
 /// The ring of samples, and the file it is kept in.
@@ -175,6 +192,23 @@ impl History {
         })
     }
 
+    /// One statement's calls per second between neighbouring samples that both hold it.
+    pub fn statement_rate(&self, id: i64) -> Points {
+        self.pairs(|a, b| {
+            let (x, y) = (statement(a, id)?, statement(b, id)?);
+            let seconds = b.at - a.at;
+            (y.calls >= x.calls && seconds > 0.0).then(|| (y.calls - x.calls) as f64 / seconds)
+        })
+    }
+
+    /// One statement's mean time per call over each interval in which it ran.
+    pub fn statement_mean(&self, id: i64) -> Points {
+        self.pairs(|a, b| {
+            let (x, y) = (statement(a, id)?, statement(b, id)?);
+            (y.calls > x.calls && y.ms >= x.ms).then(|| (y.ms - x.ms) / (y.calls - x.calls) as f64)
+        })
+    }
+
     fn pairs(&self, value: impl Fn(&Sample, &Sample) -> Option<f64>) -> Points {
         self.samples
             .iter()
@@ -182,6 +216,10 @@ impl History {
             .filter_map(|(a, b)| Some((b.at, value(a, b)?)))
             .collect()
     }
+}
+
+fn statement(sample: &Sample, id: i64) -> Option<&StatementSample> {
+    sample.statements.iter().find(|s| s.id == id)
 }
 
 pub fn now_secs() -> f64 {
@@ -290,6 +328,25 @@ async fn read_postgres(
             sample.statement_calls = row.get(0);
             sample.statement_ms = row.get(1);
         }
+        let sql = format!(
+            "/* brisk */ SELECT queryid, sum(calls)::int8, sum(total_exec_time)::float8
+               FROM {}.pg_stat_statements
+              WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                AND queryid IS NOT NULL AND query NOT LIKE '/* brisk */%'
+              GROUP BY queryid ORDER BY 3 DESC LIMIT {TOP_STATEMENTS}",
+            catalog::quote_ident(schema)
+        );
+        let rows = session
+            .query("sampling the top statements", &sql, &[])
+            .await?;
+        sample.statements = rows
+            .iter()
+            .map(|row| StatementSample {
+                id: row.get(0),
+                calls: row.get::<_, Option<i64>>(1).unwrap_or(0),
+                ms: row.get::<_, Option<f64>>(2).unwrap_or(0.0),
+            })
+            .collect();
     }
     session.commit().await
 }
@@ -336,6 +393,29 @@ mod tests {
             |s| s.blocks_read.map(|v| v as f64),
         );
         assert_eq!(ratio, vec![(10.0, 90.0), (30.0, 90.0)]);
+    }
+
+    #[test]
+    fn a_statements_series_needs_it_in_both_samples() {
+        let mut history = History::new(10);
+        let with = |t: f64, statements: Vec<StatementSample>| Sample {
+            at: t,
+            statements,
+            ..Sample::default()
+        };
+        let s = |id, calls, ms| StatementSample { id, calls, ms };
+        history.push(with(0.0, vec![s(1, 10, 100.0)])).unwrap();
+        history
+            .push(with(10.0, vec![s(1, 30, 140.0), s(2, 5, 5.0)]))
+            .unwrap();
+        history.push(with(20.0, vec![s(2, 5, 5.0)])).unwrap();
+        history.push(with(30.0, vec![s(2, 15, 25.0)])).unwrap();
+        // 20 calls in 10 s, 2 ms each; then statement 1 left the top: no point.
+        assert_eq!(history.statement_rate(1), vec![(10.0, 2.0)]);
+        assert_eq!(history.statement_mean(1), vec![(10.0, 2.0)]);
+        // Idle for an interval: a rate of 0, no mean.
+        assert_eq!(history.statement_rate(2), vec![(20.0, 0.0), (30.0, 1.0)]);
+        assert_eq!(history.statement_mean(2), vec![(30.0, 2.0)]);
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod chart;
 pub mod history;
 mod html;
 mod pages;
+mod proxy_health;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -21,6 +21,7 @@ use crate::app::App;
 use crate::chart;
 use crate::history::History;
 use crate::html::{self, esc, Page};
+use crate::proxy_health;
 
 type Shared = State<Arc<App>>;
 
@@ -737,6 +738,7 @@ async fn query(State(app): Shared, Path(id): Path<i64>) -> PageResult {
         "<h2>Statement (normalized)</h2><pre data-query>{}</pre>",
         esc(&brisk_sql::normalize(&statement.query))
     );
+    body.push_str(&statement_charts(&app, id));
 
     // A generic plan: the values of EXECUTE do not shape it, so NULLs serve for every
     // parameter and no value of the application's is needed or shown.
@@ -779,6 +781,31 @@ async fn query(State(app): Shared, Path(id): Path<i64>) -> PageResult {
         "From brisk advise over the workload (reused for 5 minutes); brisk advise URL shows the whole advice with each index's benefit and write cost.",
     ));
     Ok(frame(&app, "Query", "/queries", 0, &body))
+}
+
+/// One statement's calls per second and mean time, from the sampled history (which keeps
+/// the top statements by total time).
+fn statement_charts(app: &App, id: i64) -> String {
+    let Ok(history) = app.history.lock() else {
+        return html::error_box("the history is unavailable (its sampler failed)");
+    };
+    format!(
+        "<h2>History</h2><div class=\"charts\"><div data-chart=\"query_calls\">{}</div><div data-chart=\"query_mean\">{}</div></div>{}",
+        chart::line(
+            "Calls per second",
+            "calls/s",
+            &[("calls/s", history.statement_rate(id))]
+        ),
+        chart::line(
+            "Mean time per call",
+            "ms",
+            &[("mean ms", history.statement_mean(id))]
+        ),
+        html::note(&format!(
+            "Sampled with the other figures; the sampler keeps the top {} statements by total time, so a statement outside them has no line.",
+            crate::history::TOP_STATEMENTS
+        ))
+    )
 }
 
 /// The indexes brisk advise chooses for the whole workload (pg_stat_statements, HypoPG's
@@ -1097,6 +1124,7 @@ async fn proxy_pools(app: &App) -> String {
         )),
         Err(e) => out.push_str(&html::error_box(&e.to_string())),
     }
+    out.push_str(&pool_health(app, &console).await);
     out.push_str("<h2>Proxy totals</h2>");
     match console.show("SHOW STATS").await {
         Ok(rows) => out.push_str(&console_table(
@@ -1112,6 +1140,74 @@ async fn proxy_pools(app: &App) -> String {
             ],
         )),
         Err(e) => out.push_str(&html::error_box(&e.to_string())),
+    }
+    out
+}
+
+/// Each pool's health score and sizing advice, from the proxy's own `/health/detailed`.
+async fn pool_health(app: &App, console: &brisk_pg::Console) -> String {
+    let mut out = String::from("<h2>Proxy pool health</h2>");
+    let listen = match console.show("SHOW CONFIG").await {
+        Ok(rows) => rows
+            .iter()
+            .find(|row| row.iter().any(|(c, v)| c == "key" && v == "http_listen"))
+            .and_then(|row| row.iter().find(|(c, _)| c == "value"))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default(),
+        Err(e) => return out + &html::error_box(&e.to_string()),
+    };
+    let console_host = app
+        .options
+        .proxy_admin
+        .as_ref()
+        .and_then(|info| info.hosts.first())
+        .map_or_else(
+            || "127.0.0.1".to_string(),
+            |h| match &h.addr {
+                brisk_pg::conninfo::HostAddr::Tcp { name, .. } => name.clone(),
+                brisk_pg::conninfo::HostAddr::Unix(_) => "127.0.0.1".to_string(),
+            },
+        );
+    let Some(address) = proxy_health::address(&listen, &console_host) else {
+        return out + &html::note("The proxy computes each pool's health score and sizing advice from a sampler that runs when its config sets http_listen; set it to see them here.");
+    };
+    let detailed = match proxy_health::fetch(&address).await {
+        Ok(detailed) => detailed,
+        Err(e) => return out + &html::error_box(&format!("proxy health: {e}")),
+    };
+    let rows: Vec<Vec<String>> = detailed
+        .pools
+        .iter()
+        .map(|pool| {
+            vec![
+                esc(&pool.database),
+                esc(&pool.user),
+                format!(
+                    "<span data-figure=\"pool_score\">{}</span>",
+                    pool.health.score
+                ),
+                pool.pool_size.to_string(),
+                format!(
+                    "<span data-figure=\"pool_sizing\">{}</span>",
+                    esc(&proxy_health::sizing(pool))
+                ),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        out.push_str(&html::note(
+            "The proxy has no pool yet: no client has connected.",
+        ));
+    } else {
+        out.push_str(&html::table(
+            "pool_health",
+            &["Database", "User", "#Score (0-100)", "#Size", "Sizing"],
+            &rows,
+        ));
+        out.push_str(&html::note(&format!(
+            "As the proxy computes them over its last {:.0} s (pool_health_window): the score from the pool's utilization, less penalties for waiting clients and the longest wait; the advice sizes the pool so the demand measured by Little's law fills half of it.",
+            detailed.window_seconds
+        )));
     }
     out
 }

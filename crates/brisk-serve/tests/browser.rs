@@ -279,6 +279,17 @@ fn every_page_renders_in_chromium_with_figures_charts_and_no_console_errors() {
         &dashboard.url(&format!("/queries/{link}")),
     );
     assert!(query.dom.contains("data-plan"), "no plan");
+    // Its history: the sampler kept its counters, so after two samples the line has points.
+    let calls_chart = query
+        .dom
+        .split("data-chart=\"query_calls\"")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no per-query chart: {}", query.dom));
+    let points = common::series_points(calls_chart.split("</svg>").next().unwrap());
+    assert!(
+        !points.is_empty() && points.iter().all(|&n| n > 0),
+        "the per-query chart has no points: {points:?}"
+    );
     assert!(
         query.dom.contains("data-table=\"advised\""),
         "no advised index: {}",
