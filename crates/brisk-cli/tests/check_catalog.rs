@@ -728,8 +728,11 @@ fn a_clean_database_has_no_findings() {
          INSERT INTO users (email) SELECT 'u' || g FROM generate_series(1, 100) g;
          INSERT INTO posts SELECT g, 1 + g % 100 FROM generate_series(1, 1000) g;",
     );
-    // A session's write counters reach the statistics when it ends, so ANALYZE runs in a
-    // session of its own, as it would on a real server some time after the load.
+    // A session's write counters reach the statistics as its backend exits, which can be
+    // after psql has returned: ANALYZE waits for them, as it would run on a real server some
+    // time after the load (counted after it, they would be changes since the analyze).
+    db.wait_for_table_stat("users", "n_tup_ins", 100);
+    db.wait_for_table_stat("posts", "n_tup_ins", 1000);
     db.sql("ANALYZE users, posts;");
     db.sql("SET enable_seqscan = off; SELECT * FROM posts WHERE user_id = 3;");
     // Activity checks are cluster-wide and other tests share this cluster: leave them out.
