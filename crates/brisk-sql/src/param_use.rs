@@ -12,10 +12,11 @@
 //! use brisk_sql::param_use::{param_uses, ParamUsage};
 //!
 //! let found = param_uses("SELECT * FROM orders o WHERE o.user_id = $1 LIMIT $2").unwrap();
-//! assert_eq!(found.uses[0].column, Some((Some("o".to_string()), "user_id".to_string())));
-//! assert_eq!(found.uses[0].usage, ParamUsage::Equal);
-//! assert_eq!(found.candidates(&found.uses[0])[0].name, "orders");
-//! assert_eq!(found.uses[1].usage, ParamUsage::Limit);
+//! let param = |n| found.uses.iter().find(|u| u.number == n).unwrap();
+//! assert_eq!(param(1).column, Some((Some("o".to_string()), "user_id".to_string())));
+//! assert_eq!(param(1).usage, ParamUsage::Equal);
+//! assert_eq!(found.candidates(param(1))[0].name, "orders");
+//! assert_eq!(param(2).usage, ParamUsage::Limit);
 //! ```
 
 use pg_query::protobuf::{AExprKind, Node};
