@@ -80,42 +80,10 @@ fn show_cache(port: u16) -> Vec<HashMap<String, String>> {
 
 /// An admin command's rows, as column name to value.
 fn admin_rows(port: u16, command: &str) -> Vec<HashMap<String, String>> {
-    let out = Command::new("psql")
-        .args([
-            "-X",
-            "-A",
-            "-F",
-            "|",
-            "-d",
-            &format!("postgres://admin:admin-secret@127.0.0.1:{port}/brisk?sslmode=disable"),
-            "-c",
-            command,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let mut lines = text.lines();
-    let header: Vec<String> = lines
-        .next()
-        .unwrap_or_default()
-        .split('|')
-        .map(str::to_string)
-        .collect();
-    lines
-        .filter(|l| l.contains('|'))
-        .map(|l| {
-            header
-                .iter()
-                .cloned()
-                .zip(l.split('|').map(str::to_string))
-                .collect()
-        })
-        .collect()
+    common::console_rows(
+        &format!("postgres://admin:admin-secret@127.0.0.1:{port}/brisk?sslmode=disable"),
+        command,
+    )
 }
 
 fn fingerprint(sql: &str) -> String {
