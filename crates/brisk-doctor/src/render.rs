@@ -249,14 +249,23 @@ pub fn summary_rows(doctor: &Doctor) -> Vec<SummaryRow> {
 
 /// The cache step in sentences: what was benched through the proxy, and what was refused.
 fn cache_lines(cache: &CacheMeasured) -> Vec<String> {
-    let mut lines = vec![format!(
-        "A brisk proxy with its result cache on, started in front of the database the fixes were built on: the bench through it uncached ({} users, {:.0} s), SHOW CACHE CANDIDATES, the {} cacheable shape{} that would save the most time opted in (ttl {} s), the same bench again. Each run repeats the workload's values, so the hit ratio is an upper bound for an application's.",
-        cache.users,
-        cache.duration_s,
-        cache.rules.len(),
-        if cache.rules.len() == 1 { "" } else { "s" },
-        crate::cache::TTL_SECS
-    )];
+    let mut lines = vec![if cache.rules.is_empty() {
+        format!(
+            "A brisk proxy with its result cache on, started in front of the database the fixes were built on: the bench through it uncached ({} users, {:.0} s), then SHOW CACHE CANDIDATES. No cacheable shape of the bench took {} or more on average through the proxy, so none was opted in: a hit would save next to nothing.",
+            cache.users,
+            cache.duration_s,
+            ms(crate::cache::MIN_MEAN_MS)
+        )
+    } else {
+        format!(
+            "A brisk proxy with its result cache on, started in front of the database the fixes were built on: the bench through it uncached ({} users, {:.0} s), SHOW CACHE CANDIDATES, the {} cacheable shape{} that would save the most time opted in (ttl {} s), the same bench again. Each run repeats the workload's values, so the hit ratio is an upper bound for an application's.",
+            cache.users,
+            cache.duration_s,
+            cache.rules.len(),
+            if cache.rules.len() == 1 { "" } else { "s" },
+            crate::cache::TTL_SECS
+        )
+    }];
     for rule in &cache.rules {
         lines.push(format!(
             "Cached {}: {} hits, {} misses ({:.0}%); mean {} → {} (measured).",
