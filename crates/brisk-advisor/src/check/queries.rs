@@ -63,10 +63,17 @@ fn ranked(
             }
             let blocks_per_row = blocks as f64 / (statement.rows.max(1) as f64);
             if blocks_per_row > 100.0 && blocks as f64 / calls > 1000.0 {
-                hints.push(format!(
-                    "It touches {} blocks per row returned: it likely scans far more than it returns, the usual sign of a missing index (brisk advise can propose one).",
-                    format_count(blocks_per_row.round())
-                ));
+                hints.push(if reads_every_row(&statement.query) {
+                    format!(
+                        "It touches {} blocks per row returned, and no condition narrows the rows it reads (a count or a total of a whole table): no index shortens that; a cached result (brisk proxy's SHOW CACHE CANDIDATES) or a summary table does.",
+                        format_count(blocks_per_row.round())
+                    )
+                } else {
+                    format!(
+                        "It touches {} blocks per row returned: it likely scans far more than it returns, the usual sign of a missing index (brisk advise can propose one).",
+                        format_count(blocks_per_row.round())
+                    )
+                });
             }
             let mut finding = Finding::new(
                 "queries.top",
@@ -104,6 +111,31 @@ fn ranked(
 
 /// What a statement is, for a title: `SELECT from messages, conversations`, `UPDATE of
 /// sessions`, or its first keyword when it names no table (or does not parse).
+/// Whether a read has no condition at all on any of its tables (no WHERE, join or constant
+/// test): it reads every row by design, so a high ratio of blocks to rows returned is an
+/// aggregate's, not a missing index's.
+fn reads_every_row(query: &str) -> bool {
+    let Ok(all) = brisk_sql::analyze(query) else {
+        return false;
+    };
+    !all.is_empty()
+        && all.iter().all(|statement| {
+            statement.kind == StatementKind::Select
+                && !statement.tables.is_empty()
+                && statement.tables.iter().all(|t| {
+                    t.equality.is_empty()
+                        && t.range.is_empty()
+                        && t.null_tests.is_empty()
+                        && t.like.is_empty()
+                        && t.full_text.is_empty()
+                        && t.array.is_empty()
+                        && t.expressions.is_empty()
+                        && t.joins.is_empty()
+                        && t.constants.is_empty()
+                })
+        })
+}
+
 fn what_it_is(query: &str) -> String {
     let first_word = || {
         query
@@ -203,7 +235,30 @@ fn how_to_enable(
 
 #[cfg(test)]
 mod tests {
-    use super::what_it_is;
+    use super::{reads_every_row, what_it_is};
+
+    #[test]
+    fn only_reads_without_any_condition_read_every_row_by_design() {
+        for query in [
+            "SELECT count(*) FROM messages",
+            "select role, count(*) from public.messages group by role",
+            "SELECT COUNT(*) AS \"__count\" FROM \"app_message\"",
+            "SELECT sum(size_bytes) FROM files",
+        ] {
+            assert!(reads_every_row(query), "{query}");
+        }
+        for query in [
+            "SELECT count(*) FROM messages WHERE conversation_id = $1",
+            "SELECT * FROM messages WHERE body LIKE $1",
+            "SELECT count(*) FROM messages m JOIN conversations c ON c.id = m.conversation_id",
+            "SELECT count(*) FROM messages WHERE created_at > now() - interval '1 day'",
+            "UPDATE messages SET body = $1",
+            "SELECT 1",
+            "not sql at all",
+        ] {
+            assert!(!reads_every_row(query), "{query}");
+        }
+    }
 
     #[test]
     fn titles_name_the_statement_and_its_tables() {
