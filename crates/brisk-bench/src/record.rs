@@ -1,7 +1,9 @@
 //! Recording while the run goes: every finished operation goes into its operation's
 //! histograms for the current second; once a second the ticker folds them into the totals
 //! and keeps a small row for the series. Memory is the histograms (fixed size) plus one row
-//! per second, whatever the rate.
+//! of figures per second (about a hundred bytes per operation), whatever the rate. A
+//! segment of a test (`--segment i/n`) also keeps each second's encoded histogram, so the
+//! merged result's per-second percentiles are exact; that costs kilobytes a second.
 //!
 //! Hot path: `record` runs once per operation under a mutex shared by the workers; it holds
 //! the lock for three histogram increments (tens of nanoseconds), so at the rates one
@@ -49,6 +51,7 @@ struct OperationState {
 struct Inner {
     operations: Vec<OperationState>,
     seconds: Vec<SecondResult>,
+    keep_second_histograms: bool,
 }
 
 pub struct Recorder {
@@ -56,7 +59,9 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn new(names: &[String]) -> Recorder {
+    /// A recorder for the operations `names`; `keep_second_histograms` keeps each second's
+    /// encoded latency histogram in its row (for `brisk bench merge`).
+    pub fn new(names: &[String], keep_second_histograms: bool) -> Recorder {
         Recorder {
             inner: Mutex::new(Inner {
                 operations: names
@@ -68,6 +73,7 @@ impl Recorder {
                     })
                     .collect(),
                 seconds: Vec::new(),
+                keep_second_histograms,
             }),
         }
     }
@@ -114,6 +120,7 @@ impl Recorder {
         };
         let mut all = new_histogram();
         let mut lag = new_histogram();
+        let keep = inner.keep_second_histograms;
         for op in &mut inner.operations {
             let errors = op.second.error_count();
             let mut summary = SecondOperation {
@@ -121,7 +128,7 @@ impl Recorder {
                 errors,
                 ..SecondOperation::default()
             };
-            fill_second_operation(&mut summary, &op.second.latency);
+            fill_second_operation(&mut summary, &op.second.latency, keep);
             row.count += summary.count;
             row.errors += errors;
             let _ = all.add(&op.second.latency);
@@ -140,16 +147,17 @@ impl Recorder {
         row
     }
 
-    /// The totals so far, per operation (in plan order), and the series.
-    pub fn totals(&self) -> (Vec<(String, OperationTotals)>, Vec<SecondResult>) {
-        let inner = self.lock();
-        (
-            inner
-                .operations
-                .iter()
-                .map(|op| (op.name.clone(), op.total.clone()))
-                .collect(),
-            inner.seconds.clone(),
-        )
+    /// The totals so far, per operation (in plan order).
+    pub fn totals(&self) -> Vec<(String, OperationTotals)> {
+        self.lock()
+            .operations
+            .iter()
+            .map(|op| (op.name.clone(), op.total.clone()))
+            .collect()
+    }
+
+    /// The series so far, taken out of the recorder: the end of the run.
+    pub fn take_seconds(&self) -> Vec<SecondResult> {
+        std::mem::take(&mut self.lock().seconds)
     }
 }

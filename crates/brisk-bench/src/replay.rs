@@ -263,7 +263,7 @@ pub async fn replay(
         Err(e) => database::Before::Unavailable(e.to_string()),
     };
 
-    let recorder = Arc::new(Recorder::new(&replay.operations));
+    let recorder = Arc::new(Recorder::new(&replay.operations, false));
     let planned_s = replay.planned_span_s();
     // What the capture asks for in each second: the chart's target line.
     let mut due_per_second: Vec<f64> = vec![0.0; planned_s as usize + 1];
@@ -370,7 +370,7 @@ pub async fn replay(
         Ok(monitor) => database::after(monitor, before).await,
         Err(_) => database::after_unavailable(before),
     };
-    let (totals, mut seconds) = recorder.totals();
+    let (totals, mut seconds) = (recorder.totals(), recorder.take_seconds());
     if seconds
         .last()
         .is_some_and(|r| r.count + r.errors == 0 && r.duration_s < 0.5)

@@ -152,7 +152,7 @@ pub async fn run_watched(
 
     let threads = tokio::runtime::Handle::current().metrics().num_workers();
     let names: Vec<String> = plan.operations.iter().map(|o| o.name.clone()).collect();
-    let recorder = Arc::new(Recorder::new(&names));
+    let recorder = Arc::new(Recorder::new(&names, plan.segment.count > 1));
     let duration = plan.load.duration();
     let (halt_tx, halt_rx) = watch::channel(false);
 
@@ -365,7 +365,7 @@ pub async fn run_watched(
     if let (Some(proxy), Some(database)) = (&mut proxy, &database) {
         proxy.match_database(database);
     }
-    let (totals, mut seconds) = recorder.totals();
+    let (totals, mut seconds) = (recorder.totals(), recorder.take_seconds());
     if seconds
         .last()
         .is_some_and(|r| r.count + r.errors == 0 && r.duration_s < 0.5)
@@ -478,7 +478,7 @@ fn target_at(plan: &Plan, t: f64) -> f64 {
 
 /// Whether a threshold that can be judged mid-run already fails on the totals so far.
 fn fails_so_far(plan: &Plan, recorder: &Recorder, elapsed_s: f64) -> bool {
-    let (totals, _) = recorder.totals();
+    let totals = recorder.totals();
     let mut overall = OperationTotals::default();
     for (_, t) in &totals {
         overall.add(t);

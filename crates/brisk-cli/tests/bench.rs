@@ -387,6 +387,17 @@ fn compare_and_merge_work_on_real_results() {
     );
     assert!(markdown.contains("| p50 |"), "{markdown}");
 
+    // A run that is not a segment keeps per-second figures, not per-second histograms:
+    // its memory stays flat however long it runs.
+    for run in [&a, &b] {
+        let seconds = run.result["seconds"].as_array().unwrap();
+        assert!(seconds.len() >= 8, "{seconds:?}");
+        assert!(seconds.iter().all(|s| {
+            s["operations"]["q"]["p99_ms"].as_f64().unwrap() > 0.0
+                && s["operations"]["q"].get("latency").is_none()
+        }));
+    }
+
     // Merging the two as segments of one test adds their counts and histograms.
     let merged_path = dir.path().join("merged.json");
     let output = brisk(&[
@@ -417,6 +428,16 @@ fn compare_and_merge_work_on_real_results() {
     // between the two runs' medians, and the p99 is the slow run's.
     let p99 = f(&merged["overall"]["latency_ms"]["p99"]);
     assert!(p99 >= f(&b.result["overall"]["latency_ms"]["p50"]), "{p99}");
+    // Their per-second percentiles can only be bounded, and the result says so.
+    assert!(
+        merged["generator"]["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("upper bound")),
+        "{}",
+        merged["generator"]
+    );
 
     // A result that is not one is bad input.
     let junk = file(dir.path(), "junk.json", "{\"schema\": \"something/2\"}");
@@ -450,6 +471,17 @@ fn segments_run_their_share_of_the_rate() {
     let count = f(&run.operation("all")["count"]);
     assert!((count - 300.0).abs() <= 6.0, "{count}");
     assert_eq!(run.result["segments"][0]["index"], 2);
+    // A segment is meant to be merged: each second keeps its histogram, so the merged
+    // per-second percentiles are exact.
+    let seconds = run.result["seconds"].as_array().unwrap();
+    assert!(seconds.len() >= 3, "{seconds:?}");
+    assert!(seconds.iter().all(|s| {
+        let operations = s["operations"].as_object().unwrap();
+        !operations.is_empty()
+            && operations
+                .values()
+                .all(|op| !op["latency"].as_str().unwrap_or("").is_empty())
+    }));
 }
 
 #[test]
