@@ -388,8 +388,8 @@ pub fn merge(results: &[(String, BenchResult)]) -> Result<BenchResult, BenchErro
     let mut operations: Vec<(String, OperationTotals)> = Vec::new();
     // Each second's row and its operations' merged histograms: None once a part lacks its
     // histogram (a run that was not a segment), and the percentiles then the parts' largest.
-    let mut seconds: BTreeMap<u32, (SecondResult, BTreeMap<String, Option<Histogram<u64>>>)> =
-        BTreeMap::new();
+    type Histograms = BTreeMap<String, Option<Histogram<u64>>>;
+    let mut seconds: BTreeMap<u32, (SecondResult, Histograms)> = BTreeMap::new();
     let mut without_histograms: Vec<&str> = Vec::new();
     let mut cpu_ops = 0.0;
     for (file, result) in results {
