@@ -68,8 +68,10 @@ impl PreciseTimer {
             let mut guard = self.fd.readable().await?;
             let mut expirations = [0u8; 8];
             // A read before the expiry is EAGAIN: try_io then clears the cached readiness
-            // (left over from the previous wake-up) and the loop waits for the real one.
-            match guard.try_io(|fd| {
+            // and the loop waits for the real one. After the expiry is read, the readiness
+            // is cleared here: the timer is disarmed until the next settime, so no wake-up
+            // can be lost, and the next wait does not pay a read that fails.
+            let read = guard.try_io(|fd| {
                 // SAFETY: reading 8 bytes into an 8-byte buffer from a descriptor we own.
                 let n = unsafe {
                     libc::read(
@@ -83,8 +85,12 @@ impl PreciseTimer {
                 } else {
                     Ok(())
                 }
-            }) {
-                Ok(result) => return result,
+            });
+            match read {
+                Ok(result) => {
+                    guard.clear_ready();
+                    return result;
+                }
                 Err(_would_block) => continue,
             }
         }
