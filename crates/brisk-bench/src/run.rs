@@ -604,6 +604,8 @@ struct Worker {
     /// Per operation: the script's variables, kept between runs as pgbench keeps them per
     /// client.
     vars: Vec<Vec<Value>>,
+    /// Per operation: the slots drawn from parameters' values (quoted under `simple`).
+    literals: Vec<Vec<bool>>,
     rng: Prng,
     cumulative: Vec<f64>,
     text: String,
@@ -619,6 +621,7 @@ impl Worker {
     ) -> Result<Worker, BenchError> {
         let mut prepared = Vec::with_capacity(plan.operations.len());
         let mut vars = Vec::with_capacity(plan.operations.len());
+        let mut literals = Vec::with_capacity(plan.operations.len());
         for op in &plan.operations {
             let OperationKind::Sql(script) = &op.kind;
             let mut statements = Vec::new();
@@ -646,6 +649,7 @@ impl Worker {
                 values[slot] = Value::Int(plan.seed as i64);
             }
             vars.push(values);
+            literals.push(script.drawn_slots());
         }
         // Each worker draws its own stream; segments differ so n machines do not repeat
         // each other.
@@ -660,6 +664,7 @@ impl Worker {
             http,
             prepared,
             vars,
+            literals,
             rng: Prng::seeded(seed),
             cumulative: plan.cumulative_weights(),
             text: String::new(),
@@ -756,7 +761,7 @@ impl Worker {
                                 .map(drop)
                         }
                         Protocol::Simple => {
-                            sql.render(vars, &mut self.text);
+                            sql.render(vars, &self.literals[index], &mut self.text);
                             client.batch_execute(&self.text).await
                         }
                     };

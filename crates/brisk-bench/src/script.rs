@@ -118,16 +118,25 @@ impl SqlStep {
         }
     }
 
-    /// The statement with the variables' values written in (simple protocol).
-    pub fn render(&self, vars: &[Value], out: &mut String) {
+    /// The statement with the variables' values written in (simple protocol). A text value
+    /// of a slot marked in `literals` (a parameter drawn from a scenario's or
+    /// pg_stat_statements' values) is written as a quoted literal, so it stays one value, as
+    /// it is under the other protocols; every other value is written as it is, as pgbench
+    /// writes its variables.
+    pub fn render(&self, vars: &[Value], literals: &[bool], out: &mut String) {
         out.clear();
         for part in &self.parts {
             match part {
                 Part::Text(text) => out.push_str(text),
-                Part::Var(slot) => {
-                    use std::fmt::Write;
-                    let _ = write!(out, "{}", vars.get(*slot).cloned().unwrap_or_default());
-                }
+                Part::Var(slot) => match vars.get(*slot) {
+                    Some(Value::Text(text)) if literals.get(*slot) == Some(&true) => {
+                        out.push_str(&brisk_sql::quote_literal(text));
+                    }
+                    value => {
+                        use std::fmt::Write;
+                        let _ = write!(out, "{}", value.cloned().unwrap_or_default());
+                    }
+                },
             }
         }
     }
@@ -143,6 +152,20 @@ pub struct Script {
 }
 
 impl Script {
+    /// Per slot: whether a step draws it from a parameter's values (its text is written as
+    /// a quoted literal under the simple protocol; see [`SqlStep::render`]).
+    pub fn drawn_slots(&self) -> Vec<bool> {
+        let mut drawn = vec![false; self.vars.len()];
+        for step in &self.steps {
+            if let Step::Draw { slot, .. } = step {
+                if let Some(d) = drawn.get_mut(*slot) {
+                    *d = true;
+                }
+            }
+        }
+        drawn
+    }
+
     /// An empty script that knows the built-in variables and the `--define`s.
     pub fn with_defines(defines: &[(String, String)]) -> Script {
         let mut script = Script::default();
@@ -491,7 +514,7 @@ END;
         };
         vars[*slot] = expr.eval(&vars, &mut Prng::seeded(1)).unwrap();
         let mut out = String::new();
-        sql.render(&vars, &mut out);
+        sql.render(&vars, &script.drawn_slots(), &mut out);
         // As pgbench: inside quotes too, never a `::` cast, and unknown names stay.
         assert_eq!(
             out,
@@ -502,6 +525,22 @@ END;
             "SELECT $1::int, '$1', x::text FROM t WHERE a = $1 AND b = :nope"
         );
         assert_eq!(sql.params.len(), 1);
+
+        // A -D text is pgbench's, written as it is; a drawn one is one quoted value.
+        let mut script = Script::with_defines(&[("table".into(), "t".into())]);
+        let name = script.define("name");
+        let step = SqlStep::new("SELECT * FROM :table WHERE name = :name", &script.vars, 1);
+        let mut literals = script.drawn_slots();
+        let mut vars = script.initial.clone();
+        vars[name] = Value::Text("o'brien \\ x".into());
+        step.render(&vars, &literals, &mut out);
+        assert_eq!(out, "SELECT * FROM t WHERE name = o'brien \\ x");
+        literals[name] = true;
+        step.render(&vars, &literals, &mut out);
+        assert_eq!(out, "SELECT * FROM t WHERE name = E'o''brien \\\\ x'");
+        vars[name] = Value::Int(7);
+        step.render(&vars, &literals, &mut out);
+        assert_eq!(out, "SELECT * FROM t WHERE name = 7");
     }
 
     #[test]
@@ -564,7 +603,7 @@ END;
             panic!()
         };
         let mut out = String::new();
-        sql.render(&vars, &mut out);
+        sql.render(&vars, &script.drawn_slots(), &mut out);
         assert_eq!(out, "SELECT 2, alice");
     }
 

@@ -556,12 +556,18 @@ fn scenarios_draw_parameters_from_files_and_queries() {
          CREATE TABLE seen (name text, user_id int, n int);",
     );
     let dir = tempfile::tempdir().unwrap();
-    file(dir.path(), "names.txt", "alice\nbob\ncarol\n");
-    let scenario = file(
-        dir.path(),
-        "scenario.toml",
-        &format!(
-            r#"target = "{}"
+    // Text a statement's syntax would take apart if it were written in as it is.
+    file(dir.path(), "names.txt", "alice\no'brien\nc:\\temp\n");
+    // Every protocol sends each drawn value as one value: a parameter, or (simple) a
+    // quoted literal.
+    for protocol in ["prepared", "extended", "simple"] {
+        db.sql("TRUNCATE seen");
+        let scenario = file(
+            dir.path(),
+            "scenario.toml",
+            &format!(
+                r#"target = "{}"
+protocol = "{protocol}"
 thresholds = ["error_rate < 1%"]
 
 [load]
@@ -585,22 +591,28 @@ s = 1.5
 name = "insert"
 statements = ["BEGIN", "INSERT INTO seen VALUES (:name, :user_id, :n)", "COMMIT"]
 "#,
-            db.url()
-        ),
-    );
-    let run = bench(dir.path(), &[scenario.to_str().unwrap()]);
-    assert_eq!(run.output.status.code(), Some(0), "{}", run.stderr());
-    let count = f(&run.operation("insert")["count"]);
-    assert!(count > 50.0, "{count}");
-    let rows = db.sql("SELECT count(*), count(DISTINCT name), max(user_id), min(n) FROM seen WHERE name IN ('alice', 'bob', 'carol')");
-    assert_eq!(
-        rows.trim(),
-        format!("{count}|3|5|1"),
-        "every value came from the file and the query"
-    );
-    let seconds = run.result["seconds"].as_array().unwrap();
-    assert_eq!(seconds[0]["target"], 1.0, "half-way up the ramp of users");
-    assert_eq!(seconds[2]["target"], 2.0);
+                db.url()
+            ),
+        );
+        let run = bench(dir.path(), &[scenario.to_str().unwrap()]);
+        assert_eq!(
+            run.output.status.code(),
+            Some(0),
+            "{protocol}: {}",
+            run.stderr()
+        );
+        let count = f(&run.operation("insert")["count"]);
+        assert!(count > 50.0, "{protocol}: {count}");
+        let rows = db.sql("SELECT count(*), count(DISTINCT name), max(user_id), min(n) FROM seen WHERE name IN ('alice', 'o''brien', E'c:\\\\temp')");
+        assert_eq!(
+            rows.trim(),
+            format!("{count}|3|5|1"),
+            "{protocol}: every value came from the file and the query, unchanged"
+        );
+        let seconds = run.result["seconds"].as_array().unwrap();
+        assert_eq!(seconds[0]["target"], 1.0, "half-way up the ramp of users");
+        assert_eq!(seconds[2]["target"], 2.0);
+    }
 }
 
 #[test]
