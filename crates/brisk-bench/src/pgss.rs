@@ -8,7 +8,8 @@
 //! statement's relations that has it. Its values are a sample of the column itself, read once
 //! before the run (`TABLESAMPLE SYSTEM` on a large table, the whole column on a small one),
 //! so a key is drawn as often as it occurs and the load touches the rows the application
-//! touches. `LIMIT $n` gets 20 and `OFFSET $n` 0 (the sizes of a page; pg_stat_statements
+//! touches. Parameters on different columns of one table (under one alias) are sampled as
+//! rows and drawn a row at a time, so their values occur together as in the data. `LIMIT $n` gets 20 and `OFFSET $n` 0 (the sizes of a page; pg_stat_statements
 //! keeps no values). A statement whose parameter is tied to no column, to a column no named
 //! table has, or to an empty one, is skipped with its reason.
 //!
@@ -189,65 +190,148 @@ async fn operation(session: &Session, query: &str, include_writes: bool) -> Resu
     let count = parameter_count(query);
     let found = param_uses(query).map_err(|e| format!("cannot be parsed: {e}"))?;
     let mut script = Script::with_defines(&[]);
-    let mut draws = Vec::new();
     let mut slots = Vec::new();
+    let mut columns: Vec<ColumnParam> = Vec::new();
+    let mut draws = Vec::new();
     for number in 1..=count {
-        let name = format!("p{number}");
-        let slot = script.define(&name);
+        let slot = script.define(&format!("p{number}"));
         slots.push(slot);
         let uses: Vec<_> = found.uses.iter().filter(|u| u.number == number).collect();
-        let values: Vec<Value> = match uses.first() {
+        let fixed = match uses.first() {
             None => return Err(format!("${number} is not compared with a column")),
-            Some(u) if u.usage == ParamUsage::Limit => vec![Value::Int(20)],
-            Some(u) if u.usage == ParamUsage::Offset => vec![Value::Int(0)],
+            Some(u) if u.usage == ParamUsage::Limit => Value::Int(20),
+            Some(u) if u.usage == ParamUsage::Offset => Value::Int(0),
             Some(u) => {
-                let (_, column) = u
+                let (qualifier, column) = u
                     .column
                     .as_ref()
                     .ok_or_else(|| format!("${number} is not compared with a column"))?;
+                if !matches!(u.typed, ParamTyped::ArrayOfColumn)
+                    && u.usage != ParamUsage::Pattern
+                    && !matches!(u.typed, ParamTyped::AsColumn | ParamTyped::Text)
+                {
+                    return Err(format!(
+                        "${number} ({column}): its operator takes no value of the column"
+                    ));
+                }
                 let table = table_of(session, &found.candidates(u), column)
                     .await
                     .map_err(|e| format!("${number} ({column}): {e}"))?;
-                let sample = sample(session, &table, column)
-                    .await
-                    .map_err(|e| format!("${number} ({column}): {e}"))?;
-                if sample.is_empty() {
-                    return Err(format!(
-                        "${number} ({column}): {table} has no values to draw from"
-                    ));
-                }
-                let shape = |v: String| -> Result<Value, String> {
-                    Ok(Value::Text(Arc::from(match (u.typed, u.usage) {
-                        (ParamTyped::ArrayOfColumn, _) => array_of(&v),
-                        (_, ParamUsage::Pattern) => format!(
-                            "{}%",
-                            v.chars()
-                                .take(3)
-                                .collect::<String>()
-                                .replace(['%', '_', '\\'], "")
-                        ),
-                        (ParamTyped::AsColumn | ParamTyped::Text, _) => v,
-                        _ => {
-                            return Err(format!(
-                                "${number} ({column}): its operator takes no value of the column"
-                            ))
-                        }
-                    })))
-                };
-                sample.into_iter().map(shape).collect::<Result<_, _>>()?
+                columns.push(ColumnParam {
+                    number,
+                    slot,
+                    table,
+                    qualifier: qualifier.clone(),
+                    column: column.clone(),
+                    typed: u.typed,
+                    usage: u.usage,
+                });
+                continue;
             }
         };
         draws.push(Step::Draw {
             slot,
             param: Arc::new(Param {
-                name,
-                source: ParamSource::Values(values.into()),
+                name: format!("p{number}"),
+                source: ParamSource::Values(vec![fixed].into()),
             }),
         });
+    }
+    // Parameters on different columns of one row source (a table, under one alias) are
+    // drawn together from one sampled row, so `user_id = $1 AND status = $2` gets values
+    // that occur together; a second parameter on a column already in the group (`a BETWEEN
+    // $1 AND $2`) is drawn on its own.
+    let mut groups: Vec<Vec<&ColumnParam>> = Vec::new();
+    for param in &columns {
+        let joins = groups.iter_mut().find(|g| {
+            g[0].table == param.table
+                && g[0].qualifier == param.qualifier
+                && g.iter().all(|other| other.column != param.column)
+        });
+        match joins {
+            Some(group) => group.push(param),
+            None => groups.push(vec![param]),
+        }
+    }
+    for group in groups {
+        let names: Vec<&str> = group.iter().map(|p| p.column.as_str()).collect();
+        let described = || {
+            group
+                .iter()
+                .map(|p| format!("${} ({})", p.number, p.column))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let rows = sample(session, &group[0].table, &names)
+            .await
+            .map_err(|e| format!("{}: {e}", described()))?;
+        if rows.is_empty() {
+            return Err(format!(
+                "{}: {} has no rows to draw from",
+                described(),
+                group[0].table
+            ));
+        }
+        let rows: Vec<Vec<Value>> = rows
+            .into_iter()
+            .map(|row| {
+                row.into_iter()
+                    .zip(&group)
+                    .map(|(v, p)| p.shape(v))
+                    .collect()
+            })
+            .collect();
+        match group.as_slice() {
+            [one] => draws.push(Step::Draw {
+                slot: one.slot,
+                param: Arc::new(Param {
+                    name: format!("p{}", one.number),
+                    source: ParamSource::Values(
+                        rows.into_iter().flatten().collect::<Vec<_>>().into(),
+                    ),
+                }),
+            }),
+            _ => draws.push(Step::DrawRow {
+                slots: group.iter().map(|p| p.slot).collect(),
+                rows: rows.into(),
+            }),
+        }
     }
     script.steps = draws;
     script.steps.push(Step::Sql(sql_step(query, &slots)));
     Ok(script)
+}
+
+/// A parameter compared with a column: where its values come from and how they are shaped.
+struct ColumnParam {
+    number: usize,
+    slot: usize,
+    /// The column's table, a regclass's text.
+    table: String,
+    /// The alias or table name the column was written with, if any.
+    qualifier: Option<String>,
+    column: String,
+    typed: ParamTyped,
+    usage: ParamUsage,
+}
+
+impl ColumnParam {
+    /// A sampled value of the column as the parameter takes it: an array of one for `=
+    /// ANY($n)`, a prefix pattern for `LIKE $n`, else the value.
+    fn shape(&self, value: String) -> Value {
+        Value::Text(Arc::from(match (self.typed, self.usage) {
+            (ParamTyped::ArrayOfColumn, _) => array_of(&value),
+            (_, ParamUsage::Pattern) => format!(
+                "{}%",
+                value
+                    .chars()
+                    .take(3)
+                    .collect::<String>()
+                    .replace(['%', '_', '\\'], "")
+            ),
+            _ => value,
+        }))
+    }
 }
 
 /// The highest `$n` in `query`.
@@ -341,10 +425,14 @@ async fn table_of(
     }
 }
 
-/// Up to [`SAMPLE_ROWS`] non-null values of `table.column` as text: the whole column of a
-/// small table, a `TABLESAMPLE SYSTEM` of a large one (whole pages at random: cheap, and a
-/// key is drawn about as often as it occurs).
-async fn sample(session: &Session, table: &str, column: &str) -> Result<Vec<String>, String> {
+/// Up to [`SAMPLE_ROWS`] rows of `table`'s `columns` as text, none of them null: the whole
+/// table when it is small, a `TABLESAMPLE SYSTEM` of a large one (whole pages at random:
+/// cheap, and a key is drawn about as often as it occurs).
+async fn sample(
+    session: &Session,
+    table: &str,
+    columns: &[&str],
+) -> Result<Vec<Vec<String>>, String> {
     let rows = session
         .query(
             "sizing a parameter's table",
@@ -361,16 +449,29 @@ async fn sample(session: &Session, table: &str, column: &str) -> Result<Vec<Stri
     } else {
         String::new()
     };
-    let column = quote_ident(column);
+    let quoted: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+    let select = quoted
+        .iter()
+        .map(|c| format!("{c}::text"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let not_null = quoted
+        .iter()
+        .map(|c| format!("{c} IS NOT NULL"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
     // `table` is a regclass's text: already quoted as it must be.
     let sql = format!(
-        "/* brisk */ SELECT {column}::text FROM {table}{sampling} WHERE {column} IS NOT NULL LIMIT {SAMPLE_ROWS}"
+        "/* brisk */ SELECT {select} FROM {table}{sampling} WHERE {not_null} LIMIT {SAMPLE_ROWS}"
     );
     let rows = session
         .query("sampling a parameter's column", &sql, &[])
         .await
         .map_err(|e| e.to_string())?;
-    Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
+    Ok(rows
+        .iter()
+        .map(|r| (0..columns.len()).map(|i| r.get::<_, String>(i)).collect())
+        .collect())
 }
 
 /// A one-element array literal holding `value` (`col = ANY($1)`).

@@ -697,6 +697,17 @@ impl Worker {
                         }
                     }
                 },
+                Step::DrawRow { slots, rows } => {
+                    let last = rows.len() as i64 - 1;
+                    if let Some(row) = usize::try_from(self.rng.uniform(0, last.max(0)))
+                        .ok()
+                        .and_then(|i| rows.get(i))
+                    {
+                        for (slot, value) in slots.iter().zip(row) {
+                            vars[*slot] = value.clone();
+                        }
+                    }
+                }
                 Step::Sleep { amount, unit } => {
                     let amount = amount
                         .eval(vars, &mut self.rng)

@@ -35,6 +35,13 @@ pub enum Step {
         slot: usize,
         param: Arc<Param>,
     },
+    /// Parameters drawn together, once per run of the operation: one of `rows` at random,
+    /// its values into `slots` in order (`--from-pgss`: columns of one table, so the values
+    /// of a statement occur together as they do in the data).
+    DrawRow {
+        slots: Vec<usize>,
+        rows: Arc<[Vec<Value>]>,
+    },
     /// `\sleep n [us|ms|s]`: part of the operation's time, as in pgbench.
     Sleep {
         amount: Expr,
@@ -157,7 +164,12 @@ impl Script {
     pub fn drawn_slots(&self) -> Vec<bool> {
         let mut drawn = vec![false; self.vars.len()];
         for step in &self.steps {
-            if let Step::Draw { slot, .. } = step {
+            let slots = match step {
+                Step::Draw { slot, .. } => std::slice::from_ref(slot),
+                Step::DrawRow { slots, .. } => slots.as_slice(),
+                _ => &[],
+            };
+            for slot in slots {
                 if let Some(d) = drawn.get_mut(*slot) {
                     *d = true;
                 }

@@ -152,3 +152,65 @@ fn a_database_without_runnable_statements_is_one_line_and_exit_2() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn parameters_on_one_table_are_drawn_from_one_row() {
+    // Each user's orders are in one region: drawn apart, a user and a region match one time
+    // in ten; drawn from one row, every time.
+    let db = Db::fresh("bench_pgss_rows");
+    db.sql(
+        "CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
+         CREATE TABLE orders (id int PRIMARY KEY, user_id int NOT NULL, region int NOT NULL);
+         INSERT INTO orders SELECT i, 1 + i % 1000, (1 + i % 1000) % 10 FROM generate_series(1, 5000) i;
+         ANALYZE orders;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let script = write(
+        dir.path(),
+        "orders.sql",
+        "\\set u random(1, 1000)\n\\set r :u % 10\nSELECT id FROM orders WHERE user_id = :u AND region = :r;\n",
+    );
+    let url = db.url();
+    let (output, _) = bench(
+        dir.path(),
+        &[
+            "--pgbench-script",
+            &script,
+            "--rate",
+            "100",
+            "--duration",
+            "1s",
+            &url,
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let figures = || -> (f64, f64) {
+        let row = db.sql(
+            "SELECT calls, rows FROM pg_stat_statements WHERE query LIKE 'SELECT id FROM orders WHERE user_id = $1 AND region = $2'",
+        );
+        let mut parts = row.trim().split('|').map(|v| v.parse::<f64>().unwrap());
+        (parts.next().unwrap(), parts.next().unwrap())
+    };
+    let (calls_before, rows_before) = figures();
+    assert!(calls_before > 0.0);
+
+    let (output, replayed) = bench(
+        dir.path(),
+        &["--from-pgss", &url, "--rate", "200", "--duration", "2s"],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(replayed["overall"]["errors"], 0);
+    let (calls, rows) = figures();
+    let (calls, rows) = (calls - calls_before, rows - rows_before);
+    assert!(calls >= 300.0, "{calls}");
+    // Five orders per user, all in the user's region.
+    assert_eq!(rows, calls * 5.0, "calls {calls}, rows {rows}");
+}

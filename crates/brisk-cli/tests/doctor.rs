@@ -160,6 +160,12 @@ fn the_demo_measures_its_fixes_before_and_after() {
     );
     let trigram = found(report, "advise.index", "gin_trgm_ops");
     assert_eq!(trigram["saving"]["basis"], "measured", "{trigram:#}");
+    // Its title keeps the planner's figure, named as such, not "(estimate)" beside "measured".
+    let title = trigram["title"].as_str().unwrap();
+    assert!(
+        title.ends_with("by the planner's estimate") && !title.contains("(unproven"),
+        "{title}"
+    );
     // A statement no fix touches is not credited to any.
     let profile = rows
         .iter()

@@ -434,6 +434,14 @@ pub fn attribute(findings: &mut [DoctorFinding], measured: &Measured) {
             .map(|r| (r.before.mean_ms - r.after.mean_ms) * r.calls)
             .sum();
         let shared = rows.iter().any(|r| r.changed_by.len() > 1);
+        // The finding's own figure was the planner's; what it saved is now measured, and
+        // the title says which is which instead of "(estimate)" beside "(measured)".
+        for suffix in [" (unproven estimate)", " (estimate)"] {
+            if let Some(title) = f.title.strip_suffix(suffix) {
+                f.title = format!("{title} by the planner's estimate");
+                break;
+            }
+        }
         f.saving = Some(Saving {
             ms,
             basis: Basis::Measured,
