@@ -50,8 +50,16 @@ struct OperationState {
 
 struct Inner {
     operations: Vec<OperationState>,
-    seconds: Vec<SecondResult>,
+    seconds: Vec<StoredSecond>,
     keep_second_histograms: bool,
+}
+
+/// A second of the series as kept during the run: the row without its map of operations
+/// (a map node is about a kilobyte, most of a row), and the operations' figures in plan
+/// order. The map is built once, at the end.
+struct StoredSecond {
+    row: SecondResult,
+    operations: Box<[SecondOperation]>,
 }
 
 pub struct Recorder {
@@ -121,6 +129,7 @@ impl Recorder {
         let mut all = new_histogram();
         let mut lag = new_histogram();
         let keep = inner.keep_second_histograms;
+        let mut operations = Vec::with_capacity(inner.operations.len());
         for op in &mut inner.operations {
             let errors = op.second.error_count();
             let mut summary = SecondOperation {
@@ -133,9 +142,9 @@ impl Recorder {
             row.errors += errors;
             let _ = all.add(&op.second.latency);
             let _ = lag.add(&op.second.lag);
-            row.operations.insert(op.name.clone(), summary);
+            operations.push(summary);
             op.total.add(&op.second);
-            op.second = OperationTotals::default();
+            op.second.clear();
         }
         fill_second(&mut row, &all);
         row.lag_p99_ms = if lag.is_empty() {
@@ -143,7 +152,17 @@ impl Recorder {
         } else {
             lag.value_at_quantile(0.99) as f64 / 1000.0
         };
-        inner.seconds.push(row.clone());
+        let stored = StoredSecond {
+            row: row.clone(),
+            operations: operations.into_boxed_slice(),
+        };
+        row.operations = inner
+            .operations
+            .iter()
+            .map(|op| op.name.clone())
+            .zip(stored.operations.iter().cloned())
+            .collect();
+        inner.seconds.push(stored);
         row
     }
 
@@ -158,6 +177,70 @@ impl Recorder {
 
     /// The series so far, taken out of the recorder: the end of the run.
     pub fn take_seconds(&self) -> Vec<SecondResult> {
-        std::mem::take(&mut self.lock().seconds)
+        let mut inner = self.lock();
+        let seconds = std::mem::take(&mut inner.seconds);
+        seconds
+            .into_iter()
+            .map(
+                |StoredSecond {
+                     mut row,
+                     operations,
+                 }| {
+                    row.operations = inner
+                        .operations
+                        .iter()
+                        .map(|op| op.name.clone())
+                        .zip(operations.into_vec())
+                        .collect();
+                    row
+                },
+            )
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_second_keeps_its_operations_by_name_and_the_totals_add_up() {
+        let recorder = Recorder::new(&["a".to_string(), "b".to_string()], false);
+        let start = Instant::now();
+        let timing = |ms: u64| Timing {
+            intended: start,
+            started: start,
+            done: start + Duration::from_millis(ms),
+        };
+        recorder.record(0, timing(2), Outcome::Ok);
+        recorder.record(1, timing(8), Outcome::Ok);
+        let live = recorder.roll(1, 1.0, 2.0, 1.0);
+        assert_eq!(live.operations["b"].count, 1);
+        recorder.record(0, timing(4), Outcome::Ok);
+        recorder.record(
+            0,
+            timing(1),
+            Outcome::Failed {
+                code: "57014".into(),
+                message: "canceled".into(),
+            },
+        );
+        recorder.roll(2, 1.0, 2.0, 1.0);
+
+        let seconds = recorder.take_seconds();
+        assert_eq!(seconds.len(), 2);
+        assert_eq!(seconds[0].operations["a"].count, 1);
+        assert!((seconds[0].operations["b"].p50_ms - 8.0).abs() < 0.01);
+        assert_eq!(seconds[1].operations["a"].errors, 1);
+        assert_eq!(seconds[1].operations["b"].count, 0);
+        // Not a segment: no per-second histograms.
+        assert!(seconds
+            .iter()
+            .flat_map(|s| s.operations.values())
+            .all(|o| o.latency.is_empty()));
+        let totals = recorder.totals();
+        assert_eq!(totals[0].1.latency.len(), 2);
+        assert_eq!(totals[0].1.errors["57014"].count, 1);
+        assert_eq!(totals[1].1.latency.len(), 1);
     }
 }

@@ -141,6 +141,14 @@ impl Default for OperationTotals {
 }
 
 impl OperationTotals {
+    /// Empties the totals in place, keeping the histograms' memory for the next second.
+    pub fn clear(&mut self) {
+        self.latency.reset();
+        self.service.reset();
+        self.lag.reset();
+        self.errors.clear();
+    }
+
     pub fn add(&mut self, other: &OperationTotals) {
         // Same bounds on both sides: adding cannot go out of range.
         let _ = self.latency.add(&other.latency);
