@@ -3,9 +3,10 @@
 //!
 //! - `SHOW QUERIES` before and after: per fingerprint, the calls, errors and time the proxy
 //!   timed during the run (the difference), so the mean is the run's. The proxy keeps one
-//!   histogram per fingerprint since it started, so the p95 is the run's only when the
-//!   fingerprint had no calls before it; otherwise it is labelled as the proxy's since its
-//!   start (`p95_scope`), never passed off as the run's.
+//!   histogram per fingerprint since it started; `SHOW QUERY HISTOGRAMS` before and after
+//!   subtract to the run's own, so the p95 is the run's. A proxy without the command gives
+//!   the run's p95 only for fingerprints new to it; the others are labelled as the proxy's
+//!   since its start (`p95_scope`), never passed off as the run's.
 //! - `SHOW STATS` before and after: the queries and the time clients waited for a server,
 //!   per database.
 //! - `SHOW POOLS` every [`SAMPLE_EVERY`]: the most clients waiting and servers in use seen,
@@ -23,11 +24,13 @@ use std::time::Duration;
 
 use brisk_pg::conninfo::ConnInfo;
 use brisk_pg::{Console, SessionOptions};
+use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::database::DatabaseReport;
+use crate::result::decode_histogram;
 use crate::BenchError;
 
 /// How often the pools are looked at during the run. A queue shorter than this can be
@@ -113,6 +116,9 @@ struct QueryCounters {
     total_ms: f64,
     wait_ms: f64,
     p95_ms: f64,
+    /// The fingerprint's histogram since the proxy started (`SHOW QUERY HISTOGRAMS`), when
+    /// the proxy has the command.
+    histogram: Option<Histogram<u64>>,
 }
 
 /// One database's `SHOW STATS` counters.
@@ -227,30 +233,51 @@ async fn read(console: &Console) -> Result<Reading, String> {
         .collect();
     // A proxy with query_stats = false answers SHOW QUERIES with an error: the pools are
     // still worth reporting.
-    let queries = match console.show("SHOW QUERIES").await {
-        Ok(rows) => Ok(rows
-            .iter()
-            .filter_map(|row| {
-                // The "other" row (folded fingerprints) has no fingerprint.
-                let fingerprint = column(row, "fingerprint").filter(|f| !f.is_empty())?;
-                Some((
-                    (
-                        column(row, "database")?.to_string(),
-                        fingerprint.to_string(),
-                    ),
-                    QueryCounters {
-                        query: column(row, "query").unwrap_or("").to_string(),
-                        calls: number(row, "calls"),
-                        errors: number(row, "errors"),
-                        total_ms: float(row, "total_ms"),
-                        wait_ms: float(row, "wait_ms"),
-                        p95_ms: float(row, "p95_ms"),
-                    },
-                ))
-            })
-            .collect()),
-        Err(e) => Err(e.to_string()),
-    };
+    let mut queries: Result<HashMap<(String, String), QueryCounters>, String> =
+        match console.show("SHOW QUERIES").await {
+            Ok(rows) => Ok(rows
+                .iter()
+                .filter_map(|row| {
+                    // The "other" row (folded fingerprints) has no fingerprint.
+                    let fingerprint = column(row, "fingerprint").filter(|f| !f.is_empty())?;
+                    Some((
+                        (
+                            column(row, "database")?.to_string(),
+                            fingerprint.to_string(),
+                        ),
+                        QueryCounters {
+                            query: column(row, "query").unwrap_or("").to_string(),
+                            calls: number(row, "calls"),
+                            errors: number(row, "errors"),
+                            total_ms: float(row, "total_ms"),
+                            wait_ms: float(row, "wait_ms"),
+                            p95_ms: float(row, "p95_ms"),
+                            histogram: None,
+                        },
+                    ))
+                })
+                .collect()),
+            Err(e) => Err(e.to_string()),
+        };
+    // A proxy older than the command (or PgBouncer) answers with an error: the p95 is then
+    // the run's only for fingerprints new to the proxy.
+    if let (Ok(queries), Ok(rows)) = (&mut queries, console.show("SHOW QUERY HISTOGRAMS").await) {
+        for row in &rows {
+            let (Some(database), Some(fingerprint), Some(encoded)) = (
+                column(row, "database"),
+                column(row, "fingerprint"),
+                column(row, "histogram"),
+            ) else {
+                continue;
+            };
+            if let (Some(counters), Ok(histogram)) = (
+                queries.get_mut(&(database.to_string(), fingerprint.to_string())),
+                decode_histogram(encoded),
+            ) {
+                counters.histogram = Some(histogram);
+            }
+        }
+    }
     Ok(Reading { queries, stats })
 }
 
@@ -378,16 +405,36 @@ fn statements(
     after
         .iter()
         .filter_map(|((db, fingerprint), a)| {
-            let (calls, errors, total_ms, wait_ms, scope) =
+            let (calls, errors, total_ms, wait_ms, p95_ms, scope) =
                 match before.get(&(db.clone(), fingerprint.clone())) {
-                    Some(b) if a.calls >= b.calls && b.calls > 0 => (
-                        a.calls - b.calls,
-                        a.errors.saturating_sub(b.errors),
-                        a.total_ms - b.total_ms,
-                        a.wait_ms - b.wait_ms,
-                        "proxy_lifetime",
-                    ),
-                    _ => (a.calls, a.errors, a.total_ms, a.wait_ms, "run"),
+                    Some(b) if a.calls >= b.calls && b.calls > 0 => {
+                        // The two histograms' difference is the run's own.
+                        let run_p95 = match (&a.histogram, &b.histogram) {
+                            (Some(after), Some(before)) => {
+                                let mut run = after.clone();
+                                match run.subtract(before) {
+                                    Ok(()) if !run.is_empty() => {
+                                        Some(run.value_at_quantile(0.95) as f64 / 1000.0)
+                                    }
+                                    _ => None,
+                                }
+                            }
+                            _ => None,
+                        };
+                        (
+                            a.calls - b.calls,
+                            a.errors.saturating_sub(b.errors),
+                            a.total_ms - b.total_ms,
+                            a.wait_ms - b.wait_ms,
+                            run_p95.unwrap_or(a.p95_ms),
+                            if run_p95.is_some() {
+                                "run"
+                            } else {
+                                "proxy_lifetime"
+                            },
+                        )
+                    }
+                    _ => (a.calls, a.errors, a.total_ms, a.wait_ms, a.p95_ms, "run"),
                 };
             if calls == 0 {
                 return None;
@@ -400,7 +447,7 @@ fn statements(
                 errors,
                 total_ms: total_ms.max(0.0),
                 mean_ms: total_ms.max(0.0) / calls as f64,
-                p95_ms: a.p95_ms,
+                p95_ms,
                 p95_scope: scope.into(),
                 wait_ms: wait_ms.max(0.0),
                 share_pct: 0.0,
@@ -461,7 +508,41 @@ mod tests {
             total_ms,
             wait_ms: 0.0,
             p95_ms: 2.0,
+            histogram: None,
         }
+    }
+
+    fn with_latencies(mut counters: QueryCounters, us: &[(u64, u64)]) -> QueryCounters {
+        let mut histogram = crate::result::new_histogram();
+        for &(value, count) in us {
+            histogram.record_n(value, count).unwrap();
+        }
+        counters.histogram = Some(histogram);
+        counters
+    }
+
+    #[test]
+    fn with_histograms_the_p95_is_the_runs_own() {
+        // 100 fast calls before the run; the run adds 50 slow ones.
+        let before: HashMap<_, _> = [(
+            key("a"),
+            with_latencies(counters(100, 100.0), &[(1_000, 100)]),
+        )]
+        .into();
+        let after: HashMap<_, _> = [(
+            key("a"),
+            with_latencies(counters(150, 600.0), &[(1_000, 100), (10_000, 50)]),
+        )]
+        .into();
+        let s = statements(&before, &after);
+        assert_eq!(s[0].p95_scope, "run");
+        assert!((s[0].p95_ms - 10.0).abs() < 0.1, "{}", s[0].p95_ms);
+        // Without the histograms, the proxy's p95 since its start, said so.
+        let mut before = before;
+        before.get_mut(&key("a")).unwrap().histogram = None;
+        let s = statements(&before, &after);
+        assert_eq!(s[0].p95_scope, "proxy_lifetime");
+        assert_eq!(s[0].p95_ms, 2.0);
     }
 
     fn key(fp: &str) -> (String, String) {

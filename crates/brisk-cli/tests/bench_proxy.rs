@@ -174,15 +174,45 @@ fn the_slow_statement_tops_the_proxy_report_and_a_pool_of_one_shows_waits() {
 fn a_pool_big_enough_flags_no_waits() {
     let db = Db::fresh("bench_proxy_quiet");
     let proxy = Proxy::start(db.pg, &db.name, 20);
+    // Before the run, the same shape ten times at 100 ms: the proxy's p95 since its start
+    // is 100 ms, the run's (20 ms sleeps) far less.
+    let dir = tempfile::tempdir().unwrap();
+    let sql = dir.path().join("before.sql");
+    std::fs::write(
+        &sql,
+        "SELECT pg_sleep(0.1);
+",
+    )
+    .unwrap();
+    let output = brisk(&[
+        "bench",
+        "--sql",
+        sql.to_str().unwrap(),
+        "--rate",
+        "10",
+        "--arrival",
+        "constant",
+        "--duration",
+        "1s",
+        "-q",
+        &proxy.url(),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let (result, stdout) = run_mix(&proxy, "4");
     let report = &result["proxy"];
+    let top = &report["statements"][0];
     assert!(
-        report["statements"][0]["query"]
-            .as_str()
-            .unwrap()
-            .contains("pg_sleep"),
+        top["query"].as_str().unwrap().contains("pg_sleep"),
         "{report:#}"
     );
+    // SHOW QUERY HISTOGRAMS before and after: the run's own p95, not the 100 ms before it.
+    assert_eq!(top["p95_scope"], "run", "{top:#}");
+    let p95 = f(&top["p95_ms"]);
+    assert!((20.0..60.0).contains(&p95), "{top:#}");
     assert_eq!(report["warnings"], serde_json::json!([]), "{report:#}");
     for pool in report["pools"].as_array().unwrap() {
         assert_eq!(pool["max_clients_waiting"], 0, "{pool:#}");

@@ -4,7 +4,8 @@
 //! existing dashboards read brisk as they read PgBouncer: `SHOW POOLS`, `SHOW STATS`,
 //! `SHOW CLIENTS`, `SHOW SERVERS`, `SHOW DATABASES`, `SHOW CONFIG`, `SHOW VERSION`,
 //! `RELOAD`, `PAUSE` and `RESUME`. brisk's own: `SHOW QUERIES` (per-fingerprint
-//! statistics), `SHOW N_PLUS_ONE` (repeated-statement patterns) and `SHOW LIMITS` (each
+//! statistics), `SHOW QUERY HISTOGRAMS` (their latency histograms, for differences
+//! between two readings), `SHOW N_PLUS_ONE` (repeated-statement patterns) and `SHOW LIMITS` (each
 //! rate limit's rule and counts).
 
 use std::collections::BTreeMap;
@@ -97,6 +98,9 @@ async fn run(shared: &Arc<Shared>, command: &str) -> Result<Reply, String> {
         ["SHOW", "DATABASES"] => Ok(Reply::Table("SHOW", databases(shared))),
         ["SHOW", "CONFIG"] => Ok(Reply::Table("SHOW", config(shared))),
         ["SHOW", "QUERIES"] => queries(shared).await.map(|t| Reply::Table("SHOW", t)),
+        ["SHOW", "QUERY", "HISTOGRAMS"] => {
+            query_histograms(shared).await.map(|t| Reply::Table("SHOW", t))
+        }
         ["SHOW", "N_PLUS_ONE"] => n_plus_one(shared).await.map(|t| Reply::Table("SHOW", t)),
         ["SHOW", "LIMITS"] => Ok(Reply::Table("SHOW", limits(shared))),
         ["SHOW", "VERSION"] => Ok(Reply::Table(
@@ -129,7 +133,7 @@ async fn run(shared: &Arc<Shared>, command: &str) -> Result<Reply, String> {
             Ok(Reply::Done("RESUME"))
         }
         _ => Err(format!(
-            "unknown admin command \"{command}\": try SHOW POOLS, SHOW STATS, SHOW CLIENTS, SHOW SERVERS, SHOW DATABASES, SHOW CONFIG, SHOW QUERIES, SHOW N_PLUS_ONE, SHOW LIMITS, SHOW CACHE, SHOW CACHE CANDIDATES, CACHE, UNCACHE, RELOAD, PAUSE or RESUME"
+            "unknown admin command \"{command}\": try SHOW POOLS, SHOW STATS, SHOW CLIENTS, SHOW SERVERS, SHOW DATABASES, SHOW CONFIG, SHOW QUERIES, SHOW QUERY HISTOGRAMS, SHOW N_PLUS_ONE, SHOW LIMITS, SHOW CACHE, SHOW CACHE CANDIDATES, CACHE, UNCACHE, RELOAD, PAUSE or RESUME"
         )),
     }
 }
@@ -547,6 +551,30 @@ async fn queries(shared: &Arc<Shared>) -> Result<Table, String> {
             "query",
             "plan",
         ],
+        rows,
+    })
+}
+
+/// Each fingerprint's latency histogram since the proxy started (HdrHistogram V2, base64,
+/// microseconds, 2 significant digits): two readings subtract to the histogram of what ran
+/// between them, which `SHOW QUERIES`' percentiles cannot give.
+async fn query_histograms(shared: &Arc<Shared>) -> Result<Table, String> {
+    let observer = observer(shared)?;
+    observer.settle(SETTLE_LIMIT).await;
+    let rows = observer
+        .query_histograms()
+        .into_iter()
+        .map(|h| {
+            vec![
+                text(&h.database),
+                Some(format!("{:016x}", h.fingerprint)),
+                text(h.calls),
+                Some(h.encoded),
+            ]
+        })
+        .collect();
+    Ok(Table {
+        columns: vec!["database", "fingerprint", "calls", "histogram"],
         rows,
     })
 }

@@ -26,7 +26,7 @@ use brisk_workload::QuerySample;
 use crate::session::ClientInfo;
 
 pub use brisk_patterns::{Detection, DetectionKind};
-pub use registry::{QueriesSnapshot, QuerySummary, BUCKET_BOUNDS_MS};
+pub use registry::{QueriesSnapshot, QueryHistogram, QuerySummary, BUCKET_BOUNDS_MS};
 
 use capture::Capture;
 use explain::ExplainJob;
@@ -261,6 +261,11 @@ impl Observer {
         let mut snapshot = lock(&self.state.queries).snapshot();
         snapshot.dropped = self.dropped();
         snapshot
+    }
+
+    /// Each kept fingerprint's latency histogram, encoded.
+    pub fn query_histograms(&self) -> Vec<QueryHistogram> {
+        lock(&self.state.queries).histograms()
     }
 
     /// The N+1 and bulk-write patterns seen, most executions first.

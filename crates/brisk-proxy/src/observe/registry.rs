@@ -167,6 +167,17 @@ pub struct Registry {
     folded: u64,
 }
 
+/// One fingerprint's latency histogram, for a reader that wants the difference between two
+/// moments (`SHOW QUERY HISTOGRAMS`, `brisk bench --proxy-admin`).
+#[derive(Debug, Clone)]
+pub struct QueryHistogram {
+    pub database: Arc<str>,
+    pub fingerprint: u64,
+    pub calls: u64,
+    /// HdrHistogram's V2 encoding in standard base64, microseconds.
+    pub encoded: String,
+}
+
 impl Registry {
     pub fn new() -> Registry {
         Registry {
@@ -241,6 +252,30 @@ impl Registry {
         {
             entry.plan = Some(plan);
         }
+    }
+
+    /// Every kept fingerprint's histogram, encoded (the "other" entry has none: its
+    /// members change as fingerprints fold).
+    pub fn histograms(&self) -> Vec<QueryHistogram> {
+        use base64::Engine;
+        use hdrhistogram::serialization::Serializer;
+        let mut all = Vec::with_capacity(self.len);
+        let mut bytes = Vec::new();
+        for (database, entries) in &self.by_database {
+            for (fingerprint, entry) in entries {
+                bytes.clear();
+                // Writing to a Vec cannot fail, and the histogram is one brisk made.
+                let _ = hdrhistogram::serialization::V2Serializer::new()
+                    .serialize(&entry.histogram, &mut bytes);
+                all.push(QueryHistogram {
+                    database: database.clone(),
+                    fingerprint: *fingerprint,
+                    calls: entry.calls,
+                    encoded: base64::engine::general_purpose::STANDARD.encode(&bytes),
+                });
+            }
+        }
+        all
     }
 
     pub fn snapshot(&self) -> QueriesSnapshot {
