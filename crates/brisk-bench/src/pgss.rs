@@ -9,8 +9,8 @@
 //! before the run (`TABLESAMPLE SYSTEM` on a large table, the whole column on a small one),
 //! so a key is drawn as often as it occurs and the load touches the rows the application
 //! touches. Parameters on different columns of one table (under one alias) are sampled as
-//! rows and drawn a row at a time, so their values occur together as in the data. `LIMIT $n` gets 20 and `OFFSET $n` 0 (the sizes of a page; pg_stat_statements
-//! keeps no values). A statement whose parameter is tied to no column, to a column no named
+//! rows and drawn a row at a time, so their values occur together as in the data. `LIMIT
+//! $n` gets 20 and `OFFSET $n` 0 (the sizes of a page; pg_stat_statements keeps no values). A statement whose parameter is tied to no column, to a column no named
 //! table has, or to an empty one, is skipped with its reason.
 //!
 //! Only reads by default: a write would change the data (`include_writes`). Statements on
@@ -206,10 +206,7 @@ async fn operation(session: &Session, query: &str, include_writes: bool) -> Resu
                     .column
                     .as_ref()
                     .ok_or_else(|| format!("${number} is not compared with a column"))?;
-                if !matches!(u.typed, ParamTyped::ArrayOfColumn)
-                    && u.usage != ParamUsage::Pattern
-                    && !matches!(u.typed, ParamTyped::AsColumn | ParamTyped::Text)
-                {
+                if !ColumnParam::takes_a_value(u.typed, u.usage) {
                     return Err(format!(
                         "${number} ({column}): its operator takes no value of the column"
                     ));
@@ -316,6 +313,15 @@ struct ColumnParam {
 }
 
 impl ColumnParam {
+    /// Whether a parameter used this way takes a value made from the column's (the three
+    /// shapes of [`ColumnParam::shape`]); `tags @> $1` does not.
+    fn takes_a_value(typed: ParamTyped, usage: ParamUsage) -> bool {
+        matches!(
+            typed,
+            ParamTyped::ArrayOfColumn | ParamTyped::AsColumn | ParamTyped::Text
+        ) || usage == ParamUsage::Pattern
+    }
+
     /// A sampled value of the column as the parameter takes it: an array of one for `=
     /// ANY($n)`, a prefix pattern for `LIKE $n`, else the value.
     fn shape(&self, value: String) -> Value {

@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
-use std::path::Path;
 use std::sync::Arc;
 
 use brisk_bench::BenchResult;
@@ -104,15 +103,7 @@ pub async fn measure(
         db = info.dbname,
         upstream = safe,
     );
-    let config = brisk_proxy::Config::parse(Path::new("doctor-cache.toml"), &config_text)
-        .map_err(|e| DoctorError::Proxy(e.to_string()))?;
-    let proxy = brisk_proxy::Proxy::bind(config)
-        .await
-        .map_err(|e| DoctorError::Proxy(e.to_string()))?;
-    let port = proxy
-        .local_addr()
-        .map_err(DoctorError::io("reading the proxy's port"))?
-        .port();
+    let (proxy, port) = crate::bind_proxy("doctor-cache.toml", &config_text).await?;
     let client_url = format!(
         "postgres://brisk_doctor:{client_password}@127.0.0.1:{port}/{}?sslmode=disable",
         info.dbname

@@ -217,15 +217,7 @@ async fn traffic_through_proxy(demo: &Demo, capture: &Path) -> Result<Vec<Detect
         db = demo.database,
         upstream = demo.app_url(),
     );
-    let config = brisk_proxy::Config::parse(Path::new("doctor-demo.toml"), &config_text)
-        .map_err(|e| DoctorError::Proxy(e.to_string()))?;
-    let proxy = brisk_proxy::Proxy::bind(config)
-        .await
-        .map_err(|e| DoctorError::Proxy(e.to_string()))?;
-    let port = proxy
-        .local_addr()
-        .map_err(DoctorError::io("reading the proxy's port"))?
-        .port();
+    let (proxy, port) = crate::bind_proxy("doctor-demo.toml", &config_text).await?;
     let shared = proxy.shared();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let url = format!(

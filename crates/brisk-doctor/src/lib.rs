@@ -338,6 +338,24 @@ async fn tune(session: &Session) -> Result<Tuned, brisk_tune::TuneError> {
     ))
 }
 
+/// An in-process `brisk proxy` from a config text (`name` is the file name its errors
+/// cite), bound and not yet running, with the port it listens on.
+pub(crate) async fn bind_proxy(
+    name: &str,
+    config_text: &str,
+) -> Result<(brisk_proxy::Proxy, u16), DoctorError> {
+    let config = brisk_proxy::Config::parse(std::path::Path::new(name), config_text)
+        .map_err(|e| DoctorError::Proxy(e.to_string()))?;
+    let proxy = brisk_proxy::Proxy::bind(config)
+        .await
+        .map_err(|e| DoctorError::Proxy(e.to_string()))?;
+    let port = proxy
+        .local_addr()
+        .map_err(DoctorError::io("reading the proxy's port"))?
+        .port();
+    Ok((proxy, port))
+}
+
 pub(crate) fn conninfo(url: &str) -> Result<ConnInfo, DoctorError> {
     ConnInfo::from_env_and_str(Some(url)).map_err(|e| DoctorError::BadInput(e.to_string()))
 }
