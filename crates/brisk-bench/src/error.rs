@@ -19,6 +19,9 @@ pub enum BenchError {
     Argument(String),
     #[error(transparent)]
     Connect(PgError),
+    /// A worker's connection that could not be made (after the first one was).
+    #[error("{0}")]
+    Connection(String),
     /// An HTTP target that refused or never answered the connection made before the run.
     #[error("cannot reach {target}: {reason}")]
     Unreachable { target: String, reason: String },

@@ -33,6 +33,7 @@
 //! ```
 
 pub mod compare;
+mod connection;
 pub mod database;
 mod error;
 pub mod expr;

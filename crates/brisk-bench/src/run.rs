@@ -25,8 +25,8 @@ use bytes::BytesMut;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_postgres::types::{Format, IsNull, ToSql, Type};
-use tokio_postgres::Statement;
 
+use crate::connection::SqlConnection;
 use crate::database;
 use crate::expr::Value;
 use crate::http::{HttpClient, HttpOutcome};
@@ -156,36 +156,32 @@ pub async fn run_watched(
     let duration = plan.load.duration();
     let (halt_tx, halt_rx) = watch::channel(false);
 
+    // The workers' connections are brisk's own protocol client (crate::connection); the
+    // first session has shown the server is there.
+    drop(first);
+    let worker_info = info.filter(|_| sends_sql).cloned();
     // Open model: every connection is made and prepared before the clock starts.
     let mut open_workers = Vec::new();
-    // A worker's database session, when the operations send SQL.
-    let first = first.filter(|_| sends_sql);
     if let Load::Open { connections, .. } = &plan.load {
-        open_workers.push(Worker::new(first, http.clone(), &plan, 0).await?);
         let mut connecting = JoinSet::new();
-        for index in 1..*connections {
-            let (plan, info, options) = (plan.clone(), info.cloned(), options.clone());
+        for index in 0..*connections {
+            let (plan, info) = (plan.clone(), worker_info.clone());
             let http = http.clone();
             connecting.spawn(async move {
-                let session = match info.filter(|_| sends_sql) {
-                    Some(info) => Some(
-                        Session::connect(&info, &options)
-                            .await
-                            .map_err(BenchError::Connect)?,
-                    ),
-                    None => None,
-                };
-                Worker::new(session, http, &plan, index).await
+                let conn = connect_worker(info.as_ref()).await?;
+                Worker::new(conn, http, &plan, index).await
             });
         }
         while let Some(joined) = connecting.join_next().await {
             let worker = joined.map_err(|e| BenchError::Internal(e.to_string()))??;
             open_workers.push(worker);
         }
-    } else if first.is_some() {
+        open_workers.sort_by_key(|w| w.index);
+    } else if worker_info.is_some() {
         // Users connect as they join; preparing once here finds a statement the server
         // refuses before the run instead of as silent users.
-        drop(Worker::new(first, None, &plan, 0).await?);
+        let conn = connect_worker(worker_info.as_ref()).await?;
+        drop(Worker::new(conn, None, &plan, 0).await?);
     }
 
     // pg_stat_statements before and after, on a connection of its own with brisk's
@@ -234,8 +230,7 @@ pub async fn run_watched(
                 workers.spawn(closed_user(
                     plan.clone(),
                     UserConnections {
-                        info: info.cloned().filter(|_| sends_sql),
-                        options: options.clone(),
+                        info: worker_info.clone(),
                         http: http.clone(),
                     },
                     user,
@@ -596,11 +591,11 @@ struct Worker {
     /// The worker's number: pgbench's `client_id`.
     index: usize,
     /// The database connection, when the operations send SQL.
-    session: Option<Session>,
+    conn: Option<SqlConnection>,
     /// The run's shared HTTP pool, when they send HTTP requests.
     http: Option<HttpClient>,
-    /// Per operation, per SQL step: the prepared statement (prepared protocol only).
-    prepared: Vec<Vec<Statement>>,
+    /// Per operation, per SQL step: the prepared statement's name (prepared protocol only).
+    prepared: Vec<Vec<String>>,
     /// Per operation: the script's variables, kept between runs as pgbench keeps them per
     /// client.
     vars: Vec<Vec<Value>>,
@@ -609,12 +604,11 @@ struct Worker {
     rng: Prng,
     cumulative: Vec<f64>,
     text: String,
-    params: Vec<String>,
 }
 
 impl Worker {
     async fn new(
-        session: Option<Session>,
+        mut conn: Option<SqlConnection>,
         http: Option<HttpClient>,
         plan: &Plan,
         index: usize,
@@ -622,22 +616,20 @@ impl Worker {
         let mut prepared = Vec::with_capacity(plan.operations.len());
         let mut vars = Vec::with_capacity(plan.operations.len());
         let mut literals = Vec::with_capacity(plan.operations.len());
-        for op in &plan.operations {
+        for (op_index, op) in plan.operations.iter().enumerate() {
             let OperationKind::Sql(script) = &op.kind;
             let mut statements = Vec::new();
-            if let (Protocol::Prepared, Some(session)) = (plan.protocol, &session) {
-                for sql in script.sql_steps() {
-                    let statement =
-                        session
-                            .client()
-                            .prepare(&sql.prepared_text)
-                            .await
-                            .map_err(|e| BenchError::Statement {
-                                operation: op.name.clone(),
-                                line: sql.line,
-                                message: db_message(&e),
-                            })?;
-                    statements.push(statement);
+            if let (Protocol::Prepared, Some(conn)) = (plan.protocol, &mut conn) {
+                for (step, sql) in script.sql_steps().enumerate() {
+                    let name = format!("brisk_{op_index}_{step}");
+                    conn.prepare(&name, &sql.prepared_text).await.map_err(|e| {
+                        BenchError::Statement {
+                            operation: op.name.clone(),
+                            line: sql.line,
+                            message: e.message,
+                        }
+                    })?;
+                    statements.push(name);
                 }
             }
             prepared.push(statements);
@@ -660,7 +652,7 @@ impl Worker {
             .wrapping_add(index as u64);
         Ok(Worker {
             index,
-            session,
+            conn,
             http,
             prepared,
             vars,
@@ -668,7 +660,6 @@ impl Worker {
             rng: Prng::seeded(seed),
             cumulative: plan.cumulative_weights(),
             text: String::new(),
-            params: Vec::new(),
         })
     }
 
@@ -730,66 +721,40 @@ impl Worker {
                     }
                 }
                 Step::Sql(sql) => {
-                    let Some(session) = &self.session else {
+                    let Some(conn) = &mut self.conn else {
                         return Outcome::Failed {
                             code: SCRIPT_ERROR.into(),
                             message: "no database connection was set up for this run".into(),
                         };
                     };
-                    let client = session.client();
+                    let params = || {
+                        sql.params
+                            .iter()
+                            .map(|slot| vars.get(*slot).unwrap_or(&ZERO))
+                    };
                     let result = match plan.protocol {
-                        Protocol::Prepared => {
-                            self.params.clear();
-                            self.params.extend(sql.params.iter().map(|slot| {
-                                vars.get(*slot).cloned().unwrap_or_default().to_string()
-                            }));
-                            match self.prepared[index].get(sql_index) {
-                                Some(statement) => client
-                                    .execute_raw(
-                                        statement,
-                                        self.params.iter().map(|p| TextParam(p)),
-                                    )
-                                    .await
-                                    .map(drop),
-                                None => Ok(()),
-                            }
-                        }
+                        Protocol::Prepared => match self.prepared[index].get(sql_index) {
+                            Some(name) => conn.execute_prepared(name, params()).await,
+                            None => Ok(()),
+                        },
                         Protocol::Extended => {
-                            self.params.clear();
-                            self.params.extend(sql.params.iter().map(|slot| {
-                                vars.get(*slot).cloned().unwrap_or_default().to_string()
-                            }));
-                            let text: Vec<TextParam> =
-                                self.params.iter().map(|p| TextParam(p)).collect();
-                            // UNKNOWN is "infer it", as pgbench's zero type OID.
-                            let typed: Vec<(&(dyn ToSql + Sync), Type)> = text
-                                .iter()
-                                .map(|p| (p as &(dyn ToSql + Sync), Type::UNKNOWN))
-                                .collect();
-                            client
-                                .query_typed(&sql.prepared_text, &typed)
-                                .await
-                                .map(drop)
+                            conn.execute_unnamed(&sql.prepared_text, params()).await
                         }
                         Protocol::Simple => {
                             sql.render(vars, &self.literals[index], &mut self.text);
-                            client.batch_execute(&self.text).await
+                            conn.simple(&self.text).await
                         }
                     };
                     sql_index += 1;
                     if let Err(error) = result {
-                        let code = error
-                            .code()
-                            .map(|c| c.code().to_string())
-                            .unwrap_or_else(|| CONNECTION_FAILURE.to_string());
                         // A failed statement inside the script's transaction leaves it
                         // aborted; end it so the next run starts clean.
-                        if script.statement_count() > 1 && !client.is_closed() {
-                            let _ = client.batch_execute("ROLLBACK").await;
+                        if script.statement_count() > 1 && !conn.is_broken() {
+                            let _ = conn.simple("ROLLBACK").await;
                         }
                         return Outcome::Failed {
-                            code,
-                            message: db_message(&error),
+                            code: error.code,
+                            message: error.message,
                         };
                     }
                 }
@@ -800,6 +765,20 @@ impl Worker {
 
     fn pick(&mut self, plan: &Plan) -> usize {
         plan.pick(&self.cumulative, &mut self.rng)
+    }
+}
+
+/// A variable no step has set yet (pgbench's are 0 as well).
+static ZERO: Value = Value::Int(0);
+
+/// A worker's database connection, when the operations send SQL (`info` is then given).
+async fn connect_worker(info: Option<&ConnInfo>) -> Result<Option<SqlConnection>, BenchError> {
+    match info {
+        Some(info) => SqlConnection::connect(info)
+            .await
+            .map(Some)
+            .map_err(BenchError::Connection),
+        None => Ok(None),
     }
 }
 
@@ -903,7 +882,6 @@ async fn sleep_until(timer: Option<&mut PreciseTimer>, deadline: Instant) {
 /// shared HTTP pool when they send requests.
 struct UserConnections {
     info: Option<ConnInfo>,
-    options: SessionOptions,
     http: Option<HttpClient>,
 }
 
@@ -933,13 +911,9 @@ async fn closed_user(
             idle_poll
         } else {
             if worker.is_none() {
-                let session = match &connections.info {
-                    Some(info) => Session::connect(info, &connections.options).await.map(Some),
-                    None => Ok(None),
-                };
                 let http = connections.http.clone();
-                match session {
-                    Ok(session) => match Worker::new(session, http, &plan, user).await {
+                match connect_worker(connections.info.as_ref()).await {
+                    Ok(conn) => match Worker::new(conn, http, &plan, user).await {
                         Ok(w) => worker = Some(w),
                         Err(_) => return 0,
                     },

@@ -44,3 +44,11 @@ pub mod tracker;
 pub use config::{Config, ConfigError};
 pub use proxy::{Proxy, ProxyError, Shared};
 pub use session::ClientInfo;
+
+/// A logged-in connection to a PostgreSQL server, as the pools open them (TCP or Unix
+/// socket, TLS per `sslmode`, every login method): for brisk tools that speak the raw
+/// protocol themselves (`brisk bench`'s workers).
+pub mod upstream {
+    pub use crate::server::{ServerConn, ServerError, ServerSecret, ServerTarget};
+    pub use crate::stream::Stream;
+}

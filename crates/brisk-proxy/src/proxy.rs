@@ -321,6 +321,7 @@ pub(crate) fn server_target(
         secret,
         connect_timeout: config.server_connect_timeout,
         tls,
+        options: None,
     })
 }
 

@@ -50,6 +50,10 @@ pub struct ServerTarget {
     pub connect_timeout: Duration,
     /// Built once: rustls verifies per `sslmode` (see brisk-pg's tls module).
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// The startup packet's `options` (`-c name=value ...`), when the connection should
+    /// carry them. The proxy's pools send none: a client's settings reach the server as SET
+    /// statements it tracks. `brisk bench` sends its URL's.
+    pub options: Option<String>,
 }
 
 impl ServerTarget {
@@ -169,17 +173,19 @@ impl ServerConn {
         }
     }
 
-    /// Sends the startup packet: the target's user and database, as application `brisk`.
+    /// Sends the startup packet: the target's user, database and options, as application
+    /// `brisk`.
     async fn send_startup(&mut self, target: &ServerTarget) -> Result<(), ServerError> {
         let mut out = BytesMut::new();
-        put_startup(
-            &mut out,
-            &[
-                ("user", &target.user),
-                ("database", &target.database),
-                ("application_name", "brisk"),
-            ],
-        );
+        let mut params = vec![
+            ("user", target.user.as_str()),
+            ("database", target.database.as_str()),
+            ("application_name", "brisk"),
+        ];
+        if let Some(options) = &target.options {
+            params.push(("options", options));
+        }
+        put_startup(&mut out, &params);
         self.stream.write_all(&out).await?;
         Ok(())
     }
@@ -543,6 +549,7 @@ mod tests {
             secret: None,
             connect_timeout: std::time::Duration::from_secs(1),
             tls: None,
+            options: None,
         };
         assert_eq!(target.describe(), "postgres://app_user@127.0.0.1:5432/app");
     }
