@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use brisk_pg::conninfo::{ConnInfo, SslMode, TargetSessionAttrs};
 use brisk_proxy::upstream::{ServerConn, ServerSecret, ServerTarget, Stream};
-use brisk_wire::protocol::{self, put_with};
+use brisk_wire::protocol::{self, put_execute_sync, put_sync, put_with};
 use bytes::{Buf, BufMut, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -316,46 +316,16 @@ fn sql_error(body: &[u8]) -> SqlError {
     }
 }
 
-/// `Bind` of the unnamed portal to `statement`, every parameter and result as text. Each
-/// value is written straight into the message.
+/// `Bind` of the unnamed portal to `statement`, every parameter and result as text, each
+/// value formatted straight into the message.
 fn put_bind<'a>(out: &mut BytesMut, statement: &str, params: impl Iterator<Item = &'a Value>) {
-    put_with(out, b'B', |b| {
-        protocol::put_cstr(b, "");
-        protocol::put_cstr(b, statement);
-        b.put_i16(0);
-        let count_at = b.len();
-        b.put_i16(0);
-        let mut count: i16 = 0;
-        for value in params {
-            let at = b.len();
-            b.put_i32(0);
-            match value {
-                Value::Text(text) => b.put_slice(text.as_bytes()),
-                // BytesMut's fmt::Write cannot fail.
-                other => {
-                    let _ = write!(b, "{other}");
-                }
-            }
-            let length = (b.len() - at - 4) as i32;
-            b[at..at + 4].copy_from_slice(&length.to_be_bytes());
-            count += 1;
+    protocol::put_text_bind(out, statement, params, |b, value| match value {
+        Value::Text(text) => b.put_slice(text.as_bytes()),
+        // BytesMut's fmt::Write cannot fail.
+        other => {
+            let _ = write!(b, "{other}");
         }
-        b[count_at..count_at + 2].copy_from_slice(&count.to_be_bytes());
-        b.put_i16(0);
     });
-}
-
-/// `Execute` of the unnamed portal (every row), then `Sync`.
-fn put_execute_sync(out: &mut BytesMut) {
-    put_with(out, b'E', |b| {
-        protocol::put_cstr(b, "");
-        b.put_i32(0);
-    });
-    put_sync(out);
-}
-
-fn put_sync(out: &mut BytesMut) {
-    put_with(out, b'S', |_| {});
 }
 
 #[cfg(test)]

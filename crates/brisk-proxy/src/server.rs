@@ -12,7 +12,7 @@ use tokio::net::{TcpStream, UnixStream};
 
 use crate::stream::Stream;
 use brisk_wire::login::{LoginError, LoginEvent, ServerLogin};
-use brisk_wire::protocol::{self, put_request, put_startup, put_with, SSL_REQUEST};
+use brisk_wire::protocol::{self, put_request, put_startup, SSL_REQUEST};
 
 /// The largest message brisk buffers whole. Larger ones (big rows, COPY data) are relayed
 /// in pieces and never held entirely; this bounds only the messages brisk must read.
@@ -287,20 +287,10 @@ impl ServerConn {
     ) -> Result<Vec<Vec<Option<String>>>, ServerError> {
         let mut out = BytesMut::new();
         protocol::put_parse(&mut out, "", sql, &0i16.to_be_bytes());
-        let mut bind = Vec::new();
-        bind.extend_from_slice(&0i16.to_be_bytes());
-        bind.extend_from_slice(&(params.len() as i16).to_be_bytes());
-        for param in params {
-            bind.extend_from_slice(&(param.len() as i32).to_be_bytes());
-            bind.extend_from_slice(param.as_bytes());
-        }
-        bind.extend_from_slice(&0i16.to_be_bytes());
-        protocol::put_bind(&mut out, "", "", &bind);
-        put_with(&mut out, b'E', |b| {
-            protocol::put_cstr(b, "");
-            b.extend_from_slice(&0i32.to_be_bytes());
+        protocol::put_text_bind(&mut out, "", params, |b, param| {
+            b.extend_from_slice(param.as_bytes())
         });
-        put_with(&mut out, b'S', |_| {});
+        protocol::put_execute_sync(&mut out);
         self.stream.write_all(&out).await?;
         let mut failed = None;
         let mut rows = Vec::new();

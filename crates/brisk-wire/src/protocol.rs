@@ -474,6 +474,48 @@ pub fn put_bind(out: &mut BytesMut, portal: &str, statement: &str, rest: &[u8]) 
     });
 }
 
+/// `Bind` of the unnamed portal to `statement` with every parameter and every result column
+/// as text. `write` puts each value's bytes straight into the message, so a caller that
+/// formats its values needs no buffer of its own.
+pub fn put_text_bind<V>(
+    out: &mut BytesMut,
+    statement: &str,
+    values: impl IntoIterator<Item = V>,
+    mut write: impl FnMut(&mut BytesMut, V),
+) {
+    put_with(out, b'B', |b| {
+        put_cstr(b, "");
+        put_cstr(b, statement);
+        b.put_i16(0);
+        let count_at = b.len();
+        b.put_i16(0);
+        let mut count: i16 = 0;
+        for value in values {
+            let at = b.len();
+            b.put_i32(0);
+            write(b, value);
+            let length = (b.len() - at - 4) as i32;
+            b[at..at + 4].copy_from_slice(&length.to_be_bytes());
+            count += 1;
+        }
+        b[count_at..count_at + 2].copy_from_slice(&count.to_be_bytes());
+        b.put_i16(0);
+    });
+}
+
+/// `Execute` of the unnamed portal (every row), then `Sync`.
+pub fn put_execute_sync(out: &mut BytesMut) {
+    put_with(out, b'E', |b| {
+        put_cstr(b, "");
+        b.put_i32(0);
+    });
+    put_sync(out);
+}
+
+pub fn put_sync(out: &mut BytesMut) {
+    put_with(out, b'S', |_| {});
+}
+
 pub fn put_target(out: &mut BytesMut, kind: u8, which: u8, name: &str) {
     put_with(out, kind, |b| {
         b.put_u8(which);
