@@ -35,7 +35,7 @@ use crate::random::Prng;
 use crate::record::{Outcome, Recorder, Timing};
 use crate::result::{BenchResult, GeneratorInfo, ModelInfo, OperationTotals, SegmentInfo, SCHEMA};
 use crate::script::Step;
-use crate::timer::PreciseTimer;
+use crate::timer::Sleepers;
 use crate::BenchError;
 
 /// How long in-flight operations may take to finish after the end before they are
@@ -214,10 +214,18 @@ pub async fn run_watched(
     let mut workers = JoinSet::new();
     match &plan.load {
         Load::Open { .. } => {
+            // Without a timerfd (not Linux, or out of descriptors) the run goes on with
+            // tokio's timer.
+            let sleepers = if plan.precise_timer {
+                Sleepers::new().ok().map(Arc::new)
+            } else {
+                None
+            };
             for worker in open_workers {
                 workers.spawn(open_worker(
                     plan.clone(),
                     worker,
+                    sleepers.clone(),
                     recorder.clone(),
                     clock,
                     halt_rx.clone(),
@@ -786,6 +794,7 @@ async fn connect_worker(info: Option<&ConnInfo>) -> Result<Option<SqlConnection>
 async fn open_worker(
     plan: Arc<Plan>,
     mut worker: Worker,
+    sleepers: Option<Arc<Sleepers>>,
     recorder: Arc<Recorder>,
     clock: Clock,
     mut halt: watch::Receiver<bool>,
@@ -799,12 +808,6 @@ async fn open_worker(
         return 0;
     };
     let index = worker.index;
-    // Without a timerfd (not Linux, or out of descriptors) the run goes on with tokio's.
-    let mut timer = if plan.precise_timer {
-        PreciseTimer::new().ok()
-    } else {
-        None
-    };
     let profile = rate.scaled(plan.segment.fraction());
     let share = *connections as f64;
     // Segments of a constant rate are shifted by a fraction of a gap, so n machines
@@ -841,7 +844,7 @@ async fn open_worker(
         advance(&mut count, &mut worker.rng);
         if intended > now {
             tokio::select! {
-                _ = sleep_until(timer.as_mut(), intended) => {}
+                _ = sleep_until(sleepers.as_deref(), intended) => {}
                 _ = halt.changed() => continue,
             }
         }
@@ -858,13 +861,18 @@ async fn open_worker(
             },
             outcome,
         );
+        // Awake anyway: start the other connections whose starts are due, as pgbench's
+        // loop does, instead of a wake-up each.
+        if let Some(sleepers) = &sleepers {
+            sleepers.wake_due();
+        }
     }
     not_started
 }
 
-/// Waits until `deadline`: on the connection's timerfd when there is one, else on tokio's
-/// timer (1 ms ticks; see `Plan::precise_timer`).
-async fn sleep_until(timer: Option<&mut PreciseTimer>, deadline: Instant) {
+/// Waits until `deadline`: on the run's timerfd when there is one (ending up to
+/// `timer::SLACK` after it), else on tokio's timer (1 ms ticks; see `Plan::precise_timer`).
+async fn sleep_until(timer: Option<&Sleepers>, deadline: Instant) {
     let tokio_sleep = || tokio::time::sleep_until(tokio::time::Instant::from_std(deadline));
     match timer {
         Some(timer) => {
