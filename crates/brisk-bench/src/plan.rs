@@ -256,10 +256,10 @@ pub struct Plan {
     pub abort_on_fail: bool,
     pub abort_grace: Duration,
     pub segment: Segment,
-    /// Wake each arrival on a timerfd of its connection (within about 50 µs; the default)
+    /// Wake each arrival on the run's timerfd (within 50 µs of its start; the default)
     /// instead of tokio's timer, which rounds every wake-up up to its next 1 ms tick.
-    /// Measured on the sandbox (docs/bench.md): schedule lag p50 0.03 ms instead of 1 ms,
-    /// for 10-20 µs more CPU per operation at 5,000/s.
+    /// Measured (docs/bench.md): schedule lag p50 0.12 ms instead of about 1 ms at
+    /// 10,000/s, for about 10 µs more CPU per operation.
     pub precise_timer: bool,
 }
 

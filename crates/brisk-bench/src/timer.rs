@@ -136,7 +136,7 @@ impl Shared {
         let rc =
             unsafe { libc::timerfd_settime(self.fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) };
         if rc < 0 {
-            state.armed = None;
+            // The timer keeps whatever it was set to before: `armed` still says so.
             return Err(io::Error::last_os_error());
         }
         state.armed = Some(at);

@@ -222,7 +222,7 @@ struct RunArgs {
     quiet: bool,
 
     /// Wake each operation on tokio's timer (1 ms ticks, about 1 ms of brisk's own lag
-    /// at the median) instead of a timerfd per connection (about 0.03 ms): less CPU per
+    /// at the median) instead of the run's timerfd (about 0.1 ms): less CPU per
     /// operation at high rates, coarser low percentiles.
     #[arg(long)]
     coarse_timer: bool,
