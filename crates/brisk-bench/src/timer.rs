@@ -249,13 +249,16 @@ impl Drop for Sleep<'_> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn wakes_on_time() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
+    fn current_thread() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .unwrap();
-        runtime.block_on(async {
+            .unwrap()
+    }
+
+    #[test]
+    fn wakes_on_time() {
+        current_thread().block_on(async {
             let sleepers = Sleepers::new().unwrap();
             let start = Instant::now();
             let mut late = Vec::new();
@@ -293,11 +296,7 @@ mod tests {
 
     #[test]
     fn many_waits_share_the_timer_and_each_ends_in_its_window() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
+        current_thread().block_on(async {
             let sleepers = Arc::new(Sleepers::new().unwrap());
             let start = Instant::now() + Duration::from_millis(2);
             // Eight waiters with deadlines in no order, some 10 µs apart (one expiry ends
@@ -321,11 +320,7 @@ mod tests {
 
     #[test]
     fn a_connection_awake_ends_the_waits_that_are_due() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
+        current_thread().block_on(async {
             let sleepers = Arc::new(Sleepers::new().unwrap());
             let deadline = Instant::now() + Duration::from_millis(1);
             let waiter = {
