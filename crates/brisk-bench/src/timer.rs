@@ -95,17 +95,26 @@ impl Sleepers {
     /// anyway, so those waits need no wake-up of their own.
     pub fn wake_due(&self) {
         let mut state = self.shared.lock();
-        if state.waiting.is_empty() {
-            return;
+        if !state.waiting.is_empty() {
+            state.wake_due(Instant::now());
         }
-        let now = Instant::now();
-        state.waiting.retain(|(_, deadline, waker)| {
-            let due = *deadline <= now;
-            if due {
+    }
+}
+
+impl State {
+    /// Wakes and forgets the waits due at `now`; returns the earliest deadline left.
+    fn wake_due(&mut self, now: Instant) -> Option<Instant> {
+        let mut earliest: Option<Instant> = None;
+        self.waiting.retain(|(_, deadline, waker)| {
+            if *deadline <= now {
                 waker.wake_by_ref();
+                false
+            } else {
+                earliest = Some(earliest.map_or(*deadline, |e| e.min(*deadline)));
+                true
             }
-            !due
         });
+        earliest
     }
 }
 
@@ -153,20 +162,9 @@ async fn expiries(shared: Arc<Shared>) {
             Ok(mut guard) => guard.clear_ready(),
             Err(_) => return,
         }
-        let now = Instant::now();
         let mut state = shared.lock();
         state.armed = None;
-        let mut earliest: Option<Instant> = None;
-        state.waiting.retain(|(_, deadline, waker)| {
-            if *deadline <= now {
-                waker.wake_by_ref();
-                false
-            } else {
-                earliest = Some(earliest.map_or(*deadline, |e| e.min(*deadline)));
-                true
-            }
-        });
-        if let Some(earliest) = earliest {
+        if let Some(earliest) = state.wake_due(Instant::now()) {
             if shared.arm(&mut state, earliest + SLACK).is_err() {
                 // Without a timer the waits cannot end on it: wake them all, and each wait
                 // not yet due tries to set the timer itself (and falls back if it fails).
